@@ -1,0 +1,138 @@
+"""Log-mel frontend (librosa / HiFi-GAN convention) and per-sample upsampling.
+
+Why our own code: the server must compute exactly the features the model was trained on,
+without librosa at run time. The recipe matches
+``librosa.feature.melspectrogram(power=1.0, center=True, pad_mode='reflect', window='hann',
+htk=False, norm='slaney')`` followed by HiFi-GAN's ``log(clamp(mel, min=1e-5))``
+(natural log). The tests compare against librosa.
+
+Alignment. With ``center=True`` the audio is reflect-padded by ``n_fft // 2`` on each side,
+so frame ``f`` is centred on sample ``f * hop_length`` and ``len(audio)`` samples give
+``1 + len(audio) // hop_length`` frames. ``upsample_mel`` gives sample ``s`` the linear
+interpolation between the two frames whose centres surround it, at position
+``s / hop_length`` in frame units; positions before frame 0 or after the last frame are
+clamped to that frame. So sample ``f * hop_length`` sees frame ``f`` exactly.
+
+The numpy arrays are the main API; torch tensors are accepted and returned as tensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wavenet_core.config import MelConfig
+
+LOG_CLAMP = 1e-5
+"""HiFi-GAN's dynamic_range_compression floor: log-mel never goes below log(1e-5)."""
+
+# Slaney's mel scale (librosa.hz_to_mel with htk=False): linear below 1 kHz, log above.
+_F_SP = 200.0 / 3.0
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / _F_SP
+    log = _MIN_LOG_MEL + np.log(np.maximum(hz, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP
+    return np.where(hz >= _MIN_LOG_HZ, log, linear)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    linear = _F_SP * mel
+    log = _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL))
+    return np.where(mel >= _MIN_LOG_MEL, log, linear)
+
+
+def mel_filterbank(sample_rate: int, mel_cfg: MelConfig) -> np.ndarray:
+    """Slaney-normalised triangular filters, float32 ``[n_mels, n_fft // 2 + 1]``."""
+    fmax = mel_cfg.fmax if mel_cfg.fmax else sample_rate / 2.0
+    if not 0 <= mel_cfg.fmin < fmax:
+        raise ValueError(f"need 0 <= fmin < fmax, got fmin={mel_cfg.fmin}, fmax={fmax}")
+    fft_freqs = np.linspace(0.0, sample_rate / 2.0, mel_cfg.n_fft // 2 + 1)
+    edges = _mel_to_hz(
+        np.linspace(_hz_to_mel(mel_cfg.fmin), _hz_to_mel(fmax), mel_cfg.n_mels + 2)
+    )
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]  # Slaney: constant area per filter
+    return weights.astype(np.float32)
+
+
+def _hann(win_length: int, n_fft: int) -> np.ndarray:
+    """Periodic Hann window (scipy ``get_window('hann', fftbins=True)``), centred in n_fft."""
+    n = np.arange(win_length)
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_length)
+    left = (n_fft - win_length) // 2
+    return np.pad(window, (left, n_fft - win_length - left))
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _as_numpy(x) -> np.ndarray:
+    if _is_torch(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _like(result: np.ndarray, original):
+    if _is_torch(original):
+        import torch
+
+        return torch.from_numpy(result)
+    return result
+
+
+def magnitude_spectrogram(audio: np.ndarray, mel_cfg: MelConfig) -> np.ndarray:
+    """|STFT| (power 1), float64 ``[frames, n_fft // 2 + 1]``, centred frames."""
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be 1-D, got shape {audio.shape}")
+    n_fft, hop = mel_cfg.n_fft, mel_cfg.hop_length
+    if mel_cfg.win_length > n_fft:
+        raise ValueError(f"win_length {mel_cfg.win_length} > n_fft {n_fft}")
+    if audio.size == 0:
+        return np.zeros((1, n_fft // 2 + 1))
+    padded = np.pad(audio, n_fft // 2, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    frames = frames[: 1 + len(audio) // hop]
+    return np.abs(np.fft.rfft(frames * _hann(mel_cfg.win_length, n_fft), axis=-1))
+
+
+def log_mel(audio, sample_rate: int, mel_cfg: MelConfig):
+    """Audio (1-D float) -> log-mel float32 ``[1 + len(audio) // hop_length, n_mels]``."""
+    mag = magnitude_spectrogram(_as_numpy(audio), mel_cfg)
+    mel = mag @ mel_filterbank(sample_rate, mel_cfg).T.astype(np.float64)
+    return _like(np.log(np.maximum(mel, LOG_CLAMP)).astype(np.float32), audio)
+
+
+def num_frames(num_samples: int, hop_length: int) -> int:
+    """Frames ``log_mel`` makes for ``num_samples`` samples (center=True)."""
+    return 1 + int(num_samples) // int(hop_length)
+
+
+def upsample_mel(mel, hop_length: int, num_samples: int):
+    """Frame features ``[frames, n_mels]`` -> per-sample float32 ``[num_samples, n_mels]``.
+
+    Linear interpolation between frame centres (frame f sits at sample f * hop_length),
+    clamped at both ends; see the module docstring.
+    """
+    frames = np.asarray(_as_numpy(mel), dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[0] < 1:
+        raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {frames.shape}")
+    if hop_length < 1 or num_samples < 0:
+        raise ValueError(f"need hop_length >= 1, num_samples >= 0: got {hop_length}, {num_samples}")
+    position = np.arange(num_samples, dtype=np.float64) / hop_length
+    position = np.minimum(position, frames.shape[0] - 1)
+    left = np.floor(position).astype(np.int64)
+    right = np.minimum(left + 1, frames.shape[0] - 1)
+    weight = (position - left).astype(np.float32)[:, None]
+    out = frames[left] * (1.0 - weight) + frames[right] * weight
+    return _like(out.astype(np.float32, copy=False), mel)
