@@ -1,0 +1,104 @@
+"""GenerationState: the caller-owned cache of Fast WaveNet generation, one row per slot.
+
+For every layer l the state keeps a ring buffer of that layer's last `d_l` inputs
+(d_l = its dilation). All layers share one tensor `ring` [slots, sum(d), C]; layer l owns
+columns offsets[l] .. offsets[l] + d_l. A slot that has consumed p inputs finds layer l's
+input from time p - d_l at column offsets[l] + p % d_l, reads it, and writes the current
+input there: one read and one write per layer per sample.
+
+The model holds no per-stream state; everything a stream needs lives in its row here
+(ring, position, next input, speaker, seed, temperature), so admitting, dropping or
+reordering streams is an index operation on the slot dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from wavenet_core.config import WaveNetConfig
+from wavenet_core.model import WaveNet
+from wavenet_core.mulaw import SILENCE_CODE
+
+
+@dataclass
+class GenerationState:
+    ring: torch.Tensor         # [slots, sum(dilations), residual_channels] float32
+    positions: torch.Tensor    # [slots] int64: inputs consumed (also the RNG counter)
+    next_input: torch.Tensor   # [slots] int64: the code fed at the next step
+    speaker: torch.Tensor      # [slots] int64
+    seed: torch.Tensor         # [slots] int64 (32-bit values)
+    temperature: torch.Tensor  # [slots] float32; 0 = greedy
+    live: np.ndarray           # [slots] bool, host side: which slots hold a stream
+    dilations: tuple[int, ...]
+    offsets: tuple[int, ...]
+
+    @classmethod
+    def allocate(cls, config: WaveNetConfig, num_slots: int,
+                 device: str | torch.device = "cpu") -> GenerationState:
+        dilations = config.dilations
+        offsets = tuple(int(o) for o in np.cumsum((0,) + dilations[:-1]))
+        long = dict(dtype=torch.int64, device=device)
+        return cls(
+            ring=torch.zeros(num_slots, sum(dilations), config.residual_channels,
+                             dtype=torch.float32, device=device),
+            positions=torch.zeros(num_slots, **long),
+            next_input=torch.full((num_slots,), SILENCE_CODE, **long),
+            speaker=torch.zeros(num_slots, **long),
+            seed=torch.zeros(num_slots, **long),
+            temperature=torch.ones(num_slots, dtype=torch.float32, device=device),
+            live=np.zeros(num_slots, dtype=bool),
+            dilations=dilations,
+            offsets=offsets,
+        )
+
+    @property
+    def num_slots(self) -> int:
+        return self.ring.size(0)
+
+    def live_slots(self) -> list[int]:
+        return [int(i) for i in np.flatnonzero(self.live)]
+
+    def free_slot(self, slot: int) -> None:
+        self.live[slot] = False
+
+    @torch.no_grad()
+    def open_slot(self, model: WaveNet, slot: int, *, history=None, history_local=None,
+                  speaker: int = 0, seed: int = 0, temperature: float = 1.0) -> None:
+        """Start a stream in `slot`: zeroed queues, or primed with `history` codes.
+
+        Priming consumes history[:-1] teacher-forced (history[-1] becomes the next input),
+        leaving the queues exactly as stepping those samples one by one would. Only the
+        last receptive_field samples matter, so only those are run through the model.
+        `history_local` [len(history) - 1, M] conditions history[1:] (see model.py).
+        """
+        self.ring[slot].zero_()
+        self.speaker[slot] = int(speaker)
+        self.seed[slot] = int(seed)
+        self.temperature[slot] = float(temperature)
+        self.live[slot] = True
+        if history is None or len(history) == 0:
+            self.positions[slot] = 0
+            self.next_input[slot] = SILENCE_CODE
+            return
+        history = torch.as_tensor(np.asarray(history), dtype=torch.int64, device=self.ring.device)
+        consumed = len(history) - 1
+        self.positions[slot] = consumed
+        self.next_input[slot] = history[-1]
+        if consumed == 0:
+            return
+        keep = min(consumed, model.receptive_field - 1)
+        codes = history[consumed - keep:consumed].unsqueeze(0)
+        local = None
+        if history_local is not None:
+            local_t = torch.as_tensor(np.asarray(history_local), dtype=torch.float32,
+                                      device=self.ring.device)
+            local = local_t[consumed - keep:consumed].T.unsqueeze(0)
+        spk = self.speaker[slot:slot + 1] if model.speaker_embedding is not None else None
+        _, inputs = model.run_layers(codes, local, spk, pad=True, keep_inputs=True)
+        first = consumed - keep
+        for layer_in, offset, dilation in zip(inputs, self.offsets, self.dilations):
+            times = torch.arange(max(0, consumed - dilation), consumed, device=self.ring.device)
+            self.ring[slot, offset + times % dilation] = layer_in[0, :, times - first].T

@@ -1,0 +1,78 @@
+"""WaveNet: mu-law class embedding -> stacks of dilated residual layers -> summed skips -> head.
+
+Alignment (teacher forcing): for codes x[0..T-1] the forward gives T - R + 1 logit
+vectors (R = receptive_field): logits[:, :, j] see x[j .. j+R-1] and predict x[j + R].
+Train with `model(x[:, :-1])` against targets `x[:, R:]`.
+
+Local conditioning `local` is per sample, [B, mel_channels, T], aligned with the *input*
+positions: local[:, :, t] conditions the output at input position t, i.e. the prediction
+of x[t+1]. So it is the (upsampled) mel of the sample being predicted: pass mel[1..T].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wavenet_core.config import WaveNetConfig
+from wavenet_core.layers import Conv1d1x1, ResidualLayer
+
+
+class WaveNet(nn.Module):
+    def __init__(self, config: WaveNetConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(c.classes, c.residual_channels)
+        self.speaker_embedding = (
+            nn.Embedding(c.num_speakers, c.speaker_channels) if c.global_conditioning else None
+        )
+        self.layers = nn.ModuleList(
+            ResidualLayer(d, c.residual_channels, c.skip_channels, c.mel_channels,
+                          c.speaker_channels if c.global_conditioning else 0)
+            for d in c.dilations
+        )
+        self.head_1x1 = Conv1d1x1(c.skip_channels, c.skip_channels, bias=True)
+        self.logits_1x1 = Conv1d1x1(c.skip_channels, c.classes, bias=True)
+
+    @property
+    def receptive_field(self) -> int:
+        return self.config.receptive_field
+
+    def speaker_vectors(self, speaker: torch.Tensor | None) -> torch.Tensor | None:
+        """Speaker ids [B] -> [B, speaker_channels, 1] (None when not globally conditioned)."""
+        if self.speaker_embedding is None:
+            return None
+        if speaker is None:
+            raise ValueError("this model is speaker conditioned: pass `speaker` ids")
+        return self.speaker_embedding(speaker).unsqueeze(2)
+
+    def run_layers(self, codes: torch.Tensor, local: torch.Tensor | None = None,
+                   speaker: torch.Tensor | None = None, pad: bool = False,
+                   keep_inputs: bool = False):
+        """Embedding and residual stacks -> (summed skips [B, S, T_out], per-layer inputs).
+
+        Per-layer inputs are kept only with `keep_inputs` (queue priming needs them).
+        """
+        x = self.embedding(codes).transpose(1, 2)
+        spk = self.speaker_vectors(speaker)
+        layer_inputs, skips = [], []
+        for layer in self.layers:
+            if keep_inputs:
+                layer_inputs.append(x)
+            x, skip = layer(x, local, spk, pad=pad)
+            skips.append(skip)
+        shortest = skips[-1].size(2)
+        skip_sum = sum(s[:, :, -shortest:] for s in skips)
+        return skip_sum, layer_inputs
+
+    def head(self, skip_sum: torch.Tensor) -> torch.Tensor:
+        """ReLU -> 1x1 -> ReLU -> 1x1: logits over the mu-law classes."""
+        return self.logits_1x1(F.relu(self.head_1x1(F.relu(skip_sum))))
+
+    def forward(self, codes: torch.Tensor, local: torch.Tensor | None = None,
+                speaker: torch.Tensor | None = None, pad: bool = False) -> torch.Tensor:
+        """codes [B, T] int64 -> logits [B, classes, T - R + 1] (or [B, classes, T] with pad)."""
+        skip_sum, _ = self.run_layers(codes, local, speaker, pad=pad)
+        return self.head(skip_sum)
