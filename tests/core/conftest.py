@@ -1,0 +1,33 @@
+"""Shared fixtures for wavenet_core tests: tiny random models and a tiny synthetic corpus."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wavenet_core.audio import write_wav
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    """Two 'speakers' of chirps and noise bursts, a train and a valid split, 16 kHz."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    utterances = []
+    for split, count in (("train", 4), ("valid", 2)):
+        (root / split).mkdir()
+        for i in range(count):
+            for speaker in range(2):
+                t = np.arange(6000) / 16000
+                f0 = 120.0 * (speaker + 1) * (1 + 0.2 * rng.random())
+                audio = 0.5 * np.sin(2 * np.pi * f0 * t * (1 + t)) + 0.02 * rng.standard_normal(len(t))
+                path = f"{split}/s{speaker}_{i}.wav"
+                write_wav(root / path, audio.astype(np.float32), 16000)
+                utterances.append({"path": path, "speaker": f"s{speaker}", "speaker_id": speaker,
+                                   "split": split, "text": "", "num_samples": len(t)})
+    manifest = {"format": 1, "sample_rate": 16000, "speakers": ["s0", "s1"],
+                "utterances": utterances}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root

@@ -1,0 +1,69 @@
+"""Training runs, lowers the loss, checkpoints, logs, and resumes from its files."""
+
+import json
+
+import torch
+
+from server.cli import main as cli_main
+from wavenet_core import load_checkpoint
+from wavenet_core.config import MelConfig, WaveNetConfig
+from wavenet_core.data import load_utterances, sample_batch, window_local
+from wavenet_core.mel import upsample_mel
+from wavenet_core.train import TrainSettings, train
+
+TINY = WaveNetConfig(layers_per_stack=4, stacks=1, residual_channels=8, skip_channels=16,
+                     mel_channels=20, num_speakers=2, speaker_channels=4,
+                     mel=MelConfig(n_mels=20, n_fft=256, win_length=256, hop_length=64))
+
+
+def test_window_local_equals_whole_utterance_upsampling(tiny_corpus):
+    import numpy as np
+
+    utt = load_utterances(tiny_corpus, "train", TINY, pad=TINY.receptive_field, limit=1)[0]
+    whole = upsample_mel(utt.mel, 64, len(utt.codes))
+    for first, count in ((0, 100), (37, 500), (64, 64), (len(utt.codes) - 300, 300)):
+        np.testing.assert_allclose(window_local(utt.mel, 64, first, count),
+                                   whole[first:first + count], rtol=0, atol=1e-6)
+
+
+def test_batches_align_inputs_targets_and_mel(tiny_corpus):
+    import numpy as np
+
+    utts = load_utterances(tiny_corpus, "train", TINY, pad=TINY.receptive_field)
+    batch = sample_batch(utts, TINY, 3, 50, np.random.default_rng(1))
+    field = TINY.receptive_field
+    assert batch.inputs.shape == (3, field - 1 + 50)
+    assert batch.targets.shape == (3, 50)
+    assert batch.local.shape == (3, 20, field - 1 + 50)
+    # targets continue the inputs: the last input is the sample before the last target
+    assert (batch.inputs[:, field:] == batch.targets[:, :-1]).all()
+
+
+def test_train_lowers_loss_checkpoints_and_resumes(tiny_corpus, tmp_path):
+    settings = TrainSettings(corpus=str(tiny_corpus), out_dir=str(tmp_path / "run"), steps=30,
+                             batch_size=4, window=200, lr=1e-2, warmup=5, checkpoint_every=15,
+                             valid_every=15, valid_windows=8)
+    path = train(TINY, settings, speakers=["s0", "s1"], progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 30
+    assert sum(r["loss"] for r in records[-5:]) / 5 < records[0]["loss"] - 0.5
+    assert "valid_bits" in records[14] and "valid_bits" in records[-1]
+    model = load_checkpoint(path)
+    assert model.config == TINY
+    # resume continues from step 30 to 40 and appends to the log
+    settings.steps = 40
+    train(TINY, settings, resume=True, progress=False)
+    records = (tmp_path / "run/metrics.jsonl").read_text().splitlines()
+    assert len(records) == 40 and json.loads(records[-1])["step"] == 40
+    resumed = load_checkpoint(path)
+    assert not torch.equal(resumed.logits_1x1.weight, model.logits_1x1.weight)
+
+
+def test_train_command(tiny_corpus, tmp_path):
+    code = cli_main(["train", "--corpus", str(tiny_corpus), "--out", str(tmp_path / "cli"),
+                     "--layers-per-stack", "3", "--stacks", "1", "--residual-channels", "6",
+                     "--skip-channels", "8", "--speakers", "--steps", "3", "--batch-size", "2",
+                     "--window", "100", "--valid-windows", "2"])
+    assert code == 0
+    model = load_checkpoint(tmp_path / "cli/model.safetensors")
+    assert model.config.num_speakers == 2 and model.config.mel_channels == 0

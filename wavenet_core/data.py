@@ -1,0 +1,109 @@
+"""Training data: utterances from a corpus manifest, and random teacher-forcing windows.
+
+Each utterance is stored as mu-law codes, left-padded with `pad` samples of silence so
+that every window start is valid and the model sees streams begin from silence, exactly
+as generation does. Its log-mel is computed on the padded audio once; a window's
+per-sample conditioning is interpolated from the frames it covers.
+
+A window of `length` predictions starting at s holds inputs codes[s : s+R-1+length],
+targets codes[s+R : s+R+length] and per-sample mel for samples s+1 .. s+R-1+length
+(the mel of the sample each input predicts, see model.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wavenet_core.audio import read_wav
+from wavenet_core.config import WaveNetConfig
+from wavenet_core.corpus import load_manifest
+from wavenet_core.mel import log_mel, upsample_mel
+from wavenet_core.mulaw import mulaw_encode
+
+
+@dataclass
+class Utterance:
+    codes: np.ndarray          # [samples] uint8 mu-law codes (silence-padded at the start)
+    mel: np.ndarray | None     # [frames, n_mels] float32 log-mel of the padded audio
+    speaker: int
+
+
+@dataclass
+class Batch:
+    inputs: np.ndarray         # [B, R-1+length] int64
+    targets: np.ndarray        # [B, length] int64
+    local: np.ndarray | None   # [B, n_mels, R-1+length] float32
+    speaker: np.ndarray        # [B] int64
+
+
+def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
+                    limit: int | None = None, progress=None) -> list[Utterance]:
+    """Read `split` ('train' or 'valid') of a corpus into memory."""
+    corpus_dir = Path(corpus_dir)
+    manifest = load_manifest(corpus_dir)
+    items = [u for u in manifest["utterances"] if u["split"] == split][:limit]
+    out = []
+    for item in items:
+        audio, _ = read_wav(corpus_dir / item["path"], sample_rate=config.sample_rate)
+        out.append(make_utterance(audio, item["speaker_id"], config, pad))
+        if progress is not None:
+            progress(1)
+    return out
+
+
+def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: int) -> Utterance:
+    audio = np.concatenate([np.zeros(pad, dtype=np.float32), audio.astype(np.float32)])
+    mel = log_mel(audio, config.sample_rate, config.mel) if config.local_conditioning else None
+    return Utterance(mulaw_encode(audio).astype(np.uint8), mel, int(speaker))
+
+
+def window_local(mel: np.ndarray, hop: int, first: int, count: int) -> np.ndarray:
+    """Per-sample mel [count, n_mels] for samples first .. first+count-1 of an utterance.
+
+    Interpolating from the frames around the window gives the same values as upsampling
+    the whole utterance, since frame centres sit at whole multiples of `hop`.
+    """
+    first_frame = first // hop
+    last_frame = min(len(mel), (first + count) // hop + 2)
+    part = upsample_mel(mel[first_frame:last_frame], hop, first + count - first_frame * hop)
+    return part[first - first_frame * hop:]
+
+
+def sample_batch(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
+                 length: int, rng: np.random.Generator) -> Batch:
+    """Random windows, utterances drawn in proportion to their length."""
+    span = config.receptive_field + length
+    usable = [u for u in utterances if len(u.codes) >= span]
+    weights = np.array([len(u.codes) - span + 1 for u in usable], dtype=np.float64)
+    picks = rng.choice(len(usable), size=batch_size, p=weights / weights.sum())
+    starts = [int(rng.integers(0, len(usable[i].codes) - span + 1)) for i in picks]
+    return _assemble([usable[i] for i in picks], starts, config, length)
+
+
+def fixed_batches(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
+                  length: int) -> list[Batch]:
+    """Deterministic non-overlapping windows over every utterance (validation)."""
+    span = config.receptive_field + length
+    chosen, starts = [], []
+    for u in utterances:
+        for start in range(0, len(u.codes) - span + 1, length):
+            chosen.append(u)
+            starts.append(start)
+    return [_assemble(chosen[i:i + batch_size], starts[i:i + batch_size], config, length)
+            for i in range(0, len(chosen), batch_size)]
+
+
+def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
+              length: int) -> Batch:
+    field = config.receptive_field
+    inputs = np.stack([u.codes[s:s + field - 1 + length] for u, s in zip(utts, starts)])
+    targets = np.stack([u.codes[s + field:s + field + length] for u, s in zip(utts, starts)])
+    local = None
+    if config.local_conditioning:
+        local = np.stack([window_local(u.mel, config.mel.hop_length, s + 1, field - 1 + length).T
+                          for u, s in zip(utts, starts)]).astype(np.float32)
+    speaker = np.array([u.speaker for u in utts], dtype=np.int64)
+    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker)
