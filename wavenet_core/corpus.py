@@ -1,0 +1,318 @@
+"""A multi-speaker speech corpus rendered with the Debian speech synthesizers.
+
+Why: we need licence-free speech from several distinct voices to train a small
+speaker-conditioned vocoder, made offline on any machine. espeak-ng, flite and (optionally)
+festival each render our own generated sentences; every voice below is a speaker.
+
+Layout: ``OUT/train/*.wav``, ``OUT/valid/*.wav`` (16 kHz mono 16-bit PCM, silence trimmed,
+peak 0.9) and ``OUT/manifest.json``. The valid sentences never occur in training text and
+are rendered by every speaker, so held-out audio is new text from known voices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import glob
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from wavenet_core.audio import read_wav, write_wav
+
+SAMPLE_RATE = 16000
+MANIFEST = "manifest.json"
+
+
+class CorpusError(RuntimeError):
+    """The corpus cannot be built or read; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One speaker: a synthesizer (`engine`), its voice id and extra arguments."""
+
+    name: str
+    engine: str  # "espeak-ng" | "flite" | "festival"
+    voice: str
+    args: tuple[str, ...] = ()
+
+    def command(self, wav_path: str, text: str) -> tuple[list[str], str | None]:
+        """(argv, stdin text) that renders `text` into `wav_path`."""
+        if self.engine == "espeak-ng":
+            return ["espeak-ng", "-v", self.voice, *self.args, "-w", wav_path, "--stdin"], text
+        if self.engine == "flite":
+            return ["flite", "-voice", self.voice, *self.args, "-t", text, "-o", wav_path], None
+        if self.engine == "festival":
+            return ["text2wave", "-eval", f"(voice_{self.voice})", "-o", wav_path], text
+        raise CorpusError(f"unknown engine {self.engine!r}")
+
+
+# Fixed order: speaker ids follow it (after dropping voices this machine lacks).
+VOICES: tuple[Voice, ...] = (
+    Voice("espeak-us-m3", "espeak-ng", "en-us+m3", ("-s", "165")),
+    Voice("espeak-us-f2", "espeak-ng", "en-us+f2", ("-s", "160", "-p", "60")),
+    Voice("espeak-rp-m1", "espeak-ng", "en-gb-x-rp+m1", ("-s", "155", "-p", "40")),
+    Voice("espeak-klatt", "espeak-ng", "en+klatt", ("-s", "170")),
+    Voice("espeak-scot-f4", "espeak-ng", "en-gb-scotland+f4", ("-s", "160", "-p", "65")),
+    Voice("espeak-029-m7", "espeak-ng", "en-029+m7", ("-s", "150", "-p", "35")),
+    Voice("espeak-us-klatt4", "espeak-ng", "en-us+klatt4", ("-s", "175", "-p", "55")),
+    Voice("flite-slt", "flite", "slt"),
+    Voice("flite-rms", "flite", "rms"),
+    Voice("flite-awb", "flite", "awb"),
+    Voice("flite-kal16", "flite", "kal16"),
+    Voice("festival-kal", "festival", "kal_diphone"),
+    Voice("festival-ked", "festival", "ked_diphone"),
+    Voice("festival-rab", "festival", "rab_diphone"),
+)
+
+_BINARY = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+
+
+@functools.cache
+def _flite_voices() -> frozenset[str]:
+    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True, timeout=30).stdout
+    return frozenset(out.split(":", 1)[-1].split())
+
+
+@functools.cache
+def _usable(voice: Voice) -> bool:
+    if shutil.which(_BINARY[voice.engine]) is None:
+        return False
+    if voice.engine == "flite":
+        return voice.voice in _flite_voices()
+    if voice.engine == "festival":
+        return bool(glob.glob(f"/usr/share/festival/voices/*/{voice.voice}"))
+    base, _, variant = voice.voice.partition("+")
+    probe = subprocess.run(["espeak-ng", "-v", base, "-q", "a"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        return False
+    info = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
+    data = re.search(r"Data at:\s*(\S+)", info)  # a missing variant falls back silently
+    return not variant or not data or Path(data.group(1), "voices", "!v", variant).exists()
+
+
+def available_voices() -> list[Voice]:
+    """The voices of `VOICES` this machine can render, in `VOICES` order."""
+    return [v for v in VOICES if _usable(v)]
+
+
+# --- sentences: a small grammar, deterministic from a seed -------------------------------
+_W = {k: v.split() for k, v in {
+    "name": "Anna Ben Carla David Emma Frank Grace Henry Iris Jack Laura Martin Nora Oscar "
+            "Paula Rosa Samuel Tina Victor Walter Yvonne Zoe",
+    "adj": "red quiet old bright small heavy curious silver broken gentle famous narrow warm "
+           "strange busy green tall empty wooden golden noisy lonely",
+    "noun": "cat train garden river teacher window letter engine island doctor bicycle kitchen "
+            "market storm pencil village camera mountain bridge farmer violin lantern robot "
+            "basket painter sailor tower blanket",
+    "past": "found painted visited opened carried followed repaired watched described "
+            "remembered ignored noticed borrowed cleaned answered moved",
+    "base": "find paint visit open carry follow repair watch describe remember ignore notice "
+            "borrow clean answer move",
+    "adverb": "slowly carefully quickly quietly happily suddenly patiently proudly",
+    "city": "Boston Lisbon Dublin Oslo Denver Madrid Vienna Chicago Prague Toronto",
+    "day": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
+    "month": "January March April June August October November",
+}.items()}
+_PLACES = ("near the station", "behind the old church", "in the garden", "on the hill",
+           "under the bridge", "at the market", "across the river", "inside the museum",
+           "by the sea", "in the kitchen")
+_TIMES = ("yesterday", "this morning", "last winter", "at noon", "every Sunday",
+          "before dinner", "after the storm", "tonight", "last week")
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def _clause(r: random.Random, c) -> str:
+    return r.choice([
+        f"{c('name')} {c('past')} the {c('adj')} {c('noun')} {r.choice(_PLACES)}",
+        f"the {c('adj')} {c('noun')} {c('past')} {_a(c('noun'))} {r.choice(_TIMES)}",
+        f"{c('name')} said that the {c('noun')} was {c('adj')}",
+        f"{c('name')} will {c('base')} the {c('noun')} {c('adverb')}",
+    ])
+
+
+def _sentence(r: random.Random) -> str:
+    def c(kind: str) -> str:
+        return r.choice(_W[kind])
+
+    n = r.randint(2, 99)
+    templates = [
+        lambda: _clause(r, c) + ".",
+        lambda: _clause(r, c) + ", but " + _clause(r, c) + ".",
+        lambda: _clause(r, c) + ", and " + c("name") + " agreed.",
+        lambda: f"did {c('name')} {c('base')} the {c('noun')} {r.choice(_TIMES)}?",
+        lambda: f"why would the {c('noun')} {c('base')} {c('name')} {r.choice(_PLACES)}?",
+        lambda: f"how many {c('noun')}s did {c('name')} {c('base')} {r.choice(_TIMES)}?",
+        lambda: f"{c('name')} bought {n} {c('noun')}s for {r.randint(1, 500)} dollars.",
+        lambda: f"the train to {c('city')} leaves at {r.randint(1, 12)}:{r.randint(0, 59):02d} "
+                f"on {c('day')}.",
+        lambda: f"in {r.randint(1850, 2030)}, the {c('noun')}s of {c('city')} were {c('adj')}.",
+        lambda: f"what {_a(c('adj'))} {c('noun')} that was!",
+        lambda: f"is it true that {n} {c('noun')}s live {r.choice(_PLACES)}?",
+        lambda: f"on {c('month')} {r.randint(1, 28)}, {_clause(r, c)}.",
+        lambda: f"please ask {c('name')} to call {r.randint(200, 999)} {r.randint(1000, 9999)}.",
+    ]
+    text = r.choice(templates)()
+    return text[0].upper() + text[1:]
+
+
+def make_sentences(count: int, seed: int = 0) -> list[str]:
+    """`count` distinct sentences, the same for the same seed."""
+    r, seen, out = random.Random(seed), set(), []
+    for _ in range(50 * count + 1000):
+        if len(out) == count:
+            return out
+        s = _sentence(r)
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+    raise CorpusError(f"the grammar could not make {count} distinct sentences")
+
+
+def split_texts(num_speakers: int, sentences_per_speaker: int, valid_fraction: float = 0.1,
+                seed: int = 0) -> tuple[list[str], list[list[str]]]:
+    """(valid sentences for every speaker, each speaker's own train sentences); disjoint."""
+    n_valid = max(1, round(sentences_per_speaker * valid_fraction)) if valid_fraction > 0 else 0
+    n_train = sentences_per_speaker - n_valid
+    if n_train < 1 or num_speakers < 1:
+        raise CorpusError(f"too few sentences ({sentences_per_speaker}) or speakers"
+                          f" ({num_speakers})")
+    pool = make_sentences(n_valid + n_train * num_speakers, seed)
+    train = [pool[n_valid + k * n_train: n_valid + (k + 1) * n_train] for k in range(num_speakers)]
+    return pool[:n_valid], train
+
+
+# --- rendering ---------------------------------------------------------------------------
+def trim_and_normalise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db: float = 40.0,
+                       margin_s: float = 0.05, peak: float = 0.9) -> np.ndarray:
+    """Cut leading/trailing frames 40 dB under the loudest (keeping 50 ms), peak to 0.9."""
+    hop = max(1, sample_rate // 100)
+    frames = len(audio) // hop
+    if frames == 0 or not np.any(audio):
+        raise CorpusError("synthesizer produced silence")
+    rms = np.sqrt(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-12)
+    loud = np.nonzero(rms >= rms.max() * 10 ** (-top_db / 20))[0]
+    margin = int(margin_s * sample_rate)
+    start, stop = max(0, loud[0] * hop - margin), min(len(audio), (loud[-1] + 1) * hop + margin)
+    clip = audio[start:stop]
+    return (clip * (peak / np.max(np.abs(clip)))).astype(np.float32)
+
+
+def render(voice: Voice, text: str, out_path: str | Path, workdir: str | Path) -> int:
+    """Synthesize `text` with `voice` to a 16 kHz WAV at `out_path`; returns its sample count."""
+    fd, name = tempfile.mkstemp(suffix=".wav", dir=workdir)
+    os.close(fd)
+    raw = Path(name)
+    try:
+        argv, stdin = voice.command(name, text)
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0 or raw.stat().st_size <= 44:
+            raise CorpusError(f"{voice.name}: {' '.join(argv)} failed: {done.stderr[-300:]}")
+        audio, _ = read_wav(raw, sample_rate=SAMPLE_RATE)
+    finally:
+        raw.unlink(missing_ok=True)
+    audio = trim_and_normalise(audio)
+    write_wav(out_path, audio, SAMPLE_RATE)
+    return len(audio)
+
+
+def build_corpus(out_dir: str | Path, sentences_per_speaker: int = 100,
+                 valid_fraction: float = 0.1, seed: int = 0, progress: bool = True,
+                 jobs: int = 2, voices: list[Voice] | None = None,
+                 num_speakers: int | None = None) -> dict:
+    """Render the corpus into `out_dir` (old WAVs in train/ and valid/ are removed).
+
+    `voices` defaults to `available_voices()`; `num_speakers` keeps the first N of them.
+    """
+    voices = list(available_voices() if voices is None else voices)[:num_speakers]
+    if not voices:
+        raise CorpusError("no speech synthesizer found: install one, e.g. "
+                          "`apt-get install -y espeak-ng flite` (festival voices optional)")
+    valid, train = split_texts(len(voices), sentences_per_speaker, valid_fraction, seed)
+    out = Path(out_dir)
+    (out / MANIFEST).unlink(missing_ok=True)  # a stale manifest must not outlive its WAVs
+    for split in ("train", "valid"):
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for old in (out / split).glob("*.wav"):
+            old.unlink()
+    utterances = []
+    for sid, voice in enumerate(voices):
+        for split, texts in (("train", train[sid]), ("valid", valid)):
+            for i, text in enumerate(texts):
+                utterances.append({"path": f"{split}/{voice.name}_{i:04d}.wav",
+                                   "speaker": voice.name, "speaker_id": sid,
+                                   "split": split, "text": text})
+    with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = {pool.submit(render, voices[u["speaker_id"]], u["text"], out / u["path"],
+                               work): u for u in utterances}
+        with tqdm(total=len(futures), disable=not progress, unit="utt", desc="corpus") as bar:
+            try:
+                for future in as_completed(futures):
+                    futures[future]["num_samples"] = future.result()
+                    bar.update(1)
+            except BaseException:  # one failure (or Ctrl-C) stops the rest
+                for future in futures:
+                    future.cancel()
+                raise
+    manifest = {"format": 1, "sample_rate": SAMPLE_RATE,
+                "speakers": [v.name for v in voices],
+                "voices": [{**asdict(v), "args": list(v.args)} for v in voices],
+                "seed": seed, "sentences_per_speaker": sentences_per_speaker,
+                "valid_fraction": valid_fraction,
+                "total_seconds": sum(u["num_samples"] for u in utterances) / SAMPLE_RATE,
+                "utterances": utterances}
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.replace(out / MANIFEST)  # written last: a manifest means a complete corpus
+    return manifest
+
+
+def load_manifest(corpus_dir: str | Path) -> dict:
+    """Read `corpus_dir/manifest.json`; utterance paths are relative to `corpus_dir`."""
+    path = Path(corpus_dir) / MANIFEST
+    if not path.exists():
+        raise CorpusError(f"{path}: no manifest; build the corpus first (wavenet corpus --out ...)")
+    manifest = json.loads(path.read_text())
+    missing = {"sample_rate", "speakers", "utterances"} - set(manifest)
+    if missing:
+        raise CorpusError(f"{path}: manifest lacks {sorted(missing)}")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`wavenet corpus`: build the synthetic multi-speaker corpus."""
+    p = argparse.ArgumentParser(prog="wavenet corpus", description=main.__doc__)
+    p.add_argument("--out", help="output directory")
+    p.add_argument("--sentences-per-speaker", type=int, default=100)
+    p.add_argument("--valid-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--speakers", type=int, default=None, help="use only the first N voices")
+    p.add_argument("--list-voices", action="store_true", help="print usable voices and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    if args.list_voices:
+        for v in available_voices():
+            print(f"{v.name}\t{v.engine}\t{v.voice}\t{' '.join(v.args)}")
+        return 0
+    if not args.out:
+        p.error("--out is required")
+    m = build_corpus(args.out, args.sentences_per_speaker, args.valid_fraction, args.seed,
+                     not args.quiet, args.jobs, num_speakers=args.speakers)
+    print(f"{len(m['utterances'])} utterances, {len(m['speakers'])} speakers, "
+          f"{m['total_seconds'] / 3600:.2f} h -> {args.out}")
+    return 0
