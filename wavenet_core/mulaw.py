@@ -39,5 +39,9 @@ def mulaw_decode(codes, mu: int = MU):
     return lib.sign(y) * lib.expm1(lib.abs(y) * math.log1p(mu)) / mu
 
 
-SILENCE_CODE = int(mulaw_encode(np.zeros(1))[0])
-"""The code of 0.0: the default first input of a stream."""
+def silence_code(classes: int = MU + 1) -> int:
+    """The code of 0.0 with `classes` levels: the first input of a stream that starts empty."""
+    return int(mulaw_encode(np.zeros(1), mu=classes - 1)[0])
+
+
+SILENCE_CODE = silence_code()

@@ -12,7 +12,7 @@ import torch
 
 from wavenet_core.generation.sampling import counter_uniform, sample_codes
 from wavenet_core.model import WaveNet
-from wavenet_core.mulaw import SILENCE_CODE
+from wavenet_core.mulaw import silence_code
 
 
 @torch.no_grad()
@@ -22,7 +22,7 @@ def naive_generate(model: WaveNet, num_samples: int, *, seed: int = 0,
     """Generate `num_samples` codes from silence. `local` [num_samples, M] per sample."""
     device = next(model.parameters()).device
     field = model.receptive_field
-    inputs = [SILENCE_CODE]
+    inputs = [silence_code(model.config.classes)]
     local_t = None if local is None else torch.as_tensor(local, dtype=torch.float32,
                                                          device=device)
     spk = torch.tensor([speaker], device=device) if model.speaker_embedding is not None else None

@@ -20,7 +20,7 @@ import torch
 
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.model import WaveNet
-from wavenet_core.mulaw import SILENCE_CODE
+from wavenet_core.mulaw import silence_code
 
 
 @dataclass
@@ -45,7 +45,7 @@ class GenerationState:
             ring=torch.zeros(num_slots, sum(dilations), config.residual_channels,
                              dtype=torch.float32, device=device),
             positions=torch.zeros(num_slots, **long),
-            next_input=torch.full((num_slots,), SILENCE_CODE, **long),
+            next_input=torch.full((num_slots,), silence_code(config.classes), **long),
             speaker=torch.zeros(num_slots, **long),
             seed=torch.zeros(num_slots, **long),
             temperature=torch.ones(num_slots, dtype=torch.float32, device=device),
@@ -81,7 +81,7 @@ class GenerationState:
         self.live[slot] = True
         if history is None or len(history) == 0:
             self.positions[slot] = 0
-            self.next_input[slot] = SILENCE_CODE
+            self.next_input[slot] = silence_code(model.config.classes)
             return
         history = torch.as_tensor(np.asarray(history), dtype=torch.int64, device=self.ring.device)
         consumed = len(history) - 1

@@ -1,0 +1,62 @@
+"""Single-stream synthesis on any backend, and conditioning from a mel or from audio.
+
+The server batches many streams itself; this is the one-stream path for the CLI,
+benchmarks and quality reports, and the place that says how a mel becomes per-sample
+conditioning: F frames give F * hop_length samples (the HiFi-GAN convention).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wavenet_core.config import WaveNetConfig
+from wavenet_core.mel import log_mel, upsample_mel
+from wavenet_core.mulaw import mulaw_decode
+
+
+def mel_num_samples(frames: int, config: WaveNetConfig) -> int:
+    return int(frames) * config.mel.hop_length
+
+
+def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
+    """Validate a [frames, n_mels] log-mel for this model; returns float32."""
+    mel = np.asarray(mel, dtype=np.float32)
+    if not config.local_conditioning:
+        raise ValueError("this model is not mel conditioned")
+    if mel.ndim != 2 or mel.shape[1] != config.mel_channels or mel.shape[0] < 1:
+        raise ValueError(f"mel must have shape [frames, {config.mel_channels}], got "
+                         f"{list(mel.shape)}")
+    if not np.isfinite(mel).all():
+        raise ValueError("mel contains NaN or infinite values")
+    return mel
+
+
+def local_from_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
+    """[frames, n_mels] log-mel -> per-sample conditioning [frames * hop, n_mels]."""
+    mel = check_mel(mel, config)
+    return upsample_mel(mel, config.mel.hop_length, mel_num_samples(len(mel), config))
+
+
+def mel_from_audio(audio: np.ndarray, config: WaveNetConfig) -> np.ndarray:
+    """Analyse audio (already at the model's rate) with the model's own mel frontend."""
+    return log_mel(np.asarray(audio, dtype=np.float32), config.sample_rate, config.mel)
+
+
+def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float = 1.0,
+               speaker: int = 0, local: np.ndarray | None = None, chunk: int = 4000,
+               progress=None) -> np.ndarray:
+    """Generate one stream of `num_samples` -> float32 audio in [-1, 1].
+
+    `local` [num_samples, n_mels] is per-sample conditioning (see `local_from_mel`).
+    `progress(n)` is called after each chunk with the samples it made.
+    """
+    state = backend.new_state(1)
+    backend.open_slot(state, 0, seed=seed, temperature=temperature, speaker=speaker)
+    codes = np.empty(num_samples, dtype=np.int64)
+    for start in range(0, num_samples, chunk):
+        k = min(chunk, num_samples - start)
+        cond = None if local is None else local[None, start:start + k]
+        codes[start:start + k] = backend.generate(state, [0], k, cond)[0]
+        if progress is not None:
+            progress(k)
+    return mulaw_decode(codes)
