@@ -48,10 +48,14 @@ class TrainSettings:
     max_minutes: float = 0.0      # stop (and checkpoint) after this wall time; 0 = no limit
 
 
-def learning_rate(step: int, s: TrainSettings) -> float:
+def learning_rate(step: int, s: TrainSettings, elapsed_minutes: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay over the steps or the time budget, whichever
+    runs out first (so a run stopped by --max-minutes still ends at min_lr)."""
     if step < s.warmup:
         return s.lr * (step + 1) / s.warmup
     progress = min(1.0, (step - s.warmup) / max(1, s.steps - s.warmup))
+    if s.max_minutes:
+        progress = max(progress, min(1.0, elapsed_minutes / s.max_minutes))
     return s.min_lr + 0.5 * (s.lr - s.min_lr) * (1 + math.cos(math.pi * progress))
 
 
@@ -136,7 +140,7 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
         step = start_step
         for step in bar:
             t0 = time.monotonic()
-            lr = learning_rate(step, s)
+            lr = learning_rate(step, s, (t0 - began) / 60)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss = batch_loss(model, sample_batch(train_utts, config, s.batch_size, s.window,
