@@ -50,7 +50,8 @@ class WaveNetConfig:
             object.__setattr__(self, "mel", MelConfig(**self.mel))
         if cycle and len(cycle) != self.layers_per_stack:
             raise ValueError(
-                f"dilation_cycle has {len(cycle)} entries but layers_per_stack={self.layers_per_stack}"
+                f"dilation_cycle has {len(cycle)} entries but "
+                f"layers_per_stack={self.layers_per_stack}"
             )
         positive = ("layers_per_stack", "stacks", "residual_channels", "skip_channels",
                     "classes", "sample_rate")

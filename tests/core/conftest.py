@@ -22,7 +22,8 @@ def tiny_corpus(tmp_path_factory):
             for speaker in range(2):
                 t = np.arange(6000) / 16000
                 f0 = 120.0 * (speaker + 1) * (1 + 0.2 * rng.random())
-                audio = 0.5 * np.sin(2 * np.pi * f0 * t * (1 + t)) + 0.02 * rng.standard_normal(len(t))
+                noise = 0.02 * rng.standard_normal(len(t))
+                audio = 0.5 * np.sin(2 * np.pi * f0 * t * (1 + t)) + noise
                 path = f"{split}/s{speaker}_{i}.wav"
                 write_wav(root / path, audio.astype(np.float32), 16000)
                 utterances.append({"path": path, "speaker": f"s{speaker}", "speaker_id": speaker,

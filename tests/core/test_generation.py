@@ -111,7 +111,8 @@ def test_queue_generation_equals_naive_reference(config, temperature):
     backend = TorchBackend(model)
     state = backend.new_state(2)
     backend.open_slot(state, 1, seed=11, temperature=temperature, speaker=speaker)
-    first = backend.generate(state, [1], 7, None if local is None else torch.tensor(local[None, :7]))
+    first = backend.generate(state, [1], 7,
+                             None if local is None else torch.tensor(local[None, :7]))
     rest = backend.generate(state, [1], steps - 7,
                             None if local is None else torch.tensor(local[None, 7:]))
     np.testing.assert_array_equal(np.concatenate([first[0], rest[0]]), expected)
@@ -126,7 +127,8 @@ def test_generation_is_seeded_and_independent_of_neighbours():
     alone = backend.generate(state, [0], 60)[0]
     state = backend.new_state(16)
     for slot in range(16):
-        backend.open_slot(state, slot, seed=5 if slot == 9 else slot + 100, speaker=2 if slot == 9 else 1)
+        backend.open_slot(state, slot, seed=5 if slot == 9 else slot + 100,
+                          speaker=2 if slot == 9 else 1)
     together = backend.generate(state, list(range(16)), 60)
     np.testing.assert_array_equal(together[9], alone)
     assert not all(np.array_equal(together[9], together[s]) for s in range(16) if s != 9)

@@ -44,7 +44,8 @@ def test_train_lowers_loss_checkpoints_and_resumes(tiny_corpus, tmp_path):
                              batch_size=4, window=200, lr=1e-2, warmup=5, checkpoint_every=15,
                              valid_every=15, valid_windows=8)
     path = train(TINY, settings, speakers=["s0", "s1"], progress=False)
-    records = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "run/metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
     assert len(records) == 30
     assert sum(r["loss"] for r in records[-5:]) / 5 < records[0]["loss"] - 0.5
     assert "valid_bits" in records[14] and "valid_bits" in records[-1]

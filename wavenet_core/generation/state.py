@@ -13,7 +13,7 @@ reordering streams is an index operation on the slot dimension.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ class GenerationState:
     live: np.ndarray           # [slots] bool, host side: which slots hold a stream
     dilations: tuple[int, ...]
     offsets: tuple[int, ...]
+    backend_buffers: dict = field(default_factory=dict)  # a backend's static buffers
 
     @classmethod
     def allocate(cls, config: WaveNetConfig, num_slots: int,

@@ -31,6 +31,10 @@ class TorchBackend:
         self.local_weight_t = (None if w.local_weight is None else
                                w.local_weight.permute(2, 0, 1).reshape(-1, layers * two_c))
         self.dilations = torch.tensor(self.config.dilations, device=self.device)
+        offsets = [0]
+        for d in self.config.dilations[:-1]:
+            offsets.append(offsets[-1] + d)
+        self.offsets = torch.tensor(offsets, device=self.device)
 
     def new_state(self, num_slots: int) -> GenerationState:
         return GenerationState.allocate(self.config, num_slots, self.device)
@@ -47,9 +51,13 @@ class TorchBackend:
 
     @torch.no_grad()
     def step_logits(self, state: GenerationState, slots, inputs: torch.Tensor,
-                    local: torch.Tensor | None = None,
-                    bias: torch.Tensor | None = None) -> torch.Tensor:
-        """Consume one input code per slot -> logits [n, classes]; advances the slots."""
+                    local: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                    active: torch.Tensor | None = None) -> torch.Tensor:
+        """Consume one input code per slot -> logits [n, classes]; advances the slots.
+
+        With an `active` mask [n] (the CUDA graph runs every slot), inactive rows
+        compute but leave their queues and positions untouched. No host syncs here.
+        """
         slots = torch.as_tensor(slots, dtype=torch.int64, device=self.device)
         w, c = self.w, self.config.residual_channels
         if bias is None:
@@ -62,21 +70,21 @@ class TorchBackend:
             raise ValueError("this model is locally conditioned: pass `local`")
         ring = state.ring.view(-1, c)
         pos = state.positions[slots]
-        offsets = torch.tensor(state.offsets, device=self.device)
-        index = (slots.unsqueeze(1) * state.ring.size(1) + offsets
+        index = (slots.unsqueeze(1) * state.ring.size(1) + self.offsets
                  + pos.unsqueeze(1) % self.dilations)                       # [n, L]
         x = w.embedding[inputs.to(self.device)]
+        keep = None if active is None else active.unsqueeze(1)
         skip = None
         for layer in range(len(state.dilations)):
             col = index[:, layer]
             previous = ring[col]
-            ring[col] = x
+            ring[col] = x if keep is None else torch.where(keep, x, previous)
             h = torch.addmm(bias[:, layer], torch.cat([previous, x], 1), self.gate_weight_t[layer])
             z = torch.tanh(h[:, :c]) * torch.sigmoid(h[:, c:])
             out = z @ self.out_weight_t[layer]
             x = x + out[:, :c]
             skip = out[:, c:] if skip is None else skip + out[:, c:]
-        state.positions[slots] = pos + 1
+        state.positions[slots] = pos + (1 if active is None else active.to(pos.dtype))
         hidden = torch.relu(torch.addmm(w.head_bias, torch.relu(skip), w.head_weight.T))
         return torch.addmm(w.logits_bias, hidden, w.logits_weight.T)
 
