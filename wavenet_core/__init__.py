@@ -1,4 +1,4 @@
-"""wavenet_core: the seed's WaveNet, mu-law audio, conditioning, training, Fast WaveNet generation."""
+"""wavenet_core: the seed's WaveNet, mu-law audio, training and Fast WaveNet generation."""
 
 from wavenet_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from wavenet_core.config import CONFIG_A, CONFIG_B, MelConfig, WaveNetConfig
