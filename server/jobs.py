@@ -1,0 +1,153 @@
+"""From a validated request to a runner Job: every check that needs the model.
+
+Decoding (base64 .npy, base64 WAV -> log-mel) is CPU work: call `build_job` through
+`asyncio.to_thread`. Every problem raises `ApiError` (422 unless said otherwise) naming
+the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+
+import numpy as np
+
+from server.runner import Job
+from server.schemas import ApiError, SynthesisRequest
+from wavenet_core.audio import AudioError, read_wav
+from wavenet_core.mel import log_mel
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(422, "invalid_request", f"{field}: {message}", field=field)
+
+
+def _b64(field: str, text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid(field, "not valid base64") from None
+
+
+def decode_npy(text: str) -> np.ndarray:
+    """Base64 .npy -> array; never unpickles."""
+    raw = _b64("mel", text)
+    fmt = np.lib.format
+    try:
+        f = io.BytesIO(raw)
+        version = fmt.read_magic(f)
+        read_header = {(1, 0): fmt.read_array_header_1_0,
+                       (2, 0): fmt.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy version {version}")
+        shape, _, dtype = read_header(f)
+        # the header's shape must match the data present, before anything is allocated
+        if dtype.hasobject or int(np.prod(shape)) * dtype.itemsize != len(raw) - f.tell():
+            raise ValueError("shape does not match the data")
+        f.seek(0)
+        array = fmt.read_array(f, allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError, OSError, EOFError... on bad files
+        raise _invalid("mel", f"not a readable .npy array ({type(exc).__name__})") from None
+    if array.dtype.kind not in "fiu":
+        raise _invalid("mel", f"dtype {array.dtype} is not real-valued numeric")
+    return array
+
+
+def check_mel(mel: np.ndarray, mel_channels: int) -> np.ndarray:
+    if mel.ndim != 2:
+        raise _invalid("mel", f"must be 2-D [frames][{mel_channels}], got shape {mel.shape}")
+    frames, channels = mel.shape
+    if channels != mel_channels:
+        hint = " (transposed?)" if frames == mel_channels else ""
+        raise _invalid("mel", f"each frame must have {mel_channels} values for this model, "
+                              f"got {channels}{hint}")
+    if frames < 1:
+        raise _invalid("mel", "needs at least one frame")
+    mel = np.ascontiguousarray(mel, dtype=np.float32)
+    if not np.isfinite(mel).all():
+        raise _invalid("mel", "contains NaN or infinite values")
+    return mel
+
+
+def resolve_speaker(value, entry) -> int:
+    n = entry.config.num_speakers
+    if not n:
+        if value is None:
+            return 0
+        raise _invalid("speaker", f"model {entry.name!r} has no speakers")
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        names = entry.speakers or []
+        if value in names:
+            return names.index(value)
+        if value.isdigit() and int(value) < n:
+            return int(value)
+        known = f"one of {names}" if names else f"an id 0..{n - 1}"
+        raise _invalid("speaker", f"unknown speaker {value!r}; use {known}")
+    if not 0 <= value < n:
+        raise _invalid("speaker", f"speaker id must be in 0..{n - 1}, got {value}")
+    return value
+
+
+def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
+    cfg = entry.config
+    rate, hop = cfg.sample_rate, cfg.mel.hop_length
+    max_samples = int(max_seconds * rate)
+    speaker = resolve_speaker(req.speaker, entry)
+    mel = None
+    if cfg.mel_channels:
+        for field in ("seconds", "num_samples"):
+            if getattr(req, field) is not None:
+                raise _invalid(field, f"model {entry.name!r} is mel-conditioned: the length of "
+                                      "`mel` or `audio` sets the duration")
+        if req.audio is not None:
+            try:
+                audio, _ = read_wav(_b64("audio", req.audio), sample_rate=rate)
+            except AudioError as exc:
+                raise _invalid("audio", str(exc).replace("<bytes>: ", "")) from None
+            if len(audio) == 0:
+                raise _invalid("audio", "contains no samples")
+            if len(audio) > max_samples:
+                raise _invalid("audio", f"{len(audio) / rate:.2f} s is longer than the "
+                                        f"{max_seconds:g} s limit")
+            num_samples = len(audio)
+            mel = log_mel(audio, rate, cfg.mel)
+        elif req.mel is not None:
+            raw = decode_npy(req.mel) if isinstance(req.mel, str) else _nested(req.mel)
+            mel = check_mel(raw, cfg.mel_channels)
+            num_samples = len(mel) * hop
+            if num_samples > max_samples:
+                raise _invalid("mel", f"{len(mel)} frames make {num_samples / rate:.2f} s, "
+                                      f"longer than the {max_seconds:g} s limit")
+        else:
+            raise _invalid("mel", f"model {entry.name!r} is mel-conditioned: give `mel` "
+                                  "(or `audio` to resynthesize)")
+    else:
+        for field in ("mel", "audio"):
+            if getattr(req, field) is not None:
+                raise _invalid(field, f"model {entry.name!r} takes no mel conditioning")
+        if req.num_samples is not None:
+            num_samples = req.num_samples
+            field = "num_samples"
+        elif req.seconds is not None:
+            num_samples = max(1, round(req.seconds * rate))
+            field = "seconds"
+        else:
+            raise _invalid("seconds", "give the length as `seconds` or `num_samples`")
+        if num_samples > max_samples:
+            raise _invalid(field, f"{num_samples / rate:.2f} s is longer than the "
+                                  f"{max_seconds:g} s limit ({max_samples} samples)")
+    return Job(num_samples=num_samples, seed=req.seed, temperature=req.temperature,
+               speaker=speaker, mel=mel, hop_length=hop)
+
+
+def _nested(rows: list[list[float]]) -> np.ndarray:
+    widths = {len(r) for r in rows}
+    if len(widths) > 1:
+        raise _invalid("mel", f"rows have different lengths {sorted(widths)[:5]}")
+    try:
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), widths.pop() if rows else 0)
+    except (ValueError, OverflowError):
+        raise _invalid("mel", "values must be finite float32 numbers") from None

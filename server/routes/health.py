@@ -1,0 +1,31 @@
+"""GET /healthz (liveness), /readyz (models loaded and warmed), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from server.auth import require_api_key_for_health
+
+router = APIRouter(dependencies=[Depends(require_api_key_for_health)], tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    service = request.app.state.service
+    ready, reason = service.readiness()
+    body = {"status": reason,
+            "models": {name: entry.status for name, entry in service.models.items()}}
+    headers = {} if ready else {"Retry-After": "1"}
+    return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    m = request.app.state.service.metrics
+    return Response(m.render(), media_type=m.content_type)

@@ -1,0 +1,197 @@
+"""WS /v1/stream: one synthesis per connection, audio as binary frames while it is made.
+
+Client: `{"type": "start", ...SynthesisRequest fields, "api_key"?}`, later optionally
+`{"type": "cancel"}`. Server: `{"type": "started", request_id, model, sample_rate, format,
+encoding, num_samples}`, binary PCM s16le frames (with format "wav", the first frame
+starts with a streaming WAV header), then `{"type": "done", status, samples, seconds,
+time_to_first_audio_ms, real_time_factor}` and close 1000. A cancel ends with "done"
+(status "cancelled") too. Errors are `{"type": "error", code, message, field?}` then a
+close with one of these codes:
+
+  1001 server shutting down     1003 binary frame from the client
+  1007 invalid JSON or field    1008 unauthorized, or a message out of protocol
+  1009 message too large        1011 internal error
+  1013 overloaded or model unavailable, retry later
+  4404 unknown model            4408 client too slow reading audio (dropped)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from fastapi import APIRouter, WebSocket
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from server.app import field_name
+from server.auth import bearer_token, key_matches
+from server.encoding import wav_header
+from server.middleware import log_request
+from server.routes.synthesize import log_fields, prepare
+from server.schemas import ApiError, DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
+
+router = APIRouter(prefix="/v1", tags=["synthesis"])
+
+START_TIMEOUT_S = 10.0
+CLOSE_FOR_STATUS = {401: 1008, 404: 4404, 413: 1009, 422: 1007, 503: 1013}
+END_CLOSE = {"shutdown": (1001, "shutting_down", "the server is shutting down"),
+             "slow_consumer": (4408, "slow_consumer", "dropped: audio was not read in time"),
+             "error": (1011, "generation_failed", "generation failed; see the server log")}
+
+
+class ProtocolError(Exception):
+    def __init__(self, close_code: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.close_code, self.error = close_code, ErrorEvent(code=code, message=message,
+                                                             field=field)
+
+
+def _parse(message: dict, max_bytes: int) -> dict:
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    if message.get("text") is None:
+        raise ProtocolError(1003, "unsupported_data", "send JSON text messages, not binary")
+    if len(message["text"]) > max_bytes:
+        raise ProtocolError(1009, "message_too_large", f"messages are limited to {max_bytes} "
+                                                       "bytes")
+    try:
+        data = json.loads(message["text"])
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(1007, "invalid_json", f"not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError(1007, "invalid_request", "type: each message must be a JSON object "
+                                                     "with a string `type`", field="type")
+    return data
+
+
+def _request(data: dict, settings, headers) -> SynthesisRequest:
+    if data["type"] != "start":
+        raise ProtocolError(1008, "protocol_error", f"expected a start message, got "
+                                                    f"{data['type']!r}", field="type")
+    fields = {k: v for k, v in data.items() if k not in ("type", "api_key")}
+    fields.setdefault("format", "pcm")
+    presented = bearer_token(headers.get("authorization"))
+    if presented is None and isinstance(data.get("api_key"), str):
+        presented = data["api_key"]
+    if not key_matches(settings, presented):
+        raise ProtocolError(1008, "unauthorized", "a valid API key is required (Authorization "
+                                                  "header or `api_key` in the start message)")
+    try:
+        return SynthesisRequest.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = field_name(first.get("loc", ()))
+        raise ProtocolError(1007, "invalid_request", f"{field}: {first.get('msg')}",
+                            field=field) from None
+
+
+@router.websocket("/stream")
+async def stream(ws: WebSocket) -> None:
+    service = ws.app.state.service
+    settings = service.settings
+    request_id = ws.scope["state"]["request_id"]
+    started = time.perf_counter()
+    log = {"event": "request", "request_id": request_id, "path": "/v1/stream",
+           "method": "WS"}
+    close_code = 1000
+    await ws.accept(headers=[(b"x-request-id", request_id.encode())])
+    try:
+        try:
+            message = await asyncio.wait_for(ws.receive(), START_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise ProtocolError(1008, "start_timeout", f"no start message within "
+                                                       f"{START_TIMEOUT_S:g} s") from None
+        req = _request(_parse(message, settings.max_body_bytes), settings, ws.headers)
+        try:
+            entry, handle = await prepare(service, req, request_id)
+        except ApiError as exc:
+            raise ProtocolError(CLOSE_FOR_STATUS.get(exc.status, 1011), exc.code, exc.message,
+                                exc.field) from None
+        log.update(model=entry.name, num_samples=handle.num_samples, format=req.format)
+        close_code = await _run(ws, handle, entry.config.sample_rate, req.format, settings,
+                                request_id, entry.name)
+        log.update(log_fields(handle))
+    except ProtocolError as exc:
+        close_code = exc.close_code
+        log["error"] = exc.error.code
+        await _close(ws, close_code, exc.error)
+    except WebSocketDisconnect:
+        close_code = 1006 if close_code == 1000 else close_code
+        log["error"] = "client_disconnected"
+    finally:
+        service.metrics.requests.labels("/v1/stream", str(close_code)).inc()
+        log.update(status=close_code, duration_ms=round((time.perf_counter() - started) * 1000,
+                                                         1))
+        log_request(log)
+
+
+async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id: str,
+               model: str) -> int:
+    """Stream one handle to the client; returns the close code used."""
+    problem: list[ProtocolError] = []
+    await ws.send_text(StartedEvent(request_id=request_id, model=model, sample_rate=rate,
+                                    format=fmt, num_samples=handle.num_samples)
+                       .model_dump_json())
+
+    async def read_client() -> None:
+        try:
+            while True:
+                data = _parse(await ws.receive(), settings.max_body_bytes)
+                if data["type"] == "cancel":
+                    handle.cancel("cancelled")
+                    return
+                raise ProtocolError(1008, "protocol_error", f"unexpected {data['type']!r} "
+                                    "message during a stream; only cancel is allowed",
+                                    field="type")
+        except ProtocolError as exc:
+            problem.append(exc)
+            handle.cancel("protocol_error")
+        except (WebSocketDisconnect, RuntimeError):
+            handle.cancel("disconnected")
+
+    reader = asyncio.create_task(read_client())
+    try:
+        first = True
+        async for chunk in handle:
+            if first and fmt == "wav":
+                chunk = wav_header(rate) + chunk
+            first = False
+            await ws.send_bytes(chunk)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        handle.cancel("disconnected")
+        raise WebSocketDisconnect(1006) from None
+    finally:
+        if not handle.finished:
+            handle.cancel()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+    if handle.status == "disconnected":
+        raise WebSocketDisconnect(1006)
+    if problem:
+        await _close(ws, problem[0].close_code, problem[0].error)
+        return problem[0].close_code
+    if handle.status in END_CLOSE:
+        code, error_code, message = END_CLOSE[handle.status]
+        await _close(ws, code, ErrorEvent(code=error_code, message=message))
+        return code
+    ttfa, rtf = handle.time_to_first_audio, handle.real_time_factor
+    done = DoneEvent(status=handle.status, samples=handle.samples,
+                     seconds=round(handle.samples / rate, 6),
+                     time_to_first_audio_ms=None if ttfa is None else round(ttfa * 1000, 2),
+                     real_time_factor=None if rtf is None else round(rtf, 4))
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await ws.send_text(done.model_dump_json())
+        await ws.close(1000)
+    return 1000
+
+
+async def _close(ws: WebSocket, code: int, error: ErrorEvent) -> None:
+    if ws.application_state != WebSocketState.CONNECTED:
+        return
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        await ws.send_text(error.model_dump_json(exclude_none=True))
+        await ws.close(code, reason=error.code)

@@ -1,0 +1,112 @@
+"""POST /v1/synthesize: the whole file, or a chunked stream as the audio is made.
+
+Response headers: X-Request-ID, X-Sample-Rate, X-Audio-Samples (the length asked for),
+X-Audio-Encoding (pcm_s16le), X-Model. A streamed WAV's header carries 0xFFFFFFFF sizes.
+A client that disconnects frees its slot at the next chunk boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
+
+from server.auth import require_api_key
+from server.encoding import encode_whole, media_type, wav_header
+from server.engine import Overloaded, ShuttingDown, StreamHandle
+from server.jobs import build_job
+from server.schemas import ApiError, SynthesisRequest
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["synthesis"])
+
+AUDIO_RESPONSES = {200: {"content": {"audio/wav": {}, "application/octet-stream": {}},
+                         "description": "WAV or raw PCM s16le mono"},
+                   404: {"description": "unknown model"}, 413: {"description": "body too large"},
+                   422: {"description": "invalid field"}, 503: {"description": "overloaded"}}
+END_STATUS = {"shutdown": (503, "shutting_down", "the server shut down before the audio was "
+                           "finished"),
+              "error": (500, "generation_failed", "generation failed; see the server log"),
+              "slow_consumer": (503, "slow_consumer", "dropped: audio was not read in time")}
+
+
+async def prepare(service, req: SynthesisRequest, request_id: str) -> tuple:
+    """Validate against the model and submit: -> (entry, handle). Shared with the WebSocket."""
+    entry = service.get(req.model)
+    settings = service.settings
+    if req.mel is not None or req.audio is not None:
+        job = await asyncio.to_thread(build_job, req, entry, settings.max_seconds)
+    else:
+        job = build_job(req, entry, settings.max_seconds)
+    try:
+        handle = entry.engine.submit(job, request_id)
+    except Overloaded:
+        raise ApiError(503, "overloaded", f"model {entry.name!r} has {settings.max_waiting} "
+                       "requests waiting already; retry later",
+                       headers={"Retry-After": "1"}) from None
+    except ShuttingDown:
+        raise ApiError(503, "shutting_down", "the server is shutting down",
+                       headers={"Retry-After": "5"}) from None
+    return entry, handle
+
+
+def log_fields(handle: StreamHandle) -> dict:
+    ttfa, rtf = handle.time_to_first_audio, handle.real_time_factor
+    return {"samples": handle.samples, "stream_status": handle.status or "cancelled",
+            "ttfa_ms": None if ttfa is None else round(ttfa * 1000, 1),
+            "rtf": None if rtf is None else round(rtf, 4)}
+
+
+async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            handle.cancel()
+            return
+
+
+@router.post("/synthesize", responses=AUDIO_RESPONSES, response_class=Response)
+async def synthesize(req: SynthesisRequest, request: Request) -> Response:
+    service = request.app.state.service
+    request_id = request.state.request_id
+    entry, handle = await prepare(service, req, request_id)
+    rate = entry.config.sample_rate
+    request.state.log.update(model=entry.name, num_samples=handle.num_samples,
+                             stream=req.stream, format=req.format)
+    headers = {"X-Sample-Rate": str(rate), "X-Audio-Samples": str(handle.num_samples),
+               "X-Audio-Encoding": "pcm_s16le", "X-Model": entry.name}
+    if req.stream:
+        return StreamingResponse(_stream_body(request, handle, req.format, rate),
+                                 media_type=media_type(req.format), headers=headers)
+    watcher = asyncio.create_task(_cancel_on_disconnect(request, handle))
+    try:
+        pcm = b"".join([chunk async for chunk in handle])
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        if not handle.finished:
+            handle.cancel()
+        request.state.log.update(log_fields(handle))
+    if handle.status != "done":
+        status, code, message = END_STATUS.get(handle.status, (499, "cancelled", "cancelled"))
+        raise ApiError(status, code, message)
+    return Response(encode_whole(req.format, pcm, rate), media_type=media_type(req.format),
+                    headers=headers)
+
+
+async def _stream_body(request: Request, handle: StreamHandle, fmt: str, rate: int):
+    try:
+        first = True
+        async for chunk in handle:
+            if first and fmt == "wav":
+                chunk = wav_header(rate) + chunk
+            first = False
+            yield chunk
+        if first and fmt == "wav":
+            yield wav_header(rate)
+    finally:
+        if not handle.finished:
+            handle.cancel()
+        request.state.log.update(log_fields(handle))

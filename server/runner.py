@@ -1,0 +1,129 @@
+"""The runner: one model's backend and batched GenerationState, stepped off the event loop.
+
+`execute(plan)` runs in the runner's own single worker thread, so the state is only ever
+touched by one thread and the event loop stays free while a chunk is generated. It frees
+and opens slots, gathers each stream's mel conditioning for the chunk, generates K samples
+for every stepping slot and returns each stream's PCM s16le bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from server.scheduler import Plan
+from wavenet_core.audio import float_to_pcm16
+from wavenet_core.mel import upsample_mel
+from wavenet_core.mulaw import mulaw_decode
+
+MEL_BLOCK_FRAMES = 64
+"""Mel is upsampled in fixed blocks of this many frames, so a stream's conditioning never
+depends on chunk boundaries (and so on what else runs beside it)."""
+
+
+@dataclass
+class Job:
+    """Everything the runner needs to open and feed one stream."""
+
+    num_samples: int
+    seed: int = 0
+    temperature: float = 1.0
+    speaker: int = 0
+    mel: np.ndarray | None = None      # [frames, mel_channels] float32
+    hop_length: int = 256
+
+
+class MelCursor:
+    """Per-sample conditioning of one stream, made on demand block by block."""
+
+    def __init__(self, mel: np.ndarray, hop_length: int):
+        self.mel, self.hop = mel, hop_length
+        self.block_samples = hop_length * MEL_BLOCK_FRAMES
+        self._index, self._block = -1, None
+
+    def _get_block(self, index: int) -> np.ndarray:
+        if index != self._index:
+            f0 = index * MEL_BLOCK_FRAMES
+            # frames f0 .. f0+64 cover the block; past the end the last frame is held
+            frames = self.mel[f0:f0 + MEL_BLOCK_FRAMES + 1] if f0 < len(self.mel) else self.mel[-1:]
+            self._block = upsample_mel(frames, self.hop, self.block_samples)
+            self._index = index
+        return self._block
+
+    def take(self, start: int, stop: int) -> np.ndarray:
+        """Conditioning rows for samples start .. stop-1 -> [stop - start, mel_channels]."""
+        parts = []
+        while start < stop:
+            index, offset = divmod(start, self.block_samples)
+            n = min(stop - start, self.block_samples - offset)
+            parts.append(self._get_block(index)[offset:offset + n])
+            start += n
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class Runner:
+    def __init__(self, name: str, backend, config, num_slots: int):
+        self.name, self.backend, self.config, self.num_slots = name, backend, config, num_slots
+        self.state = backend.new_state(num_slots)
+        self.cursors: dict[int, MelCursor] = {}
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"runner-{name}")
+
+    async def execute(self, plan: Plan) -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.execute_sync, plan)
+
+    async def call(self, fn, *args):
+        """Run `fn(*args)` on the runner's thread (warm-up, anything touching the state)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def execute_sync(self, plan: Plan) -> list[bytes]:
+        for slot in plan.free:
+            self.state.free_slot(slot)
+            self.cursors.pop(slot, None)
+        for stream in plan.open:
+            job: Job = stream.payload
+            self.backend.open_slot(self.state, stream.slot, speaker=job.speaker, seed=job.seed,
+                                   temperature=job.temperature)
+            if job.mel is not None:
+                self.cursors[stream.slot] = MelCursor(job.mel, job.hop_length)
+        if not plan.step or plan.num_steps < 1:
+            return []
+        k = plan.num_steps
+        local = None
+        if self.config.mel_channels:
+            local = np.stack([self.cursors[s.slot].take(s.produced, s.produced + k)
+                              for s in plan.step])
+        codes = self.backend.generate(self.state, [s.slot for s in plan.step], k, local)
+        pcm = float_to_pcm16(mulaw_decode(np.asarray(codes)))
+        return [pcm[i, :min(k, s.remaining)].tobytes() for i, s in enumerate(plan.step)]
+
+    def warmup(self, num_samples: int) -> list[tuple[int, int, float]]:
+        """Generate a little at batch 1 and at full batch; returns (batch, steps, seconds)
+        measurements for the scheduler's cost model. Leaves every slot free."""
+        timings = []
+        if num_samples <= 0:
+            return timings
+        sizes = sorted({1, max(1, self.num_slots // 2), self.num_slots})
+        m = self.config.mel_channels
+        for i, n in enumerate(sizes):
+            slots = list(range(n))
+            for slot in slots:
+                self.backend.open_slot(self.state, slot, seed=slot, temperature=1.0)
+            steps = max(8, num_samples // n) if i else num_samples
+            local = np.zeros((n, steps, m), np.float32) if m else None
+            first = 4 if i == 0 else 1          # first call pays any compilation
+            self.backend.generate(self.state, slots, first, None if local is None
+                                  else local[:, :first])
+            t0 = time.perf_counter()
+            self.backend.generate(self.state, slots, steps, local)
+            timings.append((n, steps, time.perf_counter() - t0))
+            for slot in slots:
+                self.state.free_slot(slot)
+        return timings

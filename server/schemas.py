@@ -1,0 +1,109 @@
+"""Request, response and event models of API v1 (DESIGN.md section 6).
+
+These check what can be checked without the model (types, ranges, exclusive fields);
+`server.jobs` checks the rest against the chosen model (mel shape, speaker, duration).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+MAX_SEED = 2**32 - 1
+MAX_TEMPERATURE = 2.0
+
+
+class ApiError(Exception):
+    """An error a client should see: HTTP status, machine code, message, offending field."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+        self.headers = headers or {}
+
+    def body(self, request_id: str | None = None) -> dict:
+        error = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        out = {"error": error}
+        if request_id:
+            out["request_id"] = request_id
+        return out
+
+
+class SynthesisRequest(BaseModel):
+    """POST /v1/synthesize body, and the fields of a WebSocket "start" message."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    model: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="model name (see /v1/models); optional when one model is loaded")
+    seconds: float | None = Field(None, gt=0, description="length, for models without mel")
+    num_samples: StrictInt | None = Field(None, ge=1, description="length in samples")
+    seed: StrictInt = Field(0, ge=0, le=MAX_SEED)
+    temperature: float = Field(1.0, ge=0, le=MAX_TEMPERATURE, description="0 is greedy")
+    speaker: StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="speaker id or name, for multi-speaker models")
+    mel: list[list[float]] | StrictStr | None = Field(
+        None, description="log-mel [frames][mel_channels] as nested lists or base64 .npy")
+    audio: StrictStr | None = Field(
+        None, description="base64 WAV to resynthesize through the model's mel frontend")
+    format: Literal["wav", "pcm"] = "wav"
+    stream: bool = False
+
+    @model_validator(mode="after")
+    def _exclusive(self):
+        if self.seconds is not None and self.num_samples is not None:
+            raise ValueError("give either seconds or num_samples, not both")
+        if self.mel is not None and self.audio is not None:
+            raise ValueError("give either mel or audio, not both")
+        return self
+
+
+class ModelInfo(BaseModel):
+    name: str
+    status: Literal["loading", "ready", "failed"]
+    error: str | None = None
+    sample_rate: int | None = None
+    receptive_field: int | None = None
+    conditioning: list[str] = []
+    mel_channels: int = 0
+    hop_length: int | None = None
+    num_speakers: int = 0
+    speakers: list[str] | None = None
+    backend: str | None = None
+    device: str | None = None
+    max_streams: int | None = None
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelInfo]
+
+
+class StartedEvent(BaseModel):
+    type: Literal["started"] = "started"
+    request_id: str
+    model: str
+    sample_rate: int
+    format: Literal["wav", "pcm"] = "pcm"
+    encoding: str = "pcm_s16le"
+    num_samples: int
+
+
+class DoneEvent(BaseModel):
+    type: Literal["done"] = "done"
+    status: str
+    samples: int
+    seconds: float
+    time_to_first_audio_ms: float | None
+    real_time_factor: float | None
+
+
+class ErrorEvent(BaseModel):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    field: str | None = None

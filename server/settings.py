@@ -1,0 +1,87 @@
+"""Server settings: one pydantic-settings class, read from WAVENET_* environment variables.
+
+List values (WAVENET_MODELS, WAVENET_CORS_ORIGINS) accept JSON (`["a", "b"]`) or a
+comma-separated string (`a,b`). `models` entries are checkpoint files or folders of
+`*.safetensors`; the default is the `models/` folder bundled next to the package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def _split_list(value):
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAVENET_", extra="ignore")
+
+    models: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [BUNDLED_MODELS],
+        description="checkpoint files or folders of *.safetensors")
+    device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:N")
+    backend: Literal["auto", "torch", "cpu", "cuda-graph"] = "auto"
+    max_streams: int = Field(16, ge=1, le=1024, description="live slots per model")
+    max_waiting: int = Field(64, ge=0, le=100_000, description="queued requests per model")
+    chunk_size: int = Field(4096, ge=16, le=1 << 20,
+                            description="most samples one engine step makes per stream")
+    first_chunk_size: int = Field(512, ge=1, le=1 << 20,
+                                  description="most samples of a step that opens new streams")
+    min_chunk_size: int = Field(16, ge=1, le=1 << 20)
+    chunk_target_ms: float = Field(40.0, gt=0, description="wall time aimed at per engine step")
+    first_chunk_target_ms: float = Field(10.0, gt=0,
+                                         description="wall time aimed at for a stream's first step")
+    max_seconds: float = Field(30.0, gt=0, description="longest audio one request may ask for")
+    max_body_bytes: int = Field(8 << 20, ge=1024, description="request body / WS message cap")
+    stream_buffer_chunks: int = Field(32, ge=2, le=4096,
+                                      description="chunks buffered per stream before it pauses")
+    slow_client_seconds: float = Field(30.0, gt=0,
+                                       description="a paused stream is dropped after this long")
+    api_key: SecretStr | None = None
+    auth_health: bool = Field(False, description="also require the key for health and metrics")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+    warmup_samples: int = Field(256, ge=0, description="samples generated per model at startup")
+    torch_threads: int = Field(0, ge=0, description="torch.set_num_threads; 0 keeps the default")
+
+    @field_validator("models", "cors_origins", mode="before")
+    @classmethod
+    def _lists(cls, value):
+        return _split_list(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value):
+        return value.lower() if isinstance(value, str) else value
+
+    def checkpoint_paths(self) -> list[Path]:
+        """Every checkpoint named by `models`: files as given, folders' *.safetensors sorted.
+
+        A path that does not exist is returned as is, so loading reports it as a failure.
+        """
+        found: list[Path] = []
+        for entry in self.models:
+            entry = Path(entry).expanduser()
+            if entry.is_dir():
+                found.extend(sorted(entry.glob("*.safetensors")))
+            else:
+                found.append(entry)
+        unique: dict[Path, None] = {}
+        for path in found:
+            unique.setdefault(path, None)
+        return list(unique)
