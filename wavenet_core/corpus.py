@@ -212,8 +212,11 @@ def trim_and_normalise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db
     return (clip * (peak / np.max(np.abs(clip)))).astype(np.float32)
 
 
-def render(voice: Voice, text: str, out_path: str | Path, workdir: str | Path) -> int:
-    """Synthesize `text` with `voice` to a 16 kHz WAV at `out_path`; returns its sample count."""
+def speak(voice: Voice, text: str, workdir: str | Path | None = None) -> np.ndarray:
+    """Synthesize `text` with `voice` -> trimmed, peak-normalised float32 audio at 16 kHz.
+
+    The text reaches the synthesizer as data (stdin or a single argv item, never a shell).
+    """
     fd, name = tempfile.mkstemp(suffix=".wav", dir=workdir)
     os.close(fd)
     raw = Path(name)
@@ -225,7 +228,12 @@ def render(voice: Voice, text: str, out_path: str | Path, workdir: str | Path) -
         audio, _ = read_wav(raw, sample_rate=SAMPLE_RATE)
     finally:
         raw.unlink(missing_ok=True)
-    audio = trim_and_normalise(audio)
+    return trim_and_normalise(audio)
+
+
+def render(voice: Voice, text: str, out_path: str | Path, workdir: str | Path) -> int:
+    """Synthesize `text` with `voice` to a 16 kHz WAV at `out_path`; returns its sample count."""
+    audio = speak(voice, text, workdir)
     write_wav(out_path, audio, SAMPLE_RATE)
     return len(audio)
 
