@@ -1,0 +1,76 @@
+# From a fresh clone: `make serve` starts the server with the bundled models on
+# 127.0.0.1:8000, `make test` runs the whole suite. Both create .venv and install the
+# project (editable, with the dev extra) pinned by constraints.txt on first use.
+#
+# Variables (override on the command line, e.g. `make serve PORT=9000`):
+#   PYTHON       interpreter that creates the venv (3.10-3.12)      default python3
+#   VENV         venv folder                                        default .venv
+#   HOST, PORT   where `make serve` listens                         default 127.0.0.1, 8000
+#   MODELS       checkpoints `make serve` loads (folder or file)    default models
+#   PYTEST_ARGS  extra pytest arguments for `make test`
+#   BENCH_ARGS   extra arguments for `make bench` (`wavenet bench`)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Written after a successful install; pip runs again only when pyproject.toml or
+# constraints.txt is newer than it (or the venv is gone).
+STAMP := $(VENV)/.install-stamp
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+MODELS ?= models
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv install serve test lint bench constraints
+
+help:
+	@echo "make serve        install if needed, then serve $(MODELS)/ on http://$(HOST):$(PORT)"
+	@echo "make test         install if needed, then run the whole test suite"
+	@echo "make lint         ruff on the code, hadolint on the Dockerfile"
+	@echo "make bench        run the speed benchmarks (wavenet bench)"
+	@echo "make install      create $(VENV) and install '.[dev]' with constraints.txt"
+	@echo "make constraints  regenerate constraints.txt from $(VENV) (after adding a dependency)"
+
+venv install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { \
+	  echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu: apt-get install python3-venv" >&2; \
+	  exit 1; }
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]' -c constraints.txt
+	@touch $@
+
+serve: $(STAMP)
+	$(BIN)/wavenet serve --host $(HOST) --port $(PORT) $(if $(MODELS),--model $(MODELS))
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
+
+bench: $(STAMP)
+	$(BIN)/wavenet bench $(BENCH_ARGS)
+
+# Pins everything installed in the venv except the project itself and pip (setuptools too:
+# torch requires it at run time). Local version labels
+# (torch 2.13.0+cpu) are dropped so the same file serves the CPU and CUDA wheels.
+constraints: | $(BIN)/python
+	@{ echo "# Pins for everything 'make install' puts in $(VENV) (runtime + dev extra)."; \
+	   echo "# Regenerate after changing dependencies: install them into $(VENV), then"; \
+	   echo "# run 'make constraints'. Keep torch==2.13.0: an unpinned torch downloads GBs."; \
+	   $(BIN)/python -m pip freeze --all --exclude pip --exclude-editable --exclude wavenet-server \
+	     | sed -E 's/^([A-Za-z0-9._-]+==[^+]+)\+.*$$/\1/'; \
+	 } > constraints.txt.tmp
+	@grep -q '^torch==2\.13\.0$$' constraints.txt.tmp || { \
+	  echo "error: $(VENV) does not hold torch 2.13.0; constraints.txt left unchanged" >&2; \
+	  rm -f constraints.txt.tmp; exit 1; }
+	@mv constraints.txt.tmp constraints.txt
+	@if [ -f $(STAMP) ]; then touch $(STAMP); fi
+	@echo "wrote constraints.txt ($$(grep -vc '^#' constraints.txt) pins)"
