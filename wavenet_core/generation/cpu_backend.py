@@ -3,17 +3,23 @@
 One call of `_run_rows` produces K samples for a group of slots: embedding, every layer
 (ring read/write, fused filter+gate matrix on [x(t-d), x(t)], tanh * sigmoid, fused
 residual+skip matrix), the head and the sampling, with no Python in between. The slots of
-a request are split into contiguous groups, one per worker thread; the kernel releases the
+a call are split into contiguous groups, one per worker thread; the kernel releases the
 GIL, so the groups run in parallel.
 
-Batch invariance, bitwise. Every matrix product is written in "axpy" form
-(y[o] += W[i, o] * x[i], the inner loop over the contiguous output channel, which LLVM
-vectorizes) and compiled *without* the `reassoc` fast-math flag, so each output element
-is one sequential fused-multiply-add chain over the inputs in a fixed order. How rows are
-blocked (pairs of slots share each weight load), how many slots share the call, which
-thread runs them and how the chunk is cut cannot change a single bit of a row's result.
-The local (mel) projections are computed inside the kernel per slot the same way, for a
-sub-chunk of steps at a time, before the step loop of that sub-chunk.
+Matrix code. Every matrix is stored transposed ([inputs, outputs]), its outputs padded to
+a multiple of 16 and cut into contiguous, 64-byte aligned panels 64 outputs wide. The
+micro-kernels keep a block of 4 rows x 64 outputs (16 vector registers of 16 floats) in
+registers for the whole input loop: one panel load feeds 4 rows, and at batch 1 the
+weights stream sequentially from the cache at its full bandwidth. They are written with
+explicit 16-lane vector intrinsics (`_vload`, `_vfma`, ...) defined below, so LLVM
+neither needs nor gets a say in the vectorization.
+
+Batch invariance, bitwise. Each output element is one chain of fused multiply-adds over
+the inputs in their natural order, started from the bias (`llvm.fma`, no reassociation),
+whatever the row block, the number of slots in the call, the thread or the chunk size. The
+other float code is compiled without the `reassoc` fast-math flag. The local (mel)
+projections are computed inside the kernel per slot the same way, for a sub-chunk of
+steps at a time, before that sub-chunk's step loop.
 
 tanh and sigmoid use a rational approximation (Eigen's float tanh; sigmoid(x) =
 0.5 + 0.5 tanh(x / 2)), accurate to ~3e-7 and vectorizable, unlike libm's scalar exp.
@@ -29,24 +35,99 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 import torch
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
 
 from wavenet_core.generation.packing import pack_weights
 from wavenet_core.generation.sampling import MASK32, MIX_1, MIX_2, SEED_SALT
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.model import WaveNet
 
-# Every fast-math flag except `reassoc` (and `arcp`/`afn`): sums keep their written order,
-# which is what makes a row's arithmetic independent of the batch. `contract` lets
-# `y + w * x` become one FMA everywhere (vector body and scalar remainder alike).
+# Every fast-math flag except `reassoc` (and `arcp`/`afn`): sums keep their written order.
 FASTMATH = {"nnan", "ninf", "nsz", "contract"}
+_JIT = dict(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
 
-SUB_STEPS = 32
-"""Steps per sub-chunk for which the local projections are precomputed."""
+LANES = 16            # floats per vector
+PANEL = 64            # outputs per weight panel (4 vectors)
+ROWS = 4              # rows per register block
+SUB_STEPS = 32        # steps whose local projections are precomputed together
+
+# -- 16-lane float32 vectors for numba ---------------------------------------------------
+
+_LLVEC = ir.VectorType(ir.FloatType(), LANES)
+
+
+class _F32x16(types.Type):
+    def __init__(self):
+        super().__init__(name="f32x16")
+
+
+F32X16 = _F32x16()
+
+
+@register_model(_F32x16)
+class _F32x16Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _LLVEC)
+
+
+def _element_pointer(context, builder, arrty, arr, index):
+    data = context.make_array(arrty)(context, builder, arr).data
+    return builder.gep(data, [index])
+
+
+@intrinsic
+def _vload(typingctx, arr, index):
+    """arr.flat[index:index + 16] as a vector (arr contiguous float32)."""
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        return builder.load(builder.bitcast(ptr, _LLVEC.as_pointer()), align=4)
+    return F32X16(arr, index), codegen
+
+
+@intrinsic
+def _vstore(typingctx, arr, index, vec):
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        builder.store(args[2], builder.bitcast(ptr, _LLVEC.as_pointer()), align=4)
+        return context.get_dummy_value()
+    return types.none(arr, index, vec), codegen
+
+
+@intrinsic
+def _vsplat(typingctx, value):
+    def codegen(context, builder, sig, args):
+        lane0 = builder.insert_element(ir.Constant(_LLVEC, ir.Undefined), args[0],
+                                       ir.Constant(ir.IntType(32), 0))
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
+        return builder.shuffle_vector(lane0, ir.Constant(_LLVEC, ir.Undefined), mask)
+    return F32X16(types.float32), codegen
+
+
+@intrinsic
+def _vfma(typingctx, a, b, c):
+    """a * b + c, rounded once (llvm.fma: the same bits on every code path)."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_LLVEC, [_LLVEC] * 3), "llvm.fma.v16f32")
+        return builder.call(fn, args)
+    return F32X16(F32X16, F32X16, F32X16), codegen
+
+
+@intrinsic
+def _address(typingctx, arr):
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        return builder.ptrtoint(data, ir.IntType(64))
+    return types.int64(arr), codegen
+
+
+# -- scalar helpers ----------------------------------------------------------------------
 
 _F = np.float32
 _ZERO = _F(0.0)
-_ONE = _F(1.0)
 _HALF = _F(0.5)
 _CLAMP = _F(7.90531110763549805)
 _A1 = _F(4.89352455891786e-03)
@@ -69,8 +150,6 @@ _M2 = np.uint64(MIX_2)
 _S8 = np.uint64(8)
 _S15 = np.uint64(15)
 _S16 = np.uint64(16)
-
-_JIT = dict(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
 
 
 @njit(inline="always", **_JIT)
@@ -109,167 +188,268 @@ def counter_uniform_one(seed, counter):
     return _F(np.int64(h >> _S8)) * _U24
 
 
-@njit(inline="always", **_JIT)
-def _acc_rows(w, x, y, n):
-    """y[r, o] += sum_i w[i, o] * x[r, i] for r < n, each element one sequential FMA chain.
+@njit(**_JIT)
+def _aligned_zeros(n):
+    """float32 zeros, the first element 64-byte aligned."""
+    buf = np.zeros(n + LANES, np.float32)
+    skip = ((64 - _address(buf) % 64) % 64) // 4
+    return buf[skip:skip + n]
 
-    Pairs of rows share the weight loads; the input loop is unrolled by 4 without
-    changing the order of the sum, so the remainder paths give the same bits.
-    """
-    n_in = w.shape[0]
-    n_out = w.shape[1]
-    n4 = n_in - n_in % 4
-    r = 0
-    while r + 2 <= n:
-        for i in range(0, n4, 4):
-            a0 = x[r, i]
-            a1 = x[r, i + 1]
-            a2 = x[r, i + 2]
-            a3 = x[r, i + 3]
-            b0 = x[r + 1, i]
-            b1 = x[r + 1, i + 1]
-            b2 = x[r + 1, i + 2]
-            b3 = x[r + 1, i + 3]
-            for o in range(n_out):
-                w0 = w[i, o]
-                w1 = w[i + 1, o]
-                w2 = w[i + 2, o]
-                w3 = w[i + 3, o]
-                y[r, o] = y[r, o] + w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3
-                y[r + 1, o] = y[r + 1, o] + w0 * b0 + w1 * b1 + w2 * b2 + w3 * b3
-        for i in range(n4, n_in):
-            a0 = x[r, i]
-            b0 = x[r + 1, i]
-            for o in range(n_out):
-                w0 = w[i, o]
-                y[r, o] = y[r, o] + w0 * a0
-                y[r + 1, o] = y[r + 1, o] + w0 * b0
-        r += 2
-    if r < n:
-        for i in range(0, n4, 4):
-            a0 = x[r, i]
-            a1 = x[r, i + 1]
-            a2 = x[r, i + 2]
-            a3 = x[r, i + 3]
-            for o in range(n_out):
-                y[r, o] = (y[r, o] + w[i, o] * a0 + w[i + 1, o] * a1
-                           + w[i + 2, o] * a2 + w[i + 3, o] * a3)
-        for i in range(n4, n_in):
-            a0 = x[r, i]
-            for o in range(n_out):
-                y[r, o] = y[r, o] + w[i, o] * a0
+
+# -- matrix micro-kernels ----------------------------------------------------------------
+# y[r, o] = y[r, o] + sum_i w[i, o] * x[r, i], one FMA chain per element in input order.
+# Weights: n_in rows of `ld` floats, the first at flat index p; the kernel reads 64 (x4)
+# or 16 (x1) columns of each. x rows start at xo + r * xld, y rows at yo + r * yld (flat
+# indices into 1-D arrays; yo already includes the output column).
+
+@njit(**_JIT)
+def _k4x4(w, p, ld, n_in, x, xo, xld, y, yo, yld):
+    y0 = yo
+    y1 = y0 + yld
+    y2 = y1 + yld
+    y3 = y2 + yld
+    a00 = _vload(y, y0)
+    a01 = _vload(y, y0 + 16)
+    a02 = _vload(y, y0 + 32)
+    a03 = _vload(y, y0 + 48)
+    a10 = _vload(y, y1)
+    a11 = _vload(y, y1 + 16)
+    a12 = _vload(y, y1 + 32)
+    a13 = _vload(y, y1 + 48)
+    a20 = _vload(y, y2)
+    a21 = _vload(y, y2 + 16)
+    a22 = _vload(y, y2 + 32)
+    a23 = _vload(y, y2 + 48)
+    a30 = _vload(y, y3)
+    a31 = _vload(y, y3 + 16)
+    a32 = _vload(y, y3 + 32)
+    a33 = _vload(y, y3 + 48)
+    x0 = xo
+    x1 = x0 + xld
+    x2 = x1 + xld
+    x3 = x2 + xld
+    for i in range(n_in):
+        w0 = _vload(w, p)
+        w1 = _vload(w, p + 16)
+        w2 = _vload(w, p + 32)
+        w3 = _vload(w, p + 48)
+        b = _vsplat(x[x0 + i])
+        a00 = _vfma(w0, b, a00)
+        a01 = _vfma(w1, b, a01)
+        a02 = _vfma(w2, b, a02)
+        a03 = _vfma(w3, b, a03)
+        b = _vsplat(x[x1 + i])
+        a10 = _vfma(w0, b, a10)
+        a11 = _vfma(w1, b, a11)
+        a12 = _vfma(w2, b, a12)
+        a13 = _vfma(w3, b, a13)
+        b = _vsplat(x[x2 + i])
+        a20 = _vfma(w0, b, a20)
+        a21 = _vfma(w1, b, a21)
+        a22 = _vfma(w2, b, a22)
+        a23 = _vfma(w3, b, a23)
+        b = _vsplat(x[x3 + i])
+        a30 = _vfma(w0, b, a30)
+        a31 = _vfma(w1, b, a31)
+        a32 = _vfma(w2, b, a32)
+        a33 = _vfma(w3, b, a33)
+        p += ld
+    _vstore(y, y0, a00)
+    _vstore(y, y0 + 16, a01)
+    _vstore(y, y0 + 32, a02)
+    _vstore(y, y0 + 48, a03)
+    _vstore(y, y1, a10)
+    _vstore(y, y1 + 16, a11)
+    _vstore(y, y1 + 32, a12)
+    _vstore(y, y1 + 48, a13)
+    _vstore(y, y2, a20)
+    _vstore(y, y2 + 16, a21)
+    _vstore(y, y2 + 32, a22)
+    _vstore(y, y2 + 48, a23)
+    _vstore(y, y3, a30)
+    _vstore(y, y3 + 16, a31)
+    _vstore(y, y3 + 32, a32)
+    _vstore(y, y3 + 48, a33)
 
 
 @njit(**_JIT)
+def _k1x4(w, p, ld, n_in, x, xo, y, yo):
+    a0 = _vload(y, yo)
+    a1 = _vload(y, yo + 16)
+    a2 = _vload(y, yo + 32)
+    a3 = _vload(y, yo + 48)
+    for i in range(n_in):
+        b = _vsplat(x[xo + i])
+        a0 = _vfma(_vload(w, p), b, a0)
+        a1 = _vfma(_vload(w, p + 16), b, a1)
+        a2 = _vfma(_vload(w, p + 32), b, a2)
+        a3 = _vfma(_vload(w, p + 48), b, a3)
+        p += ld
+    _vstore(y, yo, a0)
+    _vstore(y, yo + 16, a1)
+    _vstore(y, yo + 32, a2)
+    _vstore(y, yo + 48, a3)
+
+
+@njit(**_JIT)
+def _k1x1(w, p, ld, n_in, x, xo, y, yo):
+    a0 = _vload(y, yo)
+    for i in range(n_in):
+        a0 = _vfma(_vload(w, p), _vsplat(x[xo + i]), a0)
+        p += ld
+    _vstore(y, yo, a0)
+
+
+@njit(**_JIT)
+def _matmul(w, wo, n_in, n_out, x, xo, xld, y, yo, yld, n):
+    """y[r, :n_out] += x[r, :n_in] @ W for r < n, W packed at w[wo:] by `_panels`."""
+    full = n_out // PANEL
+    for blk in range(full):
+        p = wo + blk * n_in * PANEL
+        col = yo + blk * PANEL
+        r = 0
+        while r + ROWS <= n:
+            _k4x4(w, p, PANEL, n_in, x, xo + r * xld, xld, y, col + r * yld, yld)
+            r += ROWS
+        while r < n:
+            _k1x4(w, p, PANEL, n_in, x, xo + r * xld, y, col + r * yld)
+            r += 1
+    tail = n_out - full * PANEL
+    if tail:
+        p = wo + full * n_in * PANEL
+        for v in range(0, tail, LANES):
+            for r in range(n):
+                _k1x1(w, p + v, tail, n_in, x, xo + r * xld, y, yo + full * PANEL + v + r * yld)
+
+
+# -- the chunk loop ----------------------------------------------------------------------
+
+@njit(**_JIT)
 def _run_rows(slots, num_steps, ring, positions, next_input, seed, temperature,
-              offsets, dilations, emb, gate_w, out_w, head_w, head_b, logit_w, logit_b,
-              bias, local_w, local, forced, codes_out, logits_out):
+              offsets, dilations, emb, gate_p, out_p, head_p, head_b, logit_p, logit_b,
+              local_p, bias, local, forced, codes_out, logits_out, cp, sp, m):
     """Run `num_steps` steps for the slots `slots` (one group, one thread).
 
-    bias [n, L, 2C]: gate bias with the speaker folded in. local [n, K, M] (M = 0 without
-    mel), local_w [L, M, 2C]. forced [n, K] teacher-forced inputs (K = 0: sample and feed
+    Padded widths: cp residual, sp skip, len(logit_b) classes; the residual stream and
+    skip sum of row r live at xs[r * (cp + sp):]. bias: flat [n, L, 2cp] gate bias with
+    the speaker folded in. local: flat [n, K, m] mel (m = 0 without), local_p the
+    [m, 2cp] projections. forced [n, K] teacher-forced inputs (K = 0: sample and feed
     back). codes_out [n, K] receives the samples, logits_out [n, K, classes] the logits
-    (its K = 0 skips storing them).
+    (its K = 0 skips them).
     """
     n = slots.shape[0]
-    num_layers = gate_w.shape[0]
+    num_layers = dilations.shape[0]
+    classes = emb.shape[0]
     c = emb.shape[1]
-    c2 = 2 * c
-    s = head_w.shape[0]
-    classes = logit_w.shape[1]
-    m = local_w.shape[1]
+    qp = logit_b.shape[0]
+    c2p = 2 * cp
+    xw = cp + sp
+    gsz = c2p * c2p
+    osz = cp * xw
+    lsz = m * c2p
     teacher = forced.shape[1] > 0
     keep_logits = logits_out.shape[1] > 0
 
-    xs = np.zeros((n, c + s), np.float32)      # residual stream x, then the skip sum
-    gin = np.zeros((n, c2), np.float32)        # [x(t-d), x(t)]
-    h = np.zeros((n, c2), np.float32)
-    z = np.zeros((n, c), np.float32)
-    act = np.zeros((n, s), np.float32)
-    hid = np.zeros((n, s), np.float32)
-    lg = np.zeros((n, classes), np.float32)
+    xs = _aligned_zeros(n * xw)
+    gin = _aligned_zeros(n * c2p)
+    h = _aligned_zeros(n * c2p)
+    z = _aligned_zeros(n * cp)
+    act = _aligned_zeros(n * sp)
+    hid = _aligned_zeros(n * sp)
+    lg = _aligned_zeros(n * qp)
     probs = np.zeros(classes, np.float32)
     pos = np.zeros(n, np.int64)
-    sub = min(SUB_STEPS, max(num_steps, 1))
-    proj = np.zeros((n, num_layers, sub if m > 0 else 1, c2), np.float32)
+    sub = min(SUB_STEPS, num_steps) if m > 0 else num_steps
+    proj = _aligned_zeros(n * num_layers * sub * c2p if m > 0 else 0)
 
     for k0 in range(0, num_steps, sub):
         kn = min(sub, num_steps - k0)
         if m > 0:
             for r in range(n):
                 for layer in range(num_layers):
-                    p = proj[r, layer]
+                    base = (r * num_layers + layer) * sub * c2p
+                    bo = (r * num_layers + layer) * c2p
                     for kk in range(kn):
-                        for o in range(c2):
-                            p[kk, o] = bias[r, layer, o]
-                    _acc_rows(local_w[layer], local[r, k0:k0 + kn], p, kn)
+                        for o in range(c2p):
+                            proj[base + kk * c2p + o] = bias[bo + o]
+                    _matmul(local_p, layer * lsz, m, c2p, local, (r * num_steps + k0) * m, m,
+                            proj, base, c2p, kn)
         for kk in range(kn):
             k = k0 + kk
             for r in range(n):
                 slot = slots[r]
                 code = forced[r, k] if teacher else next_input[slot]
                 pos[r] = positions[slot]
+                xo = r * xw
                 for o in range(c):
-                    xs[r, o] = emb[code, o]
-                for o in range(c, c + s):
-                    xs[r, o] = _ZERO
+                    xs[xo + o] = emb[code, o]
+                for o in range(c, xw):
+                    xs[xo + o] = _ZERO
             for layer in range(num_layers):
                 d = dilations[layer]
                 for r in range(n):
-                    col = offsets[layer] + pos[r] % d
-                    q = ring[slots[r], col]
+                    q = ring[slots[r], offsets[layer] + pos[r] % d]
+                    go = r * c2p
+                    xo = r * xw
                     for o in range(c):
-                        v = xs[r, o]
-                        gin[r, o] = q[o]
-                        gin[r, c + o] = v
+                        v = xs[xo + o]
+                        gin[go + o] = q[o]
+                        gin[go + cp + o] = v
                         q[o] = v
                     if m > 0:
-                        for o in range(c2):
-                            h[r, o] = proj[r, layer, kk, o]
+                        so = ((r * num_layers + layer) * sub + kk) * c2p
+                        for o in range(c2p):
+                            h[go + o] = proj[so + o]
                     else:
-                        for o in range(c2):
-                            h[r, o] = bias[r, layer, o]
-                _acc_rows(gate_w[layer], gin, h, n)
+                        so = (r * num_layers + layer) * c2p
+                        for o in range(c2p):
+                            h[go + o] = bias[so + o]
+                _matmul(gate_p, layer * gsz, c2p, c2p, gin, 0, c2p, h, 0, c2p, n)
                 for r in range(n):
-                    for o in range(c):
-                        z[r, o] = _tanh(h[r, o]) * (_HALF + _HALF * _tanh(_HALF * h[r, c + o]))
-                _acc_rows(out_w[layer], z, xs, n)
+                    go = r * c2p
+                    zo = r * cp
+                    for o in range(cp):
+                        gate = _HALF + _HALF * _tanh(_HALF * h[go + cp + o])
+                        z[zo + o] = _tanh(h[go + o]) * gate
+                _matmul(out_p, layer * osz, cp, xw, z, 0, cp, xs, 0, xw, n)
             for r in range(n):
-                for o in range(s):
-                    act[r, o] = max(xs[r, c + o], _ZERO)
-                    hid[r, o] = head_b[o]
-            _acc_rows(head_w, act, hid, n)
+                for o in range(sp):
+                    act[r * sp + o] = max(xs[r * xw + cp + o], _ZERO)
+                    hid[r * sp + o] = head_b[o]
+            _matmul(head_p, 0, sp, sp, act, 0, sp, hid, 0, sp, n)
             for r in range(n):
-                for o in range(s):
-                    hid[r, o] = max(hid[r, o], _ZERO)
-                for o in range(classes):
-                    lg[r, o] = logit_b[o]
-            _acc_rows(logit_w, hid, lg, n)
+                for o in range(sp):
+                    hid[r * sp + o] = max(hid[r * sp + o], _ZERO)
+                for o in range(qp):
+                    lg[r * qp + o] = logit_b[o]
+            _matmul(logit_p, 0, sp, qp, hid, 0, sp, lg, 0, qp, n)
             for r in range(n):
                 slot = slots[r]
+                lo = r * qp
                 positions[slot] = pos[r] + 1
                 if keep_logits:
                     for o in range(classes):
-                        logits_out[r, k, o] = lg[r, o]
+                        logits_out[r, k, o] = lg[lo + o]
                 if teacher:
                     continue
                 t = temperature[slot]
                 best = 0
-                top = lg[r, 0]
+                top = lg[lo]
                 for o in range(1, classes):
-                    if lg[r, o] > top:
-                        top = lg[r, o]
+                    if lg[lo + o] > top:
+                        top = lg[lo + o]
                         best = o
                 if t > _ZERO:
-                    u = counter_uniform_one(seed[slot], pos[r])
-                    peak = lg[r, 0] / t
+                    for o in range(classes):
+                        probs[o] = lg[lo + o] / t
+                    peak = probs[0]
                     for o in range(1, classes):
-                        peak = max(peak, lg[r, o] / t)
+                        peak = max(peak, probs[o])
                     total = _ZERO
                     for o in range(classes):
-                        total = total + np.exp(lg[r, o] / t - peak)
+                        total = total + np.exp(probs[o] - peak)
                         probs[o] = total
-                    target = u * total
+                    target = counter_uniform_one(seed[slot], pos[r]) * total
                     drawn = 0
                     for o in range(classes):
                         if probs[o] <= target:
@@ -279,6 +459,29 @@ def _run_rows(slots, num_steps, ring, positions, next_input, seed, temperature,
                 codes_out[r, k] = best
 
 
+# -- packing -----------------------------------------------------------------------------
+
+def _pad(n: int) -> int:
+    return -(-n // LANES) * LANES
+
+
+def _aligned(a: np.ndarray) -> np.ndarray:
+    """A 64-byte aligned, C-contiguous float32 copy of `a`."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    buf = np.zeros(a.size + LANES, np.float32)
+    skip = (-buf.ctypes.data % 64) // 4
+    out = buf[skip:skip + a.size].reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def _panels(w: np.ndarray) -> np.ndarray:
+    """[n_in, n_out] (n_out a multiple of 16) -> flat panels of 64 outputs, then the tail."""
+    n_out = w.shape[1]
+    cuts = list(range(0, n_out, PANEL)) + [n_out]
+    return np.concatenate([w[:, a:b].ravel() for a, b in zip(cuts[:-1], cuts[1:])])
+
+
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
     """[0, n) cut into `parts` contiguous, nearly equal ranges."""
     bounds = [n * i // parts for i in range(parts + 1)]
@@ -286,35 +489,60 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 class CpuBackend:
-    """Compiled (numba) CPU generation backend; see the module docstring."""
+    """Compiled (numba) CPU generation backend; see the module docstring.
+
+    `threads` worker threads share the slots of each call (default: numba's thread
+    count, the number of cores); a call never uses more threads than it has slots.
+    """
 
     name = "cpu"
 
     def __init__(self, model: WaveNet, threads: int | None = None):
         self.device = torch.device("cpu")
         self.model = model.to(self.device).eval()
-        self.config = model.config
+        self.config = cfg = model.config
         self.threads = max(1, int(threads or numba.config.NUMBA_NUM_THREADS))
         w = pack_weights(self.model)
 
-        def np32(t: torch.Tensor) -> np.ndarray:
-            return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+        def host(t: torch.Tensor) -> np.ndarray:
+            return t.detach().cpu().numpy().astype(np.float32)
 
-        self.embedding = np32(w.embedding)                               # [classes, C]
-        self.gate_w = np32(w.gate_weight.transpose(1, 2))                # [L, 2C in, 2C out]
-        self.gate_b = np32(w.gate_bias)                                  # [L, 2C]
-        self.out_w = np32(w.out_weight.transpose(1, 2))                  # [L, C, C+S]
-        self.head_w = np32(w.head_weight.T)                              # [S, S]
-        self.head_b = np32(w.head_bias)
-        self.logit_w = np32(w.logits_weight.T)                           # [S, classes]
-        self.logit_b = np32(w.logits_bias)
-        layers, c2 = self.gate_b.shape
-        self.mel_channels = 0 if w.local_weight is None else w.local_weight.shape[2]
-        self.local_w = (np.zeros((layers, 0, c2), np.float32) if w.local_weight is None
-                        else np32(w.local_weight.transpose(1, 2)))       # [L, M, 2C]
-        self.speaker_bias = None if w.speaker_bias is None else np32(w.speaker_bias)
-        self.offsets = np.asarray(np.cumsum((0,) + self.config.dilations[:-1]), np.int64)
-        self.dilations = np.asarray(self.config.dilations, np.int64)
+        c, s, classes = cfg.residual_channels, cfg.skip_channels, cfg.classes
+        layers = cfg.num_layers
+        self.cp, self.sp, qp = _pad(c), _pad(s), _pad(classes)
+        cp, sp = self.cp, self.sp
+        both = np.r_[np.arange(c), cp + np.arange(c)]          # real rows of a [2cp] vector
+        res_skip = np.r_[np.arange(c), cp + np.arange(s)]      # real rows of a [cp+sp] vector
+
+        gate = np.zeros((layers, 2 * cp, 2 * cp), np.float32)
+        gate[:, both[:, None], both[None, :]] = host(w.gate_weight).transpose(0, 2, 1)
+        out = np.zeros((layers, cp, cp + sp), np.float32)
+        out[:, :c, res_skip] = host(w.out_weight).transpose(0, 2, 1)
+        head = np.zeros((sp, sp), np.float32)
+        head[:s, :s] = host(w.head_weight).T
+        logit = np.zeros((sp, qp), np.float32)
+        logit[:s, :classes] = host(w.logits_weight).T
+        self.gate_p = _aligned(np.concatenate([_panels(g) for g in gate]))
+        self.out_p = _aligned(np.concatenate([_panels(o) for o in out]))
+        self.head_p = _aligned(_panels(head))
+        self.logit_p = _aligned(_panels(logit))
+        self.head_b = _aligned(np.r_[host(w.head_bias), np.zeros(sp - s, np.float32)])
+        self.logit_b = _aligned(np.r_[host(w.logits_bias), np.zeros(qp - classes, np.float32)])
+        self.embedding = np.ascontiguousarray(host(w.embedding))              # [classes, C]
+        self.gate_b = np.zeros((layers, 2 * cp), np.float32)
+        self.gate_b[:, both] = host(w.gate_bias)
+        self.speaker_bias = None
+        if w.speaker_bias is not None:
+            self.speaker_bias = np.zeros((w.speaker_bias.shape[0], layers, 2 * cp), np.float32)
+            self.speaker_bias[:, :, both] = host(w.speaker_bias)
+        self.mel_channels = m = 0 if w.local_weight is None else int(w.local_weight.shape[2])
+        local = np.zeros((layers, m, 2 * cp), np.float32)
+        if m:
+            local[:, :, both] = host(w.local_weight).transpose(0, 2, 1)
+        self.local_p = _aligned(np.concatenate([_panels(lw) for lw in local]) if m else
+                                np.zeros(0, np.float32))
+        self.offsets = np.asarray(np.cumsum((0,) + cfg.dilations[:-1]), np.int64)
+        self.dilations = np.asarray(cfg.dilations, np.int64)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -330,19 +558,19 @@ class CpuBackend:
     def step_logits(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
         """Consume one given input code per slot -> logits [n, classes]; advances the slots."""
         slots = self._slots(slots)
-        inputs = np.asarray(torch.as_tensor(inputs).cpu(), dtype=np.int64).reshape(len(slots), 1)
+        inputs = np.asarray(torch.as_tensor(inputs).cpu(), dtype=np.int64)
         if local is not None:
-            local = np.asarray(torch.as_tensor(local, dtype=torch.float32).cpu())
-            local = local.reshape(len(slots), 1, -1)
-        logits = np.empty((len(slots), 1, self.config.classes), np.float32)
-        self._run(state, slots, 1, local, inputs, logits)
-        return torch.from_numpy(logits[:, 0])
+            local = torch.as_tensor(local, dtype=torch.float32).cpu().reshape(len(slots), 1, -1)
+        return torch.from_numpy(self.teacher_force(state, slots, inputs.reshape(-1, 1),
+                                                   local)[:, 0])
 
     @torch.no_grad()
     def teacher_force(self, state: GenerationState, slots, inputs, local=None) -> np.ndarray:
         """Consume given codes [n, K] (local [n, K, M]) -> logits [n, K, classes]."""
         slots = self._slots(slots)
         inputs = np.ascontiguousarray(np.asarray(inputs, dtype=np.int64))
+        if inputs.ndim != 2 or inputs.shape[0] != len(slots):
+            raise ValueError(f"inputs must be [{len(slots)}, K], got {inputs.shape}")
         logits = np.empty(inputs.shape + (self.config.classes,), np.float32)
         self._run(state, slots, inputs.shape[1], local, inputs, logits)
         return logits
@@ -360,25 +588,29 @@ class CpuBackend:
         return self._run(state, slots, int(num_steps), local, forced, logits)
 
     def warmup(self) -> None:
-        """Compile (or load from numba's cache) and run a tiny generate and teacher pass."""
-        state = self.new_state(2)
-        for slot in range(2):
-            self.open_slot(state, slot, seed=slot, temperature=float(slot))
-        local = None
-        if self.mel_channels:
-            local = np.zeros((2, 3, self.mel_channels), np.float32)
-        self.generate(state, [0, 1], 3, local)
-        self.step_logits(state, [0], [0], None if local is None else local[:1, 0])
+        """Compile (or load from numba's cache) and run a tiny generate and teacher pass,
+        on one slot and on a block of four, so the first request pays nothing."""
+        state = self.new_state(5)
+        for slot in range(5):
+            self.open_slot(state, slot, seed=slot, temperature=float(slot % 2))
+        m = self.mel_channels
+        self.generate(state, [0], 3, np.zeros((1, 3, m), np.float32) if m else None)
+        self.generate(state, list(range(5)), 3, np.zeros((5, 3, m), np.float32) if m else None)
+        self.step_logits(state, [0], [0], np.zeros((1, m), np.float32) if m else None)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
+        """Stop the worker threads (a later call starts them again)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
 
     # -- internals ------------------------------------------------------------------
 
     @staticmethod
     def _slots(slots) -> np.ndarray:
+        if isinstance(slots, torch.Tensor):
+            slots = slots.cpu().numpy()
         return np.ascontiguousarray(np.asarray(slots, dtype=np.int64).reshape(-1))
 
     def _executor(self) -> ThreadPoolExecutor:
@@ -388,11 +620,10 @@ class CpuBackend:
             return self._pool
 
     def _bias(self, state: GenerationState, slots: np.ndarray) -> np.ndarray:
-        """Gate bias per slot and layer [n, L, 2C], the speaker folded in (elementwise)."""
+        """Padded gate bias per slot and layer [n, L, 2cp], the speaker folded in."""
         bias = np.broadcast_to(self.gate_b, (len(slots),) + self.gate_b.shape)
         if self.speaker_bias is not None:
-            speakers = state.speaker.numpy()[slots]
-            bias = bias + self.speaker_bias[speakers]
+            bias = bias + self.speaker_bias[state.speaker.numpy()[slots]]
         return np.ascontiguousarray(bias, dtype=np.float32)
 
     def _run(self, state: GenerationState, slots: np.ndarray, num_steps: int, local,
@@ -408,8 +639,9 @@ class CpuBackend:
         if m:
             if local is None:
                 raise ValueError("this model is locally conditioned: pass `local`")
-            local = np.ascontiguousarray(
-                np.asarray(torch.as_tensor(local, dtype=torch.float32).cpu()), np.float32)
+            if isinstance(local, torch.Tensor):
+                local = local.detach().cpu().numpy()
+            local = np.ascontiguousarray(local, dtype=np.float32)
             if local.shape != (n, num_steps, m):
                 raise ValueError(f"local must be [{n}, {num_steps}, {m}], got {local.shape}")
         elif local is not None:
@@ -422,12 +654,13 @@ class CpuBackend:
         views = (state.ring.numpy(), state.positions.numpy(), state.next_input.numpy(),
                  state.seed.numpy(), state.temperature.numpy())
         bias = self._bias(state, slots)
-        weights = (self.offsets, self.dilations, self.embedding, self.gate_w, self.out_w,
-                   self.head_w, self.head_b, self.logit_w, self.logit_b)
+        weights = (self.offsets, self.dilations, self.embedding, self.gate_p, self.out_p,
+                   self.head_p, self.head_b, self.logit_p, self.logit_b, self.local_p)
 
         def run(lo: int, hi: int) -> None:
-            _run_rows(slots[lo:hi], num_steps, *views, *weights, bias[lo:hi], self.local_w,
-                      local[lo:hi], forced[lo:hi], codes[lo:hi], logits[lo:hi])
+            _run_rows(slots[lo:hi], num_steps, *views, *weights, bias[lo:hi].reshape(-1),
+                      local[lo:hi].reshape(-1), forced[lo:hi], codes[lo:hi], logits[lo:hi],
+                      self.cp, self.sp, m)
 
         parts = min(self.threads, n)
         if parts == 1:
