@@ -117,6 +117,15 @@ def _vfma(typingctx, a, b, c):
 
 
 @intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float32 whose bit pattern is the low 32 bits of the integer `bits`."""
+    def codegen(context, builder, sig, args):
+        low = builder.trunc(args[0], ir.IntType(32))
+        return builder.bitcast(low, ir.FloatType())
+    return types.float32(bits), codegen
+
+
+@intrinsic
 def _address(typingctx, arr):
     def codegen(context, builder, sig, args):
         data = context.make_array(sig.args[0])(context, builder, args[0]).data
@@ -125,9 +134,12 @@ def _address(typingctx, arr):
 
 
 # -- scalar helpers ----------------------------------------------------------------------
+# (Loops index zero-based views: an index numba cannot prove non-negative gets a
+# wraparound select that turns LLVM's vector loads into gathers.)
 
 _F = np.float32
 _ZERO = _F(0.0)
+_ONE = _F(1.0)
 _HALF = _F(0.5)
 _CLAMP = _F(7.90531110763549805)
 _A1 = _F(4.89352455891786e-03)
@@ -141,6 +153,16 @@ _B0 = _F(4.89352518554385e-03)
 _B2 = _F(2.26843463243900e-03)
 _B4 = _F(1.18534705686654e-04)
 _B6 = _F(1.19825839466702e-06)
+_EXP_MIN = _F(-87.0)
+_LOG2E = _F(1.44269504088896341)
+_LN2_HI = _F(0.693359375)
+_LN2_LO = _F(-2.12194440e-4)
+_E0 = _F(1.9875691500e-4)
+_E1 = _F(1.3981999507e-3)
+_E2 = _F(8.3334519073e-3)
+_E3 = _F(4.1665795894e-2)
+_E4 = _F(1.6666665459e-1)
+_E5 = _F(5.0000001201e-1)
 _U24 = _F(1.0 / (1 << 24))
 
 _MASK = np.uint64(MASK32)
@@ -154,6 +176,7 @@ _S16 = np.uint64(16)
 
 @njit(inline="always", **_JIT)
 def _tanh(x):
+    """Eigen's rational float tanh, |error| < 4e-7."""
     x = min(max(x, -_CLAMP), _CLAMP)
     x2 = x * x
     p = _A13
@@ -168,6 +191,22 @@ def _tanh(x):
     q = q * x2 + _B2
     q = q * x2 + _B0
     return x * p / q
+
+
+@njit(inline="always", **_JIT)
+def _exp_neg(x):
+    """exp(x) for x <= 0 (Cephes expf: ~1 ulp), 0-ish below -87; vectorizable."""
+    x = max(x, _EXP_MIN)
+    n = np.floor(x * _LOG2E + _HALF)
+    r = x - n * _LN2_HI - n * _LN2_LO
+    p = _E0
+    p = p * r + _E1
+    p = p * r + _E2
+    p = p * r + _E3
+    p = p * r + _E4
+    p = p * r + _E5
+    p = p * (r * r) + r + _ONE
+    return p * _float_from_bits((np.int64(n) + 127) << 23)
 
 
 @njit(inline="always", **_JIT)
@@ -189,6 +228,37 @@ def counter_uniform_one(seed, counter):
 
 
 @njit(**_JIT)
+def _sample(logits, temperature, uniform, probs):
+    """`sampling.sample_codes` for one row: greedy (first maximum) at temperature 0,
+    else count(cdf <= u * cdf[-1]) over softmax(logits / T), capped at classes - 1."""
+    classes = logits.shape[0]
+    if temperature > _ZERO:
+        for o in range(classes):
+            probs[o] = logits[o] / temperature
+        peak = probs[0]
+        for o in range(classes):
+            peak = max(peak, probs[o])
+        for o in range(classes):
+            probs[o] = _exp_neg(probs[o] - peak)
+        total = _ZERO
+        for o in range(classes):
+            total = total + probs[o]
+            probs[o] = total
+        target = uniform * total
+        drawn = 0
+        for o in range(classes):
+            drawn += np.int64(probs[o] <= target)
+        return min(drawn, classes - 1)
+    top = logits[0]
+    for o in range(classes):
+        top = max(top, logits[o])
+    for o in range(classes):
+        if logits[o] == top:
+            return o
+    return 0
+
+
+@njit(**_JIT)
 def _aligned_zeros(n):
     """float32 zeros, the first element 64-byte aligned."""
     buf = np.zeros(n + LANES, np.float32)
@@ -197,63 +267,68 @@ def _aligned_zeros(n):
 
 
 # -- matrix micro-kernels ----------------------------------------------------------------
-# y[r, o] = y[r, o] + sum_i w[i, o] * x[r, i], one FMA chain per element in input order.
-# Weights: n_in rows of `ld` floats, the first at flat index p; the kernel reads 64 (x4)
-# or 16 (x1) columns of each. x rows start at xo + r * xld, y rows at yo + r * yld (flat
-# indices into 1-D arrays; yo already includes the output column).
+# y[r, o] = init[r, o] + sum_i w[i, o] * x[r, i], one FMA chain per element in input order.
+# Weights: n_in rows of `ld` floats, the first at flat index p; a kernel covers 64 (x4) or
+# 16 (x1) columns of them. Rows of x start at xo + r * xld, of init at io + r * ild (ild
+# may be 0: one bias row for all), of y at yo + r * yld; flat indices into 1-D arrays,
+# io and yo already include the output column. init may be y itself.
 
 @njit(**_JIT)
-def _k4x4(w, p, ld, n_in, x, xo, xld, y, yo, yld):
-    y0 = yo
-    y1 = y0 + yld
-    y2 = y1 + yld
-    y3 = y2 + yld
-    a00 = _vload(y, y0)
-    a01 = _vload(y, y0 + 16)
-    a02 = _vload(y, y0 + 32)
-    a03 = _vload(y, y0 + 48)
-    a10 = _vload(y, y1)
-    a11 = _vload(y, y1 + 16)
-    a12 = _vload(y, y1 + 32)
-    a13 = _vload(y, y1 + 48)
-    a20 = _vload(y, y2)
-    a21 = _vload(y, y2 + 16)
-    a22 = _vload(y, y2 + 32)
-    a23 = _vload(y, y2 + 48)
-    a30 = _vload(y, y3)
-    a31 = _vload(y, y3 + 16)
-    a32 = _vload(y, y3 + 32)
-    a33 = _vload(y, y3 + 48)
-    x0 = xo
-    x1 = x0 + xld
-    x2 = x1 + xld
-    x3 = x2 + xld
+def _k4x4(w, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld):
+    i0 = io
+    i1 = i0 + ild
+    i2 = i1 + ild
+    i3 = i2 + ild
+    a00 = _vload(init, i0)
+    a01 = _vload(init, i0 + 16)
+    a02 = _vload(init, i0 + 32)
+    a03 = _vload(init, i0 + 48)
+    a10 = _vload(init, i1)
+    a11 = _vload(init, i1 + 16)
+    a12 = _vload(init, i1 + 32)
+    a13 = _vload(init, i1 + 48)
+    a20 = _vload(init, i2)
+    a21 = _vload(init, i2 + 16)
+    a22 = _vload(init, i2 + 32)
+    a23 = _vload(init, i2 + 48)
+    a30 = _vload(init, i3)
+    a31 = _vload(init, i3 + 16)
+    a32 = _vload(init, i3 + 32)
+    a33 = _vload(init, i3 + 48)
+    x0 = x[xo:]
+    x1 = x[xo + xld:]
+    x2 = x[xo + 2 * xld:]
+    x3 = x[xo + 3 * xld:]
     for i in range(n_in):
         w0 = _vload(w, p)
         w1 = _vload(w, p + 16)
         w2 = _vload(w, p + 32)
         w3 = _vload(w, p + 48)
-        b = _vsplat(x[x0 + i])
+        b = _vsplat(x0[i])
         a00 = _vfma(w0, b, a00)
         a01 = _vfma(w1, b, a01)
         a02 = _vfma(w2, b, a02)
         a03 = _vfma(w3, b, a03)
-        b = _vsplat(x[x1 + i])
+        b = _vsplat(x1[i])
         a10 = _vfma(w0, b, a10)
         a11 = _vfma(w1, b, a11)
         a12 = _vfma(w2, b, a12)
         a13 = _vfma(w3, b, a13)
-        b = _vsplat(x[x2 + i])
+        b = _vsplat(x2[i])
         a20 = _vfma(w0, b, a20)
         a21 = _vfma(w1, b, a21)
         a22 = _vfma(w2, b, a22)
         a23 = _vfma(w3, b, a23)
-        b = _vsplat(x[x3 + i])
+        b = _vsplat(x3[i])
         a30 = _vfma(w0, b, a30)
         a31 = _vfma(w1, b, a31)
         a32 = _vfma(w2, b, a32)
         a33 = _vfma(w3, b, a33)
         p += ld
+    y0 = yo
+    y1 = y0 + yld
+    y2 = y1 + yld
+    y3 = y2 + yld
     _vstore(y, y0, a00)
     _vstore(y, y0 + 16, a01)
     _vstore(y, y0 + 32, a02)
@@ -273,13 +348,37 @@ def _k4x4(w, p, ld, n_in, x, xo, xld, y, yo, yld):
 
 
 @njit(**_JIT)
-def _k1x4(w, p, ld, n_in, x, xo, y, yo):
-    a0 = _vload(y, yo)
-    a1 = _vload(y, yo + 16)
-    a2 = _vload(y, yo + 32)
-    a3 = _vload(y, yo + 48)
+def _k4x1(w, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld):
+    a0 = _vload(init, io)
+    a1 = _vload(init, io + ild)
+    a2 = _vload(init, io + 2 * ild)
+    a3 = _vload(init, io + 3 * ild)
+    x0 = x[xo:]
+    x1 = x[xo + xld:]
+    x2 = x[xo + 2 * xld:]
+    x3 = x[xo + 3 * xld:]
     for i in range(n_in):
-        b = _vsplat(x[xo + i])
+        w0 = _vload(w, p)
+        a0 = _vfma(w0, _vsplat(x0[i]), a0)
+        a1 = _vfma(w0, _vsplat(x1[i]), a1)
+        a2 = _vfma(w0, _vsplat(x2[i]), a2)
+        a3 = _vfma(w0, _vsplat(x3[i]), a3)
+        p += ld
+    _vstore(y, yo, a0)
+    _vstore(y, yo + yld, a1)
+    _vstore(y, yo + 2 * yld, a2)
+    _vstore(y, yo + 3 * yld, a3)
+
+
+@njit(**_JIT)
+def _k1x4(w, p, ld, n_in, x, xo, init, io, y, yo):
+    a0 = _vload(init, io)
+    a1 = _vload(init, io + 16)
+    a2 = _vload(init, io + 32)
+    a3 = _vload(init, io + 48)
+    xr = x[xo:]
+    for i in range(n_in):
+        b = _vsplat(xr[i])
         a0 = _vfma(_vload(w, p), b, a0)
         a1 = _vfma(_vload(w, p + 16), b, a1)
         a2 = _vfma(_vload(w, p + 32), b, a2)
@@ -292,42 +391,54 @@ def _k1x4(w, p, ld, n_in, x, xo, y, yo):
 
 
 @njit(**_JIT)
-def _k1x1(w, p, ld, n_in, x, xo, y, yo):
-    a0 = _vload(y, yo)
+def _k1x1(w, p, ld, n_in, x, xo, init, io, y, yo):
+    a0 = _vload(init, io)
+    xr = x[xo:]
     for i in range(n_in):
-        a0 = _vfma(_vload(w, p), _vsplat(x[xo + i]), a0)
+        a0 = _vfma(_vload(w, p), _vsplat(xr[i]), a0)
         p += ld
     _vstore(y, yo, a0)
 
 
 @njit(**_JIT)
-def _matmul(w, wo, n_in, n_out, x, xo, xld, y, yo, yld, n):
-    """y[r, :n_out] += x[r, :n_in] @ W for r < n, W packed at w[wo:] by `_panels`."""
+def _matmul(w, wo, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n):
+    """y[r, :n_out] = init[r, :n_out] + x[r, :n_in] @ W for r < n; W packed at w[wo:]
+    by `_panels` (panels of 64 outputs, then the tail)."""
     full = n_out // PANEL
     for blk in range(full):
         p = wo + blk * n_in * PANEL
-        col = yo + blk * PANEL
+        col = blk * PANEL
         r = 0
         while r + ROWS <= n:
-            _k4x4(w, p, PANEL, n_in, x, xo + r * xld, xld, y, col + r * yld, yld)
+            _k4x4(w, p, PANEL, n_in, x, xo + r * xld, xld, init, io + col + r * ild, ild,
+                  y, yo + col + r * yld, yld)
             r += ROWS
         while r < n:
-            _k1x4(w, p, PANEL, n_in, x, xo + r * xld, y, col + r * yld)
+            _k1x4(w, p, PANEL, n_in, x, xo + r * xld, init, io + col + r * ild,
+                  y, yo + col + r * yld)
             r += 1
     tail = n_out - full * PANEL
     if tail:
         p = wo + full * n_in * PANEL
         for v in range(0, tail, LANES):
-            for r in range(n):
-                _k1x1(w, p + v, tail, n_in, x, xo + r * xld, y, yo + full * PANEL + v + r * yld)
+            col = full * PANEL + v
+            r = 0
+            while r + ROWS <= n:
+                _k4x1(w, p + v, tail, n_in, x, xo + r * xld, xld, init, io + col + r * ild,
+                      ild, y, yo + col + r * yld, yld)
+                r += ROWS
+            while r < n:
+                _k1x1(w, p + v, tail, n_in, x, xo + r * xld, init, io + col + r * ild,
+                      y, yo + col + r * yld)
+                r += 1
 
 
 # -- the chunk loop ----------------------------------------------------------------------
 
 @njit(**_JIT)
 def _run_rows(slots, num_steps, ring, positions, next_input, seed, temperature,
-              offsets, dilations, emb, gate_p, out_p, head_p, head_b, logit_p, logit_b,
-              local_p, bias, local, forced, codes_out, logits_out, cp, sp, m):
+              offsets, dilations, emb, wbuf, gate_off, out_off, head_off, logit_off, head_b,
+              logit_b, local_p, bias, local, forced, codes_out, logits_out, cp, sp, m):
     """Run `num_steps` steps for the slots `slots` (one group, one thread).
 
     Padded widths: cp residual, sp skip, len(logit_b) classes; the residual stream and
@@ -344,119 +455,94 @@ def _run_rows(slots, num_steps, ring, positions, next_input, seed, temperature,
     qp = logit_b.shape[0]
     c2p = 2 * cp
     xw = cp + sp
-    gsz = c2p * c2p
-    osz = cp * xw
-    lsz = m * c2p
     teacher = forced.shape[1] > 0
     keep_logits = logits_out.shape[1] > 0
 
-    xs = _aligned_zeros(n * xw)
-    gin = _aligned_zeros(n * c2p)
-    h = _aligned_zeros(n * c2p)
+    xs = _aligned_zeros(n * xw)         # per row: residual stream x [cp], skip sum [sp]
+    gin = _aligned_zeros(n * c2p)       # per row: [x(t-d), x(t)]
+    h = _aligned_zeros(n * c2p)         # per row: filter, gate pre-activations
     z = _aligned_zeros(n * cp)
     act = _aligned_zeros(n * sp)
     hid = _aligned_zeros(n * sp)
     lg = _aligned_zeros(n * qp)
     probs = np.zeros(classes, np.float32)
     pos = np.zeros(n, np.int64)
+    phase = np.zeros(n * num_layers, np.int64)      # pos % dilation, kept incrementally
+    for r in range(n):
+        for layer in range(num_layers):
+            phase[r * num_layers + layer] = positions[slots[r]] % dilations[layer]
     sub = min(SUB_STEPS, num_steps) if m > 0 else num_steps
     proj = _aligned_zeros(n * num_layers * sub * c2p if m > 0 else 0)
+    proj_ld = num_layers * sub * c2p                 # proj: [n, L, sub, 2cp]
 
     for k0 in range(0, num_steps, sub):
         kn = min(sub, num_steps - k0)
         if m > 0:
             for r in range(n):
                 for layer in range(num_layers):
-                    base = (r * num_layers + layer) * sub * c2p
-                    bo = (r * num_layers + layer) * c2p
-                    for kk in range(kn):
-                        for o in range(c2p):
-                            proj[base + kk * c2p + o] = bias[bo + o]
-                    _matmul(local_p, layer * lsz, m, c2p, local, (r * num_steps + k0) * m, m,
-                            proj, base, c2p, kn)
+                    _matmul(local_p, layer * m * c2p, m, c2p, local, (r * num_steps + k0) * m, m,
+                            bias, (r * num_layers + layer) * c2p, 0,
+                            proj, (r * num_layers + layer) * sub * c2p, c2p, kn)
         for kk in range(kn):
             k = k0 + kk
             for r in range(n):
                 slot = slots[r]
                 code = forced[r, k] if teacher else next_input[slot]
                 pos[r] = positions[slot]
-                xo = r * xw
+                e = emb[code]
+                xr = xs[r * xw:(r + 1) * xw]
                 for o in range(c):
-                    xs[xo + o] = emb[code, o]
-                for o in range(c, xw):
-                    xs[xo + o] = _ZERO
+                    xr[o] = e[o]
+                xr[c:] = _ZERO
             for layer in range(num_layers):
-                d = dilations[layer]
                 for r in range(n):
-                    q = ring[slots[r], offsets[layer] + pos[r] % d]
-                    go = r * c2p
-                    xo = r * xw
+                    q = ring[slots[r], offsets[layer] + phase[r * num_layers + layer]]
+                    prev = gin[r * c2p:r * c2p + c]
+                    cur = gin[r * c2p + cp:r * c2p + cp + c]
+                    xr = xs[r * xw:r * xw + c]
                     for o in range(c):
-                        v = xs[xo + o]
-                        gin[go + o] = q[o]
-                        gin[go + cp + o] = v
-                        q[o] = v
-                    if m > 0:
-                        so = ((r * num_layers + layer) * sub + kk) * c2p
-                        for o in range(c2p):
-                            h[go + o] = proj[so + o]
-                    else:
-                        so = (r * num_layers + layer) * c2p
-                        for o in range(c2p):
-                            h[go + o] = bias[so + o]
-                _matmul(gate_p, layer * gsz, c2p, c2p, gin, 0, c2p, h, 0, c2p, n)
+                        prev[o] = q[o]
+                    for o in range(c):
+                        cur[o] = xr[o]
+                        q[o] = xr[o]
+                if m > 0:
+                    _matmul(wbuf, gate_off[layer], c2p, c2p, gin, 0, c2p,
+                            proj, (layer * sub + kk) * c2p, proj_ld, h, 0, c2p, n)
+                else:
+                    _matmul(wbuf, gate_off[layer], c2p, c2p, gin, 0, c2p,
+                            bias, layer * c2p, num_layers * c2p, h, 0, c2p, n)
                 for r in range(n):
-                    go = r * c2p
-                    zo = r * cp
+                    hf = h[r * c2p:r * c2p + cp]
+                    hg = h[r * c2p + cp:(r + 1) * c2p]
+                    zr = z[r * cp:(r + 1) * cp]
                     for o in range(cp):
-                        gate = _HALF + _HALF * _tanh(_HALF * h[go + cp + o])
-                        z[zo + o] = _tanh(h[go + o]) * gate
-                _matmul(out_p, layer * osz, cp, xw, z, 0, cp, xs, 0, xw, n)
+                        zr[o] = _tanh(hf[o]) * (_HALF + _HALF * _tanh(_HALF * hg[o]))
+                _matmul(wbuf, out_off[layer], cp, xw, z, 0, cp, xs, 0, xw, xs, 0, xw, n)
             for r in range(n):
+                skip = xs[r * xw + cp:(r + 1) * xw]
+                ar = act[r * sp:(r + 1) * sp]
                 for o in range(sp):
-                    act[r * sp + o] = max(xs[r * xw + cp + o], _ZERO)
-                    hid[r * sp + o] = head_b[o]
-            _matmul(head_p, 0, sp, sp, act, 0, sp, hid, 0, sp, n)
-            for r in range(n):
-                for o in range(sp):
-                    hid[r * sp + o] = max(hid[r * sp + o], _ZERO)
-                for o in range(qp):
-                    lg[r * qp + o] = logit_b[o]
-            _matmul(logit_p, 0, sp, qp, hid, 0, sp, lg, 0, qp, n)
+                    ar[o] = max(skip[o], _ZERO)
+            _matmul(wbuf, head_off, sp, sp, act, 0, sp, head_b, 0, 0, hid, 0, sp, n)
+            for o in range(n * sp):
+                hid[o] = max(hid[o], _ZERO)
+            _matmul(wbuf, logit_off, sp, qp, hid, 0, sp, logit_b, 0, 0, lg, 0, qp, n)
             for r in range(n):
                 slot = slots[r]
-                lo = r * qp
                 positions[slot] = pos[r] + 1
+                for layer in range(num_layers):
+                    j = r * num_layers + layer
+                    phase[j] = 0 if phase[j] + 1 == dilations[layer] else phase[j] + 1
+                lr = lg[r * qp:r * qp + classes]
                 if keep_logits:
+                    out = logits_out[r, k]
                     for o in range(classes):
-                        logits_out[r, k, o] = lg[lo + o]
-                if teacher:
-                    continue
-                t = temperature[slot]
-                best = 0
-                top = lg[lo]
-                for o in range(1, classes):
-                    if lg[lo + o] > top:
-                        top = lg[lo + o]
-                        best = o
-                if t > _ZERO:
-                    for o in range(classes):
-                        probs[o] = lg[lo + o] / t
-                    peak = probs[0]
-                    for o in range(1, classes):
-                        peak = max(peak, probs[o])
-                    total = _ZERO
-                    for o in range(classes):
-                        total = total + np.exp(probs[o] - peak)
-                        probs[o] = total
-                    target = counter_uniform_one(seed[slot], pos[r]) * total
-                    drawn = 0
-                    for o in range(classes):
-                        if probs[o] <= target:
-                            drawn += 1
-                    best = min(drawn, classes - 1)
-                next_input[slot] = best
-                codes_out[r, k] = best
+                        out[o] = lr[o]
+                if not teacher:
+                    code = _sample(lr, temperature[slot],
+                                   counter_uniform_one(seed[slot], pos[r]), probs)
+                    next_input[slot] = code
+                    codes_out[r, k] = code
 
 
 # -- packing -----------------------------------------------------------------------------
@@ -522,10 +608,15 @@ class CpuBackend:
         head[:s, :s] = host(w.head_weight).T
         logit = np.zeros((sp, qp), np.float32)
         logit[:s, :classes] = host(w.logits_weight).T
-        self.gate_p = _aligned(np.concatenate([_panels(g) for g in gate]))
-        self.out_p = _aligned(np.concatenate([_panels(o) for o in out]))
-        self.head_p = _aligned(_panels(head))
-        self.logit_p = _aligned(_panels(logit))
+        # One buffer in the order of use: gate 0, out 0, gate 1, ..., head, logits, so
+        # that at batch 1 the weights are one sequential stream.
+        parts = [p for g, o in zip(gate, out) for p in (_panels(g), _panels(o))]
+        parts += [_panels(head), _panels(logit)]
+        starts = np.cumsum([0] + [p.size for p in parts])
+        self.wbuf = _aligned(np.concatenate(parts))
+        self.gate_off = np.ascontiguousarray(starts[0:2 * layers:2], np.int64)
+        self.out_off = np.ascontiguousarray(starts[1:2 * layers:2], np.int64)
+        self.head_off, self.logit_off = int(starts[-3]), int(starts[-2])
         self.head_b = _aligned(np.r_[host(w.head_bias), np.zeros(sp - s, np.float32)])
         self.logit_b = _aligned(np.r_[host(w.logits_bias), np.zeros(qp - classes, np.float32)])
         self.embedding = np.ascontiguousarray(host(w.embedding))              # [classes, C]
@@ -616,7 +707,8 @@ class CpuBackend:
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="wavenet-cpu")
+                self._pool = ThreadPoolExecutor(max(1, self.threads - 1),
+                                                thread_name_prefix="wavenet-cpu")
             return self._pool
 
     def _bias(self, state: GenerationState, slots: np.ndarray) -> np.ndarray:
@@ -651,21 +743,27 @@ class CpuBackend:
         codes = np.zeros((n, num_steps), np.int64)
         if n == 0 or num_steps == 0:
             return codes
+        classes = self.config.classes
+        first = forced if forced.shape[1] else state.next_input.numpy()[slots]
+        if first.min() < 0 or first.max() >= classes:
+            raise ValueError(f"input codes must be in [0, {classes})")
         views = (state.ring.numpy(), state.positions.numpy(), state.next_input.numpy(),
                  state.seed.numpy(), state.temperature.numpy())
         bias = self._bias(state, slots)
-        weights = (self.offsets, self.dilations, self.embedding, self.gate_p, self.out_p,
-                   self.head_p, self.head_b, self.logit_p, self.logit_b, self.local_p)
+        weights = (self.offsets, self.dilations, self.embedding, self.wbuf, self.gate_off,
+                   self.out_off, self.head_off, self.logit_off, self.head_b, self.logit_b,
+                   self.local_p)
 
         def run(lo: int, hi: int) -> None:
             _run_rows(slots[lo:hi], num_steps, *views, *weights, bias[lo:hi].reshape(-1),
                       local[lo:hi].reshape(-1), forced[lo:hi], codes[lo:hi], logits[lo:hi],
                       self.cp, self.sp, m)
 
-        parts = min(self.threads, n)
-        if parts == 1:
-            run(0, n)
-        else:
-            for future in [self._executor().submit(run, lo, hi) for lo, hi in _split(n, parts)]:
+        groups = _split(n, min(self.threads, n))
+        futures = [self._executor().submit(run, lo, hi) for lo, hi in groups[1:]]
+        try:
+            run(*groups[0])                 # the first group runs on the calling thread
+        finally:
+            for future in futures:
                 future.result()
         return codes
