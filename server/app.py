@@ -66,8 +66,12 @@ def error_response(request: Request, error: ApiError) -> JSONResponse:
 
 
 def field_name(loc) -> str:
-    parts = [str(p) for p in loc if p != "body"]
-    return ".".join(parts) or "body"
+    """("body", "mel", "list[list[float]]", 0, 3) -> "mel.0.3": the request field and the
+    indices inside it, without pydantic's union-member tags."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    if not parts or not isinstance(parts[0], str):
+        return "body"
+    return ".".join([parts[0]] + [str(p) for p in parts[1:] if isinstance(p, int)])
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -107,6 +107,7 @@ class Engine:
         self.buffer_chunks, self.slow_client_s = buffer_chunks, slow_client_s
         self.handles: dict[str, StreamHandle] = {}
         self.accepting = True
+        self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._idle = asyncio.Event()
@@ -151,6 +152,7 @@ class Engine:
         self.accepting = False
         for handle in list(self.handles.values()):
             self.cancel(handle, "shutdown")
+        self._stopping = True      # a flag as well: wait_for may swallow a cancel (3.11)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -169,7 +171,7 @@ class Engine:
 
     # -- the loop ------------------------------------------------------------------------
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             self._check_blocked()
             plan = self.scheduler.schedule()

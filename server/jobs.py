@@ -92,6 +92,10 @@ def resolve_speaker(value, entry) -> int:
 
 
 def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
+    if req.seconds is not None and req.num_samples is not None:
+        raise _invalid("num_samples", "give either seconds or num_samples, not both")
+    if req.mel is not None and req.audio is not None:
+        raise _invalid("audio", "give either mel or audio, not both")
     cfg = entry.config
     rate, hop = cfg.sample_rate, cfg.mel.hop_length
     max_samples = int(max_seconds * rate)

@@ -157,7 +157,7 @@ class Scheduler:
         cap = self.first_chunk_size if new else self.chunk_size
         target = self.first_target_s if new else self.chunk_target_s
         per_step = self.cost.per_step(len(step))
-        k = cap if per_step is None or per_step <= 0 else int(target / per_step)
+        k = cap if per_step is None or per_step <= 0 else round(target / per_step)
         k = max(self.min_chunk_size, min(cap, k))
         return max(1, min(k, max(s.remaining for s in step)))
 

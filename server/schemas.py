@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 MAX_SEED = 2**32 - 1
 MAX_TEMPERATURE = 2.0
@@ -52,14 +52,6 @@ class SynthesisRequest(BaseModel):
         None, description="base64 WAV to resynthesize through the model's mel frontend")
     format: Literal["wav", "pcm"] = "wav"
     stream: bool = False
-
-    @model_validator(mode="after")
-    def _exclusive(self):
-        if self.seconds is not None and self.num_samples is not None:
-            raise ValueError("give either seconds or num_samples, not both")
-        if self.mel is not None and self.audio is not None:
-            raise ValueError("give either mel or audio, not both")
-        return self
 
 
 class ModelInfo(BaseModel):
