@@ -2,8 +2,11 @@
 
     .venv/bin/python benchmarks/bench_cpu.py [--steps N] [--torch-steps N] [--repeats R]
 
-Batch 1 runs on 1 thread, batch 16 on 2 threads (both backends). Prints aggregate and
-per-stream samples/s and the compiled/eager ratio. The full `wavenet bench` builds on
+Batch 1 runs on 1 thread, batch 16 on 2 threads (both backends). Columns: samples/s of
+the eager `torch` and the compiled `cpu` backend (aggregate, wall clock, fastest repeat),
+the compiled backend per stream, the compiled/eager ratio, and the compiled backend's
+samples per CPU-second (cpu/CPU-s: one core's worth; on a shared, loaded machine the wall
+figures drop, this one much less). The full `wavenet bench` builds on
 `wavenet_core.generation.timing.time_generation`.
 """
 
@@ -27,12 +30,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="steps per timed cpu call")
     parser.add_argument("--torch-steps", type=int, default=100, help="steps per torch call")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--configs", default="A,B")
     args = parser.parse_args()
     configs = {"A": CONFIG_A, "B": CONFIG_B}
     header = (f"{'config':6} {'batch':>5} {'thr':>3} {'torch/s':>10} {'cpu/s':>10} "
-              f"{'cpu/stream':>10} {'ratio':>7}")
+              f"{'cpu/stream':>10} {'ratio':>7} {'cpu/CPU-s':>10}")
     print(header)
     print("-" * len(header))
     for name in args.configs.split(","):
@@ -50,7 +53,8 @@ def main() -> None:
             fast = time_generation(backends[threads], batch, args.steps, args.repeats)
             print(f"{name:6} {batch:5d} {threads:3d} {slow.samples_per_s:10,.0f} "
                   f"{fast.samples_per_s:10,.0f} {fast.per_stream_samples_per_s:10,.0f} "
-                  f"{fast.samples_per_s / slow.samples_per_s:6.1f}x", flush=True)
+                  f"{fast.samples_per_s / slow.samples_per_s:6.1f}x "
+                  f"{fast.samples_per_cpu_s:10,.0f}", flush=True)
 
 
 if __name__ == "__main__":

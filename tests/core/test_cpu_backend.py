@@ -302,5 +302,6 @@ def test_interface_shapes_state_and_errors():
 def test_time_generation_reports_samples_per_second():
     timing = time_generation(CpuBackend(random_model(PLAIN), threads=2), batch=3, num_steps=50,
                              repeats=2)
-    assert len(timing.seconds) == 2 and timing.samples_per_s > 0
+    assert len(timing.seconds) == len(timing.cpu_seconds) == 2
+    assert timing.samples_per_s > 0 and timing.samples_per_cpu_s > 0
     assert timing.per_stream_samples_per_s == pytest.approx(timing.samples_per_s / 3)

@@ -16,7 +16,8 @@ class GenerationTiming:
     backend: str
     batch: int
     num_steps: int
-    seconds: list[float] = field(default_factory=list)   # one per repeat
+    seconds: list[float] = field(default_factory=list)       # wall clock, one per repeat
+    cpu_seconds: list[float] = field(default_factory=list)   # process CPU time (all threads)
 
     @property
     def best_seconds(self) -> float:
@@ -34,6 +35,12 @@ class GenerationTiming:
     @property
     def per_stream_samples_per_s(self) -> float:
         return self.samples_per_s / self.batch
+
+    @property
+    def samples_per_cpu_s(self) -> float:
+        """Samples per second of CPU time, all threads together (fastest repeat): what one
+        core achieves, nearly independent of other load on a shared machine."""
+        return self.batch * self.num_steps / min(self.cpu_seconds)
 
 
 def time_generation(backend, batch: int, num_steps: int, repeats: int = 3,
@@ -54,7 +61,8 @@ def time_generation(backend, batch: int, num_steps: int, repeats: int = 3,
     timing = GenerationTiming(getattr(backend, "name", type(backend).__name__), batch, num_steps)
     local = local_fn(batch, num_steps) if local_fn else None
     for _ in range(repeats):
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         backend.generate(state, slots, num_steps, local)
         timing.seconds.append(time.perf_counter() - start)
+        timing.cpu_seconds.append(time.process_time() - cpu)
     return timing
