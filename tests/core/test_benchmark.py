@@ -1,0 +1,28 @@
+"""`wavenet bench --json` runs every available backend side by side and reports ratios."""
+
+from __future__ import annotations
+
+import json
+
+from server.cli import main
+from wavenet_core.benchmark import flops_per_sample, ratio_table, weights_per_sample
+from wavenet_core.config import CONFIG_A, CONFIG_B
+
+
+def test_weight_counts_match_the_fused_layout():
+    # B: 20 x (128*128 + 192*64) + 128*128 + 256*128
+    assert weights_per_sample(CONFIG_B) == 20 * (128 * 128 + 192 * 64) + 128 * 128 + 256 * 128
+    assert flops_per_sample(CONFIG_A) == 2 * weights_per_sample(CONFIG_A)
+
+
+def test_bench_json_has_every_backend_and_ratios(capsys):
+    assert main(["bench", "--json", "--configs", "B", "--steps", "64", "--eager-steps", "4",
+                 "--naive-samples", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    backends = {(r["backend"], r["batch"]) for r in result["rows"]}
+    assert {("naive", 1), ("torch", 1), ("torch", 16), ("cpu", 1), ("cpu", 16)} <= backends
+    assert all(r["samples_per_s"] > 0 for r in result["rows"])
+    limits = result["configs"]["B"]
+    assert limits["weight_stream_bound"] > 0 and limits["compute_bound_1_core"] > 0
+    table = ratio_table(result)
+    assert "x naive" in table and len(table.splitlines()) == 1 + len(result["rows"])
