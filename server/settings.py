@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     first_chunk_size: int = Field(512, ge=1, le=1 << 20,
                                   description="most samples of a step that opens new streams")
     min_chunk_size: int = Field(16, ge=1, le=1 << 20)
-    chunk_target_ms: float = Field(40.0, gt=0, description="wall time aimed at per engine step")
+    chunk_target_ms: float = Field(100.0, gt=0, description="wall time aimed at per engine step")
     first_chunk_target_ms: float = Field(10.0, gt=0,
                                          description="wall time aimed at for a stream's first step")
     max_seconds: float = Field(30.0, gt=0, description="longest audio one request may ask for")

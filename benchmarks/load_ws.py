@@ -1,0 +1,176 @@
+"""Through the server vs the engine alone: N concurrent WebSocket streams, config B.
+
+    .venv/bin/python benchmarks/load_ws.py [-c 1 16] [--seconds 0.5] [--requests 20]
+        [--backend auto] [--device auto] [--checkpoint PATH] [--url URL]
+
+Without --url it saves a random config-B checkpoint (or uses --checkpoint), starts
+`wavenet serve` on a free loopback port and load-tests it (server/loadtest.py: time to
+first audio from sending "start" to the first binary frame; aggregate samples/s over
+each round's wall time). Then it times the engine alone in this process at the same
+concurrency (make_backend + generate on N slots, same samples per stream, 4096-step
+calls) after every server round, and prints the median of the per-round ratios.
+Targets: TTFA p50 <= 50 ms at 1 stream, p99 <= 250 ms at 16; server >= 90% of the
+engine alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from server.loadtest import LoadResult, run_load, ws_url  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_checkpoint(folder: Path) -> Path:
+    import torch
+
+    from wavenet_core import CONFIG_B, WaveNet, save_checkpoint
+
+    torch.manual_seed(0)
+    path = folder / "config_b.safetensors"
+    save_checkpoint(path, WaveNet(CONFIG_B))
+    return path
+
+
+def start_server(checkpoint: Path, args, max_streams: int):
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WAVENET_MAX_STREAMS": str(max_streams),
+           "WAVENET_LOG_LEVEL": "warning"}
+    cmd = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--model",
+           str(checkpoint), "--backend", args.backend, "--device", args.device]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                info = httpx.get(url + "/v1/models").json()["data"][0]
+                return proc, url, info
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("server did not become ready")
+
+
+class EngineAlone:
+    """backend.generate on n slots in this process: the ceiling the server is held to."""
+
+    def __init__(self, checkpoint: Path, args):
+        from wavenet_core.checkpoint import load_checkpoint
+        from wavenet_core.generation.backends import make_backend
+
+        self.backend = make_backend(load_checkpoint(checkpoint), args.backend, args.device)
+        if hasattr(self.backend, "warmup"):
+            self.backend.warmup()
+
+    def samples_per_s(self, n: int, samples: int) -> float:
+        """Aggregate samples/s making `samples` per slot on n slots, 4096-step calls."""
+        import numpy as np
+
+        b = self.backend
+        state = b.new_state(n)
+        slots = list(range(n))
+        for slot in slots:
+            b.open_slot(state, slot, seed=slot)
+        b.generate(state, slots, 16)
+        t0 = time.perf_counter()
+        done = 0
+        while done < samples:
+            k = min(4096, samples - done)
+            np.asarray(b.generate(state, slots, k))
+            done += k
+        return n * samples / (time.perf_counter() - t0)
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--seconds", type=float, default=0.5, help="audio per request")
+    parser.add_argument("--requests", type=int, default=20, help="min requests per level")
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--checkpoint", type=Path, help="default: random config B")
+    parser.add_argument("--url", help="load-test this running server instead (no ratio)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, engine = None, None
+        if args.url:
+            url, info = args.url, {}
+        else:
+            checkpoint = args.checkpoint or make_checkpoint(Path(tmp))
+            proc, url, info = start_server(checkpoint, args, max(args.concurrency))
+            engine = EngineAlone(checkpoint, args)
+        try:
+            per_stream = round(args.seconds * info.get("sample_rate", 16000))
+            for n in args.concurrency:
+                # server round, then the engine alone on the same work, alternating, so
+                # that other load on the machine hits both sides alike
+                total, ratios, engine_rates = LoadResult(n), [], []
+                for r in range(max(1, math.ceil(args.requests / n))):
+                    one = asyncio.run(run_load(ws_url(url), n, {"seconds": args.seconds}, n,
+                                               first_seed=r * n))
+                    total.merge(one)
+                    if engine is not None and one.wall_s:
+                        engine_rates.append(engine.samples_per_s(n, per_stream))
+                        ratios.append(one.samples_per_s / engine_rates[-1])
+                row = total.summary()
+                if ratios:
+                    row["engine_alone_samples_per_s"] = round(median(engine_rates))
+                    row["server_over_engine"] = round(median(ratios), 3)
+                rows.append(row)
+        finally:
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+    print(f"backend={info.get('backend')} device={info.get('device')} "
+          f"seconds/request={args.seconds}")
+    header = (f"{'streams':>7} {'reqs':>5} {'fail':>4} {'ttfa p50':>9} {'ttfa p99':>9} "
+              f"{'server/s':>10} {'engine/s':>10} {'ratio':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['concurrency']:>7} {r['requests']:>5} {r['failures']:>4} "
+              f"{r['ttfa_p50_ms']:>7.1f}ms {r['ttfa_p99_ms']:>7.1f}ms {r['samples_per_s']:>10} "
+              f"{r.get('engine_alone_samples_per_s', '-'):>10} "
+              f"{r.get('server_over_engine', '-'):>6}")
+    if args.json:
+        args.json.write_text(json.dumps({"backend": info.get("backend"), "rows": rows},
+                                        indent=2))
+
+
+if __name__ == "__main__":
+    main()
