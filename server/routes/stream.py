@@ -36,6 +36,7 @@ from server.schemas import ApiError, DoneEvent, ErrorEvent, StartedEvent, Synthe
 router = APIRouter(prefix="/v1", tags=["synthesis"])
 
 START_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 5.0
 CLOSE_FOR_STATUS = {401: 1008, 404: 4404, 413: 1009, 422: 1007, 503: 1013}
 END_CLOSE = {"shutdown": (1001, "shutting_down", "the server is shutting down"),
              "slow_consumer": (4408, "slow_consumer", "dropped: audio was not read in time"),
@@ -159,7 +160,10 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
             if first and fmt == "wav":
                 chunk = wav_header(rate) + chunk
             first = False
-            await ws.send_bytes(chunk)
+            # a client that stops reading blocks this send (TCP flow control)
+            await asyncio.wait_for(ws.send_bytes(chunk), settings.slow_client_seconds)
+    except asyncio.TimeoutError:
+        handle.cancel("slow_consumer")
     except (WebSocketDisconnect, RuntimeError, OSError):
         handle.cancel("disconnected")
         raise WebSocketDisconnect(1006) from None
@@ -183,15 +187,21 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
                      seconds=round(handle.samples / rate, 6),
                      time_to_first_audio_ms=None if ttfa is None else round(ttfa * 1000, 2),
                      real_time_factor=None if rtf is None else round(rtf, 4))
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-        await ws.send_text(done.model_dump_json())
-        await ws.close(1000)
+    await _final(ws, done.model_dump_json(), 1000)
     return 1000
 
 
 async def _close(ws: WebSocket, code: int, error: ErrorEvent) -> None:
     if ws.application_state != WebSocketState.CONNECTED:
         return
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-        await ws.send_text(error.model_dump_json(exclude_none=True))
-        await ws.close(code, reason=error.code)
+    await _final(ws, error.model_dump_json(exclude_none=True), code, error.code)
+
+
+async def _final(ws: WebSocket, text: str, code: int, reason: str = "") -> None:
+    """Last message and close; bounded in time, as a client may have stopped reading."""
+    async def send_and_close():
+        await ws.send_text(text)
+        await ws.close(code, reason=reason)
+
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, asyncio.TimeoutError):
+        await asyncio.wait_for(send_and_close(), CLOSE_TIMEOUT_S)
