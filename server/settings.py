@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     def _lists(cls, value):
         return _split_list(value)
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value):
+        """WAVENET_API_KEY= (empty, as docker compose passes an unset variable) means no auth."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return None if value is None or not str(value).strip() else str(value).strip()
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value):

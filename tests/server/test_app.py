@@ -32,6 +32,8 @@ def test_settings_from_environment(monkeypatch, tmp_path):
     assert s.cors_origins == ["http://a.example"] and s.max_streams == 4
     assert s.api_key.get_secret_value() == "zq-secret-9" and "zq-secret" not in repr(s)
     assert s.checkpoint_paths() == [tmp_path / "a.safetensors", tmp_path / "b.safetensors"]
+    monkeypatch.setenv("WAVENET_API_KEY", "")      # what compose passes for an unset key
+    assert Settings().api_key is None
 
 
 def test_auth_health_and_cors():
