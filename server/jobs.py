@@ -16,7 +16,7 @@ import numpy as np
 from server.runner import Job
 from server.schemas import ApiError, SynthesisRequest
 from wavenet_core.audio import AudioError, read_wav
-from wavenet_core.mel import log_mel
+from wavenet_core.synthesis import mel_from_audio, mel_num_samples
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -116,12 +116,13 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
             if len(audio) > max_samples:
                 raise _invalid("audio", f"{len(audio) / rate:.2f} s is longer than the "
                                         f"{max_seconds:g} s limit")
-            num_samples = len(audio)
-            mel = log_mel(audio, rate, cfg.mel)
+            # the library's rule, as `wavenet generate --audio`: F frames -> F * hop samples
+            mel = mel_from_audio(audio, cfg)
+            num_samples = mel_num_samples(len(mel), cfg)
         elif req.mel is not None:
             raw = decode_npy(req.mel) if isinstance(req.mel, str) else _nested(req.mel)
             mel = check_mel(raw, cfg.mel_channels)
-            num_samples = len(mel) * hop
+            num_samples = mel_num_samples(len(mel), cfg)
             if num_samples > max_samples:
                 raise _invalid("mel", f"{len(mel)} frames make {num_samples / rate:.2f} s, "
                                       f"longer than the {max_seconds:g} s limit")

@@ -126,5 +126,6 @@ def test_good_inputs_after_all_the_bad_ones(client):
     assert r.status_code == 200 and len(r.content) == 2 * 3 * 128
     audio = base64.b64encode(wav_bytes(np.zeros(2000, np.float32), 8000)).decode()
     r = client.post("/v1/synthesize", json={"model": "mel", "audio": audio, "format": "pcm"})
-    assert r.status_code == 200 and len(r.content) == 2 * 4000   # resampled to 16 kHz
+    # resampled to 16 kHz: 4000 samples -> 1 + 4000 // 128 frames -> 32 * 128 samples
+    assert r.status_code == 200 and len(r.content) == 2 * 32 * 128
     assert client.get("/readyz").status_code == 200

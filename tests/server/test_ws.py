@@ -179,3 +179,23 @@ def test_protocol_errors_get_error_and_close_code(server, first, then, code, err
     assert close_code == code
     assert error["code"] == error_code and error.get("field") == field and error["message"]
     assert "Traceback" not in error["message"]
+
+
+@pytest.mark.skipif(BACKEND != "cpu", reason="bitwise equality is the cpu backend's")
+def test_server_audio_equals_the_library_single_stream_path(server, checkpoints):
+    """The runner's slots, chunking and block-wise mel upsampling change nothing: the server
+    gives the samples `wavenet_core.synthesis.synthesize` gives for the same request."""
+    from wavenet_core.audio import float_to_pcm16
+    from wavenet_core.checkpoint import load_checkpoint
+    from wavenet_core.generation.backends import make_backend
+    from wavenet_core.synthesis import local_from_mel, synthesize
+
+    rng = np.random.default_rng(1)
+    mel = (rng.standard_normal((70, 20)) - 3).astype(np.float32)   # 70 frames > one block
+    backend = make_backend(load_checkpoint(checkpoints / "mel.safetensors"), "cpu", "cpu")
+    local = local_from_mel(mel, backend.config)
+    want = float_to_pcm16(synthesize(backend, len(local), seed=11, temperature=0.8,
+                                     local=local, chunk=777)).tobytes()
+    got = run(ws_synthesize(server.ws_url, {"model": "mel", "mel": mel.tolist(), "seed": 11,
+                                            "temperature": 0.8}))
+    assert got["audio"] == want
