@@ -20,7 +20,7 @@ from wavenet_core.audio import float_to_pcm16
 from wavenet_core.mel import upsample_mel
 from wavenet_core.mulaw import mulaw_decode
 
-MEL_BLOCK_FRAMES = 64
+MEL_BLOCK_FRAMES = 16
 """Mel is upsampled in fixed blocks of this many frames, so a stream's conditioning never
 depends on chunk boundaries (and so on what else runs beside it)."""
 
@@ -48,7 +48,7 @@ class MelCursor:
     def _get_block(self, index: int) -> np.ndarray:
         if index != self._index:
             f0 = index * MEL_BLOCK_FRAMES
-            # frames f0 .. f0+64 cover the block; past the end the last frame is held
+            # frames f0 .. f0+16 cover the block; past the end the last frame is held
             frames = self.mel[f0:f0 + MEL_BLOCK_FRAMES + 1] if f0 < len(self.mel) else self.mel[-1:]
             self._block = upsample_mel(frames, self.hop, self.block_samples)
             self._index = index
