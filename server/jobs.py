@@ -91,15 +91,51 @@ def resolve_speaker(value, entry) -> int:
     return value
 
 
+def text_voice(name: str | None):
+    """The synthesizer voice for the text path (espeak-ng / flite / festival, if installed)."""
+    from wavenet_core.corpus import available_voices
+
+    voices = available_voices()
+    if not voices:
+        raise ApiError(501, "text_unavailable", "text: no speech synthesizer is installed on "
+                       "this server (install espeak-ng)", field="text")
+    if name is None:
+        return voices[0]
+    for voice in voices:
+        if voice.name == name:
+            return voice
+    raise _invalid("voice", f"unknown voice {name!r}; use one of {[v.name for v in voices]}")
+
+
+def speak_text(voice, text: str) -> np.ndarray:
+    from wavenet_core.corpus import CorpusError, speak
+
+    try:
+        return speak(voice, text)
+    except CorpusError as exc:
+        raise _invalid("text", f"the synthesizer could not render it ({exc})") from None
+
+
 def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
     if req.seconds is not None and req.num_samples is not None:
         raise _invalid("num_samples", "give either seconds or num_samples, not both")
-    if req.mel is not None and req.audio is not None:
-        raise _invalid("audio", "give either mel or audio, not both")
+    sources = [f for f in ("mel", "audio", "text") if getattr(req, f) is not None]
+    if len(sources) > 1:
+        raise _invalid(sources[1], f"give only one of mel, audio, text (got {sources})")
+    if req.voice is not None and req.text is None:
+        raise _invalid("voice", "`voice` only applies to `text`")
     cfg = entry.config
     rate, hop = cfg.sample_rate, cfg.mel.hop_length
     max_samples = int(max_seconds * rate)
-    speaker = resolve_speaker(req.speaker, entry)
+    voice = None
+    if req.text is not None:
+        if not cfg.mel_channels:
+            raise _invalid("text", f"model {entry.name!r} is not a vocoder (no mel conditioning)")
+        voice = text_voice(req.voice)
+    speaker_value = req.speaker
+    if speaker_value is None and voice is not None and voice.name in (entry.speakers or []):
+        speaker_value = voice.name     # the vocoder's own speaker of that voice, if it has one
+    speaker = resolve_speaker(speaker_value, entry)
     mel = None
     if cfg.mel_channels:
         for field in ("seconds", "num_samples"):
@@ -119,6 +155,13 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
             # the library's rule, as `wavenet generate --audio`: F frames -> F * hop samples
             mel = mel_from_audio(audio, cfg)
             num_samples = mel_num_samples(len(mel), cfg)
+        elif voice is not None:
+            audio = speak_text(voice, req.text)
+            if len(audio) > max_samples:
+                raise _invalid("text", f"renders to {len(audio) / rate:.2f} s, longer than the "
+                                       f"{max_seconds:g} s limit")
+            mel = mel_from_audio(audio, cfg)
+            num_samples = mel_num_samples(len(mel), cfg)
         elif req.mel is not None:
             raw = decode_npy(req.mel) if isinstance(req.mel, str) else _nested(req.mel)
             mel = check_mel(raw, cfg.mel_channels)
@@ -128,9 +171,9 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
                                       f"longer than the {max_seconds:g} s limit")
         else:
             raise _invalid("mel", f"model {entry.name!r} is mel-conditioned: give `mel` "
-                                  "(or `audio` to resynthesize)")
+                                  "(or `audio` to resynthesize, or `text`)")
     else:
-        for field in ("mel", "audio"):
+        for field in ("mel", "audio", "text"):
             if getattr(req, field) is not None:
                 raise _invalid(field, f"model {entry.name!r} takes no mel conditioning")
         if req.num_samples is not None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 MAX_SEED = 2**32 - 1
 MAX_TEMPERATURE = 2.0
+MAX_TEXT_CHARS = 600
 
 
 class ApiError(Exception):
@@ -50,6 +51,11 @@ class SynthesisRequest(BaseModel):
         None, description="log-mel [frames][mel_channels] as nested lists or base64 .npy")
     audio: StrictStr | None = Field(
         None, description="base64 WAV to resynthesize through the model's mel frontend")
+    text: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT_CHARS)] | None = Field(
+        None, description="text to speak (mel models, where espeak-ng/flite are installed): the "
+                          "synthesizer `voice` renders it, the vocoder resynthesizes its mel")
+    voice: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="synthesizer voice for `text` (see `voices` in /v1/models)")
     format: Literal["wav", "pcm"] = "wav"
     stream: bool = False
 
@@ -65,6 +71,8 @@ class ModelInfo(BaseModel):
     hop_length: int | None = None
     num_speakers: int = 0
     speakers: list[str] | None = None
+    voices: list[str] = Field(default_factory=list,
+                              description="synthesizer voices for the `text` field")
     backend: str | None = None
     device: str | None = None
     max_streams: int | None = None

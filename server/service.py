@@ -45,9 +45,17 @@ class ModelEntry:
             out.mel_channels, out.num_speakers = cfg.mel_channels, cfg.num_speakers
             out.hop_length = cfg.mel.hop_length if cfg.mel_channels else None
             out.speakers = self.speakers
+            out.voices = text_voices() if cfg.mel_channels else []
             out.backend, out.device = self.backend, self.device
             out.max_streams = self.engine.runner.num_slots if self.engine else None
         return out
+
+
+def text_voices() -> list[str]:
+    """Names of the synthesizer voices installed here (the text path's front end)."""
+    from wavenet_core.corpus import available_voices
+
+    return [v.name for v in available_voices()]
 
 
 def _load(path: Path, backend_name: str, device: str):
