@@ -35,7 +35,8 @@ async def prepare(service, req: SynthesisRequest, request_id: str) -> tuple:
     """Validate against the model and submit: -> (entry, handle). Shared with the WebSocket."""
     entry = service.get(req.model)
     settings = service.settings
-    if req.mel is not None or req.audio is not None:
+    if req.mel is not None or req.audio is not None or req.text is not None:
+        # decoding, mel analysis and the text synthesizer are CPU work: off the event loop
         job = await asyncio.to_thread(build_job, req, entry, settings.max_seconds)
     else:
         job = build_job(req, entry, settings.max_seconds)
