@@ -11,7 +11,6 @@ are rendered by every speaker, so held-out audio is new text from known voices.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import glob
 import json
@@ -299,28 +298,3 @@ def load_manifest(corpus_dir: str | Path) -> dict:
     if missing:
         raise CorpusError(f"{path}: manifest lacks {sorted(missing)}")
     return manifest
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`wavenet corpus`: build the synthetic multi-speaker corpus."""
-    p = argparse.ArgumentParser(prog="wavenet corpus", description=main.__doc__)
-    p.add_argument("--out", help="output directory")
-    p.add_argument("--sentences-per-speaker", type=int, default=100)
-    p.add_argument("--valid-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--speakers", type=int, default=None, help="use only the first N voices")
-    p.add_argument("--list-voices", action="store_true", help="print usable voices and exit")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
-    if args.list_voices:
-        for v in available_voices():
-            print(f"{v.name}\t{v.engine}\t{v.voice}\t{' '.join(v.args)}")
-        return 0
-    if not args.out:
-        p.error("--out is required")
-    m = build_corpus(args.out, args.sentences_per_speaker, args.valid_fraction, args.seed,
-                     not args.quiet, args.jobs, num_speakers=args.speakers)
-    print(f"{len(m['utterances'])} utterances, {len(m['speakers'])} speakers, "
-          f"{m['total_seconds'] / 3600:.2f} h -> {args.out}")
-    return 0

@@ -8,12 +8,12 @@ import wave
 import numpy as np
 import pytest
 
+from server.cli import main as cli_main
 from wavenet_core.corpus import (
     CorpusError,
     available_voices,
     build_corpus,
     load_manifest,
-    main,
     make_sentences,
     split_texts,
     trim_and_normalise,
@@ -81,5 +81,5 @@ def test_tiny_corpus(tmp_path, capsys):
     for sid in (0, 1):  # every speaker renders the same held-out sentences
         mine = {u["text"] for u in utts if u["split"] == "valid" and u["speaker_id"] == sid}
         assert mine == valid
-    assert main(["--list-voices"]) == 0
+    assert cli_main(["corpus", "--list-voices"]) == 0
     assert voices[0].name in capsys.readouterr().out
