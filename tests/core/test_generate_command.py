@@ -21,14 +21,14 @@ def test_generate_seconds(tmp_path, capsys):
                     {"speakers": '["alice", "bob"]'})
     out = tmp_path / "a.wav"
     assert main(["generate", str(ckpt), "-o", str(out), "--seconds", "0.25", "--seed", "3",
-                 "--speaker", "bob", "--backend", "torch", "--chunk", "1000"]) == 0
+                 "--speaker", "bob", "--chunk", "1000"]) == 0
     with wave.open(str(out)) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 16000)
         assert w.getnframes() == 4000
     assert "samples/s" in capsys.readouterr().out
     again = tmp_path / "b.wav"
     main(["generate", str(ckpt), "-o", str(again), "--seconds", "0.25", "--seed", "3",
-          "--speaker", "1", "--backend", "torch"])
+          "--speaker", "1"])
     assert out.read_bytes() == again.read_bytes()
 
 
