@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.core.models import configs, random_inputs, random_model
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.generation import TorchBackend, naive_generate
-from wavenet_core.generation import cpu_backend as cb
+from wavenet_core.generation import cpu_simd as cb
 from wavenet_core.generation.backends import make_backend
 from wavenet_core.generation.cpu_backend import CpuBackend
 from wavenet_core.generation.sampling import counter_uniform, sample_codes
