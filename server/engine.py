@@ -189,7 +189,8 @@ class Engine:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("model %s: generation step failed", self.name)
+                log.exception("model %s: generation step failed (requests %s)", self.name,
+                              ", ".join(s.id for s in plan.step + plan.open) or "none")
                 for stream in plan.step + plan.open:
                     self.scheduler.cancel(stream)
                     handle = self.handles.get(stream.id)
@@ -197,6 +198,9 @@ class Engine:
                         self._end(handle, "error")
                 continue
             seconds = time.perf_counter() - t0
+            for stream, data in zip(plan.step, outputs, strict=True):
+                if isinstance(data, Exception):       # this stream alone failed
+                    self._fail(stream, data)
             finished = self.scheduler.update(plan, seconds)
             if plan.step:
                 self.metrics.observe_step(self.name, len(plan.step), self.runner.num_slots,
@@ -212,6 +216,15 @@ class Engine:
                 handle = self.handles.get(stream.id)
                 if handle is not None:
                     self._end(handle, "done")
+
+    def _fail(self, stream: Stream, error: Exception) -> None:
+        log.error("model %s: generation failed for request %s: %s: %s", self.name, stream.id,
+                  type(error).__name__, error, exc_info=(type(error), error,
+                                                         error.__traceback__))
+        self.scheduler.cancel(stream)
+        handle = self.handles.get(stream.id)
+        if handle is not None:
+            self._end(handle, "error")
 
     def _check_blocked(self) -> None:
         now = time.perf_counter()

@@ -3,7 +3,9 @@
 `execute(plan)` runs in the runner's own single worker thread, so the state is only ever
 touched by one thread and the event loop stays free while a chunk is generated. It frees
 and opens slots, gathers each stream's mel conditioning for the chunk, generates K samples
-for every stepping slot and returns each stream's PCM s16le bytes.
+for every stepping slot and returns each stream's PCM s16le bytes. A failure confined to one
+stream (opening its slot, its conditioning, its generation: a failed batched call is
+retried stream by stream) is returned in that stream's place and ends that request only.
 """
 
 from __future__ import annotations
@@ -83,26 +85,57 @@ class Runner:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def execute_sync(self, plan: Plan) -> list[bytes]:
+    def execute_sync(self, plan: Plan) -> list[bytes | Exception]:
+        """One step: free, open, generate. Returns each stepping stream's PCM bytes, or the
+        exception that stream alone met (its slot, its conditioning or its generation):
+        one stream's failure is not the others'."""
+        failed: dict[int, Exception] = {}
         for slot in plan.free:
             self.state.free_slot(slot)
             self.cursors.pop(slot, None)
         for stream in plan.open:
-            job: Job = stream.payload
-            self.backend.open_slot(self.state, stream.slot, speaker=job.speaker, seed=job.seed,
-                                   temperature=job.temperature)
-            if job.mel is not None:
-                self.cursors[stream.slot] = MelCursor(job.mel, job.hop_length)
+            try:
+                job: Job = stream.payload
+                self.backend.open_slot(self.state, stream.slot, speaker=job.speaker,
+                                       seed=job.seed, temperature=job.temperature)
+                if job.mel is not None:
+                    self.cursors[stream.slot] = MelCursor(job.mel, job.hop_length)
+            except Exception as exc:
+                failed[stream.slot] = exc
         if not plan.step or plan.num_steps < 1:
             return []
         k = plan.num_steps
-        local = None
+        local: dict[int, np.ndarray] = {}
         if self.config.mel_channels:
-            local = np.stack([self.cursors[s.slot].take(s.produced, s.produced + k)
-                              for s in plan.step])
-        codes = self.backend.generate(self.state, [s.slot for s in plan.step], k, local)
+            for s in plan.step:
+                if s.slot not in failed:
+                    try:
+                        local[s.slot] = self.cursors[s.slot].take(s.produced, s.produced + k)
+                    except Exception as exc:
+                        failed[s.slot] = exc
+        streams = [s for s in plan.step if s.slot not in failed]
+        out: dict[int, bytes] = {}
+        if streams:
+            try:
+                out.update(zip([s.slot for s in streams], self._generate(streams, k, local)))
+            except Exception as exc:
+                if len(streams) == 1:
+                    failed[streams[0].slot] = exc
+                else:
+                    # which stream? each alone (the batched call's partial work, if any, is
+                    # lost to the others: a glitch of at most k samples, not their end)
+                    for s in streams:
+                        try:
+                            out[s.slot] = self._generate([s], k, local)[0]
+                        except Exception as alone:
+                            failed[s.slot] = alone
+        return [failed[s.slot] if s.slot in failed else out[s.slot] for s in plan.step]
+
+    def _generate(self, streams: list, k: int, local: dict[int, np.ndarray]) -> list[bytes]:
+        cond = np.stack([local[s.slot] for s in streams]) if self.config.mel_channels else None
+        codes = self.backend.generate(self.state, [s.slot for s in streams], k, cond)
         pcm = float_to_pcm16(mulaw_decode(np.asarray(codes)))
-        return [pcm[i, :min(k, s.remaining)].tobytes() for i, s in enumerate(plan.step)]
+        return [pcm[i, :min(k, s.remaining)].tobytes() for i, s in enumerate(streams)]
 
     def warmup(self, num_samples: int) -> list[tuple[int, int, float]]:
         """Generate a little at batch 1 and at full batch; returns (batch, steps, seconds)
