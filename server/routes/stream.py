@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 
 from fastapi import APIRouter, WebSocket
@@ -34,6 +35,7 @@ from server.routes.synthesize import log_fields, prepare
 from server.schemas import ApiError, DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
 
 router = APIRouter(prefix="/v1", tags=["synthesis"])
+logger = logging.getLogger("wavenet.stream")
 
 START_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
@@ -62,6 +64,9 @@ def _parse(message: dict, max_bytes: int) -> dict:
         data = json.loads(message["text"])
     except json.JSONDecodeError as exc:
         raise ProtocolError(1007, "invalid_json", f"not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:    # too deeply nested, too long a number
+        raise ProtocolError(1007, "invalid_json", f"not usable JSON ({type(exc).__name__})"
+                            ) from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError(1007, "invalid_request", "type: each message must be a JSON object "
                                                      "with a string `type`", field="type")
@@ -122,6 +127,11 @@ async def stream(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         close_code = 1006 if close_code == 1000 else close_code
         log["error"] = "client_disconnected"
+    except Exception:             # a bug: the client gets 1011, as HTTP would get a 500
+        logger.exception("unhandled error in WS /v1/stream (request %s)", request_id)
+        close_code, log["error"] = 1011, "internal_error"
+        await _close(ws, 1011, ErrorEvent(code="internal_error",
+                                          message="internal server error; see the server log"))
     finally:
         service.metrics.requests.labels("/v1/stream", str(close_code)).inc()
         log.update(status=close_code, duration_ms=round((time.perf_counter() - started) * 1000,
@@ -133,9 +143,15 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
                model: str) -> int:
     """Stream one handle to the client; returns the close code used."""
     problem: list[ProtocolError] = []
-    await ws.send_text(StartedEvent(request_id=request_id, model=model, sample_rate=rate,
-                                    format=fmt, num_samples=handle.num_samples)
-                       .model_dump_json())
+    try:
+        await ws.send_text(StartedEvent(request_id=request_id, model=model, sample_rate=rate,
+                                        format=fmt, num_samples=handle.num_samples)
+                           .model_dump_json())
+    except BaseException as exc:
+        handle.cancel("disconnected")    # gone before its stream started: free the slot now
+        if isinstance(exc, (RuntimeError, OSError)):
+            raise WebSocketDisconnect(1006) from None
+        raise
 
     async def read_client() -> None:
         try:
