@@ -82,7 +82,7 @@ def resolve_speaker(value, entry) -> int:
         names = entry.speakers or []
         if value in names:
             return names.index(value)
-        if value.isdigit() and int(value) < n:
+        if value.isdecimal() and int(value) < n:     # isdigit() takes '²', int() does not
             return int(value)
         known = f"one of {names}" if names else f"an id 0..{n - 1}"
         raise _invalid("speaker", f"unknown speaker {value!r}; use {known}")
