@@ -2,7 +2,8 @@
 
 Response headers: X-Request-ID, X-Sample-Rate, X-Audio-Samples (the length asked for),
 X-Audio-Encoding (pcm_s16le), X-Model. A streamed WAV's header carries 0xFFFFFFFF sizes.
-A client that disconnects frees its slot at the next chunk boundary.
+A client that disconnects frees its slot at the next chunk boundary. A streamed body that
+stops short (failure, slow client, shutdown) is cut, not ended: see `AudioStream`.
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ async def synthesize(req: SynthesisRequest, request: Request) -> Response:
     headers = {"X-Sample-Rate": str(rate), "X-Audio-Samples": str(handle.num_samples),
                "X-Audio-Encoding": "pcm_s16le", "X-Model": entry.name}
     if req.stream:
-        return StreamingResponse(_stream_body(request, handle, req.format, rate),
-                                 media_type=media_type(req.format), headers=headers)
+        return AudioStream(handle, _stream_body(request, handle, req.format, rate),
+                           send_timeout=service.settings.slow_client_seconds,
+                           media_type=media_type(req.format), headers=headers)
     watcher = asyncio.create_task(_cancel_on_disconnect(request, handle))
     try:
         pcm = b"".join([chunk async for chunk in handle])
@@ -95,6 +97,35 @@ async def synthesize(req: SynthesisRequest, request: Request) -> Response:
         raise ApiError(status, code, message)
     return Response(encode_whole(req.format, pcm, rate), media_type=media_type(req.format),
                     headers=headers)
+
+
+class AudioStream(StreamingResponse):
+    """A chunked response of audio still being made. If the audio stops short (generation
+    failed, the client was dropped as too slow, the server shut down) the body is left
+    unterminated, so uvicorn closes the connection and the client sees an incomplete
+    response, never a complete-looking short file. A chunk the client does not accept
+    within `send_timeout` seconds drops the stream ("slow_consumer") the same way."""
+
+    def __init__(self, handle: StreamHandle, body, *, send_timeout: float, **kwargs):
+        super().__init__(body, **kwargs)
+        self.handle, self.send_timeout = handle, send_timeout
+
+    async def stream_response(self, send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            async for chunk in self.body_iterator:
+                await asyncio.wait_for(send({"type": "http.response.body", "body": chunk,
+                                             "more_body": True}), self.send_timeout)
+        except asyncio.TimeoutError:
+            self.handle.cancel("slow_consumer")
+            return
+        finally:
+            await self.body_iterator.aclose()
+            if not self.handle.finished:     # the client left, perhaps before any audio
+                self.handle.cancel()
+        if self.handle.status == "done":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _stream_body(request: Request, handle: StreamHandle, fmt: str, rate: int):
