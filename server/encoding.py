@@ -12,7 +12,6 @@ import struct
 STREAM_SIZE = 0xFFFFFFFF
 
 
-
 def wav_header(sample_rate: int, num_samples: int | None = None) -> bytes:
     """44-byte PCM s16le mono header; `num_samples` None means a stream of unknown length."""
     if num_samples is None:
@@ -35,3 +34,14 @@ def encode_whole(fmt: str, pcm: bytes, sample_rate: int) -> bytes:
     if fmt == "wav":
         return wav_header(sample_rate, len(pcm) // 2) + pcm
     return pcm
+
+
+async def encoded_stream(chunks, fmt: str, sample_rate: int):
+    """PCM chunks -> the bytes on the wire: a WAV stream's header goes out with the first
+    chunk (or alone, if the stream ends before any audio)."""
+    header = wav_header(sample_rate) if fmt == "wav" else b""
+    async for chunk in chunks:
+        yield header + chunk
+        header = b""
+    if header:
+        yield header

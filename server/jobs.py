@@ -16,7 +16,7 @@ import numpy as np
 from server.runner import Job
 from server.schemas import ApiError, SynthesisRequest
 from wavenet_core.audio import AudioError, read_wav
-from wavenet_core.synthesis import mel_from_audio, mel_num_samples
+from wavenet_core.synthesis import check_mel, mel_from_audio, mel_num_samples
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -54,20 +54,11 @@ def decode_npy(text: str) -> np.ndarray:
     return array
 
 
-def check_mel(mel: np.ndarray, mel_channels: int) -> np.ndarray:
-    if mel.ndim != 2:
-        raise _invalid("mel", f"must be 2-D [frames][{mel_channels}], got shape {mel.shape}")
-    frames, channels = mel.shape
-    if channels != mel_channels:
-        hint = " (transposed?)" if frames == mel_channels else ""
-        raise _invalid("mel", f"each frame must have {mel_channels} values for this model, "
-                              f"got {channels}{hint}")
-    if frames < 1:
-        raise _invalid("mel", "needs at least one frame")
-    mel = np.ascontiguousarray(mel, dtype=np.float32)
-    if not np.isfinite(mel).all():
-        raise _invalid("mel", "contains NaN or infinite values")
-    return mel
+def _checked_mel(raw: np.ndarray, cfg) -> np.ndarray:
+    try:
+        return check_mel(raw, cfg)
+    except ValueError as exc:
+        raise _invalid("mel", str(exc)) from None
 
 
 def resolve_speaker(value, entry) -> int:
@@ -164,7 +155,7 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
             num_samples = mel_num_samples(len(mel), cfg)
         elif req.mel is not None:
             raw = decode_npy(req.mel) if isinstance(req.mel, str) else _nested(req.mel)
-            mel = check_mel(raw, cfg.mel_channels)
+            mel = _checked_mel(raw, cfg)
             num_samples = mel_num_samples(len(mel), cfg)
             if num_samples > max_samples:
                 raise _invalid("mel", f"{len(mel)} frames make {num_samples / rate:.2f} s, "

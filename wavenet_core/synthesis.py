@@ -19,15 +19,26 @@ def mel_num_samples(frames: int, config: WaveNetConfig) -> int:
 
 
 def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
-    """Validate a [frames, n_mels] log-mel for this model; returns float32."""
-    mel = np.asarray(mel, dtype=np.float32)
+    """Validate a [frames, n_mels] log-mel for this model -> contiguous float32.
+
+    Raises ValueError with a message a client can act on (the server names the field).
+    """
     if not config.local_conditioning:
         raise ValueError("this model is not mel conditioned")
-    if mel.ndim != 2 or mel.shape[1] != config.mel_channels or mel.shape[0] < 1:
-        raise ValueError(f"mel must have shape [frames, {config.mel_channels}], got "
-                         f"{list(mel.shape)}")
+    mel = np.asarray(mel)
+    channels = config.mel_channels
+    if mel.ndim != 2:
+        raise ValueError(f"must be 2-D [frames][{channels}], got shape {list(mel.shape)}")
+    frames, width = mel.shape
+    if width != channels:
+        hint = " (transposed?)" if frames == channels else ""
+        raise ValueError(f"each frame must have {channels} values for this model, "
+                         f"got {width}{hint}")
+    if frames < 1:
+        raise ValueError("needs at least one frame")
+    mel = np.ascontiguousarray(mel, dtype=np.float32)
     if not np.isfinite(mel).all():
-        raise ValueError("mel contains NaN or infinite values")
+        raise ValueError("contains NaN or infinite values")
     return mel
 
 

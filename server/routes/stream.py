@@ -29,7 +29,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from server.app import field_name
 from server.auth import bearer_token, key_matches
-from server.encoding import wav_header
+from server.encoding import encoded_stream
 from server.middleware import log_request
 from server.routes.synthesize import log_fields, prepare
 from server.schemas import ApiError, DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
@@ -171,11 +171,7 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
 
     reader = asyncio.create_task(read_client())
     try:
-        first = True
-        async for chunk in handle:
-            if first and fmt == "wav":
-                chunk = wav_header(rate) + chunk
-            first = False
+        async for chunk in encoded_stream(handle, fmt, rate):
             # a client that stops reading blocks this send (TCP flow control)
             await asyncio.wait_for(ws.send_bytes(chunk), settings.slow_client_seconds)
     except asyncio.TimeoutError:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from server.auth import require_api_key
-from server.encoding import encode_whole, media_type, wav_header
+from server.encoding import encode_whole, encoded_stream, media_type
 from server.engine import Overloaded, ShuttingDown, StreamHandle
 from server.jobs import build_job
 from server.schemas import ApiError, SynthesisRequest
@@ -130,14 +130,8 @@ class AudioStream(StreamingResponse):
 
 async def _stream_body(request: Request, handle: StreamHandle, fmt: str, rate: int):
     try:
-        first = True
-        async for chunk in handle:
-            if first and fmt == "wav":
-                chunk = wav_header(rate) + chunk
-            first = False
+        async for chunk in encoded_stream(handle, fmt, rate):
             yield chunk
-        if first and fmt == "wav":
-            yield wav_header(rate)
     finally:
         if not handle.finished:
             handle.cancel()
