@@ -76,6 +76,17 @@ class Server:
              "--model", str(models)], cwd=ROOT, env=full_env, stdout=self._log,
             stderr=subprocess.STDOUT)
 
+    @classmethod
+    def ready(cls, models: Path, env: dict[str, str], log_path: Path) -> Server:
+        """Start one and wait for /readyz; a server that never gets ready is stopped."""
+        srv = cls(models, env, log_path)
+        try:
+            srv.wait_ready()
+        except BaseException:
+            srv.stop()
+            raise
+        return srv
+
     def wait_ready(self, timeout: float = 90.0) -> list[int]:
         """Poll /readyz until 200; returns every status seen (connection refused omitted)."""
         seen, deadline = [], time.monotonic() + timeout
@@ -127,6 +138,20 @@ def server(checkpoints, tmp_path_factory):
 def client(server):
     with httpx.Client(base_url=server.url, timeout=30) as c:
         yield c
+
+
+async def read_error(ws) -> tuple[dict | None, int]:
+    """Read a WebSocket to its end -> (the last error event or None, the close code)."""
+    import websockets
+
+    error = None
+    try:
+        async for message in ws:
+            if isinstance(message, str) and json.loads(message)["type"] == "error":
+                error = json.loads(message)
+    except websockets.ConnectionClosedError:
+        pass
+    return error, ws.close_code
 
 
 def metric(text: str, name: str, **labels) -> float | None:

@@ -32,7 +32,7 @@ import pytest
 import websockets
 
 from server.load import LoadConfig, process_rss_bytes, run_mixed
-from tests.server.conftest import BACKEND, ROOT, Server, metric
+from tests.server.conftest import BACKEND, ROOT, Server, metric, read_error
 from tests.server.test_ws import ws_synthesize
 
 DISCONNECT_CLIENTS = int(os.environ.get("WAVENET_FAULT_CLIENTS", "200"))
@@ -110,13 +110,7 @@ if os.environ.get("WAVENET_TEST_FAULT_SEED"):
 def _serve(checkpoints, tmp_path_factory, name: str, env: dict) -> Server:
     folder = tmp_path_factory.mktemp(name)
     shutil.copy(checkpoints / "plain.safetensors", folder / "plain.safetensors")
-    srv = Server(folder, {"WAVENET_BACKEND": BACKEND, **env}, folder / "server.log")
-    try:
-        srv.wait_ready()
-    except BaseException:
-        srv.stop()
-        raise
-    return srv
+    return Server.ready(folder, {"WAVENET_BACKEND": BACKEND, **env}, folder / "server.log")
 
 
 @pytest.fixture(scope="module")
@@ -347,14 +341,7 @@ async def mid_stream(url: str, bad, *, start: dict | None = None) -> tuple[dict 
         assert json.loads(await ws.recv())["type"] == "started"
         assert isinstance(await ws.recv(), bytes)
         await ws.send(bad)
-        error = None
-        try:
-            async for message in ws:
-                if isinstance(message, str) and json.loads(message)["type"] == "error":
-                    error = json.loads(message)
-        except websockets.ConnectionClosedError:
-            pass
-        return error, ws.close_code
+        return await read_error(ws)
 
 
 MAX_MESSAGE = 256 * 1024         # the main server's WAVENET_MAX_BODY_BYTES

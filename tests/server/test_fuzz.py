@@ -46,17 +46,11 @@ FIELDS = ("model", "seconds", "num_samples", "seed", "temperature", "speaker", "
 
 
 def start_fuzz_server(models_folder, log_path) -> Server:
-    srv = Server(models_folder, {"WAVENET_BACKEND": BACKEND, "WAVENET_MAX_STREAMS": "8",
-                                 "WAVENET_MAX_WAITING": "64",
-                                 "WAVENET_MAX_SECONDS": str(MAX_SECONDS),
-                                 "WAVENET_MAX_BODY_BYTES": str(64 * 1024),
-                                 "WAVENET_LOG_LEVEL": "warning"}, log_path)
-    try:
-        srv.wait_ready()
-    except BaseException:
-        srv.stop()
-        raise
-    return srv
+    return Server.ready(models_folder, {"WAVENET_BACKEND": BACKEND, "WAVENET_MAX_STREAMS": "8",
+                                        "WAVENET_MAX_WAITING": "64",
+                                        "WAVENET_MAX_SECONDS": str(MAX_SECONDS),
+                                        "WAVENET_MAX_BODY_BYTES": str(64 * 1024),
+                                        "WAVENET_LOG_LEVEL": "warning"}, log_path)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import websockets
 
-from tests.server.conftest import BACKEND, metric
+from tests.server.conftest import BACKEND, metric, read_error
 
 
 async def ws_synthesize(url: str, start: dict, *, headers=None) -> dict:
@@ -146,14 +146,7 @@ async def ws_error(url: str, first, then=None) -> tuple[dict | None, int]:
         if then is not None:
             await ws.recv()
             await ws.send(then)
-        error = None
-        try:
-            async for message in ws:
-                if isinstance(message, str) and json.loads(message)["type"] == "error":
-                    error = json.loads(message)
-        except websockets.ConnectionClosedError:
-            pass
-        return error, ws.close_code
+        return await read_error(ws)
 
 
 @pytest.mark.parametrize("first,then,code,error_code,field", [
