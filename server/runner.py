@@ -6,6 +6,8 @@ and opens slots, gathers each stream's mel conditioning for the chunk, generates
 for every stepping slot and returns each stream's PCM s16le bytes. A failure confined to one
 stream (opening its slot, its conditioning, its generation: a failed batched call is
 retried stream by stream) is returned in that stream's place and ends that request only.
+A stream's mel rows for a chunk come from `mel_window`, whose rows do not depend on the
+chunk's bounds, so a stream's audio does not depend on how it was chunked.
 """
 
 from __future__ import annotations
@@ -19,12 +21,8 @@ import numpy as np
 
 from server.scheduler import Plan
 from wavenet_core.audio import float_to_pcm16
-from wavenet_core.mel import upsample_mel
+from wavenet_core.mel import mel_window
 from wavenet_core.mulaw import mulaw_decode
-
-MEL_BLOCK_FRAMES = 16
-"""Mel is upsampled in fixed blocks of this many frames, so a stream's conditioning never
-depends on chunk boundaries (and so on what else runs beside it)."""
 
 
 @dataclass
@@ -39,39 +37,11 @@ class Job:
     hop_length: int = 256
 
 
-class MelCursor:
-    """Per-sample conditioning of one stream, made on demand block by block."""
-
-    def __init__(self, mel: np.ndarray, hop_length: int):
-        self.mel, self.hop = mel, hop_length
-        self.block_samples = hop_length * MEL_BLOCK_FRAMES
-        self._index, self._block = -1, None
-
-    def _get_block(self, index: int) -> np.ndarray:
-        if index != self._index:
-            f0 = index * MEL_BLOCK_FRAMES
-            # frames f0 .. f0+16 cover the block; past the end the last frame is held
-            frames = self.mel[f0:f0 + MEL_BLOCK_FRAMES + 1] if f0 < len(self.mel) else self.mel[-1:]
-            self._block = upsample_mel(frames, self.hop, self.block_samples)
-            self._index = index
-        return self._block
-
-    def take(self, start: int, stop: int) -> np.ndarray:
-        """Conditioning rows for samples start .. stop-1 -> [stop - start, mel_channels]."""
-        parts = []
-        while start < stop:
-            index, offset = divmod(start, self.block_samples)
-            n = min(stop - start, self.block_samples - offset)
-            parts.append(self._get_block(index)[offset:offset + n])
-            start += n
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
 class Runner:
     def __init__(self, name: str, backend, config, num_slots: int):
         self.name, self.backend, self.config, self.num_slots = name, backend, config, num_slots
         self.state = backend.new_state(num_slots)
-        self.cursors: dict[int, MelCursor] = {}
+        self.mels: dict[int, Job] = {}     # mel-conditioned streams by slot
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"runner-{name}")
 
     async def execute(self, plan: Plan) -> list[bytes]:
@@ -92,14 +62,14 @@ class Runner:
         failed: dict[int, Exception] = {}
         for slot in plan.free:
             self.state.free_slot(slot)
-            self.cursors.pop(slot, None)
+            self.mels.pop(slot, None)
         for stream in plan.open:
             try:
                 job: Job = stream.payload
                 self.backend.open_slot(self.state, stream.slot, speaker=job.speaker,
                                        seed=job.seed, temperature=job.temperature)
                 if job.mel is not None:
-                    self.cursors[stream.slot] = MelCursor(job.mel, job.hop_length)
+                    self.mels[stream.slot] = job
             except Exception as exc:
                 failed[stream.slot] = exc
         if not plan.step or plan.num_steps < 1:
@@ -110,7 +80,8 @@ class Runner:
             for s in plan.step:
                 if s.slot not in failed:
                     try:
-                        local[s.slot] = self.cursors[s.slot].take(s.produced, s.produced + k)
+                        job = self.mels[s.slot]
+                        local[s.slot] = mel_window(job.mel, job.hop_length, s.produced, k)
                     except Exception as exc:
                         failed[s.slot] = exc
         streams = [s for s in plan.step if s.slot not in failed]

@@ -3,7 +3,7 @@
 Each utterance is stored as mu-law codes, left-padded with `pad` samples of silence so
 that every window start is valid and the model sees streams begin from silence, exactly
 as generation does. Its log-mel is computed on the padded audio once; a window's
-per-sample conditioning is interpolated from the frames it covers.
+per-sample conditioning comes from `mel_window`, the same rows generation uses.
 
 A window of `length` predictions starting at s holds inputs codes[s : s+R-1+length],
 targets codes[s+R : s+R+length] and per-sample mel for samples s+1 .. s+R-1+length
@@ -20,7 +20,7 @@ import numpy as np
 from wavenet_core.audio import read_wav
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.corpus import load_manifest
-from wavenet_core.mel import log_mel, upsample_mel
+from wavenet_core.mel import log_mel, mel_window
 from wavenet_core.mulaw import mulaw_encode
 
 
@@ -60,18 +60,6 @@ def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: 
     return Utterance(mulaw_encode(audio).astype(np.uint8), mel, int(speaker))
 
 
-def window_local(mel: np.ndarray, hop: int, first: int, count: int) -> np.ndarray:
-    """Per-sample mel [count, n_mels] for samples first .. first+count-1 of an utterance.
-
-    Interpolating from the frames around the window gives the same values as upsampling
-    the whole utterance, since frame centres sit at whole multiples of `hop`.
-    """
-    first_frame = first // hop
-    last_frame = min(len(mel), (first + count) // hop + 2)
-    part = upsample_mel(mel[first_frame:last_frame], hop, first + count - first_frame * hop)
-    return part[first - first_frame * hop:]
-
-
 def sample_batch(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
                  length: int, rng: np.random.Generator) -> Batch:
     """Random windows, utterances drawn in proportion to their length."""
@@ -103,7 +91,7 @@ def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
     targets = np.stack([u.codes[s + field:s + field + length] for u, s in zip(utts, starts)])
     local = None
     if config.local_conditioning:
-        local = np.stack([window_local(u.mel, config.mel.hop_length, s + 1, field - 1 + length).T
+        local = np.stack([mel_window(u.mel, config.mel.hop_length, s + 1, field - 1 + length).T
                           for u, s in zip(utts, starts)]).astype(np.float32)
     speaker = np.array([u.speaker for u in utts], dtype=np.int64)
     return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker)

@@ -118,21 +118,36 @@ def num_frames(num_samples: int, hop_length: int) -> int:
     return 1 + int(num_samples) // int(hop_length)
 
 
-def upsample_mel(mel, hop_length: int, num_samples: int):
-    """Frame features ``[frames, n_mels]`` -> per-sample float32 ``[num_samples, n_mels]``.
+def mel_window(mel, hop_length: int, start: int, count: int) -> np.ndarray:
+    """Per-sample conditioning for samples ``start .. start+count-1`` -> ``[count, n_mels]``.
 
-    Linear interpolation between frame centres (frame f sits at sample f * hop_length),
-    clamped at both ends; see the module docstring.
+    Sample ``s`` lies between frames ``s // hop`` and the next, at weight ``(s % hop) / hop``
+    (clamped to the last frame). Each row depends only on ``s`` and the two frames, never on
+    the window, so any split of a stream into windows (training crops, generation chunks)
+    gives bitwise the rows of the whole.
     """
     frames = np.asarray(_as_numpy(mel), dtype=np.float32)
     if frames.ndim != 2 or frames.shape[0] < 1:
         raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {frames.shape}")
-    if hop_length < 1 or num_samples < 0:
-        raise ValueError(f"need hop_length >= 1, num_samples >= 0: got {hop_length}, {num_samples}")
-    position = np.arange(num_samples, dtype=np.float64) / hop_length
-    position = np.minimum(position, frames.shape[0] - 1)
-    left = np.floor(position).astype(np.int64)
-    right = np.minimum(left + 1, frames.shape[0] - 1)
-    weight = (position - left).astype(np.float32)[:, None]
-    out = frames[left] * (1.0 - weight) + frames[right] * weight
-    return _like(out.astype(np.float32, copy=False), mel)
+    if hop_length < 1 or start < 0 or count < 0:
+        raise ValueError(f"need hop_length >= 1, start >= 0, count >= 0: got {hop_length}, "
+                         f"{start}, {count}")
+    samples = np.arange(start, start + count, dtype=np.int64)
+    last = frames.shape[0] - 1
+    frame = samples // hop_length
+    left = np.minimum(frame, last)
+    right = np.minimum(left + 1, last)
+    weight = np.where(frame < last, (samples % hop_length) / hop_length, 0.0)
+    weight = weight.astype(np.float32)[:, None]
+    return frames[left] * (np.float32(1.0) - weight) + frames[right] * weight
+
+
+def upsample_mel(mel, hop_length: int, num_samples: int):
+    """Frame features ``[frames, n_mels]`` -> per-sample float32 ``[num_samples, n_mels]``.
+
+    Linear interpolation between frame centres (frame f sits at sample f * hop_length),
+    clamped at both ends; see the module docstring and ``mel_window``.
+    """
+    if num_samples < 0:
+        raise ValueError(f"need num_samples >= 0, got {num_samples}")
+    return _like(mel_window(mel, hop_length, 0, num_samples), mel)

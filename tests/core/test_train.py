@@ -7,8 +7,8 @@ import torch
 from server.cli import main as cli_main
 from wavenet_core import load_checkpoint
 from wavenet_core.config import MelConfig, WaveNetConfig
-from wavenet_core.data import load_utterances, sample_batch, window_local
-from wavenet_core.mel import upsample_mel
+from wavenet_core.data import load_utterances, sample_batch
+from wavenet_core.mel import mel_window, upsample_mel
 from wavenet_core.train import TrainSettings, train
 
 TINY = WaveNetConfig(layers_per_stack=4, stacks=1, residual_channels=8, skip_channels=16,
@@ -16,13 +16,13 @@ TINY = WaveNetConfig(layers_per_stack=4, stacks=1, residual_channels=8, skip_cha
                      mel=MelConfig(n_mels=20, n_fft=256, win_length=256, hop_length=64))
 
 
-def test_window_local_equals_whole_utterance_upsampling(tiny_corpus):
+def test_mel_window_equals_whole_utterance_upsampling(tiny_corpus):
     import numpy as np
 
     utt = load_utterances(tiny_corpus, "train", TINY, pad=TINY.receptive_field, limit=1)[0]
     whole = upsample_mel(utt.mel, 64, len(utt.codes))
     for first, count in ((0, 100), (37, 500), (64, 64), (len(utt.codes) - 300, 300)):
-        np.testing.assert_allclose(window_local(utt.mel, 64, first, count),
+        np.testing.assert_allclose(mel_window(utt.mel, 64, first, count),
                                    whole[first:first + count], rtol=0, atol=1e-6)
 
 
