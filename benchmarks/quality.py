@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from wavenet_core.audio import read_wav, write_wav
-from wavenet_core.checkpoint import load_checkpoint, read_metadata
+from wavenet_core.checkpoint import load_checkpoint, read_metadata, speaker_names
 from wavenet_core.config import MelConfig
 from wavenet_core.corpus import load_manifest
 from wavenet_core.data import fixed_batches, make_utterance
@@ -86,10 +86,6 @@ def stoi_score(reference: np.ndarray, test: np.ndarray, sample_rate: int) -> flo
 
     x, y = align(reference, test)
     return float(stoi(x.astype(np.float64), y.astype(np.float64), sample_rate, extended=False))
-
-
-def speaker_names(checkpoint) -> list[str]:
-    return json.loads(read_metadata(checkpoint).get("speakers", "[]") or "[]")
 
 
 def choose_utterances(manifest: dict, count: int, speakers: list[str] | None = None) -> list:
@@ -213,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     config = vocoder.config
     if not config.local_conditioning:
         raise SystemExit(f"{args.vocoder} is not mel conditioned")
-    names = speaker_names(args.vocoder)
+    names = speaker_names(args.vocoder) or []
     items = choose_utterances(load_manifest(corpus), args.utterances, names)
     gens = {"vocoder": Generator(vocoder, args.backend),
             "untrained": Generator(untrained_twin(vocoder), args.backend)}
@@ -259,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path:
             continue
         model = vocoder if name == "vocoder" else load_checkpoint(path)
-        model_names = speaker_names(path)
+        model_names = speaker_names(path) or []
         model_items = items if name == "vocoder" else choose_utterances(
             load_manifest(corpus), args.utterances, model_names)
         trained, count = held_out_bits(model, model_items, corpus, model_names, args.nll_window)

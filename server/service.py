@@ -8,7 +8,6 @@ fails to load is recorded with its error (file and tensor named) and the others 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,23 +59,14 @@ def text_voices() -> list[str]:
 
 def _load(path: Path, backend_name: str, device: str):
     """Blocking: checkpoint -> (model, backend, speaker names). Raises CheckpointError."""
-    from wavenet_core.checkpoint import load_checkpoint, read_metadata
+    from wavenet_core.checkpoint import load_checkpoint, read_metadata, speaker_names
     from wavenet_core.generation.backends import make_backend
 
     model = load_checkpoint(path, "cpu")
-    speakers = None
-    raw = read_metadata(path).get("speakers")
-    if raw:
-        try:
-            names = json.loads(raw)
-            if (isinstance(names, list) and len(names) == model.config.num_speakers
-                    and all(isinstance(n, str) for n in names) and len(set(names)) == len(names)):
-                speakers = names
-            else:
-                log.warning("%s: ignoring 'speakers' metadata (not %d unique names)",
-                            path.name, model.config.num_speakers)
-        except json.JSONDecodeError:
-            log.warning("%s: ignoring 'speakers' metadata (not JSON)", path.name)
+    speakers = speaker_names(path, model.config.num_speakers)
+    if speakers is None and read_metadata(path).get("speakers"):
+        log.warning("%s: ignoring 'speakers' metadata (not a JSON list of %d unique names)",
+                    path.name, model.config.num_speakers)
     backend = make_backend(model, backend_name, device)
     if hasattr(backend, "warmup"):
         backend.warmup()

@@ -57,6 +57,24 @@ def read_metadata(path) -> dict[str, str]:
         raise CheckpointError(path, f"not a readable safetensors file ({exc})") from exc
 
 
+def speaker_names(path, num_speakers: int | None = None) -> list[str] | None:
+    """The optional `speakers` metadata: unique names, index = speaker id.
+
+    None when absent, or when it is not a JSON list of `num_speakers` unique strings
+    (when `num_speakers` is given): names are a convenience, ids always work.
+    """
+    raw = read_metadata(path).get("speakers")
+    try:
+        names = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return None
+    if (not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+            or len(set(names)) != len(names)
+            or (num_speakers is not None and len(names) != num_speakers)):
+        return None
+    return names
+
+
 def load_config(path) -> WaveNetConfig:
     meta = read_metadata(path)
     if meta.get("format") != FORMAT_NAME:

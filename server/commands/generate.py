@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
 from wavenet_core.audio import read_wav, write_wav
-from wavenet_core.checkpoint import load_checkpoint, read_metadata
+from wavenet_core.checkpoint import load_checkpoint, speaker_names
 from wavenet_core.generation.backends import BACKENDS, make_backend
 from wavenet_core.synthesis import local_from_mel, mel_from_audio, synthesize
 
@@ -30,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def speaker_index(value: str, checkpoint) -> int:
-    names = json.loads(read_metadata(checkpoint).get("speakers", "[]") or "[]")
+    names = speaker_names(checkpoint) or []
     if value in names:
         return names.index(value)
     try:
