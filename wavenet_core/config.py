@@ -29,6 +29,8 @@ class WaveNetConfig:
 
     `dilation_cycle` is one stack's dilations; empty means 1, 2, 4, ... 2**(layers_per_stack-1).
     `mel_channels` > 0 enables local (mel) conditioning, `num_speakers` > 0 global conditioning.
+    `mel_mean` / `mel_std` standardise the log-mel inside the model (training measures them
+    on its corpus; raw log-mel sits near -5 +- 3, which saturates the gates at the start).
     """
 
     layers_per_stack: int = 10
@@ -41,6 +43,8 @@ class WaveNetConfig:
     mel_channels: int = 0
     num_speakers: int = 0
     speaker_channels: int = 16
+    mel_mean: float = 0.0
+    mel_std: float = 1.0
     mel: MelConfig = field(default_factory=MelConfig)
 
     def __post_init__(self) -> None:
@@ -60,6 +64,8 @@ class WaveNetConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if any(d < 1 for d in cycle):
             raise ValueError(f"dilations must be >= 1, got {cycle}")
+        if not self.mel_std > 0:
+            raise ValueError(f"mel_std must be > 0, got {self.mel_std}")
         if self.mel_channels < 0 or self.num_speakers < 0:
             raise ValueError("mel_channels and num_speakers must be >= 0")
 

@@ -60,6 +60,12 @@ def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: 
     return Utterance(mulaw_encode(audio).astype(np.uint8), mel, int(speaker))
 
 
+def mel_statistics(utterances: list[Utterance]) -> tuple[float, float]:
+    """Mean and standard deviation of every log-mel value (the model's standardisation)."""
+    values = np.concatenate([u.mel.reshape(-1) for u in utterances]).astype(np.float64)
+    return float(values.mean()), float(values.std())
+
+
 def sample_batch(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
                  length: int, rng: np.random.Generator) -> Batch:
     """Random windows, utterances drawn in proportion to their length."""

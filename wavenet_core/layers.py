@@ -3,6 +3,12 @@
 Design decisions kept from the seed: two dilated kernel-2 convolutions per layer (filter
 for tanh, gate for sigmoid), no padding, two 1x1 convolutions on z (residual and skip),
 and the layer input clipped to the output length before the residual add.
+
+The parameters keep the seed's Conv1d layout (that is the checkpoint format), but the
+forward runs channels-last as matrix products: a kernel-2 dilated convolution is
+``W_past x[t-d] + W_now x[t] + b``, and filter and gate share one product. On a CPU this
+is the same arithmetic as the convolutions, several times faster than torch's dilated
+conv1d for these widths, and it is what makes bfloat16 autocast training pay off.
 """
 
 from __future__ import annotations
@@ -26,15 +32,20 @@ class Conv1d1x1(nn.Conv1d):
         super().__init__(in_channels, out_channels, kernel_size=1, bias=bias)
 
 
+def pointwise(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """A 1x1 convolution applied channels-last: [B, T, in] -> [B, T, out]."""
+    return F.linear(x, conv.weight[:, :, 0], conv.bias)
+
+
 class ResidualLayer(nn.Module):
     """One gated residual layer, optionally conditioned locally (mel) and globally (speaker).
 
-    `forward(x, local, speaker, pad)`: x is [B, C, T]. Without `pad` the output is
-    T - dilation long (the seed's valid convolution). With `pad`, x is left-padded with
-    `dilation` zero vectors so the output keeps length T: this is exactly what stepping a
-    zeroed generation queue computes, and is used to prime generation queues.
-    `local` is [B, M, T_out or longer] (clipped from the left like the residual input);
-    `speaker` is [B, S, 1].
+    `forward(x, local, speaker, pad)`, all channels-last: x is [B, T, C]. Without `pad`
+    the output is T - dilation long (the seed's valid convolution). With `pad`, x is
+    left-padded with `dilation` zero vectors so the output keeps length T: this is exactly
+    what stepping a zeroed generation queue computes, and is used to prime generation queues.
+    `local` is [B, T_out or longer, M] (clipped from the left like the residual input);
+    `speaker` is [B, S].
     """
 
     def __init__(self, dilation: int, residual_channels: int, skip_channels: int,
@@ -56,21 +67,23 @@ class ResidualLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, local: torch.Tensor | None = None,
                 speaker: torch.Tensor | None = None, pad: bool = False):
-        conv_in = F.pad(x, (self.dilation, 0)) if pad else x
-        filter_out, gate_out = self.filter_conv(conv_in), self.gate_conv(conv_in)
-        length = filter_out.size(2)
+        d, channels = self.dilation, x.size(2)
+        conv_in = F.pad(x, (0, 0, d, 0)) if pad else x
+        length = conv_in.size(1) - d
+        f, g = self.filter_conv.weight, self.gate_conv.weight
+        both = torch.cat([self.filter_conv.bias, self.gate_conv.bias])
+        pre = (F.linear(conv_in[:, d:], torch.cat([f[:, :, 1], g[:, :, 1]]), both)
+               + F.linear(conv_in[:, :length], torch.cat([f[:, :, 0], g[:, :, 0]])))
         if self.filter_local is not None:
             if local is None:
                 raise ValueError("this layer is locally conditioned: pass `local`")
-            clipped_local = local[:, :, -length:]
-            filter_out = filter_out + self.filter_local(clipped_local)
-            gate_out = gate_out + self.gate_local(clipped_local)
+            weight = torch.cat([self.filter_local.weight, self.gate_local.weight])[:, :, 0]
+            pre = pre + F.linear(local[:, -length:], weight)
         if self.filter_global is not None:
             if speaker is None:
                 raise ValueError("this layer is globally conditioned: pass `speaker`")
-            filter_out = filter_out + self.filter_global(speaker)
-            gate_out = gate_out + self.gate_global(speaker)
-        z = torch.tanh(filter_out) * torch.sigmoid(gate_out)
-        residual_out, skip_out = self.residual_1x1(z), self.skip_1x1(z)
-        clipped_inputs = x[:, :, -length:]
-        return residual_out + clipped_inputs, skip_out
+            weight = torch.cat([self.filter_global.weight, self.gate_global.weight])[:, :, 0]
+            pre = pre + F.linear(speaker, weight).unsqueeze(1)
+        z = torch.tanh(pre[..., :channels]) * torch.sigmoid(pre[..., channels:])
+        residual_out, skip_out = pointwise(z, self.residual_1x1), pointwise(z, self.skip_1x1)
+        return residual_out + x[:, -length:], skip_out

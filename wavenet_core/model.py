@@ -7,6 +7,10 @@ Train with `model(x[:, :-1])` against targets `x[:, R:]`.
 Local conditioning `local` is per sample, [B, mel_channels, T], aligned with the *input*
 positions: local[:, :, t] conditions the output at input position t, i.e. the prediction
 of x[t+1]. So it is the (upsampled) mel of the sample being predicted: pass mel[1..T].
+The model standardises it itself, `(local - config.mel_mean) / config.mel_std` (constants
+measured on the training corpus and kept in the config), so callers always pass raw log-mel.
+
+Inside, activations run channels-last ([B, T, C]); see layers.py.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wavenet_core.config import WaveNetConfig
-from wavenet_core.layers import Conv1d1x1, ResidualLayer
+from wavenet_core.layers import Conv1d1x1, ResidualLayer, pointwise
 
 
 class WaveNet(nn.Module):
@@ -41,35 +45,44 @@ class WaveNet(nn.Module):
         return self.config.receptive_field
 
     def speaker_vectors(self, speaker: torch.Tensor | None) -> torch.Tensor | None:
-        """Speaker ids [B] -> [B, speaker_channels, 1] (None when not globally conditioned)."""
+        """Speaker ids [B] -> [B, speaker_channels] (None when not globally conditioned)."""
         if self.speaker_embedding is None:
             return None
         if speaker is None:
             raise ValueError("this model is speaker conditioned: pass `speaker` ids")
-        return self.speaker_embedding(speaker).unsqueeze(2)
+        return self.speaker_embedding(speaker)
+
+    def standardise_local(self, local: torch.Tensor | None) -> torch.Tensor | None:
+        """Raw per-sample log-mel [B, M, T] -> standardised, channels-last [B, T, M]."""
+        if local is None:
+            return None
+        c = self.config
+        return ((local - c.mel_mean) / c.mel_std).transpose(1, 2)
 
     def run_layers(self, codes: torch.Tensor, local: torch.Tensor | None = None,
                    speaker: torch.Tensor | None = None, pad: bool = False,
                    keep_inputs: bool = False):
         """Embedding and residual stacks -> (summed skips [B, S, T_out], per-layer inputs).
 
-        Per-layer inputs are kept only with `keep_inputs` (queue priming needs them).
+        Per-layer inputs [B, C, T] are kept only with `keep_inputs` (queue priming needs them).
         """
-        x = self.embedding(codes).transpose(1, 2)
+        x = self.embedding(codes)
         spk = self.speaker_vectors(speaker)
+        local = self.standardise_local(local)
         layer_inputs, skips = [], []
         for layer in self.layers:
             if keep_inputs:
-                layer_inputs.append(x)
+                layer_inputs.append(x.transpose(1, 2))
             x, skip = layer(x, local, spk, pad=pad)
             skips.append(skip)
-        shortest = skips[-1].size(2)
-        skip_sum = sum(s[:, :, -shortest:] for s in skips)
-        return skip_sum, layer_inputs
+        shortest = skips[-1].size(1)
+        skip_sum = sum(s[:, -shortest:] for s in skips)
+        return skip_sum.transpose(1, 2), layer_inputs
 
     def head(self, skip_sum: torch.Tensor) -> torch.Tensor:
-        """ReLU -> 1x1 -> ReLU -> 1x1: logits over the mu-law classes."""
-        return self.logits_1x1(F.relu(self.head_1x1(F.relu(skip_sum))))
+        """ReLU -> 1x1 -> ReLU -> 1x1: skips [B, S, T] -> logits [B, classes, T]."""
+        hidden = F.relu(pointwise(F.relu(skip_sum.transpose(1, 2)), self.head_1x1))
+        return pointwise(hidden, self.logits_1x1).transpose(1, 2)
 
     def forward(self, codes: torch.Tensor, local: torch.Tensor | None = None,
                 speaker: torch.Tensor | None = None, pad: bool = False) -> torch.Tensor:

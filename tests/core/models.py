@@ -23,6 +23,8 @@ def configs(draw, local=None, speakers=None, max_layers=4):
         mel_channels=draw(st.integers(1, 5)) if use_local else 0,
         num_speakers=draw(st.integers(1, 4)) if use_speakers else 0,
         speaker_channels=draw(st.integers(1, 5)),
+        mel_mean=draw(st.sampled_from([0.0, -5.0, 1.5])),
+        mel_std=draw(st.sampled_from([1.0, 3.0, 0.5])),
         mel=MelConfig(n_mels=5),
     )
 

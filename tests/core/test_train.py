@@ -1,15 +1,17 @@
 """Training runs, lowers the loss, checkpoints, logs, and resumes from its files."""
 
+import dataclasses
 import json
 
+import pytest
 import torch
 
 from server.cli import main as cli_main
 from wavenet_core import load_checkpoint
 from wavenet_core.config import MelConfig, WaveNetConfig
-from wavenet_core.data import load_utterances, sample_batch
+from wavenet_core.data import load_utterances, mel_statistics, sample_batch
 from wavenet_core.mel import mel_window, upsample_mel
-from wavenet_core.train import TrainSettings, train
+from wavenet_core.train import TrainSettings, train, use_bfloat16
 
 TINY = WaveNetConfig(layers_per_stack=4, stacks=1, residual_channels=8, skip_channels=16,
                      mel_channels=20, num_speakers=2, speaker_channels=4,
@@ -39,10 +41,11 @@ def test_batches_align_inputs_targets_and_mel(tiny_corpus):
     assert (batch.inputs[:, field:] == batch.targets[:, :-1]).all()
 
 
-def test_train_lowers_loss_checkpoints_and_resumes(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_train_lowers_loss_checkpoints_and_resumes(tiny_corpus, tmp_path, precision):
     settings = TrainSettings(corpus=str(tiny_corpus), out_dir=str(tmp_path / "run"), steps=30,
                              batch_size=4, window=200, lr=1e-2, warmup=5, checkpoint_every=15,
-                             valid_every=15, valid_windows=8)
+                             valid_every=15, valid_windows=8, precision=precision)
     path = train(TINY, settings, speakers=["s0", "s1"], progress=False)
     lines = (tmp_path / "run/metrics.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
@@ -50,7 +53,12 @@ def test_train_lowers_loss_checkpoints_and_resumes(tiny_corpus, tmp_path):
     assert sum(r["loss"] for r in records[-5:]) / 5 < records[0]["loss"] - 0.5
     assert "valid_bits" in records[14] and "valid_bits" in records[-1]
     model = load_checkpoint(path)
-    assert model.config == TINY
+    # the config is TINY plus the log-mel standardisation measured on the training split
+    mean, std = mel_statistics(load_utterances(tiny_corpus, "train", TINY, TINY.receptive_field))
+    assert std > 0.5 and model.config.mel_mean == pytest.approx(mean)
+    assert model.config == dataclasses.replace(TINY, mel_mean=model.config.mel_mean,
+                                               mel_std=model.config.mel_std)
+    assert model.config.mel_std == pytest.approx(std)
     # resume continues from step 30 to 40 and appends to the log
     settings.steps = 40
     train(TINY, settings, resume=True, progress=False)
@@ -68,3 +76,10 @@ def test_train_command(tiny_corpus, tmp_path):
     assert code == 0
     model = load_checkpoint(tmp_path / "cli/model.safetensors")
     assert model.config.num_speakers == 2 and model.config.mel_channels == 0
+
+
+def test_precision_setting_is_checked():
+    assert use_bfloat16("fp32") is False and use_bfloat16("bf16") is True
+    assert isinstance(use_bfloat16("auto"), bool)
+    with pytest.raises(ValueError, match="precision"):
+        use_bfloat16("fp16")

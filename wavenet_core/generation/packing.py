@@ -2,7 +2,9 @@
 
 Per layer, filter and gate become one matrix applied to [x(t-d), x(t)] (rows: filter then
 gate; columns: the kernel's tap on x(t-d), then its tap on x(t)); residual and skip become
-one matrix (rows: residual then skip). Speaker conditioning folds into a per-speaker bias.
+one matrix (rows: residual then skip). Speaker conditioning folds into a per-speaker bias,
+and the model's mel standardisation folds into the local weights and the gate bias, so the
+backends take raw log-mel rows exactly as the model does.
 """
 
 from __future__ import annotations
@@ -36,12 +38,16 @@ def pack_weights(model: WaveNet) -> PackedWeights:
         f, g = layer.filter_conv.weight, layer.gate_conv.weight          # [C, C, 2]
         gate_w.append(torch.cat([torch.cat([f[:, :, 0], f[:, :, 1]], 1),
                                  torch.cat([g[:, :, 0], g[:, :, 1]], 1)], 0))
-        gate_b.append(torch.cat([layer.filter_conv.bias, layer.gate_conv.bias]))
+        bias = torch.cat([layer.filter_conv.bias, layer.gate_conv.bias])
         out_w.append(torch.cat([layer.residual_1x1.weight[:, :, 0],
                                 layer.skip_1x1.weight[:, :, 0]], 0))
         if layer.filter_local is not None:
-            local_w.append(torch.cat([layer.filter_local.weight[:, :, 0],
-                                      layer.gate_local.weight[:, :, 0]], 0))
+            # W (x - mean) / std  ==  (W / std) x  -  (W 1) mean / std
+            weight = torch.cat([layer.filter_local.weight[:, :, 0],
+                                layer.gate_local.weight[:, :, 0]], 0) / model.config.mel_std
+            local_w.append(weight)
+            bias = bias - weight.sum(1) * model.config.mel_mean
+        gate_b.append(bias)
         if speakers is not None:
             proj = torch.cat([layer.filter_global.weight[:, :, 0],
                               layer.gate_global.weight[:, :, 0]], 0)     # [2C, spk]
