@@ -22,8 +22,8 @@ from safetensors.torch import load_file, save_file
 
 from wavenet_core.checkpoint import load_checkpoint, save_checkpoint
 from wavenet_core.config import WaveNetConfig
-from wavenet_core.data import (Batch, fixed_batches, load_utterances, mel_statistics,
-                               sample_batch)
+from wavenet_core.data import Batch, fixed_batches, load_utterances, mel_statistics, sample_batch
+from wavenet_core.generation.backends import resolve_device
 from wavenet_core.model import WaveNet
 
 MODEL_FILE = "model.safetensors"
@@ -48,18 +48,21 @@ class TrainSettings:
     seed: int = 0
     threads: int = 0              # torch intra-op threads; 0 = leave as is
     max_minutes: float = 0.0      # stop (and checkpoint) after this wall time; 0 = no limit
-    precision: str = "auto"       # fp32 | bf16 (autocast) | auto: bf16 where the CPU has it
+    precision: str = "auto"       # fp32 | bf16 (autocast) | auto: bf16 where it is native
+    device: str = "auto"          # auto (cuda when available) | cpu | cuda | cuda:N
 
 
-def use_bfloat16(precision: str) -> bool:
-    """bf16 autocast halves training time on CPUs with native bf16 (AVX512-BF16, AMX);
-    elsewhere it is emulated and slower, so `auto` only picks it where it is native."""
+def use_bfloat16(precision: str, device: torch.device = torch.device("cpu")) -> bool:
+    """bf16 autocast halves training time on CPUs with native bf16 (AVX512-BF16, AMX) and
+    on recent GPUs; elsewhere it is emulated and slower, so `auto` picks it only there."""
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
-    if precision == "auto":
-        return bool(torch.backends.mkldnn.is_available()
-                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return precision == "bf16"
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available()
+                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def learning_rate(step: int, s: TrainSettings, elapsed_minutes: float = 0.0) -> float:
@@ -101,7 +104,7 @@ def save_optimizer(path: Path, optimizer: torch.optim.Optimizer, step: int) -> N
     tensors = {}
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
-            tensors[f"{index}.{key}"] = torch.as_tensor(value).clone()
+            tensors[f"{index}.{key}"] = torch.as_tensor(value).detach().cpu().clone()
     save_file(tensors, str(path), metadata={"step": str(step)})
 
 
@@ -125,27 +128,27 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
     rng = np.random.default_rng(s.seed)
     out = Path(s.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device("cpu")
+    device = resolve_device(s.device)
     pad = config.receptive_field
     train_utts = load_utterances(s.corpus, "train", config, pad)
     valid_utts = load_utterances(s.corpus, "valid", config, pad)
     valid = fixed_batches(valid_utts, config, s.batch_size, s.window)
     valid = valid[: max(1, s.valid_windows // s.batch_size)]
-    bfloat16 = use_bfloat16(s.precision)
+    bfloat16 = use_bfloat16(s.precision, device)
 
     start_step = 0
     if resume and (out / MODEL_FILE).exists():
-        model = load_checkpoint(out / MODEL_FILE).train()
+        model = load_checkpoint(out / MODEL_FILE, device).train()
         start_step = json.loads((out / "state.json").read_text())["step"]
     else:
         if config.local_conditioning:
             mean, std = mel_statistics(train_utts)
             config = dataclasses.replace(config, mel_mean=mean, mel_std=std)
-        model = WaveNet(config).train()
+        model = WaveNet(config).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=s.lr)
     if start_step and (out / OPTIMIZER_FILE).exists():
         load_optimizer(out / OPTIMIZER_FILE, optimizer)
-    print(f"training {'bfloat16 autocast' if bfloat16 else 'float32'}"
+    print(f"training on {device}, {'bfloat16 autocast' if bfloat16 else 'float32'}"
           + (f", log-mel standardised with mean {model.config.mel_mean:.3f} std "
              f"{model.config.mel_std:.3f}" if config.local_conditioning else ""))
     meta = {"speakers": json.dumps(speakers or []), "train_settings": json.dumps(asdict(s))}

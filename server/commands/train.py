@@ -27,8 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(TrainSettings):
         if field.name in ("corpus", "out_dir"):
             continue
+        choices = {"precision": ("auto", "bf16", "fp32")}.get(field.name)
         run.add_argument("--" + field.name.replace("_", "-"), type=type(field.default),
-                         default=field.default)
+                         default=field.default, choices=choices,
+                         help=f"default {field.default}")
 
 
 def run(args: argparse.Namespace) -> int:

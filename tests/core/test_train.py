@@ -81,5 +81,6 @@ def test_train_command(tiny_corpus, tmp_path):
 def test_precision_setting_is_checked():
     assert use_bfloat16("fp32") is False and use_bfloat16("bf16") is True
     assert isinstance(use_bfloat16("auto"), bool)
+    assert isinstance(use_bfloat16("auto", torch.device("cpu")), bool)
     with pytest.raises(ValueError, match="precision"):
         use_bfloat16("fp16")
