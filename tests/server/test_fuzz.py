@@ -307,6 +307,13 @@ def _header_dict(headers) -> dict:
     return out
 
 
+def fuzz_settings(max_examples: int, seed: int | None) -> settings:
+    """Every fuzz runner: no deadline or example database, all health checks off, and
+    reproducible (derandomized) unless `seed` is None."""
+    return settings(max_examples=max_examples, deadline=None, database=None,
+                    suppress_health_check=list(HealthCheck), derandomize=seed is not None)
+
+
 def run_openapi_fuzz(url: str, max_examples: int, modes=("positive", "negative"),
                      seed: int | None = 0) -> Tally:
     import schemathesis
@@ -331,8 +338,7 @@ def fuzz_operation(url: str, op, mode: str, max_examples: int, seed, tally: Tall
 
     label = f"{op.method.upper()} {op.path} [{mode}]"
 
-    @settings(max_examples=max_examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck), derandomize=seed is not None)
+    @fuzz_settings(max_examples, seed)
     @given(case=op.as_strategy(generation_mode=GenerationMode(mode)))
     def one(case):
         t0 = time.perf_counter()
@@ -355,8 +361,7 @@ def run_http_fuzz(url: str, max_examples: int, seed: int | None = 0) -> Tally:
     voices = [m for m in httpx.get(url + "/v1/models").json()["data"] if m["voices"]]
     tally = Tally()
 
-    @settings(max_examples=max_examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck), derandomize=seed is not None)
+    @fuzz_settings(max_examples, seed)
     @given(body=any_bodies())
     def one(body):
         t0 = time.perf_counter()
@@ -445,8 +450,7 @@ async def ws_probe(url: str, first) -> tuple[int | None, str | None]:
 def run_ws_fuzz(ws_url: str, max_examples: int, seed: int | None = 0) -> Tally:
     tally = Tally()
 
-    @settings(max_examples=max_examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck), derandomize=seed is not None)
+    @fuzz_settings(max_examples, seed)
     @given(first=ws_first_frames())
     def one(first):
         t0 = time.perf_counter()
