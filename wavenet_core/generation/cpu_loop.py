@@ -1,0 +1,166 @@
+"""`run_rows`: K samples for a group of slots in one compiled call (every layer, the head
+and sampling), by one thread alone or by a team of threads that split every matrix by
+output column. See cpu_backend.py and docs/cpu-kernel.md for the design.
+
+A team of T threads all run this function on the same slots, each with its own Shard.
+Per layer: every thread reads the rings and computes its filter/gate columns -> its slice
+of z, written to the team's shared z; barrier; thread 0 writes the layer input to the
+ring; every thread computes the whole residual (it needs all of z; the residual matrix is
+small, so computing it twice is cheaper than a second barrier) and its own skip columns.
+The head: skip slices -> shared act; barrier; head columns -> shared hid; barrier; logit
+columns -> shared lg; barrier; every thread samples the same code from the same logits.
+Each output element is the same FMA chain whatever the team size, so a team's samples
+are bitwise one thread's. With T = 1 the barriers return at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from wavenet_core.generation.cpu_kernels import _matmul
+from wavenet_core.generation.cpu_simd import (
+    _HALF,
+    _JIT,
+    _ZERO,
+    SUB_STEPS,
+    _aligned_zeros,
+    _sample,
+    _tanh,
+    counter_uniform_one,
+)
+from wavenet_core.generation.cpu_sync import barrier
+
+
+@njit(**_JIT)
+def run_rows(dims, shard, call, team):
+    """Run `call.num_steps` steps for `call.slots` as thread `team.thread` of the team."""
+    slots = call.slots
+    n = slots.shape[0]
+    num_steps = call.num_steps
+    num_layers = dims.dilations.shape[0]
+    classes = dims.emb.shape[0]
+    c = dims.emb.shape[1]
+    cp, sp, qp, m = dims.cp, dims.sp, dims.qp, dims.m
+    c2p = 2 * cp
+    jt = shard.jt
+    jt2 = 2 * jt
+    xw = cp + shard.st                  # per row: residual stream x [cp], my skip slice
+    teacher = call.forced.shape[1] > 0
+    keep_logits = call.logits.shape[1] > 0
+    lead = team.thread == 0
+    no_scales = shard.s[:0]
+
+    xs = _aligned_zeros(n * xw)
+    gin = _aligned_zeros(n * c2p)       # per row: [x(t-d), x(t)]
+    h = _aligned_zeros(n * jt2)         # per row: my filter, gate pre-activations
+    probs = np.zeros(classes, np.float32)
+    pos = np.zeros(n, np.int64)
+    code = np.zeros(n, np.int64)
+    phase = np.zeros(n * num_layers, np.int64)      # pos % dilation, kept incrementally
+    for r in range(n):
+        pos[r] = call.positions[slots[r]]
+        code[r] = call.next_input[slots[r]]
+        for layer in range(num_layers):
+            phase[r * num_layers + layer] = pos[r] % dims.dilations[layer]
+    sub = min(SUB_STEPS, num_steps) if m > 0 else num_steps
+    proj = _aligned_zeros(n * num_layers * sub * jt2 if m > 0 else 0)
+    proj_ld = num_layers * sub * jt2                 # proj: [n, L, sub, 2jt]
+    generation = 0                                   # barriers passed
+    zb = 0                                           # which half of team.z this layer uses
+
+    for k0 in range(0, num_steps, sub):
+        kn = min(sub, num_steps - k0)
+        if m > 0 and jt2 > 0:
+            for r in range(n):
+                for layer in range(num_layers):
+                    _matmul(shard.local_p, no_scales, layer * m * jt2, 0, m, jt2, call.local,
+                            (r * num_steps + k0) * m, m,
+                            call.bias, (r * num_layers + layer) * jt2, 0,
+                            proj, (r * num_layers + layer) * sub * jt2, jt2, kn)
+        for kk in range(kn):
+            k = k0 + kk
+            for r in range(n):
+                if teacher:
+                    code[r] = call.forced[r, k]
+                e = dims.emb[code[r]]
+                xr = xs[r * xw:(r + 1) * xw]
+                for o in range(c):
+                    xr[o] = e[o]
+                xr[c:] = _ZERO
+            for layer in range(num_layers):
+                for r in range(n):
+                    q = call.ring[slots[r], dims.offsets[layer] + phase[r * num_layers + layer]]
+                    prev = gin[r * c2p:r * c2p + c]
+                    cur = gin[r * c2p + cp:r * c2p + cp + c]
+                    xr = xs[r * xw:r * xw + c]
+                    for o in range(c):
+                        prev[o] = q[o]
+                        cur[o] = xr[o]
+                if jt2 > 0:
+                    if m > 0:
+                        _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
+                                c2p, jt2, gin, 0, c2p, proj, (layer * sub + kk) * jt2, proj_ld,
+                                h, 0, jt2, n)
+                    else:
+                        _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
+                                c2p, jt2, gin, 0, c2p, call.bias, layer * jt2,
+                                num_layers * jt2, h, 0, jt2, n)
+                    for r in range(n):
+                        hf = h[r * jt2:r * jt2 + jt]
+                        hg = h[r * jt2 + jt:(r + 1) * jt2]
+                        zr = team.z[(zb * n + r) * cp + shard.j_lo:]
+                        for o in range(jt):
+                            zr[o] = _tanh(hf[o]) * (_HALF + _HALF * _tanh(_HALF * hg[o]))
+                generation += 1
+                barrier(team.flags, team.thread, team.threads, generation)
+                if lead:
+                    for r in range(n):
+                        q = call.ring[slots[r], dims.offsets[layer] + phase[r * num_layers + layer]]
+                        for o in range(c):
+                            q[o] = xs[r * xw + o]
+                _matmul(shard.w, shard.s, shard.out_off[layer], shard.out_soff[layer], cp, xw,
+                        team.z, zb * n * cp, cp, xs, 0, xw, xs, 0, xw, n)
+                zb = 1 - zb
+            for r in range(n):
+                skip = xs[r * xw + cp:(r + 1) * xw]
+                ar = team.act[r * sp + shard.s_lo:]
+                for o in range(shard.st):
+                    ar[o] = max(skip[o], _ZERO)
+            generation += 1
+            barrier(team.flags, team.thread, team.threads, generation)
+            if shard.ht > 0:
+                _matmul(shard.w, shard.s, shard.head_off, shard.head_soff, sp, shard.ht,
+                        team.act, 0, sp, shard.head_b, 0, 0, team.hid, shard.h_lo, sp, n)
+                for r in range(n):
+                    hr = team.hid[r * sp + shard.h_lo:]
+                    for o in range(shard.ht):
+                        hr[o] = max(hr[o], _ZERO)
+            generation += 1
+            barrier(team.flags, team.thread, team.threads, generation)
+            if shard.qt > 0:
+                _matmul(shard.w, shard.s, shard.logit_off, shard.logit_soff, sp, shard.qt,
+                        team.hid, 0, sp, shard.logit_b, 0, 0, team.lg, shard.q_lo, qp, n)
+            generation += 1
+            barrier(team.flags, team.thread, team.threads, generation)
+            for r in range(n):
+                slot = slots[r]
+                for layer in range(num_layers):
+                    j = r * num_layers + layer
+                    phase[j] = 0 if phase[j] + 1 == dims.dilations[layer] else phase[j] + 1
+                lr = team.lg[r * qp:r * qp + classes]
+                if lead and keep_logits:
+                    out = call.logits[r, k]
+                    for o in range(classes):
+                        out[o] = lr[o]
+                if not teacher:
+                    code[r] = _sample(lr, call.temperature[slot],
+                                      counter_uniform_one(call.seed[slot], pos[r]), probs)
+                    if lead:
+                        call.codes[r, k] = code[r]
+                pos[r] += 1
+    if lead:
+        for r in range(n):
+            call.positions[slots[r]] = pos[r]
+            if not teacher:
+                call.next_input[slots[r]] = code[r]
