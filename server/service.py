@@ -57,19 +57,21 @@ def text_voices() -> list[str]:
     return [v.name for v in available_voices()]
 
 
-def _load(path: Path, backend_name: str, device: str):
+def _load(path: Path, backend_name: str, device: str, precision: str = "auto"):
     """Blocking: checkpoint -> (model, backend, speaker names). Raises CheckpointError."""
     from wavenet_core.checkpoint import load_checkpoint, read_metadata, speaker_names
     from wavenet_core.generation.backends import make_backend
+    from wavenet_core.generation.precision import recorded_costs
 
     model = load_checkpoint(path, "cpu")
     speakers = speaker_names(path, model.config.num_speakers)
     if speakers is None and read_metadata(path).get("speakers"):
         log.warning("%s: ignoring 'speakers' metadata (not a JSON list of %d unique names)",
                     path.name, model.config.num_speakers)
-    backend = make_backend(model, backend_name, device)
-    if hasattr(backend, "warmup"):
-        backend.warmup()
+    backend = make_backend(model, backend_name, device, precision, recorded_costs(path))
+    backend.warmup()
+    log.info("%s: backend %s on %s, precision %s", path.name, backend.name, backend.device,
+             getattr(backend, "precision", "fp32"))
     return model, backend, speakers
 
 
@@ -111,7 +113,7 @@ class Service:
         s = self.settings
         try:
             model, backend, speakers = await asyncio.to_thread(_load, entry.path, s.backend,
-                                                               s.device)
+                                                               s.device, s.precision)
             entry.config, entry.speakers = model.config, speakers
             entry.backend, entry.device = backend.name, str(backend.device)
             runner = Runner(entry.name, backend, model.config, s.max_streams)

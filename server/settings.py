@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         description="checkpoint files or folders of *.safetensors")
     device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:N")
     backend: Literal["auto", "torch", "cpu", "cuda-graph"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "auto", description="cpu backend weight format; auto: the fastest this CPU supports "
+                            "natively within the model's recorded NLL budget")
     max_streams: int = Field(16, ge=1, le=1024, description="live slots per model")
     max_waiting: int = Field(64, ge=0, le=100_000, description="queued requests per model")
     chunk_size: int = Field(4096, ge=16, le=1 << 20,

@@ -10,6 +10,7 @@ import numpy as np
 from wavenet_core.audio import read_wav, write_wav
 from wavenet_core.checkpoint import load_checkpoint, speaker_names
 from wavenet_core.generation.backends import BACKENDS, make_backend
+from wavenet_core.generation.precision import PRECISIONS, recorded_costs
 from wavenet_core.synthesis import local_from_mel, mel_from_audio, synthesize
 
 
@@ -25,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker", default="0", help="speaker id or name")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="cpu backend weight format (auto: fastest native one within the "
+                        "checkpoint's recorded NLL budget)")
     p.add_argument("--chunk", type=int, default=4000, help="samples per backend call")
 
 
@@ -60,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         if args.mel or args.audio:
             raise SystemExit("this model takes no mel: give --seconds")
         num_samples = int(round((args.seconds or 1.0) * config.sample_rate))
-    backend = make_backend(model, args.backend, args.device)
+    backend = make_backend(model, args.backend, args.device, args.precision,
+                           recorded_costs(args.checkpoint))
     began = time.perf_counter()
     with tqdm(total=num_samples, unit="sample", unit_scale=True, desc="generate") as bar:
         audio = synthesize(backend, num_samples, seed=args.seed, temperature=args.temperature,
@@ -69,5 +74,6 @@ def run(args: argparse.Namespace) -> int:
     write_wav(args.out, audio, config.sample_rate)
     print(f"wrote {args.out}: {num_samples} samples ({num_samples / config.sample_rate:.2f} s) "
           f"in {elapsed:.2f} s = {num_samples / elapsed:,.0f} samples/s "
-          f"({num_samples / elapsed / config.sample_rate:.2f}x real time, backend {backend.name})")
+          f"({num_samples / elapsed / config.sample_rate:.2f}x real time, backend {backend.name}, "
+          f"precision {getattr(backend, 'precision', 'fp32')})")
     return 0

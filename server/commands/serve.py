@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from wavenet_core.generation.precision import PRECISIONS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -20,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: WAVENET_MODELS, else the bundled models/)")
     parser.add_argument("--backend", choices=["auto", "torch", "cpu", "cuda-graph"])
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="cpu backend weight format (default: WAVENET_PRECISION, else auto)")
     parser.add_argument("--max-streams", type=int, help="live streams per model")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
 
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from server.settings import Settings
 
     overrides = {"models": args.model, "backend": args.backend, "device": args.device,
-                 "max_streams": args.max_streams, "log_level": args.log_level}
+                 "precision": args.precision, "max_streams": args.max_streams,
+                 "log_level": args.log_level}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     app = create_app(settings)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level,

@@ -1,24 +1,50 @@
-"""Choosing a generation backend by name.
-
-Every backend offers the same surface, which is all the server uses:
-  new_state(num_slots) -> GenerationState
-  open_slot(state, slot, history=None, history_local=None, speaker=0, seed=0, temperature=1.0)
-  generate(state, slots, num_steps, local=None) -> int64 codes [len(slots), num_steps]
-  step_logits(state, slots, inputs, local=None) -> logits (teacher forcing, for tests)
-and the attributes `name` and `device`. `state.free_slot(slot)` frees a slot.
+"""Choosing a generation backend by name, and the surface every backend offers.
 
 "auto" picks the CUDA-graph backend on a GPU and the compiled CPU backend otherwise,
-falling back to plain PyTorch when neither is available.
+falling back to plain PyTorch when neither is available. `precision` picks the compiled
+CPU backend's weight format (precision.py); the other backends run float32.
 """
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
+import numpy as np
 import torch
 
+from wavenet_core.generation.precision import PRECISIONS, cpu_candidates, fastest
+from wavenet_core.generation.state import GenerationState
 from wavenet_core.generation.torch_backend import TorchBackend
 from wavenet_core.model import WaveNet
 
 BACKENDS = ("auto", "torch", "cpu", "cuda-graph")
+
+
+@runtime_checkable
+class GenerationBackend(Protocol):
+    """What the server and the tools use of a backend. The caller owns the state."""
+
+    name: str
+    device: torch.device
+
+    def new_state(self, num_slots: int) -> GenerationState: ...
+
+    def open_slot(self, state: GenerationState, slot: int, *, history=None,
+                  history_local=None, speaker: int = 0, seed: int = 0,
+                  temperature: float = 1.0) -> None: ...
+
+    def free_slot(self, state: GenerationState, slot: int) -> None: ...
+
+    def generate(self, state: GenerationState, slots, num_steps: int,
+                 local=None) -> np.ndarray | torch.Tensor:
+        """Sample num_steps codes per slot -> [len(slots), num_steps] int64."""
+
+    def step_logits(self, state: GenerationState, slots, inputs,
+                    local=None) -> torch.Tensor:
+        """Teacher forcing: one given input per slot -> logits [n, classes]."""
+
+    def warmup(self) -> None:
+        """Compile / capture / touch everything so the first request pays nothing."""
 
 
 def resolve_device(device: str | None = "auto") -> torch.device:
@@ -28,16 +54,26 @@ def resolve_device(device: str | None = "auto") -> torch.device:
     return torch.device(device)
 
 
-def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"):
+def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto",
+                 precision: str = "auto", nll_costs: dict[str, float] | None = None,
+                 threads: int | None = None) -> GenerationBackend:
+    """A backend for `model`. `nll_costs` (precision.recorded_costs of its checkpoint)
+    lets precision "auto" choose a reduced-precision CPU format within the NLL budget."""
     dev = resolve_device(device)
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of "
+                         f"{', '.join(PRECISIONS)}")
     if name == "auto":
         name = "cuda-graph" if dev.type == "cuda" else "cpu"
         try:
-            return make_backend(model, name, str(dev))
+            return make_backend(model, name, str(dev), precision, nll_costs, threads)
         except ImportError:
             return TorchBackend(model, dev)
+    if name != "cpu" and precision not in ("auto", "fp32"):
+        raise ValueError(f"precision {precision!r} is for the 'cpu' backend; "
+                         f"{name!r} runs fp32")
     if name == "torch":
         return TorchBackend(model, dev)
     if name == "cpu":
@@ -45,7 +81,11 @@ def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"
             raise ValueError("the compiled 'cpu' backend runs on the CPU only")
         from wavenet_core.generation.cpu_backend import CpuBackend
 
-        return CpuBackend(model)
+        if precision != "auto":
+            return CpuBackend(model, threads=threads, precision=precision)
+        options = cpu_candidates(nll_costs or {})
+        backends = [CpuBackend(model, threads=threads, precision=p) for p in options]
+        return backends[0] if len(backends) == 1 else fastest(backends)
     if dev.type != "cuda":
         raise ValueError("the 'cuda-graph' backend needs a CUDA device")
     from wavenet_core.generation.cuda_graph_backend import CudaGraphBackend

@@ -42,6 +42,17 @@ class TorchBackend:
     def open_slot(self, state: GenerationState, slot: int, **kwargs) -> None:
         state.open_slot(self.model, slot, **kwargs)
 
+    def free_slot(self, state: GenerationState, slot: int) -> None:
+        state.free_slot(slot)
+
+    def warmup(self) -> None:
+        """One short generate on one slot (on CUDA this also builds the graph)."""
+        state = self.new_state(1)
+        self.open_slot(state, 0)
+        m = self.config.mel_channels
+        local = torch.zeros(1, 2, m, device=self.device) if m else None
+        self.generate(state, [0], 2, local)
+
     def _layer_bias(self, state: GenerationState, slots: torch.Tensor) -> torch.Tensor:
         """Filter/gate bias per slot and layer [n, L, 2C], the speaker folded in."""
         bias = self.w.gate_bias.unsqueeze(0).expand(len(slots), -1, -1)
