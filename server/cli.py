@@ -18,6 +18,7 @@ COMMANDS = {
     "corpus": "build a multi-speaker speech corpus with the installed synthesizers",
     "bench": "side-by-side generation speed benchmark",
     "load": "load-test a running server over loopback",
+    "precision-cost": "measure (and record) the held-out NLL cost of each CPU precision",
 }
 
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # prints usage / error and exits
         return 2
     name, rest = argv[0], argv[1:]
-    module = importlib.import_module(f"server.commands.{name}")
+    module = importlib.import_module(f"server.commands.{name.replace('-', '_')}")
     sub = argparse.ArgumentParser(prog=f"wavenet {name}", description=COMMANDS[name])
     module.add_arguments(sub)
     return int(module.run(sub.parse_args(rest)) or 0)
