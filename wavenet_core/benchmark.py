@@ -1,14 +1,16 @@
 """Side-by-side generation speed: every backend and the machine's own limits, one process.
 
 Machines here are shared and noisy, so absolute numbers drift; ratios measured in the same
-run do not. For configs A and B (DESIGN.md section 8) this measures samples/s of:
-naive recomputation, eager PyTorch queues, the compiled CPU backend (batch 1 on 1 thread,
-batch 16 on 2 threads) and, where a GPU exists, the CUDA graph (batch 1 and 256); and two
-limits of this machine for the same model:
-- compute bound: the model's FLOPs per sample against a large single-thread float32
-  matrix product's GFLOP/s;
-- weight-streaming bound (batch 1): how often one thread can read an array as large as
-  the model's per-sample weights (every weight must be read once per sample).
+run do not. For configs A and B (DESIGN.md section 8) this measures samples/s of naive
+recomputation, eager PyTorch queues and the compiled CPU backend in each precision (fp32,
+bf16, int8): batch 1 on one core, batch 1 split across two cores, batch 16 on two threads;
+the CUDA graph where a GPU exists. And the limits of this machine for the same model:
+- weight-streaming bound (batch 1): read bandwidth of the cache level that holds that
+  precision's weights (roofline.py measures L1, L2, L3 and DRAM) / weight bytes per sample;
+  split across T cores, each core streams its own slice;
+- compute bound: the model's FLOPs per sample against a large single-thread float32 matrix
+  product's GFLOP/s, times the threads.
+Every row is reported as a ratio to its bound.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from wavenet_core.generation.naive import naive_generate
 from wavenet_core.generation.timing import time_generation
 from wavenet_core.generation.torch_backend import TorchBackend
 from wavenet_core.model import WaveNet
+from wavenet_core.roofline import cpu_model, measure_levels, stream_bound
 
 CONFIGS = {"A": CONFIG_A, "B": CONFIG_B}
+CPU_RUNS = ((1, 1), (1, 2), (16, 2))           # (batch, threads)
 
 
 @dataclass
@@ -35,6 +39,9 @@ class Row:
     threads: int
     samples_per_s: float          # aggregate
     per_stream: float
+    precision: str = "fp32"
+    bound: float = 0.0            # the roofline bound this row is compared with
+    bound_kind: str = ""          # "L2", "L2+L3", ... (weights) or "compute"
 
 
 def weights_per_sample(c: WaveNetConfig) -> int:
@@ -57,54 +64,33 @@ def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
     return 2 * size ** 3 / best / 1e9
 
 
-def weight_stream_rate(c: WaveNetConfig, repeats: int = 300) -> float:
-    """Passes per second reading an array of the model's per-sample weights (1 thread).
-
-    A vectorized read-and-sum in numba: the fastest any batch-1 kernel can touch every
-    weight once per sample from wherever that working set lives (L2, L3 or DRAM).
-    """
-    import numba
-    import numpy as np
-
-    @numba.njit(fastmath=True)
-    def read_passes(a, reps):
-        total = np.float32(0)
-        for _ in range(reps):
-            acc = np.float32(0)
-            for i in range(a.size):
-                acc += a[i]
-            total += acc
-        return total
-
-    weights = np.random.default_rng(0).random(weights_per_sample(c), dtype=np.float32)
-    read_passes(weights, 2)
-    start = time.perf_counter()
-    read_passes(weights, repeats)
-    return repeats / (time.perf_counter() - start)
-
-
 def run_benchmark(configs=("A", "B"), steps: int = 4000, eager_steps: int = 150,
-                  naive_samples: int = 30, log=print) -> dict:
+                  naive_samples: int = 30, precisions=("fp32", "bf16", "int8"),
+                  log=print) -> dict:
     """Measure everything; returns {"limits": {...}, "rows": [Row...]} as plain dicts."""
+    levels = measure_levels()
     gflops = matmul_gflops()
-    log(f"machine: single-thread float32 matmul {gflops:.1f} GFLOP/s")
-    result = {"gflops_1_thread": gflops, "configs": {}, "rows": []}
+    log(f"machine: {cpu_model()}; single-thread float32 matmul {gflops:.1f} GFLOP/s; read "
+        + ", ".join(f"{lv.name} {lv.read_gbs:.0f} GB/s" for lv in levels))
+    result = {"cpu": cpu_model(), "gflops_1_thread": gflops,
+              "read_gbs": {lv.name: lv.read_gbs for lv in levels},
+              "cache_bytes": {lv.name: lv.size for lv in levels[:3]}, "configs": {}, "rows": []}
     for name in configs:
         config = CONFIGS[name]
         torch.manual_seed(0)
         model = WaveNet(config).eval()
-        stream = weight_stream_rate(config)
         compute = gflops * 1e9 / flops_per_sample(config)
         result["configs"][name] = {"weights_per_sample": weights_per_sample(config),
-                                   "weight_stream_bound": stream, "compute_bound_1_core": compute}
-        log(f"config {name}: weight-streaming bound {stream:,.0f}/s, "
-            f"compute bound {compute:,.0f}/s per core")
-        for row in _measure(name, model, steps, eager_steps, naive_samples, log):
+                                   "compute_bound_1_core": compute}
+        log(f"config {name}: compute bound {compute:,.0f}/s per core")
+        for row in _measure(name, model, steps, eager_steps, naive_samples, precisions,
+                            levels, compute, log):
             result["rows"].append(asdict(row))
     return result
 
 
-def _measure(name, model, steps, eager_steps, naive_samples, log):
+def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels, compute,
+             log):
     with _threads(1):
         start = time.perf_counter()
         naive_generate(model, naive_samples, seed=0)
@@ -114,19 +100,25 @@ def _measure(name, model, steps, eager_steps, naive_samples, log):
     for batch, threads in ((1, 1), (16, 2)):
         with _threads(threads):
             t = time_generation(eager, batch, eager_steps, repeats=2)
-        yield _log(Row(name, "torch", batch, threads, t.samples_per_s, t.per_stream_samples_per_s),
-                   log)
+        yield _log(Row(name, "torch", batch, threads, t.samples_per_s,
+                       t.per_stream_samples_per_s, bound=compute * threads,
+                       bound_kind="compute"), log)
     try:
         from wavenet_core.generation.cpu_backend import CpuBackend
     except ImportError as exc:  # numba missing
         log(f"cpu backend unavailable: {exc}")
-    else:
-        for batch, threads in ((1, 1), (16, 2)):
-            backend = CpuBackend(model, threads=threads)
+        return
+    for precision in precisions:
+        for batch, threads in CPU_RUNS:
+            backend = CpuBackend(model, threads=threads, precision=precision)
             backend.warmup()
             t = time_generation(backend, batch, steps, repeats=3)
+            if batch == 1:
+                kind, bound = stream_bound(levels, backend.weight_bytes(batch))
+            else:
+                bound, kind = compute * threads, "compute"
             yield _log(Row(name, "cpu", batch, threads, t.samples_per_s,
-                           t.per_stream_samples_per_s), log)
+                           t.per_stream_samples_per_s, precision, bound, kind), log)
     if torch.cuda.is_available():
         from wavenet_core.generation.cuda_graph_backend import CudaGraphBackend
 
@@ -138,24 +130,24 @@ def _measure(name, model, steps, eager_steps, naive_samples, log):
 
 
 def ratio_table(result: dict) -> str:
-    """Every row as samples/s and as ratios to naive, eager torch (same batch) and limits."""
-    lines = [f"{'cfg':3} {'backend':10} {'batch':>5} {'thr':>3} {'samples/s':>11} "
-             f"{'per stream':>10} {'x naive':>8} {'x torch':>8} {'%stream':>8} {'%compute':>8}"]
+    """Every row as samples/s, as ratios to naive and eager torch (same batch), and as a
+    fraction of its roofline bound (the cache level holding its weights, or compute)."""
+    lines = [f"cpu: {result.get('cpu', '?')}",
+             f"{'cfg':3} {'backend':10} {'prec':4} {'batch':>5} {'thr':>3} {'samples/s':>11} "
+             f"{'per stream':>10} {'x naive':>8} {'x torch':>8} {'bound':>11} {'of':>7} "
+             f"{'%bound':>6}"]
     rows = result["rows"]
     for r in rows:
-        limits = result["configs"][r["config"]]
         naive = _find(rows, r["config"], "naive", 1)
         eager = _find(rows, r["config"], "torch", r["batch"])
-        cores = max(1, r["threads"])
-        stream = (f"{100 * r['samples_per_s'] / limits['weight_stream_bound']:7.0f}%"
-                  if r["batch"] == 1 else f"{'':8}")
-        compute = 100 * r["samples_per_s"] / (limits["compute_bound_1_core"] * cores)
+        bound = r.get("bound") or 0.0
+        share = f"{100 * r['samples_per_s'] / bound:5.0f}%" if bound else f"{'':6}"
         lines.append(
-            f"{r['config']:3} {r['backend']:10} {r['batch']:5d} {r['threads']:3d} "
-            f"{r['samples_per_s']:11,.0f} {r['per_stream']:10,.0f} "
+            f"{r['config']:3} {r['backend']:10} {r.get('precision', 'fp32'):4} {r['batch']:5d} "
+            f"{r['threads']:3d} {r['samples_per_s']:11,.0f} {r['per_stream']:10,.0f} "
             f"{r['samples_per_s'] / naive:8.0f} "
             f"{(r['samples_per_s'] / eager) if eager else float('nan'):8.1f} "
-            f"{stream} {compute:7.0f}%")
+            f"{bound:11,.0f} {r.get('bound_kind', ''):>7} {share}")
     return "\n".join(lines)
 
 
@@ -167,8 +159,8 @@ def _find(rows, config, backend, batch):
 
 
 def _log(row: Row, log) -> Row:
-    log(f"  {row.config} {row.backend:10} batch {row.batch:3d} threads {row.threads}: "
-        f"{row.samples_per_s:,.0f} samples/s")
+    log(f"  {row.config} {row.backend:10} {row.precision:4} batch {row.batch:3d} "
+        f"threads {row.threads}: {row.samples_per_s:,.0f} samples/s")
     return row
 
 

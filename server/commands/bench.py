@@ -15,13 +15,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=4000, help="samples per timed compiled call")
     p.add_argument("--eager-steps", type=int, default=150, help="samples per eager call")
     p.add_argument("--naive-samples", type=int, default=30)
+    p.add_argument("--precisions", default="fp32,bf16,int8",
+                   help="comma-separated cpu backend weight formats")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     result = run_benchmark(tuple(args.configs.split(",")), args.steps, args.eager_steps,
-                           args.naive_samples, log=log)
+                           args.naive_samples, tuple(args.precisions.split(",")), log=log)
     result["machine"] = {"processor": platform.processor() or platform.machine(),
                          "python": platform.python_version()}
     if args.json:

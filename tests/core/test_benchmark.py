@@ -17,12 +17,20 @@ def test_weight_counts_match_the_fused_layout():
 
 def test_bench_json_has_every_backend_and_ratios(capsys):
     assert main(["bench", "--json", "--configs", "B", "--steps", "64", "--eager-steps", "4",
-                 "--naive-samples", "2"]) == 0
+                 "--naive-samples", "2", "--precisions", "fp32,bf16"]) == 0
     result = json.loads(capsys.readouterr().out)
     backends = {(r["backend"], r["batch"]) for r in result["rows"]}
     assert {("naive", 1), ("torch", 1), ("torch", 16), ("cpu", 1), ("cpu", 16)} <= backends
     assert all(r["samples_per_s"] > 0 for r in result["rows"])
-    limits = result["configs"]["B"]
-    assert limits["weight_stream_bound"] > 0 and limits["compute_bound_1_core"] > 0
+    cpu = {(r["precision"], r["batch"], r["threads"]): r for r in result["rows"]
+           if r["backend"] == "cpu"}
+    assert set(cpu) == {(p, b, t) for p in ("fp32", "bf16") for b, t in ((1, 1), (1, 2), (16, 2))}
+    assert set(result["read_gbs"]) == {"L1", "L2", "L3", "DRAM"}
+    assert all(v > 0 for v in result["read_gbs"].values())
+    # bf16 halves the bytes: its batch-1 bound is at least fp32's, from the same or a
+    # nearer cache level; batch 16 is compared with the compute bound.
+    assert cpu["bf16", 1, 1]["bound"] >= cpu["fp32", 1, 1]["bound"] > 0
+    assert cpu["fp32", 16, 2]["bound_kind"] == "compute"
+    assert result["configs"]["B"]["compute_bound_1_core"] > 0
     table = ratio_table(result)
-    assert "x naive" in table and len(table.splitlines()) == 1 + len(result["rows"])
+    assert "x naive" in table and len(table.splitlines()) == 2 + len(result["rows"])

@@ -142,6 +142,12 @@ class CpuBackend:
             return self.threads
         return 1
 
+    def weight_bytes(self, num_slots: int = 1) -> int:
+        """Weight bytes one thread reads per step of a call on `num_slots` slots (its
+        shard in split mode, the whole model in group mode)."""
+        shard = self._team_shards(self.split_threads(num_slots))[0]
+        return shard.w.nbytes + shard.s.nbytes
+
     # -- internals ------------------------------------------------------------------
 
     @staticmethod
