@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 
@@ -36,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from wavenet_core.data import fixed_batches, make_utterance
     from wavenet_core.generation.precision import METADATA_KEY, NLL_BUDGET_BITS
     from wavenet_core.precision_cost import precision_costs
+    from wavenet_core.roofline import cpu_model
 
     model = load_checkpoint(args.checkpoint)
     config = model.config
@@ -60,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"no utterance is longer than --window {args.window}")
     predictions = sum(b.targets.size for b in batches)
     print(f"{args.checkpoint}: {len(items)} held-out utterances, {predictions:,} predictions; "
-          f"cpu {platform.processor() or platform.machine()}")
+          f"cpu {cpu_model()}")
     with torch.no_grad():
         costs = precision_costs(model, batches, threads=args.threads)
-    table = {p: round(v["cost"], 5) for p, v in costs.items() if p != "fp32"}
-    print(json.dumps({"nll_bits": {p: round(v["bits"], 5) for p, v in costs.items()},
+    table = {p: round(v["cost"], 6) for p, v in costs.items() if p != "fp32"}
+    print(json.dumps({"nll_bits": {p: round(v["bits"], 6) for p, v in costs.items()},
                       "cost_bits": table, "budget_bits": NLL_BUDGET_BITS}))
     if args.write:
         meta = read_metadata(args.checkpoint)
