@@ -20,7 +20,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from wavenet_core.generation.cpu_simd import _JIT
+from wavenet_core.generation.cpu_simd import _JIT, _element_pointer
 
 SPLIT_SUPPORTED = platform.machine() in ("x86_64", "AMD64") and sys.platform == "linux"
 STRIDE = 16                     # int64s between two threads' counters (128 bytes)
@@ -31,23 +31,19 @@ if SPLIT_SUPPORTED:
     llvm.initialize_native_asmparser()      # for the `syscall` inline assembly
 
 
-def _slot(context, builder, arrty, arr, index):
-    data = context.make_array(arrty)(context, builder, arr).data
-    return builder.gep(data, [index])
-
-
 @intrinsic
 def _load_acquire(typingctx, arr, index):
     def codegen(context, builder, sig, args):
-        return builder.load_atomic(_slot(context, builder, sig.args[0], *args), "acquire", 8)
+        ptr = _element_pointer(context, builder, sig.args[0], *args)
+        return builder.load_atomic(ptr, "acquire", 8)
     return types.int64(arr, index), codegen
 
 
 @intrinsic
 def _store_release(typingctx, arr, index, value):
     def codegen(context, builder, sig, args):
-        builder.store_atomic(args[2], _slot(context, builder, sig.args[0], args[0], args[1]),
-                             "release", 8)
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        builder.store_atomic(args[2], ptr, "release", 8)
         return context.get_dummy_value()
     return types.none(arr, index, value), codegen
 
