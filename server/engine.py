@@ -81,6 +81,13 @@ class StreamHandle:
             return None
         return (self.finished_at - self.created) / (self.samples / self.sample_rate)
 
+    def log_fields(self) -> dict:
+        """What the access log records about this stream."""
+        ttfa, rtf = self.time_to_first_audio, self.real_time_factor
+        return {"samples": self.samples, "stream_status": self.status or "cancelled",
+                "ttfa_ms": None if ttfa is None else round(ttfa * 1000, 1),
+                "rtf": None if rtf is None else round(rtf, 4)}
+
     # -- engine side ---------------------------------------------------------------------
     @property
     def buffered(self) -> int:

@@ -13,21 +13,18 @@ import io
 
 import numpy as np
 
+from server.errors import ApiError, invalid
 from server.runner import Job
-from server.schemas import ApiError, SynthesisRequest
+from server.schemas import SynthesisRequest
 from wavenet_core.audio import AudioError, read_wav
 from wavenet_core.synthesis import check_mel, mel_from_audio, mel_num_samples
-
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(422, "invalid_request", f"{field}: {message}", field=field)
 
 
 def _b64(field: str, text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise _invalid(field, "not valid base64") from None
+        raise invalid(field, "not valid base64") from None
 
 
 def decode_npy(text: str) -> np.ndarray:
@@ -48,9 +45,9 @@ def decode_npy(text: str) -> np.ndarray:
         f.seek(0)
         array = fmt.read_array(f, allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError, OSError, EOFError... on bad files
-        raise _invalid("mel", f"not a readable .npy array ({type(exc).__name__})") from None
+        raise invalid("mel", f"not a readable .npy array ({type(exc).__name__})") from None
     if array.dtype.kind not in "fiu":
-        raise _invalid("mel", f"dtype {array.dtype} is not real-valued numeric")
+        raise invalid("mel", f"dtype {array.dtype} is not real-valued numeric")
     return array
 
 
@@ -58,7 +55,7 @@ def _checked_mel(raw: np.ndarray, cfg) -> np.ndarray:
     try:
         return check_mel(raw, cfg)
     except ValueError as exc:
-        raise _invalid("mel", str(exc)) from None
+        raise invalid("mel", str(exc)) from None
 
 
 def resolve_speaker(value, entry) -> int:
@@ -66,7 +63,7 @@ def resolve_speaker(value, entry) -> int:
     if not n:
         if value is None:
             return 0
-        raise _invalid("speaker", f"model {entry.name!r} has no speakers")
+        raise invalid("speaker", f"model {entry.name!r} has no speakers")
     if value is None:
         return 0
     if isinstance(value, str):
@@ -76,9 +73,9 @@ def resolve_speaker(value, entry) -> int:
         if value.isdecimal() and int(value) < n:     # isdigit() takes '²', int() does not
             return int(value)
         known = f"one of {names}" if names else f"an id 0..{n - 1}"
-        raise _invalid("speaker", f"unknown speaker {value!r}; use {known}")
+        raise invalid("speaker", f"unknown speaker {value!r}; use {known}")
     if not 0 <= value < n:
-        raise _invalid("speaker", f"speaker id must be in 0..{n - 1}, got {value}")
+        raise invalid("speaker", f"speaker id must be in 0..{n - 1}, got {value}")
     return value
 
 
@@ -95,7 +92,7 @@ def text_voice(name: str | None):
     for voice in voices:
         if voice.name == name:
             return voice
-    raise _invalid("voice", f"unknown voice {name!r}; use one of {[v.name for v in voices]}")
+    raise invalid("voice", f"unknown voice {name!r}; use one of {[v.name for v in voices]}")
 
 
 def speak_text(voice, text: str) -> np.ndarray:
@@ -104,24 +101,24 @@ def speak_text(voice, text: str) -> np.ndarray:
     try:
         return speak(voice, text)
     except CorpusError as exc:
-        raise _invalid("text", f"the synthesizer could not render it ({exc})") from None
+        raise invalid("text", f"the synthesizer could not render it ({exc})") from None
 
 
 def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
     if req.seconds is not None and req.num_samples is not None:
-        raise _invalid("num_samples", "give either seconds or num_samples, not both")
+        raise invalid("num_samples", "give either seconds or num_samples, not both")
     sources = [f for f in ("mel", "audio", "text") if getattr(req, f) is not None]
     if len(sources) > 1:
-        raise _invalid(sources[1], f"give only one of mel, audio, text (got {sources})")
+        raise invalid(sources[1], f"give only one of mel, audio, text (got {sources})")
     if req.voice is not None and req.text is None:
-        raise _invalid("voice", "`voice` only applies to `text`")
+        raise invalid("voice", "`voice` only applies to `text`")
     cfg = entry.config
     rate, hop = cfg.sample_rate, cfg.mel.hop_length
     max_samples = int(max_seconds * rate)
     voice = None
     if req.text is not None:
         if not cfg.mel_channels:
-            raise _invalid("text", f"model {entry.name!r} is not a vocoder (no mel conditioning)")
+            raise invalid("text", f"model {entry.name!r} is not a vocoder (no mel conditioning)")
         voice = text_voice(req.voice)
     speaker_value = req.speaker
     if speaker_value is None and voice is not None and voice.name in (entry.speakers or []):
@@ -131,17 +128,17 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
     if cfg.mel_channels:
         for field in ("seconds", "num_samples"):
             if getattr(req, field) is not None:
-                raise _invalid(field, f"model {entry.name!r} is mel-conditioned: the length of "
+                raise invalid(field, f"model {entry.name!r} is mel-conditioned: the length of "
                                       "`mel` or `audio` sets the duration")
         if req.audio is not None:
             try:
                 audio, _ = read_wav(_b64("audio", req.audio), sample_rate=rate)
             except AudioError as exc:
-                raise _invalid("audio", str(exc).replace("<bytes>: ", "")) from None
+                raise invalid("audio", str(exc).replace("<bytes>: ", "")) from None
             if len(audio) == 0:
-                raise _invalid("audio", "contains no samples")
+                raise invalid("audio", "contains no samples")
             if len(audio) > max_samples:
-                raise _invalid("audio", f"{len(audio) / rate:.2f} s is longer than the "
+                raise invalid("audio", f"{len(audio) / rate:.2f} s is longer than the "
                                         f"{max_seconds:g} s limit")
             # the library's rule, as `wavenet generate --audio`: F frames -> F * hop samples
             mel = mel_from_audio(audio, cfg)
@@ -149,7 +146,7 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
         elif voice is not None:
             audio = speak_text(voice, req.text)
             if len(audio) > max_samples:
-                raise _invalid("text", f"renders to {len(audio) / rate:.2f} s, longer than the "
+                raise invalid("text", f"renders to {len(audio) / rate:.2f} s, longer than the "
                                        f"{max_seconds:g} s limit")
             mel = mel_from_audio(audio, cfg)
             num_samples = mel_num_samples(len(mel), cfg)
@@ -158,15 +155,15 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
             mel = _checked_mel(raw, cfg)
             num_samples = mel_num_samples(len(mel), cfg)
             if num_samples > max_samples:
-                raise _invalid("mel", f"{len(mel)} frames make {num_samples / rate:.2f} s, "
+                raise invalid("mel", f"{len(mel)} frames make {num_samples / rate:.2f} s, "
                                       f"longer than the {max_seconds:g} s limit")
         else:
-            raise _invalid("mel", f"model {entry.name!r} is mel-conditioned: give `mel` "
+            raise invalid("mel", f"model {entry.name!r} is mel-conditioned: give `mel` "
                                   "(or `audio` to resynthesize, or `text`)")
     else:
         for field in ("mel", "audio", "text"):
             if getattr(req, field) is not None:
-                raise _invalid(field, f"model {entry.name!r} takes no mel conditioning")
+                raise invalid(field, f"model {entry.name!r} takes no mel conditioning")
         if req.num_samples is not None:
             num_samples = req.num_samples
             field = "num_samples"
@@ -174,9 +171,9 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
             num_samples = max(1, round(req.seconds * rate))
             field = "seconds"
         else:
-            raise _invalid("seconds", "give the length as `seconds` or `num_samples`")
+            raise invalid("seconds", "give the length as `seconds` or `num_samples`")
         if num_samples > max_samples:
-            raise _invalid(field, f"{num_samples / rate:.2f} s is longer than the "
+            raise invalid(field, f"{num_samples / rate:.2f} s is longer than the "
                                   f"{max_seconds:g} s limit ({max_samples} samples)")
     return Job(num_samples=num_samples, seed=req.seed, temperature=req.temperature,
                speaker=speaker, mel=mel, hop_length=hop)
@@ -185,8 +182,8 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
 def _nested(rows: list[list[float]]) -> np.ndarray:
     widths = {len(r) for r in rows}
     if len(widths) > 1:
-        raise _invalid("mel", f"rows have different lengths {sorted(widths)[:5]}")
+        raise invalid("mel", f"rows have different lengths {sorted(widths)[:5]}")
     try:
         return np.asarray(rows, dtype=np.float32).reshape(len(rows), widths.pop() if rows else 0)
     except (ValueError, OverflowError):
-        raise _invalid("mel", "values must be finite float32 numbers") from None
+        raise invalid("mel", "values must be finite float32 numbers") from None

@@ -15,25 +15,6 @@ MAX_TEMPERATURE = 2.0
 MAX_TEXT_CHARS = 600
 
 
-class ApiError(Exception):
-    """An error a client should see: HTTP status, machine code, message, offending field."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-        self.headers = headers or {}
-
-    def body(self, request_id: str | None = None) -> dict:
-        error = {"code": self.code, "message": self.message}
-        if self.field:
-            error["field"] = self.field
-        out = {"error": error}
-        if request_id:
-            out["request_id"] = request_id
-        return out
-
-
 class SynthesisRequest(BaseModel):
     """POST /v1/synthesize body, and the fields of a WebSocket "start" message."""
 

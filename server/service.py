@@ -12,11 +12,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.engine import Engine
+from server.engine import Engine, Overloaded, ShuttingDown, StreamHandle
+from server.errors import ApiError
+from server.jobs import build_job
 from server.metrics import Metrics
 from server.runner import Runner
 from server.scheduler import Scheduler
-from server.schemas import ApiError, ModelInfo
+from server.schemas import ModelInfo, SynthesisRequest
 from server.settings import Settings
 
 log = logging.getLogger("wavenet.service")
@@ -200,3 +202,25 @@ class Service:
             raise ApiError(503, "model_unavailable", f"model {name!r} failed to load: "
                            f"{entry.error}", field="model")
         return entry
+
+    async def submit(self, req: SynthesisRequest, request_id: str
+                     ) -> tuple[ModelEntry, StreamHandle]:
+        """Validate a request against its model and queue it: -> (entry, handle).
+        Every transport (HTTP, WebSocket) comes in through here."""
+        entry = self.get(req.model)
+        settings = self.settings
+        if req.mel is not None or req.audio is not None or req.text is not None:
+            # decoding, mel analysis and the text synthesizer are CPU work: off the event loop
+            job = await asyncio.to_thread(build_job, req, entry, settings.max_seconds)
+        else:
+            job = build_job(req, entry, settings.max_seconds)
+        try:
+            handle = entry.engine.submit(job, request_id)
+        except Overloaded:
+            raise ApiError(503, "overloaded", f"model {entry.name!r} has "
+                           f"{settings.max_waiting} requests waiting already; retry later",
+                           headers={"Retry-After": "1"}) from None
+        except ShuttingDown:
+            raise ApiError(503, "shutting_down", "the server is shutting down",
+                           headers={"Retry-After": "5"}) from None
+        return entry, handle

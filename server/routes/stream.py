@@ -27,12 +27,12 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from server.app import field_name
 from server.auth import bearer_token, key_matches
+from server.deps import ServiceDep
 from server.encoding import encoded_stream
+from server.errors import ApiError, field_name
 from server.middleware import log_request
-from server.routes.synthesize import log_fields, prepare
-from server.schemas import ApiError, DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
+from server.schemas import DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
 
 router = APIRouter(prefix="/v1", tags=["synthesis"])
 logger = logging.getLogger("wavenet.stream")
@@ -95,8 +95,7 @@ def _request(data: dict, settings, headers) -> SynthesisRequest:
 
 
 @router.websocket("/stream")
-async def stream(ws: WebSocket) -> None:
-    service = ws.app.state.service
+async def stream(ws: WebSocket, service: ServiceDep) -> None:
     settings = service.settings
     request_id = ws.scope["state"]["request_id"]
     started = time.perf_counter()
@@ -112,14 +111,14 @@ async def stream(ws: WebSocket) -> None:
                                                        f"{START_TIMEOUT_S:g} s") from None
         req = _request(_parse(message, settings.max_body_bytes), settings, ws.headers)
         try:
-            entry, handle = await prepare(service, req, request_id)
+            entry, handle = await service.submit(req, request_id)
         except ApiError as exc:
             raise ProtocolError(CLOSE_FOR_STATUS.get(exc.status, 1011), exc.code, exc.message,
                                 exc.field) from None
         log.update(model=entry.name, num_samples=handle.num_samples, format=req.format)
         close_code = await _run(ws, handle, entry.config.sample_rate, req.format, settings,
                                 request_id, entry.name)
-        log.update(log_fields(handle))
+        log.update(handle.log_fields())
     except ProtocolError as exc:
         close_code = exc.close_code
         log["error"] = exc.error.code

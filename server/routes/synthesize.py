@@ -15,10 +15,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from server.auth import require_api_key
+from server.deps import ServiceDep
 from server.encoding import encode_whole, encoded_stream, media_type
-from server.engine import Overloaded, ShuttingDown, StreamHandle
-from server.jobs import build_job
-from server.schemas import ApiError, SynthesisRequest
+from server.engine import StreamHandle
+from server.errors import ApiError
+from server.schemas import SynthesisRequest
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["synthesis"])
 
@@ -32,34 +33,6 @@ END_STATUS = {"shutdown": (503, "shutting_down", "the server shut down before th
               "slow_consumer": (503, "slow_consumer", "dropped: audio was not read in time")}
 
 
-async def prepare(service, req: SynthesisRequest, request_id: str) -> tuple:
-    """Validate against the model and submit: -> (entry, handle). Shared with the WebSocket."""
-    entry = service.get(req.model)
-    settings = service.settings
-    if req.mel is not None or req.audio is not None or req.text is not None:
-        # decoding, mel analysis and the text synthesizer are CPU work: off the event loop
-        job = await asyncio.to_thread(build_job, req, entry, settings.max_seconds)
-    else:
-        job = build_job(req, entry, settings.max_seconds)
-    try:
-        handle = entry.engine.submit(job, request_id)
-    except Overloaded:
-        raise ApiError(503, "overloaded", f"model {entry.name!r} has {settings.max_waiting} "
-                       "requests waiting already; retry later",
-                       headers={"Retry-After": "1"}) from None
-    except ShuttingDown:
-        raise ApiError(503, "shutting_down", "the server is shutting down",
-                       headers={"Retry-After": "5"}) from None
-    return entry, handle
-
-
-def log_fields(handle: StreamHandle) -> dict:
-    ttfa, rtf = handle.time_to_first_audio, handle.real_time_factor
-    return {"samples": handle.samples, "stream_status": handle.status or "cancelled",
-            "ttfa_ms": None if ttfa is None else round(ttfa * 1000, 1),
-            "rtf": None if rtf is None else round(rtf, 4)}
-
-
 async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
     while True:
         message = await request.receive()
@@ -69,10 +42,8 @@ async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
 
 
 @router.post("/synthesize", responses=AUDIO_RESPONSES, response_class=Response)
-async def synthesize(req: SynthesisRequest, request: Request) -> Response:
-    service = request.app.state.service
-    request_id = request.state.request_id
-    entry, handle = await prepare(service, req, request_id)
+async def synthesize(req: SynthesisRequest, request: Request, service: ServiceDep) -> Response:
+    entry, handle = await service.submit(req, request.state.request_id)
     rate = entry.config.sample_rate
     request.state.log.update(model=entry.name, num_samples=handle.num_samples,
                              stream=req.stream, format=req.format)
@@ -91,7 +62,7 @@ async def synthesize(req: SynthesisRequest, request: Request) -> Response:
             await watcher
         if not handle.finished:
             handle.cancel()
-        request.state.log.update(log_fields(handle))
+        request.state.log.update(handle.log_fields())
     if handle.status != "done":
         status, code, message = END_STATUS.get(handle.status, (499, "cancelled", "cancelled"))
         raise ApiError(status, code, message)
@@ -135,4 +106,4 @@ async def _stream_body(request: Request, handle: StreamHandle, fmt: str, rate: i
     finally:
         if not handle.finished:
             handle.cancel()
-        request.state.log.update(log_fields(handle))
+        request.state.log.update(handle.log_fields())

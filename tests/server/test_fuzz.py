@@ -196,8 +196,9 @@ def check_request(body: dict, entry) -> str:
     """Validate and build one request; -> "ok" or the error code. Fails on anything else."""
     from pydantic import ValidationError
 
+    from server.errors import ApiError
     from server.jobs import build_job
-    from server.schemas import ApiError, SynthesisRequest
+    from server.schemas import SynthesisRequest
 
     try:
         req = SynthesisRequest.model_validate(body)
