@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 import uuid
+from enum import Enum
 
 from server.metrics import Metrics
 from server.runner import Job, Runner
@@ -24,6 +25,22 @@ from server.scheduler import QueueFull, Scheduler, Stream
 log = logging.getLogger("wavenet.engine")
 
 _END = None
+
+
+class StreamEnd(str, Enum):
+    """How a stream ended: the one vocabulary every transport maps once (HTTP to a status,
+    WebSocket to a close code, the page to a message). The values are the wire's words."""
+
+    DONE = "done"
+    CANCELLED = "cancelled"            # the client asked (WS "cancel", HTTP disconnect)
+    DISCONNECTED = "disconnected"      # the WebSocket went away
+    SLOW_CONSUMER = "slow_consumer"    # the client did not read the audio in time
+    SHUTDOWN = "shutdown"              # the server is stopping
+    PROTOCOL_ERROR = "protocol_error"  # the client broke the protocol mid-stream
+    ERROR = "error"                    # generation failed (a server-side problem)
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class Overloaded(Exception):
@@ -45,7 +62,7 @@ class StreamHandle:
         self.first_audio_at: float | None = None
         self.finished_at: float | None = None
         self.samples = 0          # samples handed to this handle
-        self.status: str | None = None   # done | cancelled | slow_consumer | shutdown | error
+        self.status: StreamEnd | None = None
         self.blocked_since: float | None = None
         self._queue: asyncio.Queue = asyncio.Queue()
 
@@ -61,7 +78,7 @@ class StreamHandle:
         self.engine.wake()                     # a paused stream may run again
         return item
 
-    def cancel(self, status: str = "cancelled") -> None:
+    def cancel(self, status: StreamEnd = StreamEnd.CANCELLED) -> None:
         """Stop this stream; its slot is freed at the next chunk boundary."""
         self.engine.cancel(self, status)
 
@@ -84,7 +101,8 @@ class StreamHandle:
     def log_fields(self) -> dict:
         """What the access log records about this stream."""
         ttfa, rtf = self.time_to_first_audio, self.real_time_factor
-        return {"samples": self.samples, "stream_status": self.status or "cancelled",
+        status = self.status or StreamEnd.CANCELLED
+        return {"samples": self.samples, "stream_status": status.value,
                 "ttfa_ms": None if ttfa is None else round(ttfa * 1000, 1),
                 "rtf": None if rtf is None else round(rtf, 4)}
 
@@ -99,7 +117,7 @@ class StreamHandle:
         self.samples += len(data) // 2
         self._queue.put_nowait(data)
 
-    def _finish(self, status: str) -> None:
+    def _finish(self, status: StreamEnd) -> None:
         if self.status is None:
             self.status = status
             self.finished_at = time.perf_counter()
@@ -137,7 +155,7 @@ class Engine:
         self.wake()
         return handle
 
-    def cancel(self, handle: StreamHandle, status: str = "cancelled") -> None:
+    def cancel(self, handle: StreamHandle, status: StreamEnd = StreamEnd.CANCELLED) -> None:
         if handle.finished:
             return
         self.scheduler.cancel(handle.stream)
@@ -158,7 +176,7 @@ class Engine:
         """End every stream ("shutdown"), stop the loop, release the worker thread."""
         self.accepting = False
         for handle in list(self.handles.values()):
-            self.cancel(handle, "shutdown")
+            self.cancel(handle, StreamEnd.SHUTDOWN)
         self._stopping = True      # a flag as well: wait_for may swallow a cancel (3.11)
         if self._task is not None:
             self._task.cancel()
@@ -168,6 +186,13 @@ class Engine:
                 pass
             self._task = None
         self.runner.close()
+
+    async def drain(self, grace: float) -> None:
+        """Admit nothing more; give live streams `grace` seconds to finish; end the rest."""
+        self.accepting = False
+        await self.wait_idle(grace)
+        for handle in list(self.handles.values()):
+            self.cancel(handle, StreamEnd.SHUTDOWN)
 
     async def wait_idle(self, timeout: float) -> bool:
         try:
@@ -202,7 +227,7 @@ class Engine:
                     self.scheduler.cancel(stream)
                     handle = self.handles.get(stream.id)
                     if handle is not None:
-                        self._end(handle, "error")
+                        self._end(handle, StreamEnd.ERROR)
                 continue
             seconds = time.perf_counter() - t0
             for stream, data in zip(plan.step, outputs, strict=True):
@@ -222,7 +247,7 @@ class Engine:
             for stream in finished:
                 handle = self.handles.get(stream.id)
                 if handle is not None:
-                    self._end(handle, "done")
+                    self._end(handle, StreamEnd.DONE)
 
     def _fail(self, stream: Stream, error: Exception) -> None:
         log.error("model %s: generation failed for request %s: %s: %s", self.name, stream.id,
@@ -231,7 +256,7 @@ class Engine:
         self.scheduler.cancel(stream)
         handle = self.handles.get(stream.id)
         if handle is not None:
-            self._end(handle, "error")
+            self._end(handle, StreamEnd.ERROR)
 
     def _check_blocked(self) -> None:
         now = time.perf_counter()
@@ -245,12 +270,12 @@ class Engine:
             elif now - handle.blocked_since > self.slow_client_s:
                 log.warning("model %s: dropping stream %s, client too slow", self.name,
                             handle.id)
-                self.cancel(handle, "slow_consumer")
+                self.cancel(handle, StreamEnd.SLOW_CONSUMER)
 
-    def _end(self, handle: StreamHandle, status: str) -> None:
+    def _end(self, handle: StreamHandle, status: StreamEnd) -> None:
         handle._finish(status)
         self.handles.pop(handle.id, None)
-        if status == "done":
+        if status is StreamEnd.DONE:
             rtf = handle.real_time_factor
             if rtf is not None:
                 self.metrics.rtf.labels(self.name).observe(rtf)

@@ -149,13 +149,7 @@ class Service:
         """Stop admitting; give live streams `grace` seconds to finish; end the rest."""
         self.draining = True
         engines = [e.engine for e in self.models.values() if e.engine is not None]
-        for engine in engines:
-            engine.accepting = False
-        if engines:
-            await asyncio.gather(*(engine.wait_idle(grace) for engine in engines))
-        for engine in engines:
-            for handle in list(engine.handles.values()):
-                handle.cancel("shutdown")
+        await asyncio.gather(*(engine.drain(grace) for engine in engines))
 
     async def close(self) -> None:
         if self._load_task is not None and not self._load_task.done():

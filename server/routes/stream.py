@@ -6,13 +6,7 @@ encoding, num_samples}`, binary PCM s16le frames (with format "wav", the first f
 starts with a streaming WAV header), then `{"type": "done", status, samples, seconds,
 time_to_first_audio_ms, real_time_factor}` and close 1000. A cancel ends with "done"
 (status "cancelled") too. Errors are `{"type": "error", code, message, field?}` then a
-close with one of these codes:
-
-  1001 server shutting down     1003 binary frame from the client
-  1007 invalid JSON or field    1008 unauthorized, or a message out of protocol
-  1009 message too large        1011 internal error
-  1013 overloaded or model unavailable, retry later
-  4404 unknown model            4408 client too slow reading audio (dropped)
+close with one of the codes in `CLOSE_CODES`; how each `StreamEnd` closes is `WS_END`.
 """
 
 from __future__ import annotations
@@ -30,6 +24,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from server.auth import bearer_token, key_matches
 from server.deps import ServiceDep
 from server.encoding import encoded_stream
+from server.engine import StreamEnd
 from server.errors import ApiError, field_name
 from server.middleware import log_request
 from server.schemas import DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
@@ -39,10 +34,30 @@ logger = logging.getLogger("wavenet.stream")
 
 START_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
+CLOSE_CODES = {
+    1000: "done (or cancelled by the client)",
+    1001: "server shutting down",
+    1003: "binary frame from the client",
+    1007: "invalid JSON or field",
+    1008: "unauthorized, or a message out of protocol",
+    1009: "message too large",
+    1011: "internal error",
+    1013: "overloaded or model unavailable, retry later",
+    4404: "unknown model",
+    4408: "client too slow reading audio (dropped)",
+}
 CLOSE_FOR_STATUS = {401: 1008, 404: 4404, 413: 1009, 422: 1007, 503: 1013}
-END_CLOSE = {"shutdown": (1001, "shutting_down", "the server is shutting down"),
-             "slow_consumer": (4408, "slow_consumer", "dropped: audio was not read in time"),
-             "error": (1011, "generation_failed", "generation failed; see the server log")}
+# how a stream's end reads over the WebSocket: (close code, error code, message); no error
+# code means a "done" event (with the status) before the close
+WS_END = {
+    StreamEnd.DONE: (1000, None, None),
+    StreamEnd.CANCELLED: (1000, None, None),
+    StreamEnd.DISCONNECTED: (1006, None, None),     # nobody left to tell
+    StreamEnd.PROTOCOL_ERROR: (1008, "protocol_error", "message out of protocol"),
+    StreamEnd.SHUTDOWN: (1001, "shutting_down", "the server is shutting down"),
+    StreamEnd.SLOW_CONSUMER: (4408, "slow_consumer", "dropped: audio was not read in time"),
+    StreamEnd.ERROR: (1011, "generation_failed", "generation failed; see the server log"),
+}
 
 
 class ProtocolError(Exception):
@@ -147,7 +162,7 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
                                         format=fmt, num_samples=handle.num_samples)
                            .model_dump_json())
     except BaseException as exc:
-        handle.cancel("disconnected")    # gone before its stream started: free the slot now
+        handle.cancel(StreamEnd.DISCONNECTED)    # gone before its stream started: free the slot now
         if isinstance(exc, (RuntimeError, OSError)):
             raise WebSocketDisconnect(1006) from None
         raise
@@ -157,16 +172,16 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
             while True:
                 data = _parse(await ws.receive(), settings.max_body_bytes)
                 if data["type"] == "cancel":
-                    handle.cancel("cancelled")
+                    handle.cancel(StreamEnd.CANCELLED)
                     return
                 raise ProtocolError(1008, "protocol_error", f"unexpected {data['type']!r} "
                                     "message during a stream; only cancel is allowed",
                                     field="type")
         except ProtocolError as exc:
             problem.append(exc)
-            handle.cancel("protocol_error")
+            handle.cancel(StreamEnd.PROTOCOL_ERROR)
         except (WebSocketDisconnect, RuntimeError):
-            handle.cancel("disconnected")
+            handle.cancel(StreamEnd.DISCONNECTED)
 
     reader = asyncio.create_task(read_client())
     try:
@@ -174,9 +189,9 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
             # a client that stops reading blocks this send (TCP flow control)
             await asyncio.wait_for(ws.send_bytes(chunk), settings.slow_client_seconds)
     except asyncio.TimeoutError:
-        handle.cancel("slow_consumer")
+        handle.cancel(StreamEnd.SLOW_CONSUMER)
     except (WebSocketDisconnect, RuntimeError, OSError):
-        handle.cancel("disconnected")
+        handle.cancel(StreamEnd.DISCONNECTED)
         raise WebSocketDisconnect(1006) from None
     finally:
         if not handle.finished:
@@ -184,22 +199,22 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
-    if handle.status == "disconnected":
+    if handle.status is StreamEnd.DISCONNECTED:
         raise WebSocketDisconnect(1006)
     if problem:
         await _close(ws, problem[0].close_code, problem[0].error)
         return problem[0].close_code
-    if handle.status in END_CLOSE:
-        code, error_code, message = END_CLOSE[handle.status]
+    code, error_code, message = WS_END[handle.status]
+    if error_code is not None:
         await _close(ws, code, ErrorEvent(code=error_code, message=message))
         return code
     ttfa, rtf = handle.time_to_first_audio, handle.real_time_factor
-    done = DoneEvent(status=handle.status, samples=handle.samples,
+    done = DoneEvent(status=handle.status.value, samples=handle.samples,
                      seconds=round(handle.samples / rate, 6),
                      time_to_first_audio_ms=None if ttfa is None else round(ttfa * 1000, 2),
                      real_time_factor=None if rtf is None else round(rtf, 4))
-    await _final(ws, done.model_dump_json(), 1000)
-    return 1000
+    await _final(ws, done.model_dump_json(), code)
+    return code
 
 
 async def _close(ws: WebSocket, code: int, error: ErrorEvent) -> None:

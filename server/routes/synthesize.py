@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from server.auth import require_api_key
 from server.deps import ServiceDep
 from server.encoding import encode_whole, encoded_stream, media_type
-from server.engine import StreamHandle
+from server.engine import StreamEnd, StreamHandle
 from server.errors import ApiError
 from server.schemas import SynthesisRequest
 
@@ -27,10 +27,16 @@ AUDIO_RESPONSES = {200: {"content": {"audio/wav": {}, "application/octet-stream"
                          "description": "WAV or raw PCM s16le mono"},
                    404: {"description": "unknown model"}, 413: {"description": "body too large"},
                    422: {"description": "invalid field"}, 503: {"description": "overloaded"}}
-END_STATUS = {"shutdown": (503, "shutting_down", "the server shut down before the audio was "
-                           "finished"),
-              "error": (500, "generation_failed", "generation failed; see the server log"),
-              "slow_consumer": (503, "slow_consumer", "dropped: audio was not read in time")}
+# how a stream's end reads over HTTP: (status, error code, message); DONE is a 200
+HTTP_END = {
+    StreamEnd.CANCELLED: (499, "cancelled", "cancelled"),
+    StreamEnd.DISCONNECTED: (499, "cancelled", "cancelled"),
+    StreamEnd.PROTOCOL_ERROR: (400, "protocol_error", "the request broke the protocol"),
+    StreamEnd.SHUTDOWN: (503, "shutting_down", "the server shut down before the audio was "
+                         "finished"),
+    StreamEnd.ERROR: (500, "generation_failed", "generation failed; see the server log"),
+    StreamEnd.SLOW_CONSUMER: (503, "slow_consumer", "dropped: audio was not read in time"),
+}
 
 
 async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
@@ -63,9 +69,8 @@ async def synthesize(req: SynthesisRequest, request: Request, service: ServiceDe
         if not handle.finished:
             handle.cancel()
         request.state.log.update(handle.log_fields())
-    if handle.status != "done":
-        status, code, message = END_STATUS.get(handle.status, (499, "cancelled", "cancelled"))
-        raise ApiError(status, code, message)
+    if handle.status is not StreamEnd.DONE:
+        raise ApiError(*HTTP_END[handle.status or StreamEnd.CANCELLED])
     return Response(encode_whole(req.format, pcm, rate), media_type=media_type(req.format),
                     headers=headers)
 
@@ -89,13 +94,13 @@ class AudioStream(StreamingResponse):
                 await asyncio.wait_for(send({"type": "http.response.body", "body": chunk,
                                              "more_body": True}), self.send_timeout)
         except asyncio.TimeoutError:
-            self.handle.cancel("slow_consumer")
+            self.handle.cancel(StreamEnd.SLOW_CONSUMER)
             return
         finally:
             await self.body_iterator.aclose()
             if not self.handle.finished:     # the client left, perhaps before any audio
                 self.handle.cancel()
-        if self.handle.status == "done":
+        if self.handle.status is StreamEnd.DONE:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
