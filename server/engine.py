@@ -18,8 +18,9 @@ import time
 import uuid
 from enum import Enum
 
+from server.jobs import Job
 from server.metrics import Metrics
-from server.runner import Job, Runner
+from server.runner import Runner
 from server.scheduler import QueueFull, Scheduler, Stream
 
 log = logging.getLogger("wavenet.engine")
@@ -143,7 +144,7 @@ class Engine:
         if not self.accepting:
             raise ShuttingDown
         stream = Stream(id=request_id or uuid.uuid4().hex, num_samples=job.num_samples,
-                        payload=job)
+                        job=job)
         try:
             self.scheduler.add(stream)
         except QueueFull:

@@ -10,14 +10,26 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from dataclasses import dataclass
 
 import numpy as np
 
 from server.errors import ApiError, invalid
-from server.runner import Job
 from server.schemas import SynthesisRequest
 from wavenet_core.audio import AudioError, read_wav
 from wavenet_core.synthesis import check_mel, mel_from_audio, mel_num_samples
+
+
+@dataclass
+class Job:
+    """Everything the runner needs to open and feed one stream."""
+
+    num_samples: int
+    seed: int = 0
+    temperature: float = 1.0
+    speaker: int = 0
+    mel: np.ndarray | None = None      # [frames, mel_channels] float32
+    hop_length: int = 256
 
 
 def _b64(field: str, text: str) -> bytes:

@@ -15,26 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
+from server.jobs import Job
 from server.scheduler import Plan
 from wavenet_core.audio import float_to_pcm16
 from wavenet_core.mel import mel_window
 from wavenet_core.mulaw import mulaw_decode
-
-
-@dataclass
-class Job:
-    """Everything the runner needs to open and feed one stream."""
-
-    num_samples: int
-    seed: int = 0
-    temperature: float = 1.0
-    speaker: int = 0
-    mel: np.ndarray | None = None      # [frames, mel_channels] float32
-    hop_length: int = 256
 
 
 class Runner:
@@ -65,7 +53,7 @@ class Runner:
             self.mels.pop(slot, None)
         for stream in plan.open:
             try:
-                job: Job = stream.payload
+                job: Job = stream.job
                 self.backend.open_slot(self.state, stream.slot, speaker=job.speaker,
                                        seed=job.seed, temperature=job.temperature)
                 if job.mel is not None:

@@ -17,7 +17,10 @@ import bisect
 import heapq
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:      # for the annotation only: the scheduler itself never looks inside
+    from server.jobs import Job
 
 
 class QueueFull(Exception):
@@ -28,7 +31,7 @@ class QueueFull(Exception):
 class Stream:
     id: str
     num_samples: int
-    payload: Any = None
+    job: Job | None = None
     produced: int = 0
     slot: int | None = None
     cancelled: bool = False

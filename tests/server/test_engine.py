@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from server.engine import Engine, Overloaded
+from server.jobs import Job
 from server.metrics import Metrics
-from server.runner import Job
 from server.scheduler import QueueFull, Scheduler, Stream
 
 
