@@ -21,7 +21,7 @@ from enum import Enum
 from server.jobs import Job
 from server.metrics import Metrics
 from server.runner import Runner
-from server.scheduler import QueueFull, Scheduler, Stream
+from server.scheduler import Plan, QueueFull, Scheduler, Stream
 
 log = logging.getLogger("wavenet.engine")
 
@@ -216,39 +216,49 @@ class Engine:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            t0 = time.perf_counter()
-            try:
-                outputs = await self.runner.execute(plan)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("model %s: generation step failed (requests %s)", self.name,
-                              ", ".join(s.id for s in plan.step + plan.open) or "none")
-                for stream in plan.step + plan.open:
-                    self.scheduler.cancel(stream)
-                    handle = self.handles.get(stream.id)
-                    if handle is not None:
-                        self._end(handle, StreamEnd.ERROR)
-                continue
-            seconds = time.perf_counter() - t0
-            for stream, data in zip(plan.step, outputs, strict=True):
-                if isinstance(data, Exception):       # this stream alone failed
-                    self._fail(stream, data)
-            finished = self.scheduler.update(plan, seconds)
-            if plan.step:
-                self.metrics.observe_step(self.name, len(plan.step), self.runner.num_slots,
-                                          plan.num_steps, seconds)
-            for stream, data in zip(plan.step, outputs, strict=True):
-                handle = self.handles.get(stream.id)
-                if handle is not None and not handle.finished and data:
-                    first = handle.first_audio_at is None
-                    handle._push(data)
-                    if first:
-                        self.metrics.ttfa.labels(self.name).observe(handle.time_to_first_audio)
-            for stream in finished:
+            result = await self._step(plan)
+            if result is not None:
+                self._deliver(plan, *result)
+
+    async def _step(self, plan: Plan) -> tuple[list, float] | None:
+        """Run one plan on the runner -> (each stepping stream's bytes or error, seconds);
+        None when the whole step failed (its streams have ended with "error")."""
+        t0 = time.perf_counter()
+        try:
+            outputs = await self.runner.execute(plan)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("model %s: generation step failed (requests %s)", self.name,
+                          ", ".join(s.id for s in plan.step + plan.open) or "none")
+            for stream in plan.step + plan.open:
+                self.scheduler.cancel(stream)
                 handle = self.handles.get(stream.id)
                 if handle is not None:
-                    self._end(handle, StreamEnd.DONE)
+                    self._end(handle, StreamEnd.ERROR)
+            return None
+        return outputs, time.perf_counter() - t0
+
+    def _deliver(self, plan: Plan, outputs: list, seconds: float) -> None:
+        """Hand each stream its chunk, end the failed and the finished, record the step."""
+        for stream, data in zip(plan.step, outputs, strict=True):
+            if isinstance(data, Exception):       # this stream alone failed
+                self._fail(stream, data)
+        finished = self.scheduler.update(plan, seconds)
+        if plan.step:
+            self.metrics.observe_step(self.name, len(plan.step), self.runner.num_slots,
+                                      plan.num_steps, seconds)
+        for stream, data in zip(plan.step, outputs, strict=True):
+            handle = self.handles.get(stream.id)
+            if handle is not None and not handle.finished and data:
+                first = handle.first_audio_at is None
+                handle._push(data)
+                if first:
+                    self.metrics.ttfa.labels(self.name).observe(handle.time_to_first_audio)
+        for stream in finished:
+            handle = self.handles.get(stream.id)
+            if handle is not None:
+                self._end(handle, StreamEnd.DONE)
 
     def _fail(self, stream: Stream, error: Exception) -> None:
         log.error("model %s: generation failed for request %s: %s: %s", self.name, stream.id,

@@ -117,6 +117,25 @@ def speak_text(voice, text: str) -> np.ndarray:
 
 
 def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
+    """The request's conditioning and length, checked against the model."""
+    _check_exclusive(req)
+    cfg = entry.config
+    voice = _text_voice_for(req, entry)
+    speaker_value = req.speaker
+    if speaker_value is None and voice is not None and voice.name in (entry.speakers or []):
+        speaker_value = voice.name     # the vocoder's own speaker of that voice, if it has one
+    speaker = resolve_speaker(speaker_value, entry)
+    if cfg.mel_channels:
+        mel = mel_conditioning(req, entry, voice, max_seconds)
+        num_samples = mel_num_samples(len(mel), cfg)
+    else:
+        mel = None
+        num_samples = requested_length(req, entry, max_seconds)
+    return Job(num_samples=num_samples, seed=req.seed, temperature=req.temperature,
+               speaker=speaker, mel=mel, hop_length=cfg.mel.hop_length)
+
+
+def _check_exclusive(req: SynthesisRequest) -> None:
     if req.seconds is not None and req.num_samples is not None:
         raise invalid("num_samples", "give either seconds or num_samples, not both")
     sources = [f for f in ("mel", "audio", "text") if getattr(req, f) is not None]
@@ -124,71 +143,72 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
         raise invalid(sources[1], f"give only one of mel, audio, text (got {sources})")
     if req.voice is not None and req.text is None:
         raise invalid("voice", "`voice` only applies to `text`")
+
+
+def _text_voice_for(req: SynthesisRequest, entry):
+    if req.text is None:
+        return None
+    if not entry.config.mel_channels:
+        raise invalid("text", f"model {entry.name!r} is not a vocoder (no mel conditioning)")
+    return text_voice(req.voice)
+
+
+def mel_conditioning(req: SynthesisRequest, entry, voice, max_seconds: float) -> np.ndarray:
+    """A mel model's [frames, mel_channels] log-mel, from `mel`, `audio` or `text`."""
     cfg = entry.config
-    rate, hop = cfg.sample_rate, cfg.mel.hop_length
+    rate = cfg.sample_rate
     max_samples = int(max_seconds * rate)
-    voice = None
-    if req.text is not None:
-        if not cfg.mel_channels:
-            raise invalid("text", f"model {entry.name!r} is not a vocoder (no mel conditioning)")
-        voice = text_voice(req.voice)
-    speaker_value = req.speaker
-    if speaker_value is None and voice is not None and voice.name in (entry.speakers or []):
-        speaker_value = voice.name     # the vocoder's own speaker of that voice, if it has one
-    speaker = resolve_speaker(speaker_value, entry)
-    mel = None
-    if cfg.mel_channels:
-        for field in ("seconds", "num_samples"):
-            if getattr(req, field) is not None:
-                raise invalid(field, f"model {entry.name!r} is mel-conditioned: the length of "
-                                      "`mel` or `audio` sets the duration")
-        if req.audio is not None:
-            try:
-                audio, _ = read_wav(_b64("audio", req.audio), sample_rate=rate)
-            except AudioError as exc:
-                raise invalid("audio", str(exc).replace("<bytes>: ", "")) from None
-            if len(audio) == 0:
-                raise invalid("audio", "contains no samples")
-            if len(audio) > max_samples:
-                raise invalid("audio", f"{len(audio) / rate:.2f} s is longer than the "
-                                        f"{max_seconds:g} s limit")
-            # the library's rule, as `wavenet generate --audio`: F frames -> F * hop samples
-            mel = mel_from_audio(audio, cfg)
-            num_samples = mel_num_samples(len(mel), cfg)
-        elif voice is not None:
-            audio = speak_text(voice, req.text)
-            if len(audio) > max_samples:
-                raise invalid("text", f"renders to {len(audio) / rate:.2f} s, longer than the "
-                                       f"{max_seconds:g} s limit")
-            mel = mel_from_audio(audio, cfg)
-            num_samples = mel_num_samples(len(mel), cfg)
-        elif req.mel is not None:
-            raw = decode_npy(req.mel) if isinstance(req.mel, str) else _nested(req.mel)
-            mel = _checked_mel(raw, cfg)
-            num_samples = mel_num_samples(len(mel), cfg)
-            if num_samples > max_samples:
-                raise invalid("mel", f"{len(mel)} frames make {num_samples / rate:.2f} s, "
-                                      f"longer than the {max_seconds:g} s limit")
-        else:
-            raise invalid("mel", f"model {entry.name!r} is mel-conditioned: give `mel` "
-                                  "(or `audio` to resynthesize, or `text`)")
-    else:
-        for field in ("mel", "audio", "text"):
-            if getattr(req, field) is not None:
-                raise invalid(field, f"model {entry.name!r} takes no mel conditioning")
-        if req.num_samples is not None:
-            num_samples = req.num_samples
-            field = "num_samples"
-        elif req.seconds is not None:
-            num_samples = max(1, round(req.seconds * rate))
-            field = "seconds"
-        else:
-            raise invalid("seconds", "give the length as `seconds` or `num_samples`")
+    for field in ("seconds", "num_samples"):
+        if getattr(req, field) is not None:
+            raise invalid(field, f"model {entry.name!r} is mel-conditioned: the length of "
+                                 "`mel` or `audio` sets the duration")
+    if req.audio is not None:
+        try:
+            audio, _ = read_wav(_b64("audio", req.audio), sample_rate=rate)
+        except AudioError as exc:
+            raise invalid("audio", str(exc).replace("<bytes>: ", "")) from None
+        if len(audio) == 0:
+            raise invalid("audio", "contains no samples")
+        if len(audio) > max_samples:
+            raise invalid("audio", f"{len(audio) / rate:.2f} s is longer than the "
+                                   f"{max_seconds:g} s limit")
+        # the library's rule, as `wavenet generate --audio`: F frames -> F * hop samples
+        return mel_from_audio(audio, cfg)
+    if voice is not None:
+        audio = speak_text(voice, req.text)
+        if len(audio) > max_samples:
+            raise invalid("text", f"renders to {len(audio) / rate:.2f} s, longer than the "
+                                  f"{max_seconds:g} s limit")
+        return mel_from_audio(audio, cfg)
+    if req.mel is not None:
+        raw = decode_npy(req.mel) if isinstance(req.mel, str) else _nested(req.mel)
+        mel = _checked_mel(raw, cfg)
+        num_samples = mel_num_samples(len(mel), cfg)
         if num_samples > max_samples:
-            raise invalid(field, f"{num_samples / rate:.2f} s is longer than the "
-                                  f"{max_seconds:g} s limit ({max_samples} samples)")
-    return Job(num_samples=num_samples, seed=req.seed, temperature=req.temperature,
-               speaker=speaker, mel=mel, hop_length=hop)
+            raise invalid("mel", f"{len(mel)} frames make {num_samples / rate:.2f} s, "
+                                 f"longer than the {max_seconds:g} s limit")
+        return mel
+    raise invalid("mel", f"model {entry.name!r} is mel-conditioned: give `mel` "
+                         "(or `audio` to resynthesize, or `text`)")
+
+
+def requested_length(req: SynthesisRequest, entry, max_seconds: float) -> int:
+    """An unconditioned model's length in samples, from `num_samples` or `seconds`."""
+    for field in ("mel", "audio", "text"):
+        if getattr(req, field) is not None:
+            raise invalid(field, f"model {entry.name!r} takes no mel conditioning")
+    rate = entry.config.sample_rate
+    if req.num_samples is not None:
+        num_samples, field = req.num_samples, "num_samples"
+    elif req.seconds is not None:
+        num_samples, field = max(1, round(req.seconds * rate)), "seconds"
+    else:
+        raise invalid("seconds", "give the length as `seconds` or `num_samples`")
+    max_samples = int(max_seconds * rate)
+    if num_samples > max_samples:
+        raise invalid(field, f"{num_samples / rate:.2f} s is longer than the "
+                             f"{max_seconds:g} s limit ({max_samples} samples)")
+    return num_samples
 
 
 def _nested(rows: list[list[float]]) -> np.ndarray:
