@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.load import check_loopback, process_rss_bytes  # noqa: E402
+from server.loadtest import check_loopback, process_rss_bytes  # noqa: E402
 from tests.server import test_fuzz as fz  # noqa: E402
 from tests.server.conftest import MEL, SMALL, SPEAKERS  # noqa: E402
 

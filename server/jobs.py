@@ -93,7 +93,7 @@ def resolve_speaker(value, entry) -> int:
 
 def text_voice(name: str | None):
     """The synthesizer voice for the text path (espeak-ng / flite / festival, if installed)."""
-    from wavenet_core.corpus import available_voices
+    from wavenet_core.speech import available_voices
 
     voices = available_voices()
     if not voices:
@@ -108,11 +108,11 @@ def text_voice(name: str | None):
 
 
 def speak_text(voice, text: str) -> np.ndarray:
-    from wavenet_core.corpus import CorpusError, speak
+    from wavenet_core.speech import SpeechError, speak
 
     try:
         return speak(voice, text)
-    except CorpusError as exc:
+    except SpeechError as exc:
         raise invalid("text", f"the synthesizer could not render it ({exc})") from None
 
 
