@@ -51,7 +51,7 @@ MB = 2**20
 
 
 def start_server(checkpoint: Path, log_path: Path, backend: str, device: str):
-    from tests.server.conftest import Server
+    from tests.helpers.server import Server
 
     srv = Server(checkpoint, {"WAVENET_BACKEND": backend, "WAVENET_DEVICE": device,
                               "WAVENET_LOG_LEVEL": "warning", "WAVENET_WARMUP_SAMPLES": "256"},

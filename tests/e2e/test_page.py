@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import API_KEY, MAX_SECONDS, SKIP_REASON
+from tests.helpers.browser import API_KEY, MAX_SECONDS, SKIP_REASON
 
 if SKIP_REASON:
     pytest.skip(SKIP_REASON, allow_module_level=True)

@@ -32,8 +32,8 @@ import pytest
 import websockets
 
 from server.loadtest import LoadConfig, process_rss_bytes, run_mixed
-from tests.server.conftest import BACKEND, ROOT, Server, metric, read_error
-from tests.server.test_ws import ws_synthesize
+from tests.helpers.server import BACKEND, ROOT, Server, metric
+from tests.helpers.ws import read_error, ws_synthesize
 
 DISCONNECT_CLIENTS = int(os.environ.get("WAVENET_FAULT_CLIENTS", "200"))
 FAULT_SEED = 3_999_999_937
@@ -394,7 +394,7 @@ def wait_for_plain_idle(url: str) -> bool:
     ("", 1007, "invalid_json"),
 ], ids=["deep-json", "long-int", "oversized", "type-not-string", "done-first", "empty"])
 def test_malformed_first_message_gets_error_and_close_code(server, first, code, error_code):
-    from tests.server.test_ws import ws_error
+    from tests.helpers.ws import ws_error
 
     error, close_code = asyncio.run(ws_error(server.ws_url, first))
     assert close_code == code and error["code"] == error_code

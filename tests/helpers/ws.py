@@ -1,0 +1,48 @@
+"""WebSocket clients for the tests and benchmarks: one whole stream, or its error and close."""
+
+from __future__ import annotations
+
+import json
+
+import websockets
+
+
+async def ws_synthesize(url: str, start: dict, *, headers=None) -> dict:
+    """Run one stream to its end -> {"started", "audio", "done", "close_code", "error"}."""
+    out = {"audio": b"", "done": None, "error": None, "started": None}
+    async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", **start}))
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    out["audio"] += message
+                else:
+                    event = json.loads(message)
+                    out[event["type"]] = event
+        except websockets.ConnectionClosedError:
+            pass
+        out["close_code"] = ws.close_code
+    return out
+
+
+async def read_error(ws) -> tuple[dict | None, int]:
+    """Read a WebSocket to its end -> (the last error event or None, the close code)."""
+    import websockets
+
+    error = None
+    try:
+        async for message in ws:
+            if isinstance(message, str) and json.loads(message)["type"] == "error":
+                error = json.loads(message)
+    except websockets.ConnectionClosedError:
+        pass
+    return error, ws.close_code
+
+
+async def ws_error(url: str, first, then=None) -> tuple[dict | None, int]:
+    async with websockets.connect(url) as ws:
+        await ws.send(first)
+        if then is not None:
+            await ws.recv()
+            await ws.send(then)
+        return await read_error(ws)
