@@ -58,7 +58,6 @@ class StreamHandle:
     def __init__(self, engine: Engine, stream: Stream, sample_rate: int):
         self.engine, self.stream, self.sample_rate = engine, stream, sample_rate
         self.id = stream.id
-        self.num_samples = stream.num_samples
         self.created = time.perf_counter()
         self.first_audio_at: float | None = None
         self.finished_at: float | None = None
@@ -78,6 +77,18 @@ class StreamHandle:
             raise StopAsyncIteration
         self.engine.wake()                     # a paused stream may run again
         return item
+
+    @property
+    def num_samples(self) -> int | None:
+        """The audio's length in samples; None for a mel still streaming in."""
+        feed = self.stream.job.feed if self.stream.job is not None else None
+        if feed is not None:
+            return feed.ready_samples if feed.ended else None
+        return self.stream.num_samples
+
+    def wake(self) -> None:
+        """Something this stream waited for (mel frames) has arrived."""
+        self.engine.wake()
 
     def cancel(self, status: StreamEnd = StreamEnd.CANCELLED) -> None:
         """Stop this stream; its slot is freed at the next chunk boundary."""
@@ -206,7 +217,7 @@ class Engine:
     async def _loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            self._check_blocked()
+            self._refresh_streams()
             plan = self.scheduler.schedule()
             self._gauges()
             if plan is None:
@@ -269,10 +280,17 @@ class Engine:
         if handle is not None:
             self._end(handle, StreamEnd.ERROR)
 
-    def _check_blocked(self) -> None:
+    def _refresh_streams(self) -> None:
+        """Before each plan: how far each streamed mel lets its stream go, and which streams
+        are blocked on a full buffer (a reader too slow for too long is dropped)."""
         now = time.perf_counter()
         for handle in list(self.handles.values()):
             stream = handle.stream
+            feed = stream.job.feed if stream.job is not None else None
+            if feed is not None:
+                stream.ready = feed.ready_samples
+                if feed.ended:
+                    stream.num_samples = feed.ready_samples
             stream.blocked = handle.buffered >= self.buffer_chunks
             if not stream.blocked:
                 handle.blocked_since = None

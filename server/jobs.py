@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from server.errors import ApiError, invalid
+from server.mel_feed import MelFeed
 from server.schemas import SynthesisRequest
 from wavenet_core.audio import AudioError, read_wav
 from wavenet_core.synthesis import check_mel, mel_from_audio, mel_num_samples
@@ -30,6 +31,12 @@ class Job:
     speaker: int = 0
     mel: np.ndarray | None = None      # [frames, mel_channels] float32
     hop_length: int = 256
+    feed: MelFeed | None = None        # a mel streamed in (instead of `mel`)
+
+    @property
+    def mel_frames(self) -> np.ndarray | None:
+        """The mel frames known now: all of `mel`, or those the feed has received."""
+        return self.feed.frames if self.feed is not None else self.mel
 
 
 def _b64(field: str, text: str) -> bytes:
@@ -120,6 +127,8 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
     """The request's conditioning and length, checked against the model."""
     _check_exclusive(req)
     cfg = entry.config
+    if req.mel_stream:
+        return _mel_stream_job(req, entry, max_seconds)
     voice = _text_voice_for(req, entry)
     speaker_value = req.speaker
     if speaker_value is None and voice is not None and voice.name in (entry.speakers or []):
@@ -133,6 +142,22 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
         num_samples = requested_length(req, entry, max_seconds)
     return Job(num_samples=num_samples, seed=req.seed, temperature=req.temperature,
                speaker=speaker, mel=mel, hop_length=cfg.mel.hop_length)
+
+
+def _mel_stream_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
+    """A job whose mel comes later, frame by frame: its length is known at the end only."""
+    cfg = entry.config
+    if not cfg.mel_channels:
+        raise invalid("mel_stream", f"model {entry.name!r} takes no mel conditioning")
+    for field in ("mel", "audio", "text", "seconds", "num_samples"):
+        if getattr(req, field) is not None:
+            raise invalid(field, "with `mel_stream` the frames streamed in set the audio "
+                                 "(and its length)")
+    max_frames = int(max_seconds * cfg.sample_rate) // cfg.mel.hop_length
+    feed = MelFeed(cfg, max_frames)
+    return Job(num_samples=mel_num_samples(max_frames, cfg), seed=req.seed,
+               temperature=req.temperature, speaker=resolve_speaker(req.speaker, entry),
+               hop_length=cfg.mel.hop_length, feed=feed)
 
 
 def _check_exclusive(req: SynthesisRequest) -> None:

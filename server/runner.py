@@ -67,7 +67,7 @@ class Runner:
                 job: Job = stream.job
                 self.backend.open_slot(self.state, stream.slot, speaker=job.speaker,
                                        seed=job.seed, temperature=job.temperature)
-                if job.mel is not None:
+                if job.mel_frames is not None:
                     self.mels[stream.slot] = job
             except Exception as exc:
                 failed[stream.slot] = exc
@@ -82,7 +82,8 @@ class Runner:
             if s.slot not in failed:
                 try:
                     job = self.mels[s.slot]
-                    local[s.slot] = mel_window(job.mel, job.hop_length, s.produced, k)
+                    local[s.slot] = mel_window(job.mel_frames, job.hop_length, s.produced,
+                                               k)
                 except Exception as exc:
                     failed[s.slot] = exc
         return local

@@ -39,6 +39,10 @@ class SynthesisRequest(BaseModel):
         None, description="synthesizer voice for `text` (see `voices` in /v1/models)")
     format: Literal["wav", "pcm"] = "wav"
     stream: bool = False
+    mel_stream: bool = Field(
+        False, description="WebSocket only: the mel follows the start message frame by frame "
+                           "(binary float32 LE n x mel_channels, or {\"type\": \"mel\", "
+                           "\"frames\": [...]}), then {\"type\": \"end\"}")
 
 
 class ModelInfo(BaseModel):
@@ -71,7 +75,8 @@ class StartedEvent(BaseModel):
     sample_rate: int
     format: Literal["wav", "pcm"] = "pcm"
     encoding: str = "pcm_s16le"
-    num_samples: int
+    num_samples: int | None = Field(None, description="null for a mel streamed in: its "
+                                                      "length is known at its end")
 
 
 class DoneEvent(BaseModel):

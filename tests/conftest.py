@@ -23,7 +23,7 @@ def checkpoints(tmp_path_factory) -> Path:
 def server(checkpoints, tmp_path_factory):
     srv = Server(checkpoints, {"WAVENET_BACKEND": BACKEND, "WAVENET_MAX_STREAMS": "16",
                                "WAVENET_MAX_BODY_BYTES": str(256 * 1024),
-                               "WAVENET_MAX_SECONDS": "30"},
+                               "WAVENET_MAX_SECONDS": "30", "WAVENET_MEL_IDLE_SECONDS": "2"},
                  tmp_path_factory.mktemp("logs") / "main.log")
     try:
         srv.wait_ready()

@@ -142,6 +142,20 @@ def mel_window(mel, hop_length: int, start: int, count: int) -> np.ndarray:
     return frames[left] * (np.float32(1.0) - weight) + frames[right] * weight
 
 
+def ready_samples(frames: int, hop_length: int, final: bool) -> int:
+    """How many samples of a mel arriving frame by frame ``mel_window`` can already give.
+
+    F frames make ``F * hop_length`` samples in all; sample ``s`` reads frames ``s // hop``
+    and the next, so while more frames may come only the samples before the last frame's
+    centre, ``(F - 1) * hop_length``, are final (one frame of lookahead). Once no more frames
+    will come (``final``), all ``F * hop_length`` are: the last frames are clamped exactly as
+    when the whole mel was there from the start.
+    """
+    if frames < 0 or hop_length < 1:
+        raise ValueError(f"need frames >= 0 and hop_length >= 1, got {frames}, {hop_length}")
+    return frames * hop_length if final else max(0, frames - 1) * hop_length
+
+
 def upsample_mel(mel, hop_length: int, num_samples: int):
     """Frame features ``[frames, n_mels]`` -> per-sample float32 ``[num_samples, n_mels]``.
 

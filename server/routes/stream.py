@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 
@@ -28,6 +27,7 @@ from server.engine import StreamEnd
 from server.errors import ApiError, field_name
 from server.middleware import log_request
 from server.schemas import DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
+from server.ws_protocol import ProtocolError, parse_message, read_client
 
 router = APIRouter(prefix="/v1", tags=["synthesis"])
 logger = logging.getLogger("wavenet.stream")
@@ -58,34 +58,6 @@ WS_END = {
     StreamEnd.SLOW_CONSUMER: (4408, "slow_consumer", "dropped: audio was not read in time"),
     StreamEnd.ERROR: (1011, "generation_failed", "generation failed; see the server log"),
 }
-
-
-class ProtocolError(Exception):
-    def __init__(self, close_code: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.close_code, self.error = close_code, ErrorEvent(code=code, message=message,
-                                                             field=field)
-
-
-def _parse(message: dict, max_bytes: int) -> dict:
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
-    if message.get("text") is None:
-        raise ProtocolError(1003, "unsupported_data", "send JSON text messages, not binary")
-    if len(message["text"]) > max_bytes:
-        raise ProtocolError(1009, "message_too_large", f"messages are limited to {max_bytes} "
-                                                       "bytes")
-    try:
-        data = json.loads(message["text"])
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(1007, "invalid_json", f"not valid JSON ({exc.msg})") from None
-    except (ValueError, RecursionError) as exc:    # too deeply nested, too long a number
-        raise ProtocolError(1007, "invalid_json", f"not usable JSON ({type(exc).__name__})"
-                            ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise ProtocolError(1007, "invalid_request", "type: each message must be a JSON object "
-                                                     "with a string `type`", field="type")
-    return data
 
 
 def _request(data: dict, settings, headers) -> SynthesisRequest:
@@ -124,7 +96,7 @@ async def stream(ws: WebSocket, service: ServiceDep) -> None:
         except asyncio.TimeoutError:
             raise ProtocolError(1008, "start_timeout", f"no start message within "
                                                        f"{START_TIMEOUT_S:g} s") from None
-        req = _request(_parse(message, settings.max_body_bytes), settings, ws.headers)
+        req = _request(parse_message(message, settings.max_body_bytes), settings, ws.headers)
         try:
             entry, handle = await service.submit(req, request_id)
         except ApiError as exc:
@@ -167,23 +139,7 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
             raise WebSocketDisconnect(1006) from None
         raise
 
-    async def read_client() -> None:
-        try:
-            while True:
-                data = _parse(await ws.receive(), settings.max_body_bytes)
-                if data["type"] == "cancel":
-                    handle.cancel(StreamEnd.CANCELLED)
-                    return
-                raise ProtocolError(1008, "protocol_error", f"unexpected {data['type']!r} "
-                                    "message during a stream; only cancel is allowed",
-                                    field="type")
-        except ProtocolError as exc:
-            problem.append(exc)
-            handle.cancel(StreamEnd.PROTOCOL_ERROR)
-        except (WebSocketDisconnect, RuntimeError):
-            handle.cancel(StreamEnd.DISCONNECTED)
-
-    reader = asyncio.create_task(read_client())
+    reader = asyncio.create_task(read_client(ws, handle, settings, problem))
     try:
         async for chunk in encoded_stream(handle, fmt, rate):
             # a client that stops reading blocks this send (TCP flow control)

@@ -18,7 +18,7 @@ from server.auth import require_api_key
 from server.deps import ServiceDep
 from server.encoding import encode_whole, encoded_stream, media_type
 from server.engine import StreamEnd, StreamHandle
-from server.errors import ApiError
+from server.errors import ApiError, invalid
 from server.schemas import SynthesisRequest
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["synthesis"])
@@ -49,6 +49,9 @@ async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
 
 @router.post("/synthesize", responses=AUDIO_RESPONSES, response_class=Response)
 async def synthesize(req: SynthesisRequest, request: Request, service: ServiceDep) -> Response:
+    if req.mel_stream:
+        raise invalid("mel_stream", "a mel can be streamed in over WS /v1/stream only; "
+                                    "here send the whole `mel`")
     entry, handle = await service.submit(req, request.state.request_id)
     rate = entry.config.sample_rate
     request.state.log.update(model=entry.name, num_samples=handle.num_samples,

@@ -46,3 +46,37 @@ async def ws_error(url: str, first, then=None) -> tuple[dict | None, int]:
             await ws.recv()
             await ws.send(then)
         return await read_error(ws)
+
+
+async def ws_mel_stream(url: str, start: dict, pieces, *, pause: float = 0.0,
+                        timeout: float = 60.0) -> dict:
+    """Stream a mel in: the start message, then each piece (bytes or a JSON-able dict),
+    `pause` seconds apart, then read to the end (at most `timeout` s) -> as `ws_synthesize`."""
+    import asyncio
+
+    out = {"audio": b"", "done": None, "error": None, "started": None}
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", "mel_stream": True, **start}))
+
+        async def read():
+            try:
+                async for message in ws:
+                    if isinstance(message, bytes):
+                        out["audio"] += message
+                    else:
+                        event = json.loads(message)
+                        out[event["type"]] = event
+            except websockets.ConnectionClosedError:
+                pass
+
+        reader = asyncio.create_task(read())
+        try:
+            for piece in pieces:
+                await ws.send(piece if isinstance(piece, bytes) else json.dumps(piece))
+                if pause:
+                    await asyncio.sleep(pause)
+        except websockets.ConnectionClosed:
+            pass
+        await asyncio.wait_for(reader, timeout)
+        out["close_code"] = ws.close_code
+    return out
