@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from server.audio_response import HTTP_END
 from server.engine import StreamEnd
 from server.routes.stream import CLOSE_CODES, WS_END
-from server.routes.synthesize import HTTP_END
 
 APP_JS = Path(__file__).resolve().parents[2] / "server" / "static" / "app.js"
 
