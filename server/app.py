@@ -66,9 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     install_error_handlers(app)
 
-    from server.routes import health, models, page, stream, synthesize
+    from server.routes import health, models, page, speech, stream, synthesize
 
-    for module in (health, models, synthesize, stream, page):
+    for module in (health, models, synthesize, speech, stream, page):
         app.include_router(module.router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

@@ -18,6 +18,7 @@ from server.errors import ApiError, invalid
 from server.mel_feed import MelFeed
 from server.schemas import SynthesisRequest
 from wavenet_core.audio import AudioError, read_wav
+from wavenet_core.mel import stretch_mel
 from wavenet_core.synthesis import check_mel, mel_from_audio, mel_num_samples
 
 
@@ -136,8 +137,12 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
     speaker = resolve_speaker(speaker_value, entry)
     if cfg.mel_channels:
         mel = mel_conditioning(req, entry, voice, max_seconds)
+        if req.speed != 1.0:
+            mel = _stretched(mel, req.speed, entry, max_seconds)
         num_samples = mel_num_samples(len(mel), cfg)
     else:
+        if req.speed != 1.0:
+            raise invalid("speed", f"model {entry.name!r} takes no mel: its speed is fixed")
         mel = None
         num_samples = requested_length(req, entry, max_seconds)
     return Job(num_samples=num_samples, seed=req.seed, temperature=req.temperature,
@@ -153,11 +158,25 @@ def _mel_stream_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
         if getattr(req, field) is not None:
             raise invalid(field, "with `mel_stream` the frames streamed in set the audio "
                                  "(and its length)")
+    if req.speed != 1.0:
+        raise invalid("speed", "a streamed mel plays at the pace it is sent")
     max_frames = int(max_seconds * cfg.sample_rate) // cfg.mel.hop_length
     feed = MelFeed(cfg, max_frames)
     return Job(num_samples=mel_num_samples(max_frames, cfg), seed=req.seed,
                temperature=req.temperature, speaker=resolve_speaker(req.speaker, entry),
                hop_length=cfg.mel.hop_length, feed=feed)
+
+
+def _stretched(mel: np.ndarray, speed: float, entry, max_seconds: float) -> np.ndarray:
+    """The mel played `speed` times faster, still within the length limit."""
+    cfg = entry.config
+    mel = stretch_mel(mel, speed)
+    num_samples = mel_num_samples(len(mel), cfg)
+    if num_samples > int(max_seconds * cfg.sample_rate):
+        raise invalid("speed", f"at speed {speed:g} the audio is "
+                               f"{num_samples / cfg.sample_rate:.2f} s, longer than the "
+                               f"{max_seconds:g} s limit")
+    return mel
 
 
 def _check_exclusive(req: SynthesisRequest) -> None:

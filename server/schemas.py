@@ -39,10 +39,39 @@ class SynthesisRequest(BaseModel):
         None, description="synthesizer voice for `text` (see `voices` in /v1/models)")
     format: Literal["wav", "pcm"] = "wav"
     stream: bool = False
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="mel models: speech this many times "
+                         "faster (the mel is stretched in time; the pitch stays)")
     mel_stream: bool = Field(
         False, description="WebSocket only: the mel follows the start message frame by frame "
                            "(binary float32 LE n x mel_channels, or {\"type\": \"mel\", "
                            "\"frames\": [...]}), then {\"type\": \"end\"}")
+
+
+class VoiceId(BaseModel):
+    """OpenAI's custom-voice form, {"id": "..."}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+
+
+class SpeechRequest(BaseModel):
+    """POST /v1/audio/speech body: the OpenAI speech API's fields."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    model: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="a mel model's name, or tts-1 / tts-1-hd for the default vocoder")
+    input: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+    voice: Annotated[StrictStr, Field(min_length=1, max_length=100)] | VoiceId | None = Field(
+        None, description="one of `voices` in /v1/models, or an OpenAI voice name (alloy, "
+                          "echo, ...: mapped onto those voices in order)")
+    response_format: StrictStr = Field("wav", description="wav or pcm (s16le mono at the "
+                                                          "model's rate, 16 kHz bundled)")
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    stream_format: StrictStr = Field("audio", description="audio (chunked) only")
+    instructions: StrictStr | None = Field(None, description="accepted and ignored (tts-1 "
+                                                             "takes none either)")
 
 
 class ModelInfo(BaseModel):
@@ -61,6 +90,8 @@ class ModelInfo(BaseModel):
     backend: str | None = None
     device: str | None = None
     max_streams: int | None = None
+    aliases: list[str] = Field(default_factory=list,
+                               description="other names /v1/audio/speech accepts for it")
 
 
 class ModelList(BaseModel):

@@ -23,6 +23,8 @@ from server.settings import Settings
 
 log = logging.getLogger("wavenet.service")
 
+OPENAI_ALIASES = ("tts-1", "tts-1-hd")
+
 
 @dataclass(eq=False)
 class ModelEntry:
@@ -173,6 +175,25 @@ class Service:
         if not any(e.status == "ready" for e in self.models.values()):
             return False, "no models loaded"
         return True, "ready"
+
+    def default_vocoder(self) -> ModelEntry | None:
+        """The first mel model in load order: what the OpenAI names tts-1 / tts-1-hd mean."""
+        return next((e for e in self.models.values()
+                     if e.status != "failed" and e.config is not None
+                     and e.config.mel_channels), None)
+
+    def aliases(self, entry: ModelEntry) -> list[str]:
+        return list(OPENAI_ALIASES) if entry is self.default_vocoder() else []
+
+    def resolve(self, name: str) -> str:
+        """A model name, with the OpenAI aliases read as the default vocoder."""
+        if name not in OPENAI_ALIASES or name in self.models:
+            return name
+        vocoder = self.default_vocoder()
+        if vocoder is None:
+            raise ApiError(404, "model_not_found", f"model: {name!r} names the default "
+                           "vocoder, and no mel-conditioned model is loaded", field="model")
+        return vocoder.name
 
     def get(self, name: str | None) -> ModelEntry:
         if self.draining:

@@ -156,6 +156,27 @@ def ready_samples(frames: int, hop_length: int, final: bool) -> int:
     return frames * hop_length if final else max(0, frames - 1) * hop_length
 
 
+def stretch_mel(mel, speed: float) -> np.ndarray:
+    """Play a mel ``speed`` times faster (0.25 .. 4): ``round(F / speed)`` frames (at least 1),
+    frame ``j`` read at position ``j * speed`` of the original with the same linear
+    interpolation between neighbouring frames as ``mel_window``, clamped at the last frame.
+    Pitch stays: the vocoder re-synthesizes each frame's spectrum, only faster or slower."""
+    frames = np.asarray(_as_numpy(mel), dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[0] < 1:
+        raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {frames.shape}")
+    if not 0.25 <= speed <= 4.0:
+        raise ValueError(f"speed must be in 0.25 .. 4.0, got {speed}")
+    if speed == 1.0:
+        return frames
+    count = max(1, round(frames.shape[0] / speed))
+    position = np.arange(count, dtype=np.float64) * speed
+    last = frames.shape[0] - 1
+    left = np.minimum(np.floor(position).astype(np.int64), last)
+    right = np.minimum(left + 1, last)
+    weight = np.where(left < last, position - left, 0.0).astype(np.float32)[:, None]
+    return frames[left] * (np.float32(1.0) - weight) + frames[right] * weight
+
+
 def upsample_mel(mel, hop_length: int, num_samples: int):
     """Frame features ``[frames, n_mels]`` -> per-sample float32 ``[num_samples, n_mels]``.
 

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=[
 
 @router.get("/models", response_model=ModelList)
 async def list_models(service: ServiceDep) -> ModelList:
-    return ModelList(data=[entry.info() for entry in service.models.values()])
+    return ModelList(data=[_info(service, entry) for entry in service.models.values()])
 
 
 @router.get("/models/{name}", response_model=ModelInfo)
@@ -22,4 +22,10 @@ async def get_model(name: str, service: ServiceDep) -> ModelInfo:
     entry = service.models.get(name)
     if entry is None:
         raise ApiError(404, "model_not_found", f"no model named {name!r}", field="name")
-    return entry.info()
+    return _info(service, entry)
+
+
+def _info(service, entry) -> ModelInfo:
+    info = entry.info()
+    info.aliases = service.aliases(entry)
+    return info
