@@ -106,7 +106,8 @@ def text_voice(name: str | None):
     voices = available_voices()
     if not voices:
         raise ApiError(501, "text_unavailable", "text: no speech synthesizer is installed on "
-                       "this server (install espeak-ng)", field="text")
+                       "this server (pip install espeakng-loader, or apt-get install "
+                       "espeak-ng)", field="text")
     if name is None:
         return voices[0]
     for voice in voices:

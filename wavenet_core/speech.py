@@ -3,6 +3,10 @@
 Used by the corpus builder (training speech) and by the server's text path (the vocoder
 resynthesizes the mel of what a synthesizer said). Each `Voice` names an engine and its
 voice; `available_voices()` lists those this machine can render.
+
+espeak-ng voices come from the `espeakng-loader` wheel's library (`espeak_lib`) where it is
+installed, so a fresh `pip install` speaks with no system package; without it, from a system
+`espeak-ng` program. flite and festival voices need their system programs.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wavenet_core.audio import read_wav
+from wavenet_core import espeak_lib
+from wavenet_core.audio import read_wav, resample
 
 SAMPLE_RATE = 16000
 
@@ -75,8 +80,26 @@ def _flite_voices() -> frozenset[str]:
     return frozenset(out.split(":", 1)[-1].split())
 
 
+def bundled(voice: Voice) -> bool:
+    """True when `voice` renders through the wheel's espeak-ng library (no system program)."""
+    return voice.engine == "espeak-ng" and espeak_lib.has_voice(voice.voice)
+
+
+def _espeak_options(args: tuple[str, ...]) -> dict[str, int]:
+    """("-s", "165", "-p", "60") -> {"rate": 165, "pitch": 60}: the espeak-ng command's
+    speed and pitch flags, for the library."""
+    names = {"-s": "rate", "-p": "pitch"}
+    return {names[flag]: int(value) for flag, value in zip(args[::2], args[1::2])
+            if flag in names}
+
+
 @functools.cache
 def _usable(voice: Voice) -> bool:
+    return bundled(voice) or _usable_program(voice)
+
+
+@functools.cache
+def _usable_program(voice: Voice) -> bool:
     if shutil.which(_BINARY[voice.engine]) is None:
         return False
     if voice.engine == "flite":
@@ -112,11 +135,22 @@ def trim_and_normalise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db
     return (clip * (peak / np.max(np.abs(clip)))).astype(np.float32)
 
 
-def speak(voice: Voice, text: str, workdir: str | Path | None = None) -> np.ndarray:
+def speak(voice: Voice, text: str, workdir: str | Path | None = None,
+          program: bool | None = None) -> np.ndarray:
     """Synthesize `text` with `voice` -> trimmed, peak-normalised float32 audio at 16 kHz.
 
-    The text reaches the synthesizer as data (stdin or a single argv item, never a shell).
+    `program` None: the bundled library where it has the voice, else the system program;
+    True / False forces one. The text reaches a program as data (stdin or a single argv
+    item, never a shell).
     """
+    if program is False or (program is None and bundled(voice)):
+        try:
+            audio = espeak_lib.speak(voice.voice, text, **_espeak_options(voice.args))
+        except espeak_lib.EspeakLibError as exc:
+            raise SpeechError(f"{voice.name}: {exc}") from None
+        if not audio.size:
+            raise SpeechError(f"{voice.name}: the synthesizer produced no audio")
+        return trim_and_normalise(resample(audio, espeak_lib.SAMPLE_RATE, SAMPLE_RATE))
     fd, name = tempfile.mkstemp(suffix=".wav", dir=workdir)
     os.close(fd)
     raw = Path(name)
