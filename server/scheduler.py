@@ -165,7 +165,10 @@ class Scheduler:
         return plan
 
     def chunk_length(self, step: list[Stream]) -> int:
-        new = any(s.produced == 0 for s in step)
+        # short steps for a new stream's first audio, and while a mel streams in (its next
+        # frames must not wait behind a long step of the others)
+        new = any(s.produced == 0 for s in step) or any(
+            s.ready is not None and not s.done for s in self.live.values())
         cap = self.first_chunk_size if new else self.chunk_size
         target = self.first_target_s if new else self.chunk_target_s
         per_step = self.cost.per_step(len(step))
