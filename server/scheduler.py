@@ -165,17 +165,18 @@ class Scheduler:
         return plan
 
     def chunk_length(self, step: list[Stream]) -> int:
-        # short steps for a new stream's first audio, and while a mel streams in (its next
-        # frames must not wait behind a long step of the others)
-        new = any(s.produced == 0 for s in step) or any(
-            s.ready is not None and not s.done for s in self.live.values())
+        # short steps for a new stream's first audio, and while a stream waits for its mel
+        # frames (when they come they must not wait behind a long step of the others)
+        fed = [s.ahead for s in step if s.ready is not None]
+        waiting = not fed and any(s.ready is not None and not s.done
+                                  for s in self.live.values())
+        new = waiting or any(s.produced == 0 for s in step)
         cap = self.first_chunk_size if new else self.chunk_size
         target = self.first_target_s if new else self.chunk_target_s
         per_step = self.cost.per_step(len(step))
         k = cap if per_step is None or per_step <= 0 else round(target / per_step)
         k = max(self.min_chunk_size, min(cap, k))
         k = min(k, max(s.remaining for s in step))
-        fed = [s.ahead for s in step if s.ready is not None]
         # no further than a streamed mel's frames allow: its audio goes out as they come
         return max(1, min([k, *fed]))
 

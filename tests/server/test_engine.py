@@ -137,11 +137,11 @@ def test_a_stream_waiting_for_mel_frames_sits_out_and_bounds_the_step():
     fed.ready = 512                                  # no frame beyond what it has made
     plan = s.schedule()
     assert plan.step == [plain]                      # the waiting stream sits out
-    assert plan.num_steps == 100                     # short steps while a mel streams in
+    assert plan.num_steps == 100                     # short steps while it waits
     s.update(plan, 0.01)
     fed.ready = 768                                  # one more frame: 256 samples
     plan = s.schedule()
-    assert plan.step == [plain, fed] and plan.num_steps == 100
+    assert plan.step == [plain, fed] and plan.num_steps == 256     # that frame's samples
     fed.ready = 512 + 40
     fed.produced = 512
     assert s.schedule().num_steps == 40              # no further than its frames allow
