@@ -7,6 +7,8 @@ starts with a streaming WAV header), then `{"type": "done", status, samples, sec
 time_to_first_audio_ms, real_time_factor}` and close 1000. A cancel ends with "done"
 (status "cancelled") too. Errors are `{"type": "error", code, message, field?}` then a
 close with one of the codes in `CLOSE_CODES`; how each `StreamEnd` closes is `WS_END`.
+With `"mel_stream": true` the client sends the mel after the start message, frame by frame,
+then `{"type": "end"}` (`server.ws_protocol`); `started` then has `num_samples: null`.
 """
 
 from __future__ import annotations
