@@ -36,25 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.load import check_loopback, process_rss_bytes  # noqa: E402
-from tests.server import test_fuzz as fz  # noqa: E402
-from tests.server.conftest import MEL, SMALL, SPEAKERS  # noqa: E402
-
-
-def make_checkpoints(folder: Path) -> Path:
-    import torch
-
-    from wavenet_core import MelConfig, WaveNet, WaveNetConfig, save_checkpoint
-
-    torch.manual_seed(1234)
-    save_checkpoint(folder / "plain.safetensors", WaveNet(WaveNetConfig(**SMALL)))
-    save_checkpoint(folder / "spk.safetensors",
-                    WaveNet(WaveNetConfig(**SMALL, num_speakers=3)),
-                    {"speakers": json.dumps(SPEAKERS)})
-    save_checkpoint(folder / "mel.safetensors",
-                    WaveNet(WaveNetConfig(**SMALL, mel_channels=MEL["n_mels"],
-                                          mel=MelConfig(**MEL))))
-    return folder
+from server.loadtest import check_loopback, process_rss_bytes  # noqa: E402
+from tests.helpers import fuzz as fz  # noqa: E402
+from tests.helpers.server import make_checkpoints  # noqa: E402
 
 
 def run_part(name: str, fn) -> dict:
@@ -113,7 +97,7 @@ def main() -> int:
         else:
             folder = Path(tmp) / "models"
             folder.mkdir()
-            make_checkpoints(folder)
+            make_checkpoints(folder, damaged=False)
             srv = fz.start_fuzz_server(folder, Path(tmp) / "server.log")
             url, ws_url = srv.url, srv.ws_url
         try:

@@ -4,7 +4,7 @@
         [--backend auto] [--device auto] [--checkpoint PATH] [--url URL]
 
 Without --url it saves a random config-B checkpoint (or uses --checkpoint), starts
-`wavenet serve` on a free loopback port and load-tests it (server/load/rounds.py: time to
+`wavenet serve` on a free loopback port and load-tests it (server/loadtest/rounds.py: time to
 first audio from sending "start" to the first binary frame; aggregate samples/s over
 each round's wall time). Then it times the engine alone in this process at the same
 concurrency (make_backend + generate on N slots, same samples per stream, 4096-step
@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.load import LoadResult, run_load, ws_url  # noqa: E402
+from server.loadtest import LoadResult, run_load, ws_url  # noqa: E402
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@
 
 Without --url it starts `wavenet serve` with the checkpoint (default: the bundled babble
 model, config B shape) on a free loopback port, backend auto. The load is `wavenet load`'s
-(server/load/): closed-loop clients, WebSocket and streamed HTTP mixed, random
+(server/loadtest/): closed-loop clients, WebSocket and streamed HTTP mixed, random
 speakers and seeds, a share of clients leaving mid-stream. "Capacity": by default as many
 clients as the model has slots (max_streams, from /v1/models), so every slot is always busy
 and nothing queues: the most audio the machine makes per second, whatever the real-time
@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.load import (  # noqa: E402
+from server.loadtest import (  # noqa: E402
     LoadConfig,
     check_loopback,
     process_rss_bytes,
@@ -51,7 +51,7 @@ MB = 2**20
 
 
 def start_server(checkpoint: Path, log_path: Path, backend: str, device: str):
-    from tests.server.conftest import Server
+    from tests.helpers.server import Server
 
     srv = Server(checkpoint, {"WAVENET_BACKEND": backend, "WAVENET_DEVICE": device,
                               "WAVENET_LOG_LEVEL": "warning", "WAVENET_WARMUP_SAMPLES": "256"},

@@ -10,7 +10,8 @@ import hmac
 
 from fastapi import Request
 
-from server.schemas import ApiError
+from server.deps import ServiceDep
+from server.errors import ApiError
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -35,12 +36,11 @@ def unauthorized() -> ApiError:
                     "(Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def require_api_key(request: Request) -> None:
-    settings = request.app.state.service.settings
-    if not key_matches(settings, bearer_token(request.headers.get("authorization"))):
+async def require_api_key(request: Request, service: ServiceDep) -> None:
+    if not key_matches(service.settings, bearer_token(request.headers.get("authorization"))):
         raise unauthorized()
 
 
-async def require_api_key_for_health(request: Request) -> None:
-    if request.app.state.service.settings.auth_health:
-        await require_api_key(request)
+async def require_api_key_for_health(request: Request, service: ServiceDep) -> None:
+    if service.settings.auth_health:
+        await require_api_key(request, service)

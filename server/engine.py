@@ -16,14 +16,32 @@ import asyncio
 import logging
 import time
 import uuid
+from enum import Enum
 
+from server.jobs import Job
 from server.metrics import Metrics
-from server.runner import Job, Runner
-from server.scheduler import QueueFull, Scheduler, Stream
+from server.runner import Runner
+from server.scheduler import Plan, QueueFull, Scheduler, Stream
 
 log = logging.getLogger("wavenet.engine")
 
 _END = None
+
+
+class StreamEnd(str, Enum):
+    """How a stream ended: the one vocabulary every transport maps once (HTTP to a status,
+    WebSocket to a close code, the page to a message). The values are the wire's words."""
+
+    DONE = "done"
+    CANCELLED = "cancelled"            # the client asked (WS "cancel", HTTP disconnect)
+    DISCONNECTED = "disconnected"      # the WebSocket went away
+    SLOW_CONSUMER = "slow_consumer"    # the client did not read the audio in time
+    SHUTDOWN = "shutdown"              # the server is stopping
+    PROTOCOL_ERROR = "protocol_error"  # the client broke the protocol mid-stream
+    ERROR = "error"                    # generation failed (a server-side problem)
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class Overloaded(Exception):
@@ -40,12 +58,11 @@ class StreamHandle:
     def __init__(self, engine: Engine, stream: Stream, sample_rate: int):
         self.engine, self.stream, self.sample_rate = engine, stream, sample_rate
         self.id = stream.id
-        self.num_samples = stream.num_samples
         self.created = time.perf_counter()
         self.first_audio_at: float | None = None
         self.finished_at: float | None = None
         self.samples = 0          # samples handed to this handle
-        self.status: str | None = None   # done | cancelled | slow_consumer | shutdown | error
+        self.status: StreamEnd | None = None
         self.blocked_since: float | None = None
         self._queue: asyncio.Queue = asyncio.Queue()
 
@@ -61,7 +78,19 @@ class StreamHandle:
         self.engine.wake()                     # a paused stream may run again
         return item
 
-    def cancel(self, status: str = "cancelled") -> None:
+    @property
+    def num_samples(self) -> int | None:
+        """The audio's length in samples; None for a mel still streaming in."""
+        feed = self.stream.job.feed if self.stream.job is not None else None
+        if feed is not None:
+            return feed.ready_samples if feed.ended else None
+        return self.stream.num_samples
+
+    def wake(self) -> None:
+        """Something this stream waited for (mel frames) has arrived."""
+        self.engine.wake()
+
+    def cancel(self, status: StreamEnd = StreamEnd.CANCELLED) -> None:
         """Stop this stream; its slot is freed at the next chunk boundary."""
         self.engine.cancel(self, status)
 
@@ -81,6 +110,14 @@ class StreamHandle:
             return None
         return (self.finished_at - self.created) / (self.samples / self.sample_rate)
 
+    def log_fields(self) -> dict:
+        """What the access log records about this stream."""
+        ttfa, rtf = self.time_to_first_audio, self.real_time_factor
+        status = self.status or StreamEnd.CANCELLED
+        return {"samples": self.samples, "stream_status": status.value,
+                "ttfa_ms": None if ttfa is None else round(ttfa * 1000, 1),
+                "rtf": None if rtf is None else round(rtf, 4)}
+
     # -- engine side ---------------------------------------------------------------------
     @property
     def buffered(self) -> int:
@@ -92,7 +129,7 @@ class StreamHandle:
         self.samples += len(data) // 2
         self._queue.put_nowait(data)
 
-    def _finish(self, status: str) -> None:
+    def _finish(self, status: StreamEnd) -> None:
         if self.status is None:
             self.status = status
             self.finished_at = time.perf_counter()
@@ -118,7 +155,7 @@ class Engine:
         if not self.accepting:
             raise ShuttingDown
         stream = Stream(id=request_id or uuid.uuid4().hex, num_samples=job.num_samples,
-                        payload=job)
+                        job=job)
         try:
             self.scheduler.add(stream)
         except QueueFull:
@@ -130,7 +167,7 @@ class Engine:
         self.wake()
         return handle
 
-    def cancel(self, handle: StreamHandle, status: str = "cancelled") -> None:
+    def cancel(self, handle: StreamHandle, status: StreamEnd = StreamEnd.CANCELLED) -> None:
         if handle.finished:
             return
         self.scheduler.cancel(handle.stream)
@@ -151,7 +188,7 @@ class Engine:
         """End every stream ("shutdown"), stop the loop, release the worker thread."""
         self.accepting = False
         for handle in list(self.handles.values()):
-            self.cancel(handle, "shutdown")
+            self.cancel(handle, StreamEnd.SHUTDOWN)
         self._stopping = True      # a flag as well: wait_for may swallow a cancel (3.11)
         if self._task is not None:
             self._task.cancel()
@@ -161,6 +198,13 @@ class Engine:
                 pass
             self._task = None
         self.runner.close()
+
+    async def drain(self, grace: float) -> None:
+        """Admit nothing more; give live streams `grace` seconds to finish; end the rest."""
+        self.accepting = False
+        await self.wait_idle(grace)
+        for handle in list(self.handles.values()):
+            self.cancel(handle, StreamEnd.SHUTDOWN)
 
     async def wait_idle(self, timeout: float) -> bool:
         try:
@@ -173,7 +217,7 @@ class Engine:
     async def _loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            self._check_blocked()
+            self._refresh_streams()
             plan = self.scheduler.schedule()
             self._gauges()
             if plan is None:
@@ -183,39 +227,49 @@ class Engine:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            t0 = time.perf_counter()
-            try:
-                outputs = await self.runner.execute(plan)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("model %s: generation step failed (requests %s)", self.name,
-                              ", ".join(s.id for s in plan.step + plan.open) or "none")
-                for stream in plan.step + plan.open:
-                    self.scheduler.cancel(stream)
-                    handle = self.handles.get(stream.id)
-                    if handle is not None:
-                        self._end(handle, "error")
-                continue
-            seconds = time.perf_counter() - t0
-            for stream, data in zip(plan.step, outputs, strict=True):
-                if isinstance(data, Exception):       # this stream alone failed
-                    self._fail(stream, data)
-            finished = self.scheduler.update(plan, seconds)
-            if plan.step:
-                self.metrics.observe_step(self.name, len(plan.step), self.runner.num_slots,
-                                          plan.num_steps, seconds)
-            for stream, data in zip(plan.step, outputs, strict=True):
-                handle = self.handles.get(stream.id)
-                if handle is not None and not handle.finished and data:
-                    first = handle.first_audio_at is None
-                    handle._push(data)
-                    if first:
-                        self.metrics.ttfa.labels(self.name).observe(handle.time_to_first_audio)
-            for stream in finished:
+            result = await self._step(plan)
+            if result is not None:
+                self._deliver(plan, *result)
+
+    async def _step(self, plan: Plan) -> tuple[list, float] | None:
+        """Run one plan on the runner -> (each stepping stream's bytes or error, seconds);
+        None when the whole step failed (its streams have ended with "error")."""
+        t0 = time.perf_counter()
+        try:
+            outputs = await self.runner.execute(plan)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("model %s: generation step failed (requests %s)", self.name,
+                          ", ".join(s.id for s in plan.step + plan.open) or "none")
+            for stream in plan.step + plan.open:
+                self.scheduler.cancel(stream)
                 handle = self.handles.get(stream.id)
                 if handle is not None:
-                    self._end(handle, "done")
+                    self._end(handle, StreamEnd.ERROR)
+            return None
+        return outputs, time.perf_counter() - t0
+
+    def _deliver(self, plan: Plan, outputs: list, seconds: float) -> None:
+        """Hand each stream its chunk, end the failed and the finished, record the step."""
+        for stream, data in zip(plan.step, outputs, strict=True):
+            if isinstance(data, Exception):       # this stream alone failed
+                self._fail(stream, data)
+        finished = self.scheduler.update(plan, seconds)
+        if plan.step:
+            self.metrics.observe_step(self.name, len(plan.step), self.runner.num_slots,
+                                      plan.num_steps, seconds)
+        for stream, data in zip(plan.step, outputs, strict=True):
+            handle = self.handles.get(stream.id)
+            if handle is not None and not handle.finished and data:
+                first = handle.first_audio_at is None
+                handle._push(data)
+                if first:
+                    self.metrics.ttfa.labels(self.name).observe(handle.time_to_first_audio)
+        for stream in finished:
+            handle = self.handles.get(stream.id)
+            if handle is not None:
+                self._end(handle, StreamEnd.DONE)
 
     def _fail(self, stream: Stream, error: Exception) -> None:
         log.error("model %s: generation failed for request %s: %s: %s", self.name, stream.id,
@@ -224,12 +278,19 @@ class Engine:
         self.scheduler.cancel(stream)
         handle = self.handles.get(stream.id)
         if handle is not None:
-            self._end(handle, "error")
+            self._end(handle, StreamEnd.ERROR)
 
-    def _check_blocked(self) -> None:
+    def _refresh_streams(self) -> None:
+        """Before each plan: how far each streamed mel lets its stream go, and which streams
+        are blocked on a full buffer (a reader too slow for too long is dropped)."""
         now = time.perf_counter()
         for handle in list(self.handles.values()):
             stream = handle.stream
+            feed = stream.job.feed if stream.job is not None else None
+            if feed is not None:
+                stream.ready = feed.ready_samples
+                if feed.ended:
+                    stream.num_samples = feed.ready_samples
             stream.blocked = handle.buffered >= self.buffer_chunks
             if not stream.blocked:
                 handle.blocked_since = None
@@ -238,12 +299,12 @@ class Engine:
             elif now - handle.blocked_since > self.slow_client_s:
                 log.warning("model %s: dropping stream %s, client too slow", self.name,
                             handle.id)
-                self.cancel(handle, "slow_consumer")
+                self.cancel(handle, StreamEnd.SLOW_CONSUMER)
 
-    def _end(self, handle: StreamHandle, status: str) -> None:
+    def _end(self, handle: StreamHandle, status: StreamEnd) -> None:
         handle._finish(status)
         self.handles.pop(handle.id, None)
-        if status == "done":
+        if status is StreamEnd.DONE:
             rtf = handle.real_time_factor
             if rtf is not None:
                 self.metrics.rtf.labels(self.name).observe(rtf)

@@ -15,26 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
+from server.jobs import Job
 from server.scheduler import Plan
 from wavenet_core.audio import float_to_pcm16
 from wavenet_core.mel import mel_window
 from wavenet_core.mulaw import mulaw_decode
-
-
-@dataclass
-class Job:
-    """Everything the runner needs to open and feed one stream."""
-
-    num_samples: int
-    seed: int = 0
-    temperature: float = 1.0
-    speaker: int = 0
-    mel: np.ndarray | None = None      # [frames, mel_channels] float32
-    hop_length: int = 256
 
 
 class Runner:
@@ -60,47 +48,67 @@ class Runner:
         exception that stream alone met (its slot, its conditioning or its generation):
         one stream's failure is not the others'."""
         failed: dict[int, Exception] = {}
+        self._update_slots(plan, failed)
+        if not plan.step or plan.num_steps < 1:
+            return []
+        k = plan.num_steps
+        local = self._conditioning_windows(plan.step, k, failed)
+        out = self._generate_isolated([s for s in plan.step if s.slot not in failed], k,
+                                      local, failed)
+        return [failed[s.slot] if s.slot in failed else out[s.slot] for s in plan.step]
+
+    def _update_slots(self, plan: Plan, failed: dict[int, Exception]) -> None:
+        """Free the leaving streams' slots and open the new ones' (a failure is recorded)."""
         for slot in plan.free:
             self.state.free_slot(slot)
             self.mels.pop(slot, None)
         for stream in plan.open:
             try:
-                job: Job = stream.payload
+                job: Job = stream.job
                 self.backend.open_slot(self.state, stream.slot, speaker=job.speaker,
                                        seed=job.seed, temperature=job.temperature)
-                if job.mel is not None:
+                if job.mel_frames is not None:
                     self.mels[stream.slot] = job
             except Exception as exc:
                 failed[stream.slot] = exc
-        if not plan.step or plan.num_steps < 1:
-            return []
-        k = plan.num_steps
+
+    def _conditioning_windows(self, step: list, k: int, failed: dict[int, Exception]
+                              ) -> dict[int, np.ndarray]:
+        """Each mel stream's per-sample conditioning for this chunk, by slot."""
         local: dict[int, np.ndarray] = {}
-        if self.config.mel_channels:
-            for s in plan.step:
-                if s.slot not in failed:
-                    try:
-                        job = self.mels[s.slot]
-                        local[s.slot] = mel_window(job.mel, job.hop_length, s.produced, k)
-                    except Exception as exc:
-                        failed[s.slot] = exc
-        streams = [s for s in plan.step if s.slot not in failed]
+        if not self.config.mel_channels:
+            return local
+        for s in step:
+            if s.slot not in failed:
+                try:
+                    job = self.mels[s.slot]
+                    local[s.slot] = mel_window(job.mel_frames, job.hop_length, s.produced,
+                                               k)
+                except Exception as exc:
+                    failed[s.slot] = exc
+        return local
+
+    def _generate_isolated(self, streams: list, k: int, local: dict[int, np.ndarray],
+                           failed: dict[int, Exception]) -> dict[int, bytes]:
+        """Generate k samples for every stream at once; if that fails, each alone, so the
+        failure is pinned on its stream."""
         out: dict[int, bytes] = {}
-        if streams:
-            try:
-                out.update(zip([s.slot for s in streams], self._generate(streams, k, local)))
-            except Exception as exc:
-                if len(streams) == 1:
-                    failed[streams[0].slot] = exc
-                else:
-                    # which stream? each alone (the batched call's partial work, if any, is
-                    # lost to the others: a glitch of at most k samples, not their end)
-                    for s in streams:
-                        try:
-                            out[s.slot] = self._generate([s], k, local)[0]
-                        except Exception as alone:
-                            failed[s.slot] = alone
-        return [failed[s.slot] if s.slot in failed else out[s.slot] for s in plan.step]
+        if not streams:
+            return out
+        try:
+            out.update(zip([s.slot for s in streams], self._generate(streams, k, local)))
+        except Exception as exc:
+            if len(streams) == 1:
+                failed[streams[0].slot] = exc
+            else:
+                # which stream? each alone (the batched call's partial work, if any, is
+                # lost to the others: a glitch of at most k samples, not their end)
+                for s in streams:
+                    try:
+                        out[s.slot] = self._generate([s], k, local)[0]
+                    except Exception as alone:
+                        failed[s.slot] = alone
+        return out
 
     def _generate(self, streams: list, k: int, local: dict[int, np.ndarray]) -> list[bytes]:
         cond = np.stack([local[s.slot] for s in streams]) if self.config.mel_channels else None

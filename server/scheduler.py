@@ -17,7 +17,10 @@ import bisect
 import heapq
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:      # for the annotation only: the scheduler itself never looks inside
+    from server.jobs import Job
 
 
 class QueueFull(Exception):
@@ -28,11 +31,18 @@ class QueueFull(Exception):
 class Stream:
     id: str
     num_samples: int
-    payload: Any = None
+    job: Job | None = None
     produced: int = 0
     slot: int | None = None
     cancelled: bool = False
     blocked: bool = False     # set by the engine: the consumer's buffer is full
+    ready: int | None = None  # set by the engine for a mel streamed in: samples it allows now
+
+    @property
+    def ahead(self) -> int:
+        """Samples this stream could make now (its conditioning may not have arrived yet)."""
+        limit = self.num_samples if self.ready is None else min(self.ready, self.num_samples)
+        return max(0, limit - self.produced)
 
     @property
     def remaining(self) -> int:
@@ -146,20 +156,29 @@ class Scheduler:
             stream.slot = heapq.heappop(self._free_slots)
             self.live[stream.slot] = stream
             plan.open.append(stream)
-        plan.step = [self.live[s] for s in sorted(self.live) if not self.live[s].blocked]
+        # a stream blocked on its reader, or waiting for its mel frames, sits this step out
+        plan.step = [self.live[s] for s in sorted(self.live)
+                     if not self.live[s].blocked and self.live[s].ahead > 0]
         if not plan.step:
             return plan if plan.free or plan.open else None
         plan.num_steps = self.chunk_length(plan.step)
         return plan
 
     def chunk_length(self, step: list[Stream]) -> int:
-        new = any(s.produced == 0 for s in step)
+        # short steps for a new stream's first audio, and while a stream waits for its mel
+        # frames (when they come they must not wait behind a long step of the others)
+        fed = [s.ahead for s in step if s.ready is not None]
+        waiting = not fed and any(s.ready is not None and not s.done
+                                  for s in self.live.values())
+        new = waiting or any(s.produced == 0 for s in step)
         cap = self.first_chunk_size if new else self.chunk_size
         target = self.first_target_s if new else self.chunk_target_s
         per_step = self.cost.per_step(len(step))
         k = cap if per_step is None or per_step <= 0 else round(target / per_step)
         k = max(self.min_chunk_size, min(cap, k))
-        return max(1, min(k, max(s.remaining for s in step)))
+        k = min(k, max(s.remaining for s in step))
+        # no further than a streamed mel's frames allow: its audio goes out as they come
+        return max(1, min([k, *fed]))
 
     def update(self, plan: Plan, seconds: float) -> list[Stream]:
         """Record a finished step: count samples, learn its cost. Returns streams now done."""

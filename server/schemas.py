@@ -15,25 +15,6 @@ MAX_TEMPERATURE = 2.0
 MAX_TEXT_CHARS = 600
 
 
-class ApiError(Exception):
-    """An error a client should see: HTTP status, machine code, message, offending field."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-        self.headers = headers or {}
-
-    def body(self, request_id: str | None = None) -> dict:
-        error = {"code": self.code, "message": self.message}
-        if self.field:
-            error["field"] = self.field
-        out = {"error": error}
-        if request_id:
-            out["request_id"] = request_id
-        return out
-
-
 class SynthesisRequest(BaseModel):
     """POST /v1/synthesize body, and the fields of a WebSocket "start" message."""
 
@@ -58,6 +39,39 @@ class SynthesisRequest(BaseModel):
         None, description="synthesizer voice for `text` (see `voices` in /v1/models)")
     format: Literal["wav", "pcm"] = "wav"
     stream: bool = False
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="mel models: speech this many times "
+                         "faster (the mel is stretched in time; the pitch stays)")
+    mel_stream: bool = Field(
+        False, description="WebSocket only: the mel follows the start message frame by frame "
+                           "(binary float32 LE n x mel_channels, or {\"type\": \"mel\", "
+                           "\"frames\": [...]}), then {\"type\": \"end\"}")
+
+
+class VoiceId(BaseModel):
+    """OpenAI's custom-voice form, {"id": "..."}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+
+
+class SpeechRequest(BaseModel):
+    """POST /v1/audio/speech body: the OpenAI speech API's fields."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    model: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="a mel model's name, or tts-1 / tts-1-hd for the default vocoder")
+    input: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+    voice: Annotated[StrictStr, Field(min_length=1, max_length=100)] | VoiceId | None = Field(
+        None, description="one of `voices` in /v1/models, or an OpenAI voice name (alloy, "
+                          "echo, ...: mapped onto those voices in order)")
+    response_format: StrictStr = Field("wav", description="wav or pcm (s16le mono at the "
+                                                          "model's rate, 16 kHz bundled)")
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    stream_format: StrictStr = Field("audio", description="audio (chunked) only")
+    instructions: StrictStr | None = Field(None, description="accepted and ignored (tts-1 "
+                                                             "takes none either)")
 
 
 class ModelInfo(BaseModel):
@@ -76,6 +90,8 @@ class ModelInfo(BaseModel):
     backend: str | None = None
     device: str | None = None
     max_streams: int | None = None
+    aliases: list[str] = Field(default_factory=list,
+                               description="other names /v1/audio/speech accepts for it")
 
 
 class ModelList(BaseModel):
@@ -90,7 +106,8 @@ class StartedEvent(BaseModel):
     sample_rate: int
     format: Literal["wav", "pcm"] = "pcm"
     encoding: str = "pcm_s16le"
-    num_samples: int
+    num_samples: int | None = Field(None, description="null for a mel streamed in: its "
+                                                      "length is known at its end")
 
 
 class DoneEvent(BaseModel):

@@ -12,14 +12,18 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.engine import Engine
+from server.engine import Engine, Overloaded, ShuttingDown, StreamHandle
+from server.errors import ApiError
+from server.jobs import build_job
 from server.metrics import Metrics
 from server.runner import Runner
 from server.scheduler import Scheduler
-from server.schemas import ApiError, ModelInfo
+from server.schemas import ModelInfo, SynthesisRequest
 from server.settings import Settings
 
 log = logging.getLogger("wavenet.service")
+
+OPENAI_ALIASES = ("tts-1", "tts-1-hd")
 
 
 @dataclass(eq=False)
@@ -52,7 +56,7 @@ class ModelEntry:
 
 def text_voices() -> list[str]:
     """Names of the synthesizer voices installed here (the text path's front end)."""
-    from wavenet_core.corpus import available_voices
+    from wavenet_core.speech import available_voices
 
     return [v.name for v in available_voices()]
 
@@ -149,13 +153,7 @@ class Service:
         """Stop admitting; give live streams `grace` seconds to finish; end the rest."""
         self.draining = True
         engines = [e.engine for e in self.models.values() if e.engine is not None]
-        for engine in engines:
-            engine.accepting = False
-        if engines:
-            await asyncio.gather(*(engine.wait_idle(grace) for engine in engines))
-        for engine in engines:
-            for handle in list(engine.handles.values()):
-                handle.cancel("shutdown")
+        await asyncio.gather(*(engine.drain(grace) for engine in engines))
 
     async def close(self) -> None:
         if self._load_task is not None and not self._load_task.done():
@@ -180,6 +178,25 @@ class Service:
             return False, "no models loaded"
         return True, "ready"
 
+    def default_vocoder(self) -> ModelEntry | None:
+        """The first mel model in load order: what the OpenAI names tts-1 / tts-1-hd mean."""
+        return next((e for e in self.models.values()
+                     if e.status != "failed" and e.config is not None
+                     and e.config.mel_channels), None)
+
+    def aliases(self, entry: ModelEntry) -> list[str]:
+        return list(OPENAI_ALIASES) if entry is self.default_vocoder() else []
+
+    def resolve(self, name: str) -> str:
+        """A model name, with the OpenAI aliases read as the default vocoder."""
+        if name not in OPENAI_ALIASES or name in self.models:
+            return name
+        vocoder = self.default_vocoder()
+        if vocoder is None:
+            raise ApiError(404, "model_not_found", f"model: {name!r} names the default "
+                           "vocoder, and no mel-conditioned model is loaded", field="model")
+        return vocoder.name
+
     def get(self, name: str | None) -> ModelEntry:
         if self.draining:
             raise ApiError(503, "shutting_down", "the server is shutting down",
@@ -202,3 +219,25 @@ class Service:
             raise ApiError(503, "model_unavailable", f"model {name!r} failed to load: "
                            f"{entry.error}", field="model")
         return entry
+
+    async def submit(self, req: SynthesisRequest, request_id: str
+                     ) -> tuple[ModelEntry, StreamHandle]:
+        """Validate a request against its model and queue it: -> (entry, handle).
+        Every transport (HTTP, WebSocket) comes in through here."""
+        entry = self.get(req.model)
+        settings = self.settings
+        if req.mel is not None or req.audio is not None or req.text is not None:
+            # decoding, mel analysis and the text synthesizer are CPU work: off the event loop
+            job = await asyncio.to_thread(build_job, req, entry, settings.max_seconds)
+        else:
+            job = build_job(req, entry, settings.max_seconds)
+        try:
+            handle = entry.engine.submit(job, request_id)
+        except Overloaded:
+            raise ApiError(503, "overloaded", f"model {entry.name!r} has "
+                           f"{settings.max_waiting} requests waiting already; retry later",
+                           headers={"Retry-After": "1"}) from None
+        except ShuttingDown:
+            raise ApiError(503, "shutting_down", "the server is shutting down",
+                           headers={"Retry-After": "5"}) from None
+        return entry, handle

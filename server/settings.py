@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 << 20, ge=1024, description="request body / WS message cap")
     stream_buffer_chunks: int = Field(32, ge=2, le=4096,
                                       description="chunks buffered per stream before it pauses")
+    mel_idle_seconds: float = Field(10.0, gt=0, description="a streamed mel with no frame for "
+                                    "this long ends with an error (mel_timeout)")
     slow_client_seconds: float = Field(30.0, gt=0,
                                        description="a paused stream is dropped after this long")
     api_key: SecretStr | None = None

@@ -1,8 +1,8 @@
-"""A multi-speaker speech corpus rendered with the Debian speech synthesizers.
+"""A multi-speaker speech corpus rendered with the speech synthesizers of `speech`.
 
 Why: we need licence-free speech from several distinct voices to train a small
 speaker-conditioned vocoder, made offline on any machine. espeak-ng, flite and (optionally)
-festival each render our own generated sentences; every voice below is a speaker.
+festival each render our own generated sentences; every voice of `speech.VOICES` is a speaker.
 
 Layout: ``OUT/train/*.wav``, ``OUT/valid/*.wav`` (16 kHz mono 16-bit PCM, silence trimmed,
 peak 0.9) and ``OUT/manifest.json``. The valid sentences never occur in training text and
@@ -11,99 +11,23 @@ are rendered by every speaker, so held-out audio is new text from known voices.
 
 from __future__ import annotations
 
-import functools
-import glob
 import json
-import os
 import random
-import re
-import shutil
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-from wavenet_core.audio import read_wav, write_wav
+from wavenet_core.audio import write_wav
+from wavenet_core.speech import SAMPLE_RATE, Voice, available_voices, speak
 
-SAMPLE_RATE = 16000
 MANIFEST = "manifest.json"
 
 
 class CorpusError(RuntimeError):
     """The corpus cannot be built or read; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class Voice:
-    """One speaker: a synthesizer (`engine`), its voice id and extra arguments."""
-
-    name: str
-    engine: str  # "espeak-ng" | "flite" | "festival"
-    voice: str
-    args: tuple[str, ...] = ()
-
-    def command(self, wav_path: str, text: str) -> tuple[list[str], str | None]:
-        """(argv, stdin text) that renders `text` into `wav_path`."""
-        if self.engine == "espeak-ng":
-            return ["espeak-ng", "-v", self.voice, *self.args, "-w", wav_path, "--stdin"], text
-        if self.engine == "flite":
-            return ["flite", "-voice", self.voice, *self.args, "-t", text, "-o", wav_path], None
-        if self.engine == "festival":
-            return ["text2wave", "-eval", f"(voice_{self.voice})", "-o", wav_path], text
-        raise CorpusError(f"unknown engine {self.engine!r}")
-
-
-# Fixed order: speaker ids follow it (after dropping voices this machine lacks).
-VOICES: tuple[Voice, ...] = (
-    Voice("espeak-us-m3", "espeak-ng", "en-us+m3", ("-s", "165")),
-    Voice("espeak-us-f2", "espeak-ng", "en-us+f2", ("-s", "160", "-p", "60")),
-    Voice("espeak-rp-m1", "espeak-ng", "en-gb-x-rp+m1", ("-s", "155", "-p", "40")),
-    Voice("espeak-klatt", "espeak-ng", "en+klatt", ("-s", "170")),
-    Voice("espeak-scot-f4", "espeak-ng", "en-gb-scotland+f4", ("-s", "160", "-p", "65")),
-    Voice("espeak-029-m7", "espeak-ng", "en-029+m7", ("-s", "150", "-p", "35")),
-    Voice("espeak-us-klatt4", "espeak-ng", "en-us+klatt4", ("-s", "175", "-p", "55")),
-    Voice("flite-slt", "flite", "slt"),
-    Voice("flite-rms", "flite", "rms"),
-    Voice("flite-awb", "flite", "awb"),
-    Voice("flite-kal16", "flite", "kal16"),
-    Voice("festival-kal", "festival", "kal_diphone"),
-    Voice("festival-ked", "festival", "ked_diphone"),
-    Voice("festival-rab", "festival", "rab_diphone"),
-)
-
-_BINARY = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
-
-
-@functools.cache
-def _flite_voices() -> frozenset[str]:
-    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True, timeout=30).stdout
-    return frozenset(out.split(":", 1)[-1].split())
-
-
-@functools.cache
-def _usable(voice: Voice) -> bool:
-    if shutil.which(_BINARY[voice.engine]) is None:
-        return False
-    if voice.engine == "flite":
-        return voice.voice in _flite_voices()
-    if voice.engine == "festival":
-        return bool(glob.glob(f"/usr/share/festival/voices/*/{voice.voice}"))
-    base, _, variant = voice.voice.partition("+")
-    probe = subprocess.run(["espeak-ng", "-v", base, "-q", "a"], capture_output=True, timeout=30)
-    if probe.returncode != 0:
-        return False
-    info = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
-    data = re.search(r"Data at:\s*(\S+)", info)  # a missing variant falls back silently
-    return not variant or not data or Path(data.group(1), "voices", "!v", variant).exists()
-
-
-def available_voices() -> list[Voice]:
-    """The voices of `VOICES` this machine can render, in `VOICES` order."""
-    return [v for v in VOICES if _usable(v)]
 
 
 # --- sentences: a small grammar, deterministic from a seed -------------------------------
@@ -196,40 +120,6 @@ def split_texts(num_speakers: int, sentences_per_speaker: int, valid_fraction: f
 
 
 # --- rendering ---------------------------------------------------------------------------
-def trim_and_normalise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db: float = 40.0,
-                       margin_s: float = 0.05, peak: float = 0.9) -> np.ndarray:
-    """Cut leading/trailing frames 40 dB under the loudest (keeping 50 ms), peak to 0.9."""
-    hop = max(1, sample_rate // 100)
-    frames = len(audio) // hop
-    if frames == 0 or not np.any(audio):
-        raise CorpusError("synthesizer produced silence")
-    rms = np.sqrt(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-12)
-    loud = np.nonzero(rms >= rms.max() * 10 ** (-top_db / 20))[0]
-    margin = int(margin_s * sample_rate)
-    start, stop = max(0, loud[0] * hop - margin), min(len(audio), (loud[-1] + 1) * hop + margin)
-    clip = audio[start:stop]
-    return (clip * (peak / np.max(np.abs(clip)))).astype(np.float32)
-
-
-def speak(voice: Voice, text: str, workdir: str | Path | None = None) -> np.ndarray:
-    """Synthesize `text` with `voice` -> trimmed, peak-normalised float32 audio at 16 kHz.
-
-    The text reaches the synthesizer as data (stdin or a single argv item, never a shell).
-    """
-    fd, name = tempfile.mkstemp(suffix=".wav", dir=workdir)
-    os.close(fd)
-    raw = Path(name)
-    try:
-        argv, stdin = voice.command(name, text)
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0 or raw.stat().st_size <= 44:
-            raise CorpusError(f"{voice.name}: {' '.join(argv)} failed: {done.stderr[-300:]}")
-        audio, _ = read_wav(raw, sample_rate=SAMPLE_RATE)
-    finally:
-        raw.unlink(missing_ok=True)
-    return trim_and_normalise(audio)
-
-
 def render(voice: Voice, text: str, out_path: str | Path, workdir: str | Path) -> int:
     """Synthesize `text` with `voice` to a 16 kHz WAV at `out_path`; returns its sample count."""
     audio = speak(voice, text, workdir)

@@ -142,6 +142,41 @@ def mel_window(mel, hop_length: int, start: int, count: int) -> np.ndarray:
     return frames[left] * (np.float32(1.0) - weight) + frames[right] * weight
 
 
+def ready_samples(frames: int, hop_length: int, final: bool) -> int:
+    """How many samples of a mel arriving frame by frame ``mel_window`` can already give.
+
+    F frames make ``F * hop_length`` samples in all; sample ``s`` reads frames ``s // hop``
+    and the next, so while more frames may come only the samples before the last frame's
+    centre, ``(F - 1) * hop_length``, are final (one frame of lookahead). Once no more frames
+    will come (``final``), all ``F * hop_length`` are: the last frames are clamped exactly as
+    when the whole mel was there from the start.
+    """
+    if frames < 0 or hop_length < 1:
+        raise ValueError(f"need frames >= 0 and hop_length >= 1, got {frames}, {hop_length}")
+    return frames * hop_length if final else max(0, frames - 1) * hop_length
+
+
+def stretch_mel(mel, speed: float) -> np.ndarray:
+    """Play a mel ``speed`` times faster (0.25 .. 4): ``round(F / speed)`` frames (at least 1),
+    frame ``j`` read at position ``j * speed`` of the original with the same linear
+    interpolation between neighbouring frames as ``mel_window``, clamped at the last frame.
+    Pitch stays: the vocoder re-synthesizes each frame's spectrum, only faster or slower."""
+    frames = np.asarray(_as_numpy(mel), dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[0] < 1:
+        raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {frames.shape}")
+    if not 0.25 <= speed <= 4.0:
+        raise ValueError(f"speed must be in 0.25 .. 4.0, got {speed}")
+    if speed == 1.0:
+        return frames
+    count = max(1, round(frames.shape[0] / speed))
+    position = np.arange(count, dtype=np.float64) * speed
+    last = frames.shape[0] - 1
+    left = np.minimum(np.floor(position).astype(np.int64), last)
+    right = np.minimum(left + 1, last)
+    weight = np.where(left < last, position - left, 0.0).astype(np.float32)[:, None]
+    return frames[left] * (np.float32(1.0) - weight) + frames[right] * weight
+
+
 def upsample_mel(mel, hop_length: int, num_samples: int):
     """Frame features ``[frames, n_mels]`` -> per-sample float32 ``[num_samples, n_mels]``.
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from wavenet_core.config import WaveNetConfig
-from wavenet_core.mel import log_mel, upsample_mel
+from wavenet_core.mel import log_mel, ready_samples, upsample_mel
 from wavenet_core.mulaw import mulaw_decode
 
 
 def mel_num_samples(frames: int, config: WaveNetConfig) -> int:
-    return int(frames) * config.mel.hop_length
+    """F whole frames -> F * hop_length samples (`ready_samples` of a finished mel)."""
+    return ready_samples(int(frames), config.mel.hop_length, final=True)
 
 
 def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from wavenet_core.corpus import available_voices, build_corpus
+from wavenet_core.corpus import build_corpus
+from wavenet_core.speech import available_voices
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

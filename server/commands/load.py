@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from server.load import LoadConfig, format_report, run_mixed
+    from server.loadtest import LoadConfig, format_report, run_mixed
 
     requests = args.requests if args.requests is not None or args.duration else 20
     failed = 0

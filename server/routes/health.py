@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from server.auth import require_api_key_for_health
+from server.deps import ServiceDep
 
 router = APIRouter(dependencies=[Depends(require_api_key_for_health)], tags=["health"])
 
@@ -16,8 +17,7 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
-    service = request.app.state.service
+async def readyz(service: ServiceDep) -> JSONResponse:
     ready, reason = service.readiness()
     body = {"status": reason,
             "models": {name: entry.status for name, entry in service.models.items()}}
@@ -26,6 +26,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    m = request.app.state.service.metrics
+async def metrics(service: ServiceDep) -> Response:
+    m = service.metrics
     return Response(m.render(), media_type=m.content_type)

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from server.schemas import ApiError
+from server.errors import ApiError
 
 router = APIRouter(include_in_schema=False)
 

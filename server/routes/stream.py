@@ -6,20 +6,15 @@ encoding, num_samples}`, binary PCM s16le frames (with format "wav", the first f
 starts with a streaming WAV header), then `{"type": "done", status, samples, seconds,
 time_to_first_audio_ms, real_time_factor}` and close 1000. A cancel ends with "done"
 (status "cancelled") too. Errors are `{"type": "error", code, message, field?}` then a
-close with one of these codes:
-
-  1001 server shutting down     1003 binary frame from the client
-  1007 invalid JSON or field    1008 unauthorized, or a message out of protocol
-  1009 message too large        1011 internal error
-  1013 overloaded or model unavailable, retry later
-  4404 unknown model            4408 client too slow reading audio (dropped)
+close with one of the codes in `CLOSE_CODES`; how each `StreamEnd` closes is `WS_END`.
+With `"mel_stream": true` the client sends the mel after the start message, frame by frame,
+then `{"type": "end"}` (`server.ws_protocol`); `started` then has `num_samples: null`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 
@@ -27,50 +22,44 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from server.app import field_name
 from server.auth import bearer_token, key_matches
+from server.deps import ServiceDep
 from server.encoding import encoded_stream
+from server.engine import StreamEnd
+from server.errors import ApiError, field_name
 from server.middleware import log_request
-from server.routes.synthesize import log_fields, prepare
-from server.schemas import ApiError, DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
+from server.schemas import DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
+from server.ws_protocol import ProtocolError, parse_message, read_client
 
 router = APIRouter(prefix="/v1", tags=["synthesis"])
 logger = logging.getLogger("wavenet.stream")
 
 START_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
+CLOSE_CODES = {
+    1000: "done (or cancelled by the client)",
+    1001: "server shutting down",
+    1003: "binary frame from the client",
+    1007: "invalid JSON or field",
+    1008: "unauthorized, or a message out of protocol",
+    1009: "message too large",
+    1011: "internal error",
+    1013: "overloaded or model unavailable, retry later",
+    4404: "unknown model",
+    4408: "client too slow reading audio (dropped)",
+}
 CLOSE_FOR_STATUS = {401: 1008, 404: 4404, 413: 1009, 422: 1007, 503: 1013}
-END_CLOSE = {"shutdown": (1001, "shutting_down", "the server is shutting down"),
-             "slow_consumer": (4408, "slow_consumer", "dropped: audio was not read in time"),
-             "error": (1011, "generation_failed", "generation failed; see the server log")}
-
-
-class ProtocolError(Exception):
-    def __init__(self, close_code: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.close_code, self.error = close_code, ErrorEvent(code=code, message=message,
-                                                             field=field)
-
-
-def _parse(message: dict, max_bytes: int) -> dict:
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
-    if message.get("text") is None:
-        raise ProtocolError(1003, "unsupported_data", "send JSON text messages, not binary")
-    if len(message["text"]) > max_bytes:
-        raise ProtocolError(1009, "message_too_large", f"messages are limited to {max_bytes} "
-                                                       "bytes")
-    try:
-        data = json.loads(message["text"])
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(1007, "invalid_json", f"not valid JSON ({exc.msg})") from None
-    except (ValueError, RecursionError) as exc:    # too deeply nested, too long a number
-        raise ProtocolError(1007, "invalid_json", f"not usable JSON ({type(exc).__name__})"
-                            ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise ProtocolError(1007, "invalid_request", "type: each message must be a JSON object "
-                                                     "with a string `type`", field="type")
-    return data
+# how a stream's end reads over the WebSocket: (close code, error code, message); no error
+# code means a "done" event (with the status) before the close
+WS_END = {
+    StreamEnd.DONE: (1000, None, None),
+    StreamEnd.CANCELLED: (1000, None, None),
+    StreamEnd.DISCONNECTED: (1006, None, None),     # nobody left to tell
+    StreamEnd.PROTOCOL_ERROR: (1008, "protocol_error", "message out of protocol"),
+    StreamEnd.SHUTDOWN: (1001, "shutting_down", "the server is shutting down"),
+    StreamEnd.SLOW_CONSUMER: (4408, "slow_consumer", "dropped: audio was not read in time"),
+    StreamEnd.ERROR: (1011, "generation_failed", "generation failed; see the server log"),
+}
 
 
 def _request(data: dict, settings, headers) -> SynthesisRequest:
@@ -95,8 +84,7 @@ def _request(data: dict, settings, headers) -> SynthesisRequest:
 
 
 @router.websocket("/stream")
-async def stream(ws: WebSocket) -> None:
-    service = ws.app.state.service
+async def stream(ws: WebSocket, service: ServiceDep) -> None:
     settings = service.settings
     request_id = ws.scope["state"]["request_id"]
     started = time.perf_counter()
@@ -110,16 +98,16 @@ async def stream(ws: WebSocket) -> None:
         except asyncio.TimeoutError:
             raise ProtocolError(1008, "start_timeout", f"no start message within "
                                                        f"{START_TIMEOUT_S:g} s") from None
-        req = _request(_parse(message, settings.max_body_bytes), settings, ws.headers)
+        req = _request(parse_message(message, settings.max_body_bytes), settings, ws.headers)
         try:
-            entry, handle = await prepare(service, req, request_id)
+            entry, handle = await service.submit(req, request_id)
         except ApiError as exc:
             raise ProtocolError(CLOSE_FOR_STATUS.get(exc.status, 1011), exc.code, exc.message,
                                 exc.field) from None
         log.update(model=entry.name, num_samples=handle.num_samples, format=req.format)
         close_code = await _run(ws, handle, entry.config.sample_rate, req.format, settings,
                                 request_id, entry.name)
-        log.update(log_fields(handle))
+        log.update(handle.log_fields())
     except ProtocolError as exc:
         close_code = exc.close_code
         log["error"] = exc.error.code
@@ -148,36 +136,20 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
                                         format=fmt, num_samples=handle.num_samples)
                            .model_dump_json())
     except BaseException as exc:
-        handle.cancel("disconnected")    # gone before its stream started: free the slot now
+        handle.cancel(StreamEnd.DISCONNECTED)    # gone before its stream started: free the slot now
         if isinstance(exc, (RuntimeError, OSError)):
             raise WebSocketDisconnect(1006) from None
         raise
 
-    async def read_client() -> None:
-        try:
-            while True:
-                data = _parse(await ws.receive(), settings.max_body_bytes)
-                if data["type"] == "cancel":
-                    handle.cancel("cancelled")
-                    return
-                raise ProtocolError(1008, "protocol_error", f"unexpected {data['type']!r} "
-                                    "message during a stream; only cancel is allowed",
-                                    field="type")
-        except ProtocolError as exc:
-            problem.append(exc)
-            handle.cancel("protocol_error")
-        except (WebSocketDisconnect, RuntimeError):
-            handle.cancel("disconnected")
-
-    reader = asyncio.create_task(read_client())
+    reader = asyncio.create_task(read_client(ws, handle, settings, problem))
     try:
         async for chunk in encoded_stream(handle, fmt, rate):
             # a client that stops reading blocks this send (TCP flow control)
             await asyncio.wait_for(ws.send_bytes(chunk), settings.slow_client_seconds)
     except asyncio.TimeoutError:
-        handle.cancel("slow_consumer")
+        handle.cancel(StreamEnd.SLOW_CONSUMER)
     except (WebSocketDisconnect, RuntimeError, OSError):
-        handle.cancel("disconnected")
+        handle.cancel(StreamEnd.DISCONNECTED)
         raise WebSocketDisconnect(1006) from None
     finally:
         if not handle.finished:
@@ -185,22 +157,22 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
-    if handle.status == "disconnected":
+    if handle.status is StreamEnd.DISCONNECTED:
         raise WebSocketDisconnect(1006)
     if problem:
         await _close(ws, problem[0].close_code, problem[0].error)
         return problem[0].close_code
-    if handle.status in END_CLOSE:
-        code, error_code, message = END_CLOSE[handle.status]
+    code, error_code, message = WS_END[handle.status]
+    if error_code is not None:
         await _close(ws, code, ErrorEvent(code=error_code, message=message))
         return code
     ttfa, rtf = handle.time_to_first_audio, handle.real_time_factor
-    done = DoneEvent(status=handle.status, samples=handle.samples,
+    done = DoneEvent(status=handle.status.value, samples=handle.samples,
                      seconds=round(handle.samples / rate, 6),
                      time_to_first_audio_ms=None if ttfa is None else round(ttfa * 1000, 2),
                      real_time_factor=None if rtf is None else round(rtf, 4))
-    await _final(ws, done.model_dump_json(), 1000)
-    return 1000
+    await _final(ws, done.model_dump_json(), code)
+    return code
 
 
 async def _close(ws: WebSocket, code: int, error: ErrorEvent) -> None:

@@ -1,24 +1,15 @@
-"""POST /v1/synthesize: the whole file, or a chunked stream as the audio is made.
-
-Response headers: X-Request-ID, X-Sample-Rate, X-Audio-Samples (the length asked for),
-X-Audio-Encoding (pcm_s16le), X-Model. A streamed WAV's header carries 0xFFFFFFFF sizes.
-A client that disconnects frees its slot at the next chunk boundary. A streamed body that
-stops short (failure, slow client, shutdown) is cut, not ended: see `AudioStream`.
-"""
+"""POST /v1/synthesize: the whole file, or a chunked stream as the audio is made
+(`server.audio_response` says how, and which headers go with it)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import StreamingResponse
 
+from server.audio_response import audio_response
 from server.auth import require_api_key
-from server.encoding import encode_whole, encoded_stream, media_type
-from server.engine import Overloaded, ShuttingDown, StreamHandle
-from server.jobs import build_job
-from server.schemas import ApiError, SynthesisRequest
+from server.deps import ServiceDep
+from server.errors import invalid
+from server.schemas import SynthesisRequest
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["synthesis"])
 
@@ -26,113 +17,13 @@ AUDIO_RESPONSES = {200: {"content": {"audio/wav": {}, "application/octet-stream"
                          "description": "WAV or raw PCM s16le mono"},
                    404: {"description": "unknown model"}, 413: {"description": "body too large"},
                    422: {"description": "invalid field"}, 503: {"description": "overloaded"}}
-END_STATUS = {"shutdown": (503, "shutting_down", "the server shut down before the audio was "
-                           "finished"),
-              "error": (500, "generation_failed", "generation failed; see the server log"),
-              "slow_consumer": (503, "slow_consumer", "dropped: audio was not read in time")}
-
-
-async def prepare(service, req: SynthesisRequest, request_id: str) -> tuple:
-    """Validate against the model and submit: -> (entry, handle). Shared with the WebSocket."""
-    entry = service.get(req.model)
-    settings = service.settings
-    if req.mel is not None or req.audio is not None or req.text is not None:
-        # decoding, mel analysis and the text synthesizer are CPU work: off the event loop
-        job = await asyncio.to_thread(build_job, req, entry, settings.max_seconds)
-    else:
-        job = build_job(req, entry, settings.max_seconds)
-    try:
-        handle = entry.engine.submit(job, request_id)
-    except Overloaded:
-        raise ApiError(503, "overloaded", f"model {entry.name!r} has {settings.max_waiting} "
-                       "requests waiting already; retry later",
-                       headers={"Retry-After": "1"}) from None
-    except ShuttingDown:
-        raise ApiError(503, "shutting_down", "the server is shutting down",
-                       headers={"Retry-After": "5"}) from None
-    return entry, handle
-
-
-def log_fields(handle: StreamHandle) -> dict:
-    ttfa, rtf = handle.time_to_first_audio, handle.real_time_factor
-    return {"samples": handle.samples, "stream_status": handle.status or "cancelled",
-            "ttfa_ms": None if ttfa is None else round(ttfa * 1000, 1),
-            "rtf": None if rtf is None else round(rtf, 4)}
-
-
-async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            handle.cancel()
-            return
 
 
 @router.post("/synthesize", responses=AUDIO_RESPONSES, response_class=Response)
-async def synthesize(req: SynthesisRequest, request: Request) -> Response:
-    service = request.app.state.service
-    request_id = request.state.request_id
-    entry, handle = await prepare(service, req, request_id)
-    rate = entry.config.sample_rate
-    request.state.log.update(model=entry.name, num_samples=handle.num_samples,
-                             stream=req.stream, format=req.format)
-    headers = {"X-Sample-Rate": str(rate), "X-Audio-Samples": str(handle.num_samples),
-               "X-Audio-Encoding": "pcm_s16le", "X-Model": entry.name}
-    if req.stream:
-        return AudioStream(handle, _stream_body(request, handle, req.format, rate),
-                           send_timeout=service.settings.slow_client_seconds,
-                           media_type=media_type(req.format), headers=headers)
-    watcher = asyncio.create_task(_cancel_on_disconnect(request, handle))
-    try:
-        pcm = b"".join([chunk async for chunk in handle])
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        if not handle.finished:
-            handle.cancel()
-        request.state.log.update(log_fields(handle))
-    if handle.status != "done":
-        status, code, message = END_STATUS.get(handle.status, (499, "cancelled", "cancelled"))
-        raise ApiError(status, code, message)
-    return Response(encode_whole(req.format, pcm, rate), media_type=media_type(req.format),
-                    headers=headers)
-
-
-class AudioStream(StreamingResponse):
-    """A chunked response of audio still being made. If the audio stops short (generation
-    failed, the client was dropped as too slow, the server shut down) the body is left
-    unterminated, so uvicorn closes the connection and the client sees an incomplete
-    response, never a complete-looking short file. A chunk the client does not accept
-    within `send_timeout` seconds drops the stream ("slow_consumer") the same way."""
-
-    def __init__(self, handle: StreamHandle, body, *, send_timeout: float, **kwargs):
-        super().__init__(body, **kwargs)
-        self.handle, self.send_timeout = handle, send_timeout
-
-    async def stream_response(self, send) -> None:
-        try:
-            await send({"type": "http.response.start", "status": self.status_code,
-                        "headers": self.raw_headers})
-            async for chunk in self.body_iterator:
-                await asyncio.wait_for(send({"type": "http.response.body", "body": chunk,
-                                             "more_body": True}), self.send_timeout)
-        except asyncio.TimeoutError:
-            self.handle.cancel("slow_consumer")
-            return
-        finally:
-            await self.body_iterator.aclose()
-            if not self.handle.finished:     # the client left, perhaps before any audio
-                self.handle.cancel()
-        if self.handle.status == "done":
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _stream_body(request: Request, handle: StreamHandle, fmt: str, rate: int):
-    try:
-        async for chunk in encoded_stream(handle, fmt, rate):
-            yield chunk
-    finally:
-        if not handle.finished:
-            handle.cancel()
-        request.state.log.update(log_fields(handle))
+async def synthesize(req: SynthesisRequest, request: Request, service: ServiceDep) -> Response:
+    if req.mel_stream:
+        raise invalid("mel_stream", "a mel can be streamed in over WS /v1/stream only; "
+                                    "here send the whole `mel`")
+    entry, handle = await service.submit(req, request.state.request_id)
+    return await audio_response(request, entry, handle, req.format, req.stream,
+                                service.settings.slow_client_seconds)

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from safetensors.torch import load_file, save_file
 
-from tests.core.models import configs, random_inputs, random_model
+from tests.helpers.models import configs, random_inputs, random_model
 from wavenet_core import CheckpointError, WaveNetConfig, load_checkpoint, save_checkpoint
 from wavenet_core.checkpoint import read_metadata
 

@@ -11,13 +11,12 @@ import pytest
 from server.cli import main as cli_main
 from wavenet_core.corpus import (
     CorpusError,
-    available_voices,
     build_corpus,
     load_manifest,
     make_sentences,
     split_texts,
-    trim_and_normalise,
 )
+from wavenet_core.speech import SpeechError, available_voices, trim_and_normalise
 
 
 def test_sentences_are_deterministic_and_distinct():
@@ -46,7 +45,7 @@ def test_trim_and_normalise():
     out = trim_and_normalise(audio, sr)
     assert sr <= len(out) <= sr + 2 * 800 + 160
     assert abs(np.max(np.abs(out)) - 0.9) < 1e-6
-    with pytest.raises(CorpusError):
+    with pytest.raises(SpeechError):
         trim_and_normalise(np.zeros(sr, np.float32), sr)
 
 

@@ -7,7 +7,7 @@ import wave
 import numpy as np
 
 from server.cli import main
-from tests.core.models import random_model
+from tests.helpers.models import random_model
 from wavenet_core import WaveNetConfig, save_checkpoint
 from wavenet_core.audio import write_wav
 from wavenet_core.config import MelConfig

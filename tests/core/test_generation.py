@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.core.models import configs, random_inputs, random_model
+from tests.helpers.models import configs, random_inputs, random_model
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.generation import TorchBackend, naive_generate
 from wavenet_core.generation.backends import make_backend

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from wavenet_core.config import MelConfig
-from wavenet_core.mel import LOG_CLAMP, log_mel, mel_filterbank, num_frames, upsample_mel
+from wavenet_core.mel import (
+    LOG_CLAMP,
+    log_mel,
+    mel_filterbank,
+    mel_window,
+    num_frames,
+    upsample_mel,
+)
 
 SR = 16000
 CONFIGS = [
@@ -100,3 +107,28 @@ def test_upsample_matches_log_mel_frames():
     np.testing.assert_array_equal(up[::cfg.hop_length], mel[: len(up[::cfg.hop_length])])
     with pytest.raises(ValueError):
         upsample_mel(mel[0], cfg.hop_length, 10)
+
+
+def test_ready_samples_is_one_frame_of_lookahead_until_the_end():
+    from wavenet_core.mel import ready_samples
+
+    assert [ready_samples(f, 4, final=False) for f in range(4)] == [0, 0, 4, 8]
+    assert [ready_samples(f, 4, final=True) for f in range(4)] == [0, 4, 8, 12]
+    mel = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+    for frames in range(1, 7):        # the ready samples' rows never change as frames come
+        n = ready_samples(frames, 4, final=False)
+        assert np.array_equal(mel_window(mel[:frames], 4, 0, n), mel_window(mel, 4, 0, n))
+
+
+def test_stretch_mel_changes_the_length_and_keeps_the_frames():
+    from wavenet_core.mel import stretch_mel
+
+    mel = np.random.default_rng(1).normal(size=(40, 5)).astype(np.float32)
+    assert stretch_mel(mel, 1.0) is not None and np.array_equal(stretch_mel(mel, 1.0), mel)
+    fast, slow = stretch_mel(mel, 2.0), stretch_mel(mel, 0.5)
+    assert fast.shape == (20, 5) and slow.shape == (80, 5)
+    assert np.array_equal(fast, mel[::2])                 # integer positions: the frames
+    assert np.allclose(slow[1::2][:-1], (mel[:-1] + mel[1:]) / 2, atol=1e-6)
+    assert stretch_mel(mel[:1], 4.0).shape == (1, 5)
+    with pytest.raises(ValueError, match="speed"):
+        stretch_mel(mel, 5.0)

@@ -1,5 +1,6 @@
 """Browser fixtures: Debian's Chromium driven by Playwright's Python package, against real
-`wavenet serve` processes (tests/server/conftest.py's `Server` and tiny checkpoints).
+`wavenet serve` processes (tests/helpers/server.py's `Server`, the root conftest's tiny
+checkpoints).
 
 Skips, with the reason, when Playwright does not import or /usr/bin/chromium is missing
 (.ci/run installs it with apt). Playwright never downloads a browser here.
@@ -7,36 +8,10 @@ Skips, with the reason, when Playwright does not import or /usr/bin/chromium is 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from tests.server.conftest import BACKEND, Server, checkpoints  # noqa: F401 (fixture)
-
-CHROMIUM = os.environ.get("WAVENET_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    # the page's AudioContext starts without a real click; with no sound card, Chromium
-    # renders audio to its fake output device, in real time
-    "--autoplay-policy=no-user-gesture-required",
-]
-API_KEY = "playground-test-key"
-MAX_SECONDS = 600
-
-
-def _skip_reason() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        return f"playwright is not importable ({exc}); pip install playwright"
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does)"
-    return None
-
-
-SKIP_REASON = _skip_reason()
+from tests.helpers.browser import API_KEY, CHROMIUM, CHROMIUM_ARGS, MAX_SECONDS, SKIP_REASON
+from tests.helpers.server import BACKEND, Server
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ What is proved: the page lists the loaded models (a damaged checkpoint shown as 
 a stream plays to the end, the AudioWorklet receiving and rendering exactly the samples
 the server made, at the audio device's pace (also when it resamples to another rate);
 the WAV the page builds equals the server's own WAV for the same request, for a plain
-and a resynthesized (uploaded WAV) request; text goes through the vocoder where a
-synthesizer is installed; cancel stops playback and the stream early; server errors
-(invalid field, busy, wrong API key) are shown as readable messages; with the key the
-page works.
+and a resynthesized (uploaded WAV) request; text goes through the vocoder (its voices come
+from the espeakng-loader wheel, so from any fresh install); cancel stops playback and the
+stream early; server errors (invalid field, busy, wrong API key) are shown as readable
+messages; with the key the page works.
 
 A screenshot goes to the test's tmp dir; with WAVENET_DOCS_SCREENSHOT=1 it is also
 written to docs/playground.png (the README's picture).
@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import API_KEY, MAX_SECONDS, SKIP_REASON
+from tests.helpers.browser import API_KEY, MAX_SECONDS, SKIP_REASON
 
 if SKIP_REASON:
     pytest.skip(SKIP_REASON, allow_module_level=True)
@@ -291,7 +291,7 @@ def test_text_is_spoken_through_the_vocoder(page, servers):
     open_page(page, server)
     voices = page.evaluate("window.playground.models.find(m => m.name === 'mel').voices")
     if not voices:
-        pytest.skip("no speech synthesizer on this machine (apt-get install espeak-ng)")
+        pytest.skip("no speech synthesizer here (the espeakng-loader wheel is a dependency)")
     page.select_option("#model", "mel")
     assert page.is_visible("#text") and page.is_visible("#voice")
     page.fill("#text", "Hi.")

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.server.conftest import Server, metric
-from tests.server.test_ws import ws_error, ws_synthesize
+from tests.helpers.server import Server, metric
+from tests.helpers.ws import ws_error, ws_synthesize
 
 KEY = "s3cret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from server.engine import Engine, Overloaded
+from server.jobs import Job
 from server.metrics import Metrics
-from server.runner import Job
 from server.scheduler import QueueFull, Scheduler, Stream
 
 
@@ -125,3 +125,23 @@ def test_readyz_is_503_until_models_are_warm(checkpoints):
     assert early.status_code == 503 and early.json()["status"] == "loading"
     assert early.headers["retry-after"] and health.status_code == 200
     assert late.status_code == 200 and late.json()["models"] == {"plain": "ready"}
+
+
+def test_a_stream_waiting_for_mel_frames_sits_out_and_bounds_the_step():
+    s = Scheduler(4, 0, chunk_size=10_000, first_chunk_size=1000, min_chunk_size=16,
+                  chunk_target_s=0.1, first_target_s=0.01)
+    s.cost.observe(2, 100, 0.01)                     # 0.1 ms per step at batch 2
+    plain, fed = Stream("plain", 10**6, produced=5), Stream("fed", 10**6, produced=512)
+    for stream in (plain, fed):
+        s.add(stream)
+    fed.ready = 512                                  # no frame beyond what it has made
+    plan = s.schedule()
+    assert plan.step == [plain]                      # the waiting stream sits out
+    assert plan.num_steps == 100                     # short steps while it waits
+    s.update(plan, 0.01)
+    fed.ready = 768                                  # one more frame: 256 samples
+    plan = s.schedule()
+    assert plan.step == [plain, fed] and plan.num_steps == 256     # that frame's samples
+    fed.ready = 512 + 40
+    fed.produced = 512
+    assert s.schedule().num_steps == 40              # no further than its frames allow

@@ -13,7 +13,7 @@ a batched generation step, as a numerical or device fault in one stream would be
 server itself has no fault-injection code.
 
 The disconnect storm runs `DISCONNECT_CLIENTS` clients (200, as the issue asks; set
-WAVENET_FAULT_CLIENTS to change it) through server/load/, the `wavenet load` engine.
+WAVENET_FAULT_CLIENTS to change it) through server/loadtest/, the `wavenet load` engine.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import httpx
 import pytest
 import websockets
 
-from server.load import LoadConfig, process_rss_bytes, run_mixed
-from tests.server.conftest import BACKEND, ROOT, Server, metric, read_error
-from tests.server.test_ws import ws_synthesize
+from server.loadtest import LoadConfig, process_rss_bytes, run_mixed
+from tests.helpers.server import BACKEND, ROOT, Server, metric
+from tests.helpers.ws import read_error, ws_synthesize
 
 DISCONNECT_CLIENTS = int(os.environ.get("WAVENET_FAULT_CLIENTS", "200"))
 FAULT_SEED = 3_999_999_937
@@ -394,7 +394,7 @@ def wait_for_plain_idle(url: str) -> bool:
     ("", 1007, "invalid_json"),
 ], ids=["deep-json", "long-int", "oversized", "type-not-string", "done-first", "empty"])
 def test_malformed_first_message_gets_error_and_close_code(server, first, code, error_code):
-    from tests.server.test_ws import ws_error
+    from tests.helpers.ws import ws_error
 
     error, close_code = asyncio.run(ws_error(server.ws_url, first))
     assert close_code == code and error["code"] == error_code
@@ -440,7 +440,7 @@ async def _cancel_at_the_end(url: str) -> dict:
 ])
 def test_load_tool_refuses_targets_off_loopback(url, allowed, capsys):
     from server.cli import main
-    from server.load import check_loopback
+    from server.loadtest import check_loopback
 
     if allowed:
         assert check_loopback(url) == url

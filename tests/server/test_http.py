@@ -9,7 +9,7 @@ import wave
 
 import httpx
 
-from tests.server.conftest import SPEAKERS, metric
+from tests.helpers.server import SPEAKERS, metric
 
 
 def test_health_ready_and_models(client):

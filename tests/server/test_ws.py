@@ -11,25 +11,8 @@ import numpy as np
 import pytest
 import websockets
 
-from tests.server.conftest import BACKEND, metric, read_error
-
-
-async def ws_synthesize(url: str, start: dict, *, headers=None) -> dict:
-    """Run one stream to its end -> {"started", "audio", "done", "close_code", "error"}."""
-    out = {"audio": b"", "done": None, "error": None, "started": None}
-    async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
-        await ws.send(json.dumps({"type": "start", **start}))
-        try:
-            async for message in ws:
-                if isinstance(message, bytes):
-                    out["audio"] += message
-                else:
-                    event = json.loads(message)
-                    out[event["type"]] = event
-        except websockets.ConnectionClosedError:
-            pass
-        out["close_code"] = ws.close_code
-    return out
+from tests.helpers.server import BACKEND, metric
+from tests.helpers.ws import ws_error, ws_synthesize
 
 
 def run(coro):
@@ -138,15 +121,6 @@ def test_ws_disconnect_frees_the_slot(server):
             break
         time.sleep(0.05)
     assert metric(text, "wavenet_live_streams", model="spk") == 0
-
-
-async def ws_error(url: str, first, then=None) -> tuple[dict | None, int]:
-    async with websockets.connect(url) as ws:
-        await ws.send(first)
-        if then is not None:
-            await ws.recv()
-            await ws.send(then)
-        return await read_error(ws)
 
 
 @pytest.mark.parametrize("first,then,code,error_code,field", [

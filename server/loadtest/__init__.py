@@ -14,11 +14,11 @@ Two drivers:
 Only loopback targets are accepted (target.py): 127.0.0.0/8, ::1, localhost.
 """
 
-from server.load.plan import LoadConfig, ModelSpec, Plan, make_plan
-from server.load.report import LoadReport, Record, format_report, percentile, summarize
-from server.load.rounds import LoadResult, one_stream, run_load
-from server.load.run import fetch_models, run_mixed, server_gauges, wait_settled
-from server.load.target import check_loopback, http_url, process_rss_bytes, ws_url
+from server.loadtest.plan import LoadConfig, ModelSpec, Plan, make_plan
+from server.loadtest.report import LoadReport, Record, format_report, percentile, summarize
+from server.loadtest.rounds import LoadResult, one_stream, run_load
+from server.loadtest.run import fetch_models, run_mixed, server_gauges, wait_settled
+from server.loadtest.target import check_loopback, http_url, process_rss_bytes, ws_url
 
 __all__ = [
     "LoadConfig", "LoadReport", "LoadResult", "ModelSpec", "Plan", "Record", "check_loopback",

@@ -2,8 +2,8 @@
 
 N concurrent clients, each running requests back to back (closed loop) until a request
 count or a duration is reached, whichever comes first; each request is drawn by
-`server.load.plan.make_plan` and run by `server.load.clients`. After the run it waits for
-the server's live and waiting stream gauges to reach 0 and reports them, with the server's
+`server.loadtest.plan.make_plan` and run by `server.loadtest.clients`. After the run it waits
+for the server's live and waiting stream gauges to reach 0 and reports them, with the server's
 RSS (before and after) when its pid is given.
 """
 
@@ -14,10 +14,17 @@ import contextlib
 import random
 import time
 
-from server.load.clients import http_request, ws_request
-from server.load.plan import MAX_DURATION_S, MAX_REQUESTS, LoadConfig, ModelSpec, Plan, make_plan
-from server.load.report import LoadReport, Record
-from server.load.target import http_url, process_rss_bytes, ws_url
+from server.loadtest.clients import http_request, ws_request
+from server.loadtest.plan import (
+    MAX_DURATION_S,
+    MAX_REQUESTS,
+    LoadConfig,
+    ModelSpec,
+    Plan,
+    make_plan,
+)
+from server.loadtest.report import LoadReport, Record
+from server.loadtest.target import http_url, process_rss_bytes, ws_url
 
 
 async def fetch_models(client, names: list[str] | None) -> list[ModelSpec]:

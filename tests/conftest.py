@@ -1,13 +1,41 @@
-"""Shared fixtures for wavenet_core tests: tiny random models and a tiny synthetic corpus."""
+"""Fixtures shared by every test folder: tiny random checkpoints, the main `wavenet serve`
+process (tests/helpers/server.py) and a client for it, and a tiny synthetic corpus."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
+from tests.helpers.server import BACKEND, Server, make_checkpoints
 from wavenet_core.audio import write_wav
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory) -> Path:
+    return make_checkpoints(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def server(checkpoints, tmp_path_factory):
+    srv = Server(checkpoints, {"WAVENET_BACKEND": BACKEND, "WAVENET_MAX_STREAMS": "16",
+                               "WAVENET_MAX_BODY_BYTES": str(256 * 1024),
+                               "WAVENET_MAX_SECONDS": "30", "WAVENET_MEL_IDLE_SECONDS": "2"},
+                 tmp_path_factory.mktemp("logs") / "main.log")
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import asyncio
 import json
 import time
 
-from server.load.plan import Plan
-from server.load.report import Record
+from server.loadtest.plan import Plan
+from server.loadtest.report import Record
 
 
 async def _bounded(go, plan: Plan, timeout: float, rec: Record) -> None:

@@ -10,8 +10,8 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from server.load.report import percentile
-from server.load.target import check_loopback
+from server.loadtest.report import percentile
+from server.loadtest.target import check_loopback
 
 
 @dataclass

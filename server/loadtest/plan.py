@@ -17,7 +17,7 @@ import io
 import random
 from dataclasses import dataclass
 
-from server.load.target import check_loopback
+from server.loadtest.target import check_loopback
 
 MAX_CONCURRENCY = 1000
 MAX_REQUESTS = 1_000_000

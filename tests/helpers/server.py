@@ -1,4 +1,5 @@
-"""Fixtures: tiny random checkpoints, and real `wavenet serve` processes on 127.0.0.1.
+"""Tiny random checkpoints and real `wavenet serve` processes on 127.0.0.1, for the tests
+and the benchmarks.
 
 The main server serves a plain model, a multi-speaker one with names, a mel-conditioned
 one and a damaged file, with the compiled "cpu" backend when it imports (bitwise batch
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(layers_per_stack=4, stacks=2, residual_channels=16, skip_channels=32)
@@ -36,13 +36,12 @@ def cpu_backend_available() -> bool:
 BACKEND = "cpu" if cpu_backend_available() else "torch"
 
 
-@pytest.fixture(scope="session")
-def checkpoints(tmp_path_factory) -> Path:
+def make_checkpoints(folder: Path, damaged: bool = True) -> Path:
+    """plain, spk (named speakers), mel and, unless `damaged` is False, a damaged file."""
     import torch
 
     from wavenet_core import MelConfig, WaveNet, WaveNetConfig, save_checkpoint
 
-    folder = tmp_path_factory.mktemp("models")
     torch.manual_seed(1234)
     save_checkpoint(folder / "plain.safetensors", WaveNet(WaveNetConfig(**SMALL)))
     save_checkpoint(folder / "spk.safetensors", WaveNet(WaveNetConfig(**SMALL, num_speakers=3)),
@@ -50,7 +49,8 @@ def checkpoints(tmp_path_factory) -> Path:
     save_checkpoint(folder / "mel.safetensors",
                     WaveNet(WaveNetConfig(**SMALL, mel_channels=MEL["n_mels"],
                                           mel=MelConfig(**MEL))))
-    (folder / "broken.safetensors").write_bytes(b"not a safetensors file")
+    if damaged:
+        (folder / "broken.safetensors").write_bytes(b"not a safetensors file")
     return folder
 
 
@@ -119,39 +119,6 @@ class Server:
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode
-
-
-@pytest.fixture(scope="session")
-def server(checkpoints, tmp_path_factory):
-    srv = Server(checkpoints, {"WAVENET_BACKEND": BACKEND, "WAVENET_MAX_STREAMS": "16",
-                               "WAVENET_MAX_BODY_BYTES": str(256 * 1024),
-                               "WAVENET_MAX_SECONDS": "30"},
-                 tmp_path_factory.mktemp("logs") / "main.log")
-    try:
-        srv.wait_ready()
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def client(server):
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        yield c
-
-
-async def read_error(ws) -> tuple[dict | None, int]:
-    """Read a WebSocket to its end -> (the last error event or None, the close code)."""
-    import websockets
-
-    error = None
-    try:
-        async for message in ws:
-            if isinstance(message, str) and json.loads(message)["type"] == "error":
-                error = json.loads(message)
-    except websockets.ConnectionClosedError:
-        pass
-    return error, ws.close_code
 
 
 def metric(text: str, name: str, **labels) -> float | None:

@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from server.load.plan import LoadConfig
+from server.loadtest.plan import LoadConfig
 
 
 def percentile(values: list[float], q: float) -> float | None:

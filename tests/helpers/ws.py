@@ -1,0 +1,77 @@
+"""WebSocket clients for the tests and benchmarks: one whole stream, a mel streamed in, or a
+stream's error and close."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import websockets
+
+
+async def _read_to_end(ws, out: dict) -> None:
+    """Audio into out["audio"], each event under its type, until the server closes."""
+    try:
+        async for message in ws:
+            if isinstance(message, bytes):
+                out["audio"] += message
+            else:
+                event = json.loads(message)
+                out[event["type"]] = event
+    except websockets.ConnectionClosedError:
+        pass
+
+
+def _empty() -> dict:
+    return {"audio": b"", "done": None, "error": None, "started": None}
+
+
+async def ws_synthesize(url: str, start: dict, *, headers=None) -> dict:
+    """Run one stream to its end -> {"started", "audio", "done", "close_code", "error"}."""
+    out = _empty()
+    async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", **start}))
+        await _read_to_end(ws, out)
+        out["close_code"] = ws.close_code
+    return out
+
+
+async def ws_mel_stream(url: str, start: dict, pieces, *, pause: float = 0.0,
+                        timeout: float = 60.0) -> dict:
+    """Stream a mel in: the start message, then each piece (bytes or a JSON-able dict),
+    `pause` seconds apart, then read to the end (at most `timeout` s) -> as `ws_synthesize`."""
+    out = _empty()
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", "mel_stream": True, **start}))
+        reader = asyncio.create_task(_read_to_end(ws, out))
+        try:
+            for piece in pieces:
+                await ws.send(piece if isinstance(piece, bytes) else json.dumps(piece))
+                if pause:
+                    await asyncio.sleep(pause)
+        except websockets.ConnectionClosed:
+            pass
+        await asyncio.wait_for(reader, timeout)
+        out["close_code"] = ws.close_code
+    return out
+
+
+async def read_error(ws) -> tuple[dict | None, int]:
+    """Read a WebSocket to its end -> (the last error event or None, the close code)."""
+    error = None
+    try:
+        async for message in ws:
+            if isinstance(message, str) and json.loads(message)["type"] == "error":
+                error = json.loads(message)
+    except websockets.ConnectionClosedError:
+        pass
+    return error, ws.close_code
+
+
+async def ws_error(url: str, first, then=None) -> tuple[dict | None, int]:
+    async with websockets.connect(url) as ws:
+        await ws.send(first)
+        if then is not None:
+            await ws.recv()
+            await ws.send(then)
+        return await read_error(ws)

@@ -1,0 +1,62 @@
+"""espeak-ng from the `espeakng-loader` wheel (libespeak-ng and its voice data): text to speech
+with no system package, so a fresh `pip install` speaks.
+
+Each call runs `espeak_worker.py` in its own short-lived process (about 50 ms), because the
+library keeps state between utterances in static variables (in one process the same text comes
+out a little different each time), and because a crash in C code then ends that process, not
+the server. The worker also seeds the library's random generator, which otherwise follows the
+clock: the same text in the same voice gives the same audio, as the `espeak-ng` program does.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 22050
+WORKER = Path(__file__).with_name("espeak_worker.py")
+TIMEOUT_S = 60
+
+
+class EspeakLibError(RuntimeError):
+    """The bundled espeak-ng is missing or failed; the message says which."""
+
+
+def _run(args: list[str], text: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-I", str(WORKER), *args], input=text.encode(),
+                          capture_output=True, timeout=TIMEOUT_S)
+
+
+@functools.cache
+def available() -> bool:
+    """True when the wheel is installed and its library starts here."""
+    try:
+        import espeakng_loader  # noqa: F401
+    except ImportError:
+        return False
+    return _run(["--check", "en"]).returncode == 0
+
+
+@functools.cache
+def has_voice(voice: str) -> bool:
+    """True when the bundled data has the language voice and its `+variant`, if any."""
+    return available() and _run(["--check", voice]).returncode == 0
+
+
+def speak(voice: str, text: str, rate: int | None = None, pitch: int | None = None
+          ) -> np.ndarray:
+    """`text` in `voice` (e.g. "en-us+f2"), `rate` words per minute, `pitch` 0-99 ->
+    float32 audio in [-1, 1] at `SAMPLE_RATE`; the same input gives the same audio."""
+    done = _run([voice, str(rate or 175), str(50 if pitch is None else pitch)], text)
+    if done.returncode != 0:
+        reason = {2: "the espeakng-loader wheel is missing or does not load",
+                  3: f"no voice {voice!r}"}.get(done.returncode, f"exit {done.returncode}")
+        detail = done.stderr.decode(errors="replace")[-300:].strip()
+        raise EspeakLibError(f"espeak-ng (bundled): {reason}" + (f": {detail}" if detail
+                                                                  else ""))
+    pcm = np.frombuffer(done.stdout[:len(done.stdout) // 2 * 2], dtype="<i2")
+    return pcm.astype(np.float32) / np.float32(32768.0)
