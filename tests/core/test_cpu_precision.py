@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.core.models import configs, random_inputs, random_model
+from tests.helpers.models import configs, random_inputs, random_model
 from wavenet_core.audio import read_wav
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.data import fixed_batches, make_utterance
