@@ -1,4 +1,5 @@
-"""Request, response and event models of API v1 (DESIGN.md section 6).
+"""Request, response and event models of API v1 (README.md, "API (v1)"; request flow in
+ docs/architecture.md).
 
 These check what can be checked without the model (types, ranges, exclusive fields);
 `server.jobs` checks the rest against the chosen model (mel shape, speaker, duration).

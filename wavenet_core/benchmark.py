@@ -1,7 +1,7 @@
 """Side-by-side generation speed: every backend and the machine's own limits, one process.
 
 Machines here are shared and noisy, so absolute numbers drift; ratios measured in the same
-run do not. For configs A and B (DESIGN.md section 8) this measures samples/s of naive
+run do not. For configs A and B (docs/architecture.md section 5) this measures samples/s of naive
 recomputation, eager PyTorch queues and the compiled CPU backend in each precision (fp32,
 bf16, int8): batch 1 on one core, batch 1 split across two cores, batch 16 on two threads;
 the CUDA graph where a GPU exists. And the limits of this machine for the same model:

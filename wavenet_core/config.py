@@ -117,7 +117,7 @@ class WaveNetConfig:
 
 
 CONFIG_A = WaveNetConfig(layers_per_stack=10, stacks=3, residual_channels=32, skip_channels=512)
-"""DESIGN.md section 8, "classic"."""
+"""docs/architecture.md section 5, "classic"."""
 
 CONFIG_B = WaveNetConfig(layers_per_stack=10, stacks=2, residual_channels=64, skip_channels=128)
-"""DESIGN.md section 8, "vocoder-small"."""
+"""docs/architecture.md section 5, "vocoder-small"."""

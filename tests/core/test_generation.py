@@ -1,4 +1,4 @@
-"""DESIGN.md section 5 invariants for the plain PyTorch queue backend and the naive reference."""
+"""docs/architecture.md section 3 invariants for the plain PyTorch queue backend and the naive reference."""
 
 from __future__ import annotations
 
