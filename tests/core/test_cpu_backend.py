@@ -1,4 +1,4 @@
-"""The compiled CPU backend (numba): docs/architecture.md section 3 invariants, bitwise batch invariance."""
+"""The compiled CPU backend (numba): the invariants of docs/architecture.md section 3."""
 
 from __future__ import annotations
 

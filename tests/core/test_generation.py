@@ -1,4 +1,4 @@
-"""docs/architecture.md section 3 invariants for the plain PyTorch queue backend and the naive reference."""
+"""docs/architecture.md section 3 invariants: the PyTorch queue backend, the naive reference."""
 
 from __future__ import annotations
 
