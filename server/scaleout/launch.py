@@ -1,0 +1,95 @@
+"""`wavenet serve --ray`: the app on Ray Serve, N replicas behind one HTTP endpoint.
+
+Starts a local Ray cluster (or joins one with `--ray-address`), starts Serve's HTTP
+proxy on --host/--port, deploys `replicas` copies of the app and waits. SIGTERM or
+Ctrl-C shuts Serve down, which drains every replica (live streams finish first, for up to
+`graceful_shutdown_timeout_s`), then disconnects from (or stops) the cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+
+APP_NAME = "wavenet"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scale-out on Ray Serve (needs the 'ray' extra)")
+    group.add_argument("--ray", action="store_true",
+                       help="serve through Ray Serve with --replicas copies of the app")
+    group.add_argument("--replicas", type=int, default=2, help="replicas (default 2)")
+    group.add_argument("--max-replicas", type=int,
+                       help="autoscale between --replicas and this many")
+    group.add_argument("--ray-address",
+                       help="join this Ray cluster ('auto', host:port) instead of starting one")
+    group.add_argument("--replica-cpus", type=float, default=1.0,
+                       help="CPUs reserved per replica; also its thread count (default 1)")
+    group.add_argument("--replica-gpus", type=float, default=0.0,
+                       help="GPUs per replica (default 0)")
+
+
+def start_cluster(address: str | None, num_cpus: int | None = None, **kwargs) -> None:
+    """ray.init without the dashboard or usage stats; a local cluster gets `num_cpus`, and
+    its proxies the replica-loss middleware (server/scaleout/proxy.py)."""
+    from server.scaleout.proxy import CALLBACK_ENV, CALLBACK_PATH
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault(CALLBACK_ENV, CALLBACK_PATH)
+    import ray
+
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **kwargs)
+
+
+def deploy(settings_fields: dict, options: dict, host: str, port: int):
+    """Start Serve's proxy on host:port and (re)deploy the app with these options; returns
+    once the application runs (a redeploy that only changes the replica count returns
+    while the replicas being removed still drain)."""
+    from ray import serve
+
+    from server.scaleout.replica import WaveNetReplica
+
+    serve.start(http_options={"host": host, "port": port})
+    app = WaveNetReplica.options(**options).bind(settings_fields)
+    return serve.run(app, name=APP_NAME, route_prefix="/")
+
+
+def run(args: argparse.Namespace, settings_fields: dict) -> int:
+    try:
+        import ray
+        from ray import serve
+    except ImportError:
+        print("error: --ray needs Ray Serve: pip install 'wavenet-server[ray]'")
+        return 2
+    from server.scaleout.options import deployment_options
+    from server.settings import Settings
+
+    if args.replicas < 1:
+        print("error: --replicas must be at least 1")
+        return 2
+    settings = Settings(**settings_fields)
+    options = deployment_options(settings, args.replicas, args.replica_cpus,
+                                 args.replica_gpus, args.max_replicas)
+    fields = {k: [str(p) for p in v] if k == "models" else v
+              for k, v in settings_fields.items()}
+    if "models" not in fields:   # replicas on other nodes resolve the same paths
+        fields["models"] = [str(p.resolve()) for p in settings.models]
+    start_cluster(args.ray_address)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        deploy(fields, options, args.host, args.port)
+        print(f"wavenet on Ray Serve: {args.replicas} replica(s) at "
+              f"http://{args.host}:{args.port}", flush=True)
+        stop.wait()
+        print("draining replicas...", flush=True)
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+    return 0
