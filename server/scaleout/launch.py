@@ -12,8 +12,10 @@ import argparse
 import os
 import signal
 import threading
+import time
 
-APP_NAME = "wavenet"
+APP_NAME = DEPLOYMENT = "wavenet"
+IMPORT_PATH = "server.scaleout.replica:build_app"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,17 +48,39 @@ def start_cluster(address: str | None, num_cpus: int | None = None, **kwargs) ->
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **kwargs)
 
 
-def deploy(settings_fields: dict, options: dict, host: str, port: int):
-    """Start Serve's proxy on host:port and (re)deploy the app with these options; returns
-    once the application runs (a redeploy that only changes the replica count returns
-    while the replicas being removed still drain)."""
-    from ray import serve
+def serve_config(settings_fields: dict, options: dict) -> dict:
+    """The Serve config (the schema of deploy/ray-serve.yaml) for one wavenet app."""
+    return {"applications": [{
+        "name": APP_NAME, "route_prefix": "/", "import_path": IMPORT_PATH,
+        "args": settings_fields, "deployments": [{"name": DEPLOYMENT, **options}]}]}
 
-    from server.scaleout.replica import WaveNetReplica
+
+def deploy(settings_fields: dict, options: dict, host: str, port: int,
+           timeout_s: float = 300.0) -> None:
+    """Start Serve's proxy on host:port and apply the config, as `serve deploy` does.
+
+    Declarative on purpose: a new config that only changes the replica count keeps the
+    running replicas (an imperative `serve.run` would replace them all). Returns once the
+    application runs; replicas being removed may still be draining then.
+    """
+    from ray import serve
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
 
     serve.start(http_options={"host": host, "port": port})
-    app = WaveNetReplica.options(**options).bind(settings_fields)
-    return serve.run(app, name=APP_NAME, route_prefix="/")
+    config = ServeDeploySchema.model_validate(serve_config(settings_fields, options))
+    _get_global_client().deploy_apps(config)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        app = serve.status().applications.get(APP_NAME)
+        status = getattr(app, "status", None)
+        if status == "RUNNING" and app.deployments[DEPLOYMENT].status == "HEALTHY":
+            return
+        if status == "DEPLOY_FAILED":
+            raise RuntimeError(f"deploying {APP_NAME} failed: {app.message}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{APP_NAME} not running after {timeout_s:.0f} s: {status}")
+        time.sleep(0.2)
 
 
 def run(args: argparse.Namespace, settings_fields: dict) -> int:

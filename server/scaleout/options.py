@@ -14,7 +14,7 @@ from server.settings import Settings
 
 TARGET_SHARE = 0.7          # autoscale when replicas are ~70 % busy on average
 SHUTDOWN_MARGIN_S = 5.0     # on top of the drain grace, for lifespan shutdown itself
-QUEUED_PER_REPLICA = 2      # requests a proxy may hold per replica before answering 503
+QUEUE_STREAMS = 4           # a proxy queues this many x streams per replica, then 503s
 
 
 def streams_per_replica(settings: Settings) -> int:
@@ -42,7 +42,9 @@ def deployment_options(settings: Settings, replicas: int, num_cpus: float = 1.0,
     streams = streams_per_replica(settings)
     options = dict(
         max_ongoing_requests=streams,
-        max_queued_requests=QUEUED_PER_REPLICA * streams * max(replicas, max_replicas or 0),
+        # per proxy (one per node), and independent of the replica count, so that scaling
+        # is a light update that keeps the running replicas
+        max_queued_requests=QUEUE_STREAMS * streams,
         graceful_shutdown_timeout_s=shutdown_timeout_s(settings),
         graceful_shutdown_wait_loop_s=0.5,
         health_check_period_s=5.0,
