@@ -23,7 +23,10 @@ def streams_per_replica(settings: Settings) -> int:
 
 
 def shutdown_timeout_s(settings: Settings) -> float:
-    return settings.shutdown_grace_seconds + SHUTDOWN_MARGIN_S
+    """Serve first waits for a leaving replica's requests (a stream lasts about its audio,
+    at most `max_seconds`, when generated in real time), then its lifespan drains with
+    `shutdown_grace_seconds`; Ray kills it after this long."""
+    return settings.max_seconds + settings.shutdown_grace_seconds + SHUTDOWN_MARGIN_S
 
 
 def replica_env(num_cpus: float) -> dict[str, str]:
@@ -48,6 +51,7 @@ def deployment_options(settings: Settings, replicas: int, num_cpus: float = 1.0,
         graceful_shutdown_timeout_s=shutdown_timeout_s(settings),
         graceful_shutdown_wait_loop_s=0.5,
         health_check_period_s=5.0,
+        health_check_timeout_s=10.0,
         ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus,
                            "runtime_env": {"env_vars": replica_env(num_cpus)}},
     )
