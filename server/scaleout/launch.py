@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
 import time
+from pathlib import Path
 
 APP_NAME = DEPLOYMENT = "wavenet"
 IMPORT_PATH = "server.scaleout.replica:build_app"
@@ -88,22 +90,26 @@ def run(args: argparse.Namespace, settings_fields: dict) -> int:
         import ray
         from ray import serve
     except ImportError:
-        print("error: --ray needs Ray Serve: pip install 'wavenet-server[ray]'")
+        print("error: --ray needs Ray Serve: pip install 'wavenet-server[ray]'",
+              file=sys.stderr)
         return 2
     from server.scaleout.options import deployment_options
     from server.settings import Settings
 
     if args.replicas < 1:
-        print("error: --replicas must be at least 1")
+        print("error: --replicas must be at least 1", file=sys.stderr)
         return 2
     settings = Settings(**settings_fields)
     options = deployment_options(settings, args.replicas, args.replica_cpus,
                                  args.replica_gpus, args.max_replicas)
-    fields = {k: [str(p) for p in v] if k == "models" else v
-              for k, v in settings_fields.items()}
-    if "models" not in fields:   # replicas on other nodes resolve the same paths
-        fields["models"] = [str(p.resolve()) for p in settings.models]
-    start_cluster(args.ray_address)
+    # Absolute model paths: replicas run elsewhere (another cwd, another node).
+    fields = {**settings_fields, "models": [str(Path(p).expanduser().resolve())
+                                            for p in settings.models]}
+    try:
+        start_cluster(args.ray_address)
+    except Exception as exc:   # no cluster at --ray-address, no shared memory, ...
+        print(f"error: Ray cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -31,9 +31,13 @@ def shutdown_timeout_s(settings: Settings) -> float:
 
 def replica_env(num_cpus: float) -> dict[str, str]:
     """Environment for every replica, on whichever node: the caller's WAVENET_* settings,
-    and one compute thread per CPU the replica reserves unless told otherwise."""
+    and one compute thread per CPU the replica reserves unless told otherwise.
+
+    Not the API key: a runtime_env is visible in Ray's state API and dashboard. Replicas
+    read it from their node's environment (a local cluster inherits the caller's)."""
     threads = str(max(1, math.floor(num_cpus)))
-    env = {k: v for k, v in os.environ.items() if k.startswith("WAVENET_")}
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith("WAVENET_") and k != "WAVENET_API_KEY"}
     env.setdefault("WAVENET_TORCH_THREADS", threads)
     env.setdefault("OMP_NUM_THREADS", threads)
     return env

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -37,7 +37,6 @@ class Cluster:
     port: int
     single: Server
     replicas: int = 2
-    extra: dict = field(default_factory=dict)
 
     @property
     def ws_url(self) -> str:

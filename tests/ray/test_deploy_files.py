@@ -138,4 +138,4 @@ def test_cli_rejects_a_bad_replica_count():
     out = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--ray",
                           "--replicas", "0"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
-    assert out.returncode == 2 and "--replicas must be at least 1" in out.stdout, out
+    assert out.returncode == 2 and "--replicas must be at least 1" in out.stderr, out
