@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from contextlib import asynccontextmanager
 
 from ray import serve
@@ -28,10 +27,8 @@ LOAD_POLL_S = 0.05
 
 
 def replica_name() -> str:
-    try:
-        return serve.get_replica_context().replica_id.unique_id
-    except Exception:   # outside a replica (never in production; kept for clarity)
-        return f"pid-{os.getpid()}"
+    """This replica's short id (Serve's actor name ends with it)."""
+    return serve.get_replica_context().replica_id.unique_id
 
 
 class ServedBy:
