@@ -13,14 +13,11 @@ are Settings fields (WAVENET_* environment variables fill the rest).
 from __future__ import annotations
 
 import asyncio
-import logging
 from contextlib import asynccontextmanager
 
 from ray import serve
 
 from server.settings import Settings
-
-log = logging.getLogger("wavenet.scaleout")
 
 SERVED_BY = b"x-served-by"
 LOAD_POLL_S = 0.05
