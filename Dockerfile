@@ -26,6 +26,8 @@
 #   TORCH_INDEX     index torch comes from (empty: pip's default index / PIP_EXTRA_ARGS)
 #                   default https://download.pytorch.org/whl/cpu (the CPU-only wheel)
 #   PIP_EXTRA_ARGS  extra options for every pip install, e.g. "--find-links /wheels"
+#   EXTRAS          the project's optional extras, e.g. "ray" for Ray Serve scale-out
+#                   (docker-compose.yml's `ray` profile, deploy/)         default none
 
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
@@ -58,6 +60,7 @@ COPY constraints.txt ./
 ARG TORCH_SPEC="torch==2.13.0"
 ARG TORCH_INDEX="https://download.pytorch.org/whl/cpu"
 ARG PIP_EXTRA_ARGS=""
+ARG EXTRAS=""
 # bash for the arrays below. SHELL comes after the stage's ARG/ENV instructions because
 # hadolint 2.15 forgets SHELL when an ARG or ENV follows it (hadolint/hadolint#1252) and
 # would lint the bash as POSIX sh.
@@ -79,13 +82,15 @@ COPY pyproject.toml README.md ./
 COPY wavenet_core ./wavenet_core
 COPY server ./server
 
-# The project and its runtime dependencies (no dev extra), pinned by constraints.txt.
-# Its torch pin is dropped here so that the torch installed above (TORCH_SPEC) stays.
+# The project and its runtime dependencies (no dev extra; EXTRAS if given), pinned by
+# constraints.txt. Its torch pin is dropped here so that the torch installed above
+# (TORCH_SPEC) stays.
 # The import check runs isolated (-I) so that it sees the installed package, not ./server.
 RUN --mount=type=bind,source=wheels,target=/wheels \
     grep -v '^torch==' constraints.txt > /tmp/constraints.txt \
     && read -r -a extra <<< "${PIP_EXTRA_ARGS}" \
-    && pip install --no-cache-dir "${extra[@]}" -c /tmp/constraints.txt . \
+    && project="." && if [[ -n "${EXTRAS}" ]]; then project=".[${EXTRAS}]"; fi \
+    && pip install --no-cache-dir "${extra[@]}" -c /tmp/constraints.txt "${project}" \
     && rm /tmp/constraints.txt \
     && python -I -c "import torch, server, wavenet_core; print('torch', torch.__version__)"
 

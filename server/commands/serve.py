@@ -4,6 +4,9 @@ Command-line options override the WAVENET_* environment (see server/settings.py)
 SIGTERM or Ctrl-C drains first: /readyz turns 503, new requests get 503, live streams get
 WAVENET_SHUTDOWN_GRACE_SECONDS to finish and the rest end with status "shutdown"; then
 uvicorn stops. A second signal exits at once.
+
+With --ray the same app runs as --replicas Ray Serve replicas behind one endpoint
+(server/scaleout/launch.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cpu backend weight format (default: WAVENET_PRECISION, else auto)")
     parser.add_argument("--max-streams", type=int, help="live streams per model")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    from server.scaleout.launch import add_arguments as add_ray_arguments
+
+    add_ray_arguments(parser)
 
 
 def _server_class():
@@ -72,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"models": args.model, "backend": args.backend, "device": args.device,
                  "precision": args.precision, "max_streams": args.max_streams,
                  "log_level": args.log_level}
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    fields = {k: v for k, v in overrides.items() if v is not None}
+    if args.ray:
+        from server.scaleout import launch
+
+        return launch.run(args, fields)
+    settings = Settings(**fields)
     app = create_app(settings)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level,
                             access_log=False, lifespan="on",

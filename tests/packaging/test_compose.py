@@ -9,6 +9,7 @@ import shlex
 import pytest
 
 from tests.helpers.packaging import (
+    ROOT,
     COMPOSE_SCHEMA,
     dockerfile_cmd,
     load_compose,
@@ -27,8 +28,14 @@ def test_compose_file_validates_against_the_compose_spec():
     )
 
 
+def single_process_services() -> dict:
+    """Every service but the `ray` profile's (its nodes run `ray start`)."""
+    return {name: service for name, service in load_compose()["services"].items()
+            if "ray" not in service.get("profiles", [])}
+
+
 def test_compose_services():
-    services = load_compose()["services"]
+    services = single_process_services()
     assert {"wavenet", "wavenet-gpu"} <= set(services)
     for name, service in services.items():
         assert service["build"]["context"] == "."
@@ -55,8 +62,37 @@ def test_compose_services():
 
 def test_compose_command_is_the_dockerfile_cmd():
     cmd = dockerfile_cmd()
-    for name, service in load_compose()["services"].items():
+    for name, service in single_process_services().items():
         command = service.get("command", cmd)
         if isinstance(command, str):
             command = shlex.split(command)
         assert command == cmd, f"{name}: {command} != Dockerfile CMD {cmd}"
+
+
+def test_compose_ray_profile():
+    """Head + worker from the image with the `ray` extra, the head deploying the app with
+    `wavenet serve --ray`, the proxy middleware on every node, and a client."""
+    services = load_compose()["services"]
+    ray = {n: s for n, s in services.items() if "ray" in s.get("profiles", [])}
+    assert set(ray) == {"ray-head", "ray-worker", "ray-client"}
+    for name in ("ray-head", "ray-worker"):
+        node = ray[name]
+        assert node["build"]["args"]["EXTRAS"] == "ray" and node["image"] == "wavenet-server:ray"
+        env = node["environment"]
+        assert env["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"] == (
+            "server.scaleout.proxy:middlewares")
+        assert env["RAY_USAGE_STATS_ENABLED"] == "0"
+        assert env["WAVENET_MODELS"] == "/app/models"
+        assert node["shm_size"], "Ray's object store needs shared memory"
+        assert any(v["target"] == "/app/models" and v["read_only"] for v in node["volumes"])
+    head = " ".join(ray["ray-head"]["command"])
+    assert "ray start --head --port=6379" in head
+    assert "wavenet serve --ray --ray-address auto" in head and "--port 8000" in head
+    assert "/readyz" in " ".join(ray["ray-head"]["healthcheck"]["test"])
+    assert "--address=ray-head:6379" in ray["ray-worker"]["command"]
+    client = ray["ray-client"]
+    assert client["image"] == "wavenet-server:ray"
+    assert "http://ray-head:8000" in client["command"]
+    script = client["command"][1].replace("/deploy/", "")
+    assert (ROOT / "deploy" / script).is_file()
+    assert "ARG EXTRAS" in (ROOT / "Dockerfile").read_text()
