@@ -9,8 +9,8 @@ import shlex
 import pytest
 
 from tests.helpers.packaging import (
-    ROOT,
     COMPOSE_SCHEMA,
+    ROOT,
     dockerfile_cmd,
     load_compose,
 )
