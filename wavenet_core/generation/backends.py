@@ -7,18 +7,26 @@ Every backend offers the same surface, which is all the server uses:
   step_logits(state, slots, inputs, local=None) -> logits (teacher forcing, for tests)
 and the attributes `name` and `device`. `state.free_slot(slot)` frees a slot.
 
-"auto" picks the CUDA-graph backend on a GPU and the compiled CPU backend otherwise,
-falling back to plain PyTorch when neither is available.
+"auto" picks the triton backend on a GPU (the CUDA-graph backend when Triton is not
+installed) and the compiled CPU backend otherwise, falling back to plain PyTorch when
+neither is available.
+
+`precision` chooses the weights' number format where a backend offers a choice: the
+triton backend takes auto (fp16 on CUDA), fp32 or fp16; the others run float32.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import warnings
 
 import torch
 
 from wavenet_core.generation.torch_backend import TorchBackend
 from wavenet_core.model import WaveNet
 
-BACKENDS = ("auto", "torch", "cpu", "cuda-graph")
+BACKENDS = ("auto", "torch", "cpu", "cuda-graph", "triton")
+PRECISIONS = ("auto", "fp32", "fp16")
 
 
 def resolve_device(device: str | None = "auto") -> torch.device:
@@ -28,16 +36,36 @@ def resolve_device(device: str | None = "auto") -> torch.device:
     return torch.device(device)
 
 
-def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"):
+def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto",
+                 precision: str = "auto"):
     dev = resolve_device(device)
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of "
+                         f"{', '.join(PRECISIONS)}")
     if name == "auto":
-        name = "cuda-graph" if dev.type == "cuda" else "cpu"
+        if dev.type == "cuda":
+            try:
+                backend = make_backend(model, "triton", str(dev), precision)
+                backend.warmup()           # compiles now: a failure falls back here
+                return backend
+            except Exception as exc:  # no Triton, or a kernel this GPU cannot run
+                warnings.warn(f"triton backend unavailable ({exc!r}); using cuda-graph",
+                              stacklevel=2)
+                return make_backend(model, "cuda-graph", str(dev))
         try:
-            return make_backend(model, name, str(dev))
+            return make_backend(model, "cpu", str(dev), precision)
         except ImportError:
             return TorchBackend(model, dev)
+    if name == "triton":
+        if importlib.util.find_spec("triton") is None:
+            raise ImportError("the 'triton' backend needs the triton package")
+        from wavenet_core.generation.triton_backend import TritonBackend
+
+        return TritonBackend(model, dev, precision=precision)
+    if precision not in ("auto", "fp32"):
+        raise ValueError(f"the {name!r} backend runs in fp32 only (precision {precision!r})")
     if name == "torch":
         return TorchBackend(model, dev)
     if name == "cpu":

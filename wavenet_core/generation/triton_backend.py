@@ -47,6 +47,16 @@ def _pow2(n: int) -> int:
     return max(16, 1 << (int(n) - 1).bit_length())
 
 
+def kernel_shape(config, precision: str) -> tuple[int, int, int, int]:
+    """Padded widths (CP, SP, QP: powers of two >= 16, tl.dot's minimum) and the head tile
+    TN: hidden units per step of the head loop, so that its [S, TN] and [TN, classes]
+    weight tiles (dot operands, staged in shared memory) fit in 64 KiB each."""
+    cp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.skip_channels,
+                                     config.classes))
+    itemsize = 2 if precision == "fp16" else 4
+    return cp, sp, qp, min(sp, max(16, (64 << 10) // (max(sp, qp) * itemsize)))
+
+
 def _compile(device: torch.device):
     """The kernel, jitted for CUDA or interpreted on the CPU.
 
@@ -87,7 +97,7 @@ class TritonBackend:
         self.config = cfg = model.config
         self.kernel = _compile(self.device)
         c, s, q = cfg.residual_channels, cfg.skip_channels, cfg.classes
-        self.cp, self.sp, self.qp = _pow2(c), _pow2(s), _pow2(q)
+        self.cp, self.sp, self.qp, self.tn = kernel_shape(cfg, self.precision)
         w = pack_weights(self.model)
         wdt = torch.float16 if self.precision == "fp16" else torch.float32
 
@@ -270,6 +280,6 @@ class TritonBackend:
             self.wgn, self.wres, self.wskip, self.wh, self.bh, self.wl, self.bl,
             state.ring.size(1), self.config.num_layers,
             C=self.config.residual_channels, Q=self.config.classes, CP=self.cp, SP=self.sp,
-            QP=self.qp, BB=self.block, TEACHER=forced is not None, LOCAL=frames is not None,
-            PRECISION="ieee", num_warps=self.num_warps)
+            QP=self.qp, TN=self.tn, BB=self.block, TEACHER=forced is not None, LOCAL=frames is not None,
+            PRECISION="ieee", num_warps=self.num_warps, num_stages=1)
 

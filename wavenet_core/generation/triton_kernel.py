@@ -33,7 +33,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   wres_ptr, wskip_ptr, wh_ptr, bh_ptr, wl_ptr, bl_ptr,
                   ring_len, num_layers,
                   C: tl.constexpr, Q: tl.constexpr, CP: tl.constexpr, SP: tl.constexpr,
-                  QP: tl.constexpr, BB: tl.constexpr, TEACHER: tl.constexpr,
+                  QP: tl.constexpr, TN: tl.constexpr, BB: tl.constexpr, TEACHER: tl.constexpr,
                   LOCAL: tl.constexpr, PRECISION: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     live = rows < n
@@ -51,10 +51,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
     wdt = wfp_ptr.dtype.element_ty
     square = cc[:, None] * CP + cc[None, :]               # a [CP, CP] matrix
     to_skip = cc[:, None] * SP + sc[None, :]              # a [CP, SP] matrix
-    bh = tl.load(bh_ptr + sc)
-    bl = tl.load(bl_ptr + qc)                             # padded classes: -inf
-    wh = tl.load(wh_ptr + sc[:, None] * SP + sc[None, :])
-    wl = tl.load(wl_ptr + sc[:, None] * QP + qc[None, :])
+    tn = tl.arange(0, TN)
     if LOCAL:
         phase = tl.load(phase_ptr + rows, mask=live, other=0)
     for k in range(num_steps):
@@ -96,9 +93,16 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             x = x + tl.dot(z, tl.load(wres_ptr + w_at), input_precision=PRECISION)
             skip = skip + tl.dot(z, tl.load(wskip_ptr + layer * CP * SP + to_skip),
                                  input_precision=PRECISION)
-        hidden = tl.maximum(skip, 0.0).to(wdt)
-        hidden = tl.maximum(tl.dot(hidden, wh, input_precision=PRECISION) + bh[None, :], 0.0)
-        logits = tl.dot(hidden.to(wdt), wl, input_precision=PRECISION) + bl[None, :]
+        # head, in column tiles of TN hidden units (a whole [S, S] operand may not fit
+        # in shared memory): logits = bl + sum_j relu(relu(skip) wh[:, j] + bh[j]) wl[j]
+        skip = tl.maximum(skip, 0.0).to(wdt)
+        logits = tl.zeros([BB, QP], dtype=tl.float32) + tl.load(bl_ptr + qc)[None, :]
+        for j in range(0, SP, TN):
+            hidden = tl.dot(skip, tl.load(wh_ptr + sc[:, None] * SP + (j + tn)[None, :]),
+                            input_precision=PRECISION) + tl.load(bh_ptr + j + tn)[None, :]
+            hidden = tl.maximum(hidden, 0.0).to(wdt)
+            logits += tl.dot(hidden, tl.load(wl_ptr + (j + tn)[:, None] * QP + qc[None, :]),
+                             input_precision=PRECISION)
         if TEACHER:
             out = logits_ptr + (rows * num_steps + k)[:, None] * Q + qc[None, :]
             tl.store(out, logits, mask=live[:, None] & (qc < Q)[None, :])
