@@ -57,7 +57,7 @@ def text_voices() -> list[str]:
     return [v.name for v in available_voices()]
 
 
-def _load(path: Path, backend_name: str, device: str):
+def _load(path: Path, backend_name: str, device: str, precision: str = "auto"):
     """Blocking: checkpoint -> (model, backend, speaker names). Raises CheckpointError."""
     from wavenet_core.checkpoint import load_checkpoint, read_metadata, speaker_names
     from wavenet_core.generation.backends import make_backend
@@ -67,7 +67,7 @@ def _load(path: Path, backend_name: str, device: str):
     if speakers is None and read_metadata(path).get("speakers"):
         log.warning("%s: ignoring 'speakers' metadata (not a JSON list of %d unique names)",
                     path.name, model.config.num_speakers)
-    backend = make_backend(model, backend_name, device)
+    backend = make_backend(model, backend_name, device, precision)
     if hasattr(backend, "warmup"):
         backend.warmup()
     return model, backend, speakers
@@ -111,7 +111,7 @@ class Service:
         s = self.settings
         try:
             model, backend, speakers = await asyncio.to_thread(_load, entry.path, s.backend,
-                                                               s.device)
+                                                               s.device, s.precision)
             entry.config, entry.speakers = model.config, speakers
             entry.backend, entry.device = backend.name, str(backend.device)
             runner = Runner(entry.name, backend, model.config, s.max_streams)

@@ -34,7 +34,10 @@ class Settings(BaseSettings):
         default_factory=lambda: [BUNDLED_MODELS],
         description="checkpoint files or folders of *.safetensors")
     device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:N")
-    backend: Literal["auto", "torch", "cpu", "cuda-graph"] = "auto"
+    backend: Literal["auto", "torch", "cpu", "cuda-graph", "triton"] = "auto"
+    # issue 12: the triton backend's weights (auto: fp16 on CUDA); other backends: fp32
+    precision: Literal["auto", "fp32", "fp16"] = Field(
+        "auto", description="weight format: auto, fp32, fp16 (triton)")
     max_streams: int = Field(16, ge=1, le=1024, description="live slots per model")
     max_waiting: int = Field(64, ge=0, le=100_000, description="queued requests per model")
     chunk_size: int = Field(4096, ge=16, le=1 << 20,

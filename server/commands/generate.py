@@ -9,7 +9,7 @@ import numpy as np
 
 from wavenet_core.audio import read_wav, write_wav
 from wavenet_core.checkpoint import load_checkpoint, speaker_names
-from wavenet_core.generation.backends import BACKENDS, make_backend
+from wavenet_core.generation.backends import BACKENDS, PRECISIONS, make_backend
 from wavenet_core.synthesis import local_from_mel, mel_from_audio, synthesize
 
 
@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker", default="0", help="speaker id or name")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="weight format (triton: auto = fp16 on CUDA)")
     p.add_argument("--chunk", type=int, default=4000, help="samples per backend call")
 
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if args.mel or args.audio:
             raise SystemExit("this model takes no mel: give --seconds")
         num_samples = int(round((args.seconds or 1.0) * config.sample_rate))
-    backend = make_backend(model, args.backend, args.device)
+    backend = make_backend(model, args.backend, args.device, args.precision)
     began = time.perf_counter()
     with tqdm(total=num_samples, unit="sample", unit_scale=True, desc="generate") as bar:
         audio = synthesize(backend, num_samples, seed=args.seed, temperature=args.temperature,

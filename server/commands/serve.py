@@ -18,7 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", metavar="PATH",
                         help="checkpoint file or folder of *.safetensors; repeatable "
                              "(default: WAVENET_MODELS, else the bundled models/)")
-    parser.add_argument("--backend", choices=["auto", "torch", "cpu", "cuda-graph"])
+    parser.add_argument("--backend", choices=["auto", "torch", "cpu", "cuda-graph", "triton"])
+    parser.add_argument("--precision", choices=["auto", "fp32", "fp16"],
+                        help="weight format (triton: auto = fp16 on CUDA)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--max-streams", type=int, help="live streams per model")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from server.settings import Settings
 
     overrides = {"models": args.model, "backend": args.backend, "device": args.device,
-                 "max_streams": args.max_streams, "log_level": args.log_level}
+                 "max_streams": args.max_streams, "log_level": args.log_level,
+                 "precision": args.precision}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     app = create_app(settings)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level,
