@@ -224,3 +224,28 @@ def test_kernel_compiles_for_an_h100_class_gpu_without_one():
     report = json.loads(out.stdout)
     assert report["cubin_bytes"] > 0
     assert 0 < report["shared_bytes"] <= 227 * 1024
+
+
+def test_gpu_bench_rows_and_table_through_the_interpreter():
+    """The GPU bench's whole path (limits, timings, rows, table) at toy sizes; on the CPU
+    the kernel is interpreted, so only the shape of the result is checked."""
+    from wavenet_core.benchmark_gpu import gpu_table, make_row, real_time_streams, \
+        run_gpu_benchmark
+
+    tiny = WaveNetConfig(layers_per_stack=2, stacks=1, residual_channels=4, skip_channels=4,
+                         classes=16)
+    result = run_gpu_benchmark(("T",), (1, 2), steps=2, repeats=1, device=DEVICE,
+                               model_configs={"T": tiny}, limit_sizes=(1, 64),
+                               log=lambda _: None, cuda_graph=False)
+    assert [(r["precision"], r["batch"]) for r in result["rows"]] == [
+        ("fp32", 1), ("fp32", 2), ("fp16", 1), ("fp16", 2)]
+    assert all(r["samples_per_s"] > 0 and r["bandwidth_fraction"] > 0 for r in result["rows"])
+    table = gpu_table(result)
+    assert len([line for line in table.splitlines() if line.startswith("| T |")]) == 4
+    limits = {"copy_bytes_per_s": 1e12, "bf16_flops": 1e15}
+    row = make_row("B", "triton", "fp16", 64, 64 * 20000.0, 16000, 10**6, 4, 10**6, limits)
+    assert row.real_time and row.per_stream == 20000.0
+    assert row.bandwidth_fraction == 4 * 20000.0 * 10**6 / 1e12
+    assert row.compute_fraction == 10**6 * 64 * 20000.0 / 1e15
+    slow = make_row("B", "triton", "fp16", 256, 256 * 9000.0, 16000, 1, 16, 1, limits)
+    assert real_time_streams([row, slow]) == {"B/triton/fp16": 64}
