@@ -185,7 +185,9 @@ def test_fp16_is_the_emulated_fp16_forward_and_near_fp32():
     with torch.no_grad():
         full = model(codes, local, speakers, pad=True)
     torch.testing.assert_close(fp32, full, rtol=0, atol=1e-4)
-    np.testing.assert_allclose(got, emulated.transpose(1, 2).numpy(), rtol=0, atol=1e-4)
+    # an fp32 value on a float16 rounding boundary may round either way (the kernel sums
+    # in another order), moving one dot input by an fp16 ulp: hence 2e-3, not 1e-4
+    np.testing.assert_allclose(got, emulated.transpose(1, 2).numpy(), rtol=0, atol=2e-3)
     gap = np.abs(got - fp32.transpose(1, 2).numpy()).max()
     assert 0 < gap < FP16_LOGIT_TOLERANCE
 
