@@ -443,7 +443,8 @@ def test_gpu_check_dry_run_needs_no_fastapi_and_its_shims_write_real_safetensors
               "from safetensors import safe_open; import torch; "
               f"t = load_file({str(tmp_path / 'real.safetensors')!r}); "
               f"save_file(t, {str(tmp_path / 'shim.safetensors')!r}, metadata={{'k': 'v'}}); "
-              f"f = safe_open({str(tmp_path / 'real.safetensors')!r}); print(json.dumps(f.metadata()))")
+              f"f = safe_open({str(tmp_path / 'real.safetensors')!r}); "
+              "print(json.dumps(f.metadata()))")
     shim_env = dict(os.environ, PYTHONPATH=str(root / "scripts" / "gpu_check_shims"))
     done = subprocess.run([sys.executable, "-c", script], env=shim_env, capture_output=True,
                           text=True, timeout=120)

@@ -242,8 +242,7 @@ def test_kernel_compiles_for_an_h100_class_gpu_without_one():
 def test_gpu_bench_rows_and_table_through_the_interpreter():
     """The GPU bench's whole path (limits, timings, rows, table) at toy sizes; on the CPU
     the kernel is interpreted, so only the shape of the result is checked."""
-    from wavenet_core.benchmark_gpu import gpu_table, make_row, real_time_streams, \
-        run_gpu_benchmark
+    from wavenet_core.benchmark_gpu import gpu_table, make_row, real_time_streams, run_gpu_benchmark
 
     tiny = WaveNetConfig(layers_per_stack=2, stacks=1, residual_channels=4, skip_channels=4,
                          classes=16)

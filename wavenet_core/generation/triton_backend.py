@@ -108,12 +108,12 @@ class TritonBackend:
             out[..., :t.shape[-2], :t.shape[-1]] = t
             return out.to(wdt).contiguous()
 
-        g = w.gate_weight                                   # [L, 2C, 2C]
-        self.wfp, self.wfn = mat(g[:, :c, :c], self.cp, self.cp), mat(g[:, :c, c:], self.cp, self.cp)
-        self.wgp, self.wgn = mat(g[:, c:, :c], self.cp, self.cp), mat(g[:, c:, c:], self.cp, self.cp)
-        self.wres = mat(w.out_weight[:, :c], self.cp, self.cp)
-        self.wskip = mat(w.out_weight[:, c:], self.cp, self.sp)
-        self.wh, self.wl = mat(w.head_weight, self.sp, self.sp), mat(w.logits_weight, self.sp, self.qp)
+        g, cp, sp = w.gate_weight, self.cp, self.sp          # g: [L, 2C, 2C]
+        self.wfp, self.wfn = mat(g[:, :c, :c], cp, cp), mat(g[:, :c, c:], cp, cp)
+        self.wgp, self.wgn = mat(g[:, c:, :c], cp, cp), mat(g[:, c:, c:], cp, cp)
+        self.wres = mat(w.out_weight[:, :c], cp, cp)
+        self.wskip = mat(w.out_weight[:, c:], cp, sp)
+        self.wh, self.wl = mat(w.head_weight, sp, sp), mat(w.logits_weight, sp, self.qp)
         self.bh = torch.zeros(self.sp, device=self.device)
         self.bh[:s] = w.head_bias
         self.bl = torch.full((self.qp,), float("-inf"), device=self.device)
@@ -280,6 +280,6 @@ class TritonBackend:
             self.wgn, self.wres, self.wskip, self.wh, self.bh, self.wl, self.bl,
             state.ring.size(1), self.config.num_layers,
             C=self.config.residual_channels, Q=self.config.classes, CP=self.cp, SP=self.sp,
-            QP=self.qp, TN=self.tn, BB=self.block, TEACHER=forced is not None, LOCAL=frames is not None,
-            PRECISION="ieee", num_warps=self.num_warps, num_stages=1)
+            QP=self.qp, TN=self.tn, BB=self.block, TEACHER=forced is not None,
+            LOCAL=frames is not None, PRECISION="ieee", num_warps=self.num_warps, num_stages=1)
 
