@@ -48,7 +48,7 @@ def _run_gpu(args: argparse.Namespace, log) -> int:
 
     result = run_gpu_benchmark(tuple(args.configs.split(",")),
                                tuple(int(b) for b in args.batches.split(",")),
-                               steps=args.steps if args.steps != 4000 else 2048,
+                               steps=args.steps,
                                device=args.device, log=log)
     print(json.dumps(result, indent=1) if args.json else "\n" + gpu_table(result))
     return 0
