@@ -7,7 +7,9 @@ held-out audio (and, under the interpreter, the kernel itself is far too slow fo
 so fp16's NLL cost is measured with this function; the tests check that the kernel's
 fp16 logits equal `packed_forward(..., fp16=True)` up to float32 summation order (which
 may tip a value on a float16 rounding boundary either way: ~1e-3 on the logits).
-Sequences start from zeroed queues (the model's `pad=True`).
+Sequences start from zeroed queues (the model's `pad=True`). `dtype=torch.float64` keeps
+the same roundings but accumulates in float64: how far that moves the logits is the size
+of the summation-order noise, the yardstick for kernel-vs-emulation differences.
 """
 
 from __future__ import annotations
@@ -17,16 +19,14 @@ import torch
 from wavenet_core.generation.packing import PackedWeights
 
 
-def _round_fp16(t: torch.Tensor) -> torch.Tensor:
-    return t.half().float()
-
-
 @torch.no_grad()
 def packed_forward(w: PackedWeights, dilations, codes: torch.Tensor,
                    local: torch.Tensor | None = None, speaker: torch.Tensor | None = None,
-                   fp16: bool = False) -> torch.Tensor:
+                   fp16: bool = False, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """codes [B, T] (local [B, M, T] raw log-mel, speaker [B]) -> logits [B, classes, T]."""
-    r = _round_fp16 if fp16 else (lambda t: t)
+    w = PackedWeights(**{k: None if v is None else v.to(dtype) for k, v in vars(w).items()})
+    local = None if local is None else local.to(dtype)
+    r = (lambda t: t.half().to(dtype)) if fp16 else (lambda t: t)
     c = w.embedding.shape[1]
     x = w.embedding[codes]                                   # [B, T, C]
     length = x.shape[1]
