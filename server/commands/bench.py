@@ -48,7 +48,8 @@ def _run_gpu(args: argparse.Namespace, log) -> int:
 
     result = run_gpu_benchmark(tuple(args.configs.split(",")),
                                tuple(int(b) for b in args.batches.split(",")),
-                               steps=args.steps,
-                               device=args.device, log=log)
+                               steps=args.steps, device=args.device, log=log,
+                               # the interpreter (cpu) is for checking the path: tiny limits
+                               limit_sizes=(1024, 8192) if args.device != "cpu" else (8, 256))
     print(json.dumps(result, indent=1) if args.json else "\n" + gpu_table(result))
     return 0

@@ -261,3 +261,15 @@ def test_gpu_bench_rows_and_table_through_the_interpreter():
     assert row.compute_fraction == 10**6 * 64 * 20000.0 / 1e15
     slow = make_row("B", "triton", "fp16", 256, 256 * 9000.0, 16000, 1, 16, 1, limits)
     assert real_time_streams([row, slow]) == {"B/triton/fp16": 64}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU this would be the full bench")
+def test_wavenet_bench_gpu_command_runs_through_the_interpreter(capsys):
+    from server.cli import main
+
+    assert main(["bench", "--gpu", "--device", "cpu", "--configs", "B", "--batches", "1",
+                 "--steps", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {(r["config"], r["precision"], r["batch"]) for r in result["rows"]} == {
+        ("B", "fp32", 1), ("B", "fp16", 1)}
+    assert set(result["real_time_streams"]) == {"B/triton/fp32", "B/triton/fp16"}
