@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
         if args.mel or args.audio:
             raise SystemExit("this model takes no mel: give --seconds")
         num_samples = int(round((args.seconds or 1.0) * config.sample_rate))
-    backend = make_backend(model, args.backend, args.device, args.precision)
+    try:
+        backend = make_backend(model, args.backend, args.device, args.precision)
+    except ValueError as exc:          # e.g. a precision this backend does not offer
+        raise SystemExit(f"wavenet generate: {exc}") from None
     began = time.perf_counter()
     with tqdm(total=num_samples, unit="sample", unit_scale=True, desc="generate") as bar:
         audio = synthesize(backend, num_samples, seed=args.seed, temperature=args.temperature,
