@@ -1,9 +1,9 @@
 """The triton backend: logits against the torch backend, bitwise batch invariance, fp16.
 
-On a machine without CUDA the kernel runs in the Triton interpreter (the backend sets
-TRITON_INTERPRET=1 before this process's first Triton import; nothing else here uses
-Triton). On a CUDA machine the same tests run the compiled kernel. The interpreter costs
-~5 ms per layer-step, so configs are tiny and runs a few dozen samples long.
+On a machine without CUDA the kernel runs in the Triton interpreter (tests/conftest.py
+sets TRITON_INTERPRET=1 before any test: Triton reads it at its first import, which torch
+itself may do). On a CUDA machine the same tests run the compiled kernel. The interpreter
+costs ~5 ms per layer-step, so configs are tiny and runs a few dozen samples long.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ def _compile(device: torch.device):
     if bool(knobs.runtime.interpret) != interpret:
         raise RuntimeError(
             f"Triton was imported {'without' if interpret else 'with'} TRITON_INTERPRET=1 in "
-            f"this process, so the triton backend cannot run on {device} here")
+            f"this process, so the triton backend cannot run on {device} here (on the CPU, "
+            f"set TRITON_INTERPRET=1 before anything, torch included, imports Triton)")
     from wavenet_core.generation.triton_kernel import wavenet_chunk
 
     return triton.jit(wavenet_chunk)
