@@ -7,7 +7,9 @@ for every stepping slot and returns each stream's PCM s16le bytes. A failure con
 stream (opening its slot, its conditioning, its generation: a failed batched call is
 retried stream by stream) is returned in that stream's place and ends that request only.
 A stream's mel rows for a chunk come from `mel_window`, whose rows do not depend on the
-chunk's bounds, so a stream's audio does not depend on how it was chunked.
+chunk's bounds, so a stream's audio does not depend on how it was chunked. A backend that
+projects mel frames itself (`accepts_mel_frames`, the triton backend) gets the chunk's
+frames (`MelFrames`) instead of the per-sample rows they interpolate to.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from server.jobs import Job
 from server.scheduler import Plan
 from wavenet_core.audio import float_to_pcm16
+from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.mel import mel_window
 from wavenet_core.mulaw import mulaw_decode
 
@@ -30,6 +33,7 @@ class Runner:
         self.name, self.backend, self.config, self.num_slots = name, backend, config, num_slots
         self.state = backend.new_state(num_slots)
         self.mels: dict[int, Job] = {}     # mel-conditioned streams by slot
+        self._frames = bool(getattr(backend, "accepts_mel_frames", False))
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"runner-{name}")
 
     async def execute(self, plan: Plan) -> list[bytes]:
@@ -78,12 +82,12 @@ class Runner:
         local: dict[int, np.ndarray] = {}
         if not self.config.mel_channels:
             return local
+        window = MelFrames.window if self._frames else mel_window
         for s in step:
             if s.slot not in failed:
                 try:
                     job = self.mels[s.slot]
-                    local[s.slot] = mel_window(job.mel_frames, job.hop_length, s.produced,
-                                               k)
+                    local[s.slot] = window(job.mel_frames, job.hop_length, s.produced, k)
                 except Exception as exc:
                     failed[s.slot] = exc
         return local
@@ -111,7 +115,10 @@ class Runner:
         return out
 
     def _generate(self, streams: list, k: int, local: dict[int, np.ndarray]) -> list[bytes]:
-        cond = np.stack([local[s.slot] for s in streams]) if self.config.mel_channels else None
+        cond = None
+        if self.config.mel_channels:
+            rows = [local[s.slot] for s in streams]
+            cond = MelFrames.stack(rows) if self._frames else np.stack(rows)
         codes = self.backend.generate(self.state, [s.slot for s in streams], k, cond)
         pcm = float_to_pcm16(mulaw_decode(np.asarray(codes)))
         return [pcm[i, :min(k, s.remaining)].tobytes() for i, s in enumerate(streams)]

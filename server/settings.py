@@ -34,10 +34,11 @@ class Settings(BaseSettings):
         default_factory=lambda: [BUNDLED_MODELS],
         description="checkpoint files or folders of *.safetensors")
     device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:N")
-    backend: Literal["auto", "torch", "cpu", "cuda-graph"] = "auto"
-    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
-        "auto", description="cpu backend weight format; auto: the fastest this CPU supports "
-                            "natively within the model's recorded NLL budget")
+    backend: Literal["auto", "torch", "cpu", "cuda-graph", "triton"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "int8", "fp16"] = Field(
+        "auto", description="weight format: cpu fp32/bf16/int8 (auto: the fastest this CPU "
+                            "supports natively within the model's recorded NLL budget), "
+                            "triton fp32/fp16 (auto: fp16 on CUDA); other backends fp32")
     max_streams: int = Field(16, ge=1, le=1024, description="live slots per model")
     max_waiting: int = Field(64, ge=0, le=100_000, description="queued requests per model")
     chunk_size: int = Field(4096, ge=16, le=1 << 20,

@@ -1,17 +1,30 @@
 """Fixtures shared by every test folder: tiny random checkpoints, the main `wavenet serve`
-process (tests/helpers/server.py) and a client for it, and a tiny synthetic corpus."""
+process (tests/helpers/server.py) and a client for it, and a tiny synthetic corpus.
+
+Also Triton's interpreter on machines without CUDA: Triton decides at its first import
+whether its library functions run interpreted (TRITON_INTERPRET=1), and torch itself may
+import Triton in any test (training does). On a machine without CUDA Triton can only ever
+run interpreted, so the variable is set here, before any test runs; the triton backend
+tests then run the kernel in the interpreter. With CUDA nothing is set and they run the
+compiled kernel.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+import torch
 
 from tests.helpers.server import BACKEND, Server, make_checkpoints
 from wavenet_core.audio import write_wav
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""`wavenet bench [--json]`: side-by-side generation speed with ratios (wavenet_core.benchmark)."""
+"""`wavenet bench [--json]`: side-by-side generation speed with ratios (wavenet_core.benchmark).
+
+`wavenet bench --gpu` runs the GPU rows instead (wavenet_core.benchmark_gpu): the triton
+kernel in fp32 and fp16 beside the CUDA graph, with the GPU's measured limits.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precisions", default="fp32,bf16,int8",
                    help="comma-separated cpu backend weight formats")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    # issue 12: GPU rows
+    p.add_argument("--gpu", action="store_true",
+                   help="GPU rows: triton fp32/fp16 and cuda-graph, batches 1..1024")
+    p.add_argument("--batches", default="1,16,64,256,1024", help="with --gpu")
+    p.add_argument("--device", default="cuda", help="with --gpu (cpu: Triton interpreter)")
 
 
 def run(args: argparse.Namespace) -> int:
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    if args.gpu:
+        return _run_gpu(args, log)
     result = run_benchmark(tuple(args.configs.split(",")), args.steps, args.eager_steps,
                            args.naive_samples, tuple(args.precisions.split(",")), log=log)
     result["machine"] = {"processor": platform.processor() or platform.machine(),
@@ -31,4 +42,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         print()
         print(ratio_table(result))
+    return 0
+
+
+def _run_gpu(args: argparse.Namespace, log) -> int:
+    from wavenet_core.benchmark_gpu import gpu_table, run_gpu_benchmark
+
+    result = run_gpu_benchmark(tuple(args.configs.split(",")),
+                               tuple(int(b) for b in args.batches.split(",")),
+                               steps=args.steps, device=args.device, log=log,
+                               # the interpreter (cpu) is for checking the path: tiny limits
+                               limit_sizes=(1024, 8192) if args.device != "cpu" else (8, 256))
+    print(json.dumps(result, indent=1) if args.json else "\n" + gpu_table(result))
     return 0

@@ -27,8 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="cpu backend weight format (auto: fastest native one within the "
-                        "checkpoint's recorded NLL budget)")
+                   help="weight format: cpu fp32/bf16/int8, triton fp32/fp16 (auto: cpu, the "
+                        "fastest native one within the checkpoint's recorded NLL budget; "
+                        "triton, fp16 on CUDA)")
     p.add_argument("--chunk", type=int, default=4000, help="samples per backend call")
 
 
@@ -64,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
         if args.mel or args.audio:
             raise SystemExit("this model takes no mel: give --seconds")
         num_samples = int(round((args.seconds or 1.0) * config.sample_rate))
-    backend = make_backend(model, args.backend, args.device, args.precision,
-                           recorded_costs(args.checkpoint))
+    try:
+        backend = make_backend(model, args.backend, args.device, args.precision,
+                               recorded_costs(args.checkpoint))
+    except ValueError as exc:          # e.g. a precision this backend does not offer
+        raise SystemExit(f"wavenet generate: {exc}") from None
     began = time.perf_counter()
     with tqdm(total=num_samples, unit="sample", unit_scale=True, desc="generate") as bar:
         audio = synthesize(backend, num_samples, seed=args.seed, temperature=args.temperature,

@@ -23,10 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", metavar="PATH",
                         help="checkpoint file or folder of *.safetensors; repeatable "
                              "(default: WAVENET_MODELS, else the bundled models/)")
-    parser.add_argument("--backend", choices=["auto", "torch", "cpu", "cuda-graph"])
+    parser.add_argument("--backend", choices=["auto", "torch", "cpu", "cuda-graph", "triton"])
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--precision", choices=PRECISIONS,
-                        help="cpu backend weight format (default: WAVENET_PRECISION, else auto)")
+                        help="weight format: cpu fp32/bf16/int8, triton fp32/fp16 "
+                             "(default: WAVENET_PRECISION, else auto)")
     parser.add_argument("--max-streams", type=int, help="live streams per model")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     from server.scaleout.launch import add_arguments as add_ray_arguments

@@ -203,10 +203,12 @@ def test_make_backend_precision_choices():
     assert make_backend(model, "cpu", "cpu", "auto").precision == "fp32"    # nothing recorded
     chosen = make_backend(model, "cpu", "cpu", "auto", {"bf16": 0.0, "int8": 0.0})
     assert chosen.precision in cpu_candidates({"bf16": 0.0, "int8": 0.0})
-    with pytest.raises(ValueError, match="precision 'bf16' is for the 'cpu' backend"):
+    with pytest.raises(ValueError, match="'torch' backend takes precision auto, fp32, not"):
         make_backend(model, "torch", "cpu", "bf16")
     with pytest.raises(ValueError, match="unknown precision"):
         make_backend(model, "cpu", "cpu", "fp8")
+    with pytest.raises(ValueError, match="takes precision"):
+        make_backend(model, "cpu", "cpu", "fp16")
 
 
 def test_kernel_nll_equals_the_training_validation_nll(tiny_corpus):

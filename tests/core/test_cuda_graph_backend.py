@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers.models import random_model
+from tests.helpers.tiny_models import random_model
 from wavenet_core.config import MelConfig, WaveNetConfig
 from wavenet_core.generation import TorchBackend
 from wavenet_core.generation.cuda_graph_backend import CudaGraphBackend

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import torch
 from hypothesis import strategies as st
 
+from tests.helpers.tiny_models import random_inputs, random_model
 from wavenet_core.config import MelConfig, WaveNetConfig
-from wavenet_core.model import WaveNet
+
+__all__ = ["configs", "random_inputs", "random_model"]
 
 
 @st.composite
@@ -27,24 +28,3 @@ def configs(draw, local=None, speakers=None, max_layers=4):
         mel_std=draw(st.sampled_from([1.0, 3.0, 0.5])),
         mel=MelConfig(n_mels=5),
     )
-
-
-def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:
-    """A model with weights large enough that errors would show (default init is tiny)."""
-    torch.manual_seed(seed)
-    model = WaveNet(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(1.5)
-    return model
-
-
-def random_inputs(config: WaveNetConfig, length: int, seed: int = 0):
-    """codes [1, length], local [1, M, length] or None, speaker [1] or None."""
-    g = torch.Generator().manual_seed(seed)
-    codes = torch.randint(0, config.classes, (1, length), generator=g)
-    local = (torch.randn(1, config.mel_channels, length, generator=g)
-             if config.local_conditioning else None)
-    speaker = (torch.randint(0, config.num_speakers, (1,), generator=g)
-               if config.global_conditioning else None)
-    return codes, local, speaker

@@ -1,12 +1,19 @@
 """Choosing a generation backend by name, and the surface every backend offers.
 
-"auto" picks the CUDA-graph backend on a GPU and the compiled CPU backend otherwise,
-falling back to plain PyTorch when neither is available. `precision` picks the compiled
-CPU backend's weight format (precision.py); the other backends run float32.
+"auto" picks the triton backend on a GPU (the CUDA-graph backend when Triton is not
+installed or its kernel fails to build) and the compiled CPU backend otherwise, falling
+back to plain PyTorch when neither is available.
+
+`precision` chooses the weights' number format where a backend offers a choice: the
+compiled CPU backend takes fp32, bf16 or int8 (auto: precision.py's rule, using the
+checkpoint's recorded NLL costs); the triton backend fp32 or fp16 (auto: fp16 on CUDA);
+the others run float32.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import warnings
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -17,7 +24,10 @@ from wavenet_core.generation.state import GenerationState
 from wavenet_core.generation.torch_backend import TorchBackend
 from wavenet_core.model import WaveNet
 
-BACKENDS = ("auto", "torch", "cpu", "cuda-graph")
+BACKENDS = ("auto", "torch", "cpu", "cuda-graph", "triton")
+BACKEND_PRECISIONS = {"cpu": ("auto", "fp32", "bf16", "int8"),
+                      "triton": ("auto", "fp32", "fp16"),
+                      "torch": ("auto", "fp32"), "cuda-graph": ("auto", "fp32")}
 
 
 @runtime_checkable
@@ -66,14 +76,28 @@ def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"
         raise ValueError(f"unknown precision {precision!r}; choose one of "
                          f"{', '.join(PRECISIONS)}")
     if name == "auto":
-        name = "cuda-graph" if dev.type == "cuda" else "cpu"
+        if dev.type == "cuda":
+            try:
+                backend = make_backend(model, "triton", str(dev), precision)
+                backend.warmup()           # compiles now: a failure falls back here
+                return backend
+            except Exception as exc:  # no Triton, or a kernel this GPU cannot run
+                warnings.warn(f"triton backend unavailable ({exc!r}); using cuda-graph",
+                              stacklevel=2)
+                return make_backend(model, "cuda-graph", str(dev))
         try:
-            return make_backend(model, name, str(dev), precision, nll_costs, threads)
+            return make_backend(model, "cpu", str(dev), precision, nll_costs, threads)
         except ImportError:
             return TorchBackend(model, dev)
-    if name != "cpu" and precision not in ("auto", "fp32"):
-        raise ValueError(f"precision {precision!r} is for the 'cpu' backend; "
-                         f"{name!r} runs fp32")
+    if precision not in BACKEND_PRECISIONS[name]:
+        raise ValueError(f"the {name!r} backend takes precision "
+                         f"{', '.join(BACKEND_PRECISIONS[name])}, not {precision!r}")
+    if name == "triton":
+        if importlib.util.find_spec("triton") is None:
+            raise ImportError("the 'triton' backend needs the triton package")
+        from wavenet_core.generation.triton_backend import TritonBackend
+
+        return TritonBackend(model, dev, precision=precision)
     if name == "torch":
         return TorchBackend(model, dev)
     if name == "cpu":

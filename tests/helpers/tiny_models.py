@@ -1,0 +1,30 @@
+"""Tiny random WaveNets without Hypothesis (the GPU check machine has none); the
+strategies live in models.py, which re-exports these."""
+
+from __future__ import annotations
+
+import torch
+
+from wavenet_core.config import WaveNetConfig
+from wavenet_core.model import WaveNet
+
+
+def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:
+    """A model with weights large enough that errors would show (default init is tiny)."""
+    torch.manual_seed(seed)
+    model = WaveNet(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.5)
+    return model
+
+
+def random_inputs(config: WaveNetConfig, length: int, seed: int = 0):
+    """codes [1, length], local [1, M, length] or None, speaker [1] or None."""
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.randint(0, config.classes, (1, length), generator=g)
+    local = (torch.randn(1, config.mel_channels, length, generator=g)
+             if config.local_conditioning else None)
+    speaker = (torch.randint(0, config.num_speakers, (1,), generator=g)
+               if config.global_conditioning else None)
+    return codes, local, speaker

@@ -1,0 +1,75 @@
+"""A chunk's mel conditioning as frames instead of per-sample rows.
+
+`mel_window` gives every sample the linear interpolation of two mel frames. A backend
+whose first use of the mel is a linear projection can project the (few) frames and
+interpolate the projections instead: the two commute, and a frame is `hop_length` samples,
+so the projection costs 1/hop of the per-sample one and the conditioning that travels to
+the device is 1/hop as large. `MelFrames` is that form for a batch of streams: row r's
+sample k (of the chunk) sits at frame position (phase[r] + k) / hop in frames[r].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def frames_needed(hop: int, count: int) -> int:
+    """Frames any window of `count` samples needs, whatever its phase (0 .. hop-1)."""
+    return (hop - 1 + max(count, 1) - 1) // hop + 2
+
+
+@dataclass
+class MelFrames:
+    frames: np.ndarray      # [n, F, M] float32
+    phase: np.ndarray       # [n] int64, 0 <= phase < hop
+    hop: int
+    num_steps: int          # samples the window covers
+
+    @classmethod
+    def window(cls, mel, hop: int, start: int, count: int) -> MelFrames:
+        """One stream's frames for samples start .. start+count-1 (a batch of one).
+
+        Frames past the mel's end repeat its last frame, which is what `mel_window`'s
+        clamp gives: `per_sample()` equals `mel_window(mel, hop, start, count)` (bitwise
+        before the last frame; past it a*(1-w) + a*w, within an ulp of a).
+        """
+        mel = np.asarray(mel, dtype=np.float32)
+        if mel.ndim != 2 or mel.shape[0] < 1:
+            raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {mel.shape}")
+        if hop < 1 or start < 0 or count < 0:
+            raise ValueError(f"need hop >= 1, start >= 0, count >= 0: got {hop}, {start}, "
+                             f"{count}")
+        first = start // hop
+        index = np.minimum(first + np.arange(frames_needed(hop, count)), mel.shape[0] - 1)
+        return cls(mel[index][None], np.array([start - first * hop], np.int64), hop, count)
+
+    @classmethod
+    def stack(cls, windows: list[MelFrames]) -> MelFrames:
+        """Windows of the same hop and length, one per stream -> one batch."""
+        hop, steps = windows[0].hop, windows[0].num_steps
+        if any(w.hop != hop or w.num_steps != steps for w in windows):
+            raise ValueError("stacked mel windows need the same hop and length")
+        return cls(np.concatenate([w.frames for w in windows]),
+                   np.concatenate([w.phase for w in windows]), hop, steps)
+
+    @classmethod
+    def from_rows(cls, local: np.ndarray) -> MelFrames:
+        """Per-sample rows [n, K, M] as frames of hop 1 (the last row repeated once)."""
+        local = np.asarray(local, dtype=np.float32)
+        frames = np.concatenate([local, local[:, -1:]], axis=1)
+        return cls(frames, np.zeros(len(local), np.int64), 1, local.shape[1])
+
+    def __len__(self) -> int:
+        return self.frames.shape[0]
+
+    def per_sample(self) -> np.ndarray:
+        """The rows [n, K, M] this window stands for (for backends that take rows)."""
+        u = self.phase[:, None] + np.arange(self.num_steps)[None, :]
+        left = u // self.hop
+        weight = ((u % self.hop) / self.hop).astype(np.float32)[..., None]
+        take = np.take_along_axis
+        lo = take(self.frames, left[..., None], axis=1)
+        hi = take(self.frames, np.minimum(left + 1, self.frames.shape[1] - 1)[..., None], axis=1)
+        return lo * (np.float32(1.0) - weight) + hi * weight

@@ -1,0 +1,286 @@
+"""The `triton` backend: a persistent Triton kernel makes a whole chunk per launch.
+
+The CUDA-graph backend replays ~200 small kernels per sample; here one launch makes K
+samples for every slot of the call (see triton_kernel.py for the kernel). Programs own
+groups of `block` slots and never talk to each other, so a slot's codes do not depend on
+its neighbours, its row or the chunk sizes (the dots have the same shape for every row).
+
+Precision: "fp32" (IEEE dots, the torch backend's logits within 1e-4) or "fp16" (float16
+weights and dot inputs, float32 accumulation and state). "auto" is fp16 on CUDA, fp32
+elsewhere; docs/triton-kernel.md gives fp16's measured held-out NLL cost.
+
+Mel conditioning: the kernel adds, per layer, the projection of the mel interpolated
+between two frames; it projects frames (`MelFrames`, 1/hop of the work) or, when given
+per-sample rows [n, K, M] like every backend, treats each row as a frame of hop 1.
+
+On a CUDA device the kernel is compiled by `triton.jit`; on the CPU it runs in the
+Triton interpreter (slow: for tests of the kernel's logic, not for serving).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+
+from wavenet_core.generation.mel_frames import MelFrames
+from wavenet_core.generation.packing import pack_weights
+from wavenet_core.generation.state import GenerationState
+from wavenet_core.model import WaveNet
+
+PRECISIONS = ("auto", "fp32", "fp16")
+PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection may take
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} for the triton backend; "
+                         f"choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    return precision
+
+
+def _pow2(n: int) -> int:
+    return max(16, 1 << (int(n) - 1).bit_length())
+
+
+def kernel_shape(config, precision: str) -> tuple[int, int, int, int]:
+    """Padded widths (CP, SP, QP: powers of two >= 16, tl.dot's minimum) and the head tile
+    TN: hidden units per step of the head loop, so that its [S, TN] and [TN, classes]
+    weight tiles (dot operands, staged in shared memory) fit in 64 KiB each."""
+    cp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.skip_channels,
+                                     config.classes))
+    itemsize = 2 if precision == "fp16" else 4
+    return cp, sp, qp, min(sp, max(16, (64 << 10) // (max(sp, qp) * itemsize)))
+
+
+def _compile(device: torch.device):
+    """The kernel, jitted for CUDA or interpreted on the CPU.
+
+    Triton decides at its import whether its own library functions (tl.sigmoid, tl.argmax,
+    ...) are compiled or interpreted, from TRITON_INTERPRET. So the first import in a
+    process decides for the whole process: on the CPU we set TRITON_INTERPRET=1 before it
+    (a process without CUDA never compiles Triton anyway), and a mismatch is an error.
+    """
+    interpret = device.type != "cuda"
+    if interpret and "triton" not in sys.modules:
+        os.environ["TRITON_INTERPRET"] = "1"
+    import triton
+    from triton import knobs
+
+    if bool(knobs.runtime.interpret) != interpret:
+        raise RuntimeError(
+            f"Triton was imported {'without' if interpret else 'with'} TRITON_INTERPRET=1 in "
+            f"this process, so the triton backend cannot run on {device} here (on the CPU, "
+            f"set TRITON_INTERPRET=1 before anything, torch included, imports Triton)")
+    from wavenet_core.generation.triton_kernel import wavenet_chunk
+
+    return triton.jit(wavenet_chunk)
+
+
+class TritonBackend:
+    name = "triton"
+    accepts_mel_frames = True
+
+    def __init__(self, model: WaveNet, device: str | torch.device | None = None,
+                 precision: str = "auto", block: int = 16, num_warps: int = 4):
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+        if block < 16 or block & (block - 1):
+            raise ValueError("block must be a power of two >= 16 (tl.dot's minimum)")
+        self.block, self.num_warps = block, num_warps
+        self.model = model.to(self.device).eval()
+        self.config = cfg = model.config
+        self.kernel = _compile(self.device)
+        c, s, q = cfg.residual_channels, cfg.skip_channels, cfg.classes
+        self.cp, self.sp, self.qp, self.tn = kernel_shape(cfg, self.precision)
+        w = pack_weights(self.model)
+        wdt = torch.float16 if self.precision == "fp16" else torch.float32
+
+        def mat(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+            """[..., out, in] -> transposed, zero-padded [..., rows, cols] in `wdt`."""
+            t = t.transpose(-1, -2)
+            out = t.new_zeros(t.shape[:-2] + (rows, cols))
+            out[..., :t.shape[-2], :t.shape[-1]] = t
+            return out.to(wdt).contiguous()
+
+        g, cp, sp = w.gate_weight, self.cp, self.sp          # g: [L, 2C, 2C]
+        self.wfp, self.wfn = mat(g[:, :c, :c], cp, cp), mat(g[:, :c, c:], cp, cp)
+        self.wgp, self.wgn = mat(g[:, c:, :c], cp, cp), mat(g[:, c:, c:], cp, cp)
+        self.wres = mat(w.out_weight[:, :c], cp, cp)
+        self.wskip = mat(w.out_weight[:, c:], cp, sp)
+        self.wh, self.wl = mat(w.head_weight, sp, sp), mat(w.logits_weight, sp, self.qp)
+        self.bh = torch.zeros(self.sp, device=self.device)
+        self.bh[:s] = w.head_bias
+        self.bl = torch.full((self.qp,), float("-inf"), device=self.device)
+        self.bl[:q] = w.logits_bias
+        self.embedding = torch.zeros(q, self.cp, device=self.device)
+        self.embedding[:, :c] = w.embedding
+        self.gate_bias = self._split_pad(w.gate_bias)                    # [L, 2, CP]
+        self.speaker_bias = (None if w.speaker_bias is None else
+                             self._split_pad(w.speaker_bias))            # [spk, L, 2, CP]
+        self.local_weight = w.local_weight                               # [L, 2C, M]
+        self.dilations = torch.tensor(cfg.dilations, dtype=torch.int32, device=self.device)
+        self.offsets = torch.tensor(np.cumsum((0,) + cfg.dilations[:-1]), dtype=torch.int32,
+                                    device=self.device)
+        self._dummy = torch.zeros(1, device=self.device)
+        self._dummy_long = torch.zeros(1, dtype=torch.int64, device=self.device)
+
+    def _split_pad(self, t: torch.Tensor) -> torch.Tensor:
+        """[..., 2C] (filter then gate) -> [..., 2, CP] float32, zero-padded."""
+        c = self.config.residual_channels
+        out = t.new_zeros(t.shape[:-1] + (2, self.cp))
+        out[..., 0, :c], out[..., 1, :c] = t[..., :c], t[..., c:]
+        return out.float().contiguous()
+
+    # -- interface ------------------------------------------------------------------
+
+    def new_state(self, num_slots: int) -> GenerationState:
+        return GenerationState.allocate(self.config, num_slots, self.device)
+
+    def open_slot(self, state: GenerationState, slot: int, **kwargs) -> None:
+        state.open_slot(self.model, slot, **kwargs)
+
+    @torch.no_grad()
+    def generate(self, state: GenerationState, slots, num_steps: int, local=None) -> np.ndarray:
+        """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps].
+
+        `local`: per-sample rows [n, num_steps, M] (as every backend takes) or `MelFrames`.
+        """
+        slots_t = self._slots(state, slots)
+        codes = torch.zeros(len(slots_t), int(num_steps), dtype=torch.int64, device=self.device)
+        if len(slots_t) and num_steps > 0:
+            first = state.next_input[slots_t]
+            if bool(((first < 0) | (first >= self.config.classes)).any()):
+                raise ValueError(f"input codes must be in [0, {self.config.classes})")
+            self._launch(state, slots_t, int(num_steps), local, None, codes, self._dummy)
+        elif self.config.local_conditioning:
+            self._frames(local, len(slots_t), int(num_steps))       # still validate
+        return codes.cpu().numpy()
+
+    @torch.no_grad()
+    def teacher_force(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
+        """Consume given codes [n, K] (local [n, K, M]) -> logits [n, K, classes]."""
+        slots_t = self._slots(state, slots)
+        forced = torch.as_tensor(np.asarray(inputs), dtype=torch.int64).to(self.device)
+        if forced.ndim != 2 or forced.shape[0] != len(slots_t):
+            raise ValueError(f"inputs must be [{len(slots_t)}, K], got {tuple(forced.shape)}")
+        if forced.numel() and bool(((forced < 0) | (forced >= self.config.classes)).any()):
+            raise ValueError(f"input codes must be in [0, {self.config.classes})")
+        k = forced.shape[1]
+        logits = torch.empty(len(slots_t), k, self.config.classes, device=self.device)
+        if len(slots_t) and k:
+            self._launch(state, slots_t, k, local, forced.contiguous(), self._dummy_long, logits)
+        return logits
+
+    @torch.no_grad()
+    def step_logits(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
+        """Consume one given input code per slot -> logits [n, classes]; advances the slots."""
+        inputs = torch.as_tensor(np.asarray(torch.as_tensor(inputs).cpu())).reshape(-1, 1)
+        if local is not None:
+            local = torch.as_tensor(local, dtype=torch.float32).reshape(len(inputs), 1, -1)
+        return self.teacher_force(state, slots, inputs, local)[:, 0]
+
+    def warmup(self) -> None:
+        """Compile the kernel (both modes) so that the first request pays nothing."""
+        state = self.new_state(1)
+        self.open_slot(state, 0)
+        m = self.config.mel_channels
+        local = np.zeros((1, 2, m), np.float32) if m else None
+        self.generate(state, [0], 2, local)
+        self.teacher_force(state, [0], [[0, 0]], local)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _slots(self, state: GenerationState, slots) -> torch.Tensor:
+        if state.ring.device != self.device:
+            raise ValueError(f"the state lives on {state.ring.device}, the backend on "
+                             f"{self.device}")
+        s = np.asarray(torch.as_tensor(slots).cpu(), dtype=np.int64).reshape(-1)
+        if len(s) and (s.min() < 0 or s.max() >= state.num_slots):
+            raise IndexError(f"slot out of range for a state of {state.num_slots} slots")
+        if len(np.unique(s)) != len(s):
+            raise ValueError("each slot may appear only once per call")
+        return torch.from_numpy(s).to(self.device)
+
+    def _frames(self, local, n: int, num_steps: int) -> MelFrames | None:
+        m = self.config.mel_channels
+        if not m:
+            if local is not None:
+                raise ValueError("this model takes no local conditioning")
+            return None
+        if local is None:
+            raise ValueError("this model is locally conditioned: pass `local`")
+        if not isinstance(local, MelFrames):
+            rows = np.asarray(local.detach().cpu() if isinstance(local, torch.Tensor) else local,
+                              dtype=np.float32)
+            if rows.shape != (n, num_steps, m):
+                raise ValueError(f"local must be [{n}, {num_steps}, {m}], got {rows.shape}")
+            return MelFrames.from_rows(rows)
+        if len(local) != n or local.frames.shape[2] != m or local.num_steps != num_steps:
+            raise ValueError(f"mel frames must cover {n} streams x {num_steps} samples x {m} "
+                             f"channels")
+        return local
+
+    def _projection(self, frames: MelFrames) -> torch.Tensor:
+        """Frames [n, F, M] -> their projections [n, F, L, 2, CP] (mel std folded in)."""
+        f = torch.from_numpy(np.ascontiguousarray(frames.frames)).to(self.device)
+        proj = torch.einsum("nfm,lom->nflo", f, self.local_weight)
+        return self._split_pad(proj)
+
+    def _bias(self, state: GenerationState, slots: torch.Tensor) -> torch.Tensor:
+        bias = self.gate_bias.unsqueeze(0).expand(len(slots), -1, -1, -1)
+        if self.speaker_bias is not None:
+            bias = bias + self.speaker_bias[state.speaker[slots]]
+        return bias.contiguous()
+
+    def _launch(self, state, slots, num_steps, local, forced, codes, logits) -> None:
+        """Run the kernel over the chunk; per-sample mel rows go in spans whose projection
+        fits in PROJECTION_BYTES (each span one launch, outputs copied into place)."""
+        n = len(slots)
+        frames = self._frames(local, n, num_steps)
+        span = num_steps
+        if frames is not None and frames.hop == 1:
+            per_step = n * self.config.num_layers * 2 * self.cp * 4
+            span = max(1, PROJECTION_BYTES // per_step - 1)
+        if span >= num_steps:
+            self._run(state, slots, num_steps, frames, forced, codes, logits)
+            return
+        for start in range(0, num_steps, span):
+            k = min(span, num_steps - start)
+            part = MelFrames.from_rows(frames.frames[:, start:start + k])
+            if forced is None:
+                out = torch.empty(n, k, dtype=torch.int64, device=self.device)
+                self._run(state, slots, k, part, None, out, logits)
+                codes[:, start:start + k] = out
+            else:
+                out = torch.empty(n, k, self.config.classes, device=self.device)
+                self._run(state, slots, k, part, forced[:, start:start + k].contiguous(),
+                          codes, out)
+                logits[:, start:start + k] = out
+
+    def _run(self, state, slots, num_steps, frames, forced, codes, logits) -> None:
+        proj, phase, hop, num_frames = self._dummy, self._dummy_long, 1, 1
+        if frames is not None:
+            proj = self._projection(frames)
+            phase = torch.from_numpy(frames.phase.astype(np.int64)).to(self.device)
+            hop, num_frames = int(frames.hop), int(frames.frames.shape[1])
+        bias = self._bias(state, slots)
+        grid = (-(-len(slots) // self.block),)
+        self.kernel[grid](
+            state.ring, state.positions, state.next_input, state.seed, state.temperature,
+            slots, len(slots), num_steps, bias,
+            self._dummy_long if forced is None else forced, codes, logits,
+            proj, phase, hop, num_frames,
+            self.dilations, self.offsets, self.embedding, self.wfp, self.wfn, self.wgp,
+            self.wgn, self.wres, self.wskip, self.wh, self.bh, self.wl, self.bl,
+            state.ring.size(1), self.config.num_layers,
+            C=self.config.residual_channels, Q=self.config.classes, CP=self.cp, SP=self.sp,
+            QP=self.qp, TN=self.tn, BB=self.block, TEACHER=forced is not None,
+            LOCAL=frames is not None, PRECISION="ieee", num_warps=self.num_warps, num_stages=1)
+
