@@ -74,19 +74,17 @@ def replica_actor(replica: str):
                          namespace="serve")
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def running_cluster(tmp_path_factory, write_models):
+    """Start Ray, deploy two replicas serving the checkpoints `write_models(folder)` writes,
+    and a single-process server with the same ones; yield the Cluster; shut all down."""
     pytest.importorskip("ray.serve", reason="Ray Serve is not installed (the 'ray' extra)")
     import ray
-    import torch
     from ray import serve
 
     from server.scaleout.launch import start_cluster
-    from wavenet_core import WaveNet, WaveNetConfig, save_checkpoint
 
     models = tmp_path_factory.mktemp("ray-models")
-    torch.manual_seed(1234)
-    save_checkpoint(models / "plain.safetensors", WaveNet(WaveNetConfig(**SMALL)))
+    write_models(models)
     logs = tmp_path_factory.mktemp("ray-logs")
     single = Server.ready(models, ENV, logs / "single.log")
 
@@ -113,6 +111,21 @@ def cluster(tmp_path_factory):
         finally:
             ray.shutdown()
             single.stop()
+
+
+def _plain_model(folder):
+    import torch
+
+    from wavenet_core import WaveNet, WaveNetConfig, save_checkpoint
+
+    torch.manual_seed(1234)
+    save_checkpoint(folder / "plain.safetensors", WaveNet(WaveNetConfig(**SMALL)))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Two replicas of one small unconditioned model."""
+    yield from running_cluster(tmp_path_factory, _plain_model)
 
 
 # ------------------------------------------------------------------ clients
