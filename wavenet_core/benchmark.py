@@ -110,7 +110,7 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
         return
     for precision in precisions:
         for batch, threads in CPU_RUNS:
-            backend = CpuBackend(model, threads=threads, precision=precision)
+            backend = CpuBackend(model, threads=threads, precision=precision, split="always")
             backend.warmup()
             t = time_generation(backend, batch, steps, repeats=3)
             if batch == 1:

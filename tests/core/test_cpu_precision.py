@@ -20,7 +20,7 @@ from wavenet_core.audio import read_wav
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.data import fixed_batches, make_utterance
 from wavenet_core.generation.backends import make_backend
-from wavenet_core.generation.cpu_backend import CpuBackend
+from wavenet_core.generation.cpu_backend import CpuBackend, SplitChoice
 from wavenet_core.generation.cpu_packing import PaddedMatrices
 from wavenet_core.generation.cpu_sync import SPLIT_SUPPORTED
 from wavenet_core.generation.cpu_weights import bf16_bits, encode_panels, int8_codes, rounded
@@ -100,7 +100,7 @@ def test_each_precision_equals_a_float64_forward_with_the_same_rounded_weights(
     ref = rounded_model(model, precision)
     field = config.receptive_field
     length = field + 12
-    backend = CpuBackend(model, threads=threads, precision=precision)
+    backend = CpuBackend(model, threads=threads, precision=precision, split="always")
     state = backend.new_state(rows)
     streams = [random_inputs(config, length, seed=r) for r in range(rows)]
     for slot, (_, _, speaker) in enumerate(streams):
@@ -138,7 +138,7 @@ def test_reduced_precision_changes_the_logits_a_little():
 @pytest.mark.parametrize("rows,threads", [(1, 2), (1, 3), (2, 4), (3, 4)])
 def test_split_across_threads_is_bitwise_one_thread(precision, rows, threads):
     model = random_model(MEL_SPEAKERS, seed=5)
-    backend = CpuBackend(model, threads=threads, precision=precision)
+    backend = CpuBackend(model, threads=threads, precision=precision, split="always")
     assert backend.split_threads(rows) == threads
     solo = CpuBackend(model, threads=1, precision=precision)
     local = np.random.default_rng(rows).standard_normal((rows, 150, 5)).astype(np.float32)
@@ -182,6 +182,33 @@ def test_stream_is_bitwise_identical_alone_or_beside_others(precision):
             parts.append(backend.generate(state, slots, k, mel[:, done:done + k]))
             done += k
         np.testing.assert_array_equal(np.concatenate(parts, axis=1)[0], expected)
+
+
+def test_auto_split_uses_the_faster_mode_and_keeps_measuring_the_other():
+    choice = SplitChoice()
+    first = [choice.pick(2) for _ in range(2)]
+    assert first == [2, 2]                      # nothing measured yet: the team first
+    choice.observe(2, 1000.0)
+    assert choice.pick(2) == 1                  # then one thread
+    choice.observe(1, 3000.0)
+    picks = [choice.pick(2) for _ in range(3 * SplitChoice.EXPLORE)]
+    assert picks.count(1) > picks.count(2) >= 2  # mostly the faster, now and then the other
+    for _ in range(10):
+        choice.observe(2, 9000.0)               # the machine got quieter: split pays again
+    picks = [choice.pick(2) for _ in range(3 * SplitChoice.EXPLORE)]
+    assert picks.count(2) > picks.count(1)
+
+
+def test_auto_split_gives_the_same_samples_as_one_thread():
+    model = random_model(MEL_SPEAKERS, seed=6)
+    local = np.random.default_rng(2).standard_normal((1, 400, 5)).astype(np.float32)
+    out = []
+    for backend in (CpuBackend(model, threads=1), CpuBackend(model, threads=2, split="auto")):
+        state = backend.new_state(1)
+        backend.open_slot(state, 0, seed=4, speaker=1)
+        out.append(np.concatenate([backend.generate(state, [0], 20, local[:, a:a + 20])
+                                   for a in range(0, 400, 20)], axis=1))
+    np.testing.assert_array_equal(out[0], out[1])
 
 
 # -- choosing a precision ------------------------------------------------------------------

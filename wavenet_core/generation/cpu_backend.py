@@ -29,6 +29,7 @@ Sampling reproduces `sampling.counter_uniform` and `sample_codes` bit for bit.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -43,18 +44,53 @@ from wavenet_core.generation.cpu_weights import PRECISIONS
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.model import WaveNet
 
+SPLIT_POLICIES = ("auto", "always", "never")
+
+
+class SplitChoice:
+    """Split mode pays only while the team's cores are free: with another busy process on
+    one of two cores, one stream split over both ran at half the speed of one thread
+    (docs/cpu-kernel.md). So for calls with fewer slots than threads ("auto") the backend
+    measures both ways and uses the faster: each mode's samples/s as a moving average, and
+    every EXPLORE-th call the other mode, to notice when the machine changes. Both give
+    bitwise the same samples, so switching is free."""
+
+    EXPLORE = 8
+
+    def __init__(self):
+        self.rate: dict[int, float] = {}
+        self.calls = 0
+
+    def pick(self, team: int) -> int:
+        self.calls += 1
+        for parts in (team, 1):
+            if parts not in self.rate:
+                return parts
+        best = max(self.rate, key=self.rate.get)
+        if self.calls % self.EXPLORE == 0:
+            return 1 if best == team else team
+        return best
+
+    def observe(self, parts: int, samples_per_s: float) -> None:
+        old = self.rate.get(parts)
+        self.rate[parts] = samples_per_s if old is None else 0.7 * old + 0.3 * samples_per_s
+
 
 class CpuBackend:
     """Compiled (numba) CPU generation backend; see the module docstring.
 
     `threads` worker threads share each call (default: numba's thread count, the number
     of cores); `precision` is the weight format: fp32, bf16 or int8 (`make_backend`
-    resolves "auto").
+    resolves "auto"); `split` says when calls with fewer slots than threads split every
+    matrix across the threads: "always", "never", or "auto" (when measured faster).
     """
 
     name = "cpu"
 
-    def __init__(self, model: WaveNet, threads: int | None = None, precision: str = "fp32"):
+    def __init__(self, model: WaveNet, threads: int | None = None, precision: str = "fp32",
+                 split: str = "auto"):
+        if split not in SPLIT_POLICIES:
+            raise ValueError(f"split must be one of {', '.join(SPLIT_POLICIES)}")
         if precision not in PRECISIONS:
             raise ValueError(f"unknown cpu precision {precision!r}; choose one of "
                              f"{', '.join(PRECISIONS)}")
@@ -72,6 +108,8 @@ class CpuBackend:
         self._shards: dict[int, list[Shard]] = {1: [mats.shard(0, 1, precision)]}
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self.split = split
+        self._split_choice = SplitChoice()
 
     # -- interface ------------------------------------------------------------------
 
@@ -137,8 +175,9 @@ class CpuBackend:
                 self._pool = None
 
     def split_threads(self, num_slots: int) -> int:
-        """Threads that split every matrix for a call of `num_slots` slots (1: group mode)."""
-        if SPLIT_SUPPORTED and 0 < num_slots < self.threads:
+        """Threads that may split every matrix for a call of `num_slots` slots (1: group
+        mode): all of them when there are fewer slots than threads."""
+        if SPLIT_SUPPORTED and self.split != "never" and 0 < num_slots < self.threads:
             return self.threads
         return 1
 
@@ -231,6 +270,8 @@ class CpuBackend:
                         codes=codes[lo:hi], logits=logits[lo:hi], **views)
 
         parts = self.split_threads(n)
+        if parts > 1 and self.split == "auto":
+            parts = self._split_choice.pick(parts)
         if parts > 1:                     # split mode: every thread on all slots
             shards = self._team_shards(parts)
             teams = self._teams(parts, n)
@@ -240,10 +281,13 @@ class CpuBackend:
             groups = split_range(n, min(self.threads, n))
             solo = self._shards[1][0]
             jobs = [(solo, call(lo, hi), self._teams(1, hi - lo)[0]) for lo, hi in groups]
+        began = time.perf_counter()
         futures = [self._executor().submit(run_rows, self.dims, *job) for job in jobs[1:]]
         try:
             run_rows(self.dims, *jobs[0])          # the first job runs on the calling thread
         finally:
             for future in futures:
                 future.result()
+        if self.split_threads(n) > 1 and self.split == "auto":
+            self._split_choice.observe(parts, n * num_steps / (time.perf_counter() - began))
         return codes

@@ -1,11 +1,15 @@
-"""A spin barrier for the threads that split one batch's layers (cpu_backend.py, split mode).
+"""A barrier for the threads that split one batch's layers (cpu_backend.py, split mode).
 
-Each thread owns one counter, 128 bytes from the others. Arriving at barrier number g, a
-thread publishes g (a release store: everything it wrote before is visible to whoever sees
-g) and spins (acquire loads, `pause`) until every other counter has reached g. Counters only
-grow, so a thread that is already one barrier ahead never blocks the others. After a long
-spin it calls sched_yield, so a descheduled partner (two cores shared with the event loop)
-costs a time slice, not a livelock. x86-64 Linux only: elsewhere the split mode is off.
+Each thread owns a counter and a "someone sleeps on me" word, 128 bytes from the others'.
+Arriving at barrier number g, a thread publishes g (an atomic exchange: a full fence, so
+everything it wrote before is visible to whoever sees g) and, if a partner sleeps on its
+counter, wakes it. Waiting for a partner, a thread spins (acquire loads, `pause`) for a few
+tens of microseconds, which covers every wait between running threads; if the partner still
+has not arrived it is descheduled (the machine is busier than the team), so the waiter
+marks the partner's sleep word and sleeps in the kernel on the partner's counter (futex)
+instead of burning the core that the partner, the event loop or another process needs.
+Counters only grow, so a thread one barrier ahead never blocks the others. x86-64 Linux
+only (raw system calls): elsewhere the split mode is off.
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ from numba.extending import intrinsic
 from wavenet_core.generation.cpu_simd import _JIT, _element_pointer
 
 SPLIT_SUPPORTED = platform.machine() in ("x86_64", "AMD64") and sys.platform == "linux"
-STRIDE = 16                     # int64s between two threads' counters (128 bytes)
-SPINS_BEFORE_YIELD = 4096
+STRIDE = 16                     # int64s between two threads' words (128 bytes)
+SLEEP_WORD = 8                  # the sleep word's offset inside a thread's 128 bytes
+SPINS_BEFORE_SLEEP = 1024       # pause ~ 40-140 cycles: tens of microseconds
+FUTEX_WAIT_PRIVATE = 128
+FUTEX_WAKE_PRIVATE = 129
+SYS_FUTEX = 202
 
 _I64 = ir.IntType(64)
 if SPLIT_SUPPORTED:
@@ -40,12 +48,12 @@ def _load_acquire(typingctx, arr, index):
 
 
 @intrinsic
-def _store_release(typingctx, arr, index, value):
+def _exchange(typingctx, arr, index, value):
+    """Atomically set arr[index] = value (sequentially consistent: a full fence)."""
     def codegen(context, builder, sig, args):
         ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
-        builder.store_atomic(args[2], ptr, "release", 8)
-        return context.get_dummy_value()
-    return types.none(arr, index, value), codegen
+        return builder.atomic_rmw("xchg", ptr, args[2], "seq_cst")
+    return types.int64(arr, index, value), codegen
 
 
 @intrinsic
@@ -60,15 +68,18 @@ def _cpu_relax(typingctx):
 
 
 @intrinsic
-def _sched_yield(typingctx):
-    """The sched_yield system call (x86-64 Linux number 24), without a libc pointer, so the
-    kernel stays cacheable by numba."""
+def _futex(typingctx, arr, index, op, value):
+    """futex(&arr[index] (its low 32 bits), op, value, no timeout): a raw system call, without
+    a libc pointer, so the kernel stays cacheable by numba."""
     def codegen(context, builder, sig, args):
-        fnty = ir.FunctionType(_I64, [_I64])
-        builder.asm(fnty, "syscall", "={rax},{rax},~{rcx},~{r11},~{memory}",
-                    [ir.Constant(_I64, 24)], True)
-        return context.get_dummy_value()
-    return types.none(), codegen
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        addr = builder.ptrtoint(ptr, _I64)
+        fnty = ir.FunctionType(_I64, [_I64] * 5)
+        return builder.asm(fnty, "syscall",
+                           "={rax},{rax},{rdi},{rsi},{rdx},{r10},~{rcx},~{r11},~{memory}",
+                           [ir.Constant(_I64, SYS_FUTEX), addr, args[2], args[3],
+                            ir.Constant(_I64, 0)], True)
+    return types.int64(arr, index, types.int64, types.int64), codegen
 
 
 @njit(**_JIT)
@@ -76,19 +87,30 @@ def barrier(flags, thread, threads, generation):
     """Wait until all `threads` threads have arrived at barrier `generation` (>= 1)."""
     if threads == 1:
         return
-    _store_release(flags, thread * STRIDE, generation)
+    mine = thread * STRIDE
+    _exchange(flags, mine, generation)
+    if _load_acquire(flags, mine + SLEEP_WORD) != 0:
+        _exchange(flags, mine + SLEEP_WORD, 0)
+        _futex(flags, mine, FUTEX_WAKE_PRIVATE, 1 << 30)
     for other in range(threads):
         if other == thread:
             continue
+        theirs = other * STRIDE
         spins = 0
-        while _load_acquire(flags, other * STRIDE) < generation:
-            _cpu_relax()
-            spins += 1
-            if spins == SPINS_BEFORE_YIELD:
-                _sched_yield()
-                spins = 0
+        while True:
+            seen = _load_acquire(flags, theirs)
+            if seen >= generation:
+                break
+            if spins < SPINS_BEFORE_SLEEP:
+                _cpu_relax()
+                spins += 1
+                continue
+            _exchange(flags, theirs + SLEEP_WORD, 1)
+            seen = _load_acquire(flags, theirs)
+            if seen < generation:     # sleeps only while the counter is still `seen`
+                _futex(flags, theirs, FUTEX_WAIT_PRIVATE, seen & 0xFFFFFFFF)
 
 
 def new_flags(threads: int) -> np.ndarray:
-    """Zeroed counters for one call's team of threads."""
+    """Zeroed counters and sleep words for one call's team of threads."""
     return np.zeros(max(1, threads) * STRIDE, np.int64)
