@@ -186,17 +186,24 @@ def test_stream_is_bitwise_identical_alone_or_beside_others(precision):
 
 def test_auto_split_uses_the_faster_mode_and_keeps_measuring_the_other():
     choice = SplitChoice()
-    first = [choice.pick(2) for _ in range(2)]
-    assert first == [2, 2]                      # nothing measured yet: the team first
+    assert choice.pick(2) == 2                  # nothing measured yet: the team first
     choice.observe(2, 1000.0)
     assert choice.pick(2) == 1                  # then one thread
     choice.observe(1, 3000.0)
-    picks = [choice.pick(2) for _ in range(3 * SplitChoice.EXPLORE)]
-    assert picks.count(1) > picks.count(2) >= 2  # mostly the faster, now and then the other
-    for _ in range(10):
-        choice.observe(2, 9000.0)               # the machine got quieter: split pays again
-    picks = [choice.pick(2) for _ in range(3 * SplitChoice.EXPLORE)]
-    assert picks.count(2) > picks.count(1)
+
+    def run(calls, rates):
+        picks = []
+        for _ in range(calls):
+            parts = choice.pick(2)
+            choice.observe(parts, rates[parts])
+            picks.append(parts)
+        return picks
+
+    picks = run(200, {1: 3000.0, 2: 1000.0})
+    assert picks.count(1) > 180 and picks.count(2) >= 3       # mostly the faster
+    assert choice.explore_every > SplitChoice.FIRST_EXPLORE   # the loser is tried less often
+    picks = run(2000, {1: 3000.0, 2: 9000.0})                 # the machine got quieter
+    assert picks[-100:].count(2) > 90
 
 
 def test_auto_split_gives_the_same_samples_as_one_thread():
