@@ -64,7 +64,7 @@ def pesq_wb(reference: np.ndarray, test: np.ndarray, sample_rate: int) -> float:
     x, y = align(reference, test)
     try:
         return float(pesq(sample_rate, x.astype(np.float64), y.astype(np.float64), "wb"))
-    except PesqError:
+    except (PesqError, ValueError):  # no speech found, or the library fails on the pair
         return float("nan")
 
 
