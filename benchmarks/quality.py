@@ -230,11 +230,14 @@ def main(argv: list[str] | None = None) -> int:
               " | ".join(f"{k[:8]} {row[k]['stoi']:.3f} {row[k]['dnsmos_ovrl']:.2f}"
                          for k in signals if k != "original"), flush=True)
     t0 = time.perf_counter()
-    nll = {}
+    nll, untrained_by_config = {}, {}
     for key, (path, model) in models.items():
         trained, count = held_out_bits(model, items, corpus, names[key], args.nll_window)
-        untrained, _ = held_out_bits(untrained_twin(model), items, corpus, names[key],
-                                     args.nll_window)
+        shape = model.config.to_json()  # twins of one config are identical: score once
+        if shape not in untrained_by_config:
+            untrained_by_config[shape] = held_out_bits(untrained_twin(model), items, corpus,
+                                                       names[key], args.nll_window)[0]
+        untrained = untrained_by_config[shape]
         nll[Path(path).name] = {"checkpoint": str(path), "trained_bits": trained,
                                 "step": read_metadata(path).get("total_steps",
                                                                 read_metadata(path).get("step")),

@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
                          keep_existing=args.keep_existing)
     print(f"{len(m['utterances'])} utterances, {len(m['speakers'])} training speakers, "
           f"{len(m.get('held_out_speakers', []))} held out, "
-          f"{m['total_seconds'] / 3600:.2f} h -> {args.out}")
+          f"{sum(u['num_samples'] for u in m['utterances']) / m['sample_rate'] / 3600:.2f} h"
+          f" -> {args.out}")
     if args.pack:
         from wavenet_core.pack import write_pack
 

@@ -70,3 +70,14 @@ def test_built_in_safetensors_matches_the_package(tmp_path, writer, reader):
     (tmp_path / "bad").write_bytes(b"\x05")
     with pytest.raises(st.LiteSafetensorError):
         st.lite_load_file(str(tmp_path / "bad"))
+
+
+def test_corpus_command_packs_an_existing_corpus(tiny_corpus, tmp_path, capsys):
+    from server.cli import main as cli_main
+
+    path = tmp_path / "p.npz"
+    assert cli_main(["corpus", "--out", str(tiny_corpus), "--reuse", "--pack", str(path),
+                     "--pack-minutes", "0.02", "--pack-valid-minutes", "0.01"]) == 0
+    assert "pack:" in capsys.readouterr().out and path.exists()
+    utts = load_pack_utterances(path, "valid", VOCODER, 1023)
+    assert len(utts) == 2 and all(u.mel.shape[1] == 80 for u in utts)
