@@ -1,33 +1,26 @@
-"""Quality report: the vocoder against Griffin-Lim and an untrained model, on held-out speech.
+"""Quality report: vocoders against Griffin-Lim and an untrained model, on held-out speech.
 
     .venv/bin/python benchmarks/quality.py --vocoder models/vocoder.safetensors \\
-        --babble models/babble.safetensors --corpus corpus --utterances 24 \\
-        --seconds-limit 3 --out report.json --markdown table.md
+        --corpus corpus --split test --utterances 12 --seconds-limit 3 \\
+        --out report.json --markdown table.md
 
-Utterances: N from the corpus's held-out split ('valid': sentences never seen in
-training), chosen deterministically round-robin over the speakers (utterance i is speaker
-i mod S, the (speaker + i div S)-th valid sentence of that speaker), each trimmed to its
+Utterances: N from the corpus's `--split`: 'test' (default) holds whole voices that never
+reached training, reading sentences that never occur in training; 'valid' holds those
+sentences read by the training voices. Chosen deterministically round-robin over the
+voices (utterance i is voice i mod S, its (voice + i div S)-th file), each trimmed to its
 first `--seconds-limit` seconds.
 
 Per utterance, the original x is compared with resyntheses y made from x's own log-mel
-(the model's mel config): (a) the trained vocoder (speaker = the utterance's speaker,
-`--temperature`, default 1.0, seed 0: on probes lower temperatures did not help these
-models; they trade sampling noise for stuck-in-silence failures), (b) Griffin-Lim
-(`wavenet_core.griffin_lim`, 60 iterations), (c) the same config untrained
-(``torch.manual_seed(0); WaveNet(config)``), plus (d) x through 8-bit mu-law and back,
-the ceiling for any 8-bit model. y is trimmed to len(x) (never shorter here).
-
-Metrics:
-- log-mel distance (dB, lower is better). With M = exp(log_mel(.)) the mel magnitudes
-  [frames, n_mels] (power-1 Slaney mel, same config as the model), the floor
-  f = max(M_x) * 10^(-80/20) (80 dB below the reference's loudest mel bin) and
-  D = 20 * log10(max(M, f)) (= 10 log10 of mel power),
-      distance = mean over frames t of sqrt( mean over bands b of (D_x[t,b] - D_y[t,b])^2 ).
-- STOI (0..1, higher is better): pystoi.stoi(x, y, sample_rate), classic (not extended).
-- Held-out NLL (bits per sample, lower is better), teacher-forced as in training
-  (`fixed_batches` windows of `--nll-window` predictions, `validation_bits`), on the same
-  utterances untrimmed, for the vocoder and babble checkpoints and their untrained twins.
-  8 bits/sample is a uniform guess over the 256 mu-law classes.
+(the model's mel config): (a) each `--vocoder` (repeatable; a speaker-conditioned one gets
+the utterance's speaker id when it knows the voice, else speaker 0, as the server does
+without a speaker id; `--temperature`, default 1.0, seed 0), (b) Griffin-Lim
+(`wavenet_core.griffin_lim`, 60 iterations), (c) the first vocoder's config untrained
+(``torch.manual_seed(0); WaveNet(config)``), (d) x through 8-bit mu-law and back (the
+ceiling for any 8-bit model), and (e) x itself (DNSMOS of the original; the intrusive
+metrics are trivially perfect there). Metrics: see quality_metrics.py (log-mel distance,
+STOI, wideband PESQ, DNSMOS P.835 OVRL and P.808). Also held-out NLL (bits per sample,
+teacher-forced as in training, `--nll-window` windows; 8 bits is a uniform guess) of each
+vocoder and its untrained twin, on the same utterances untrimmed.
 """
 
 from __future__ import annotations
@@ -42,72 +35,51 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wavenet_core.audio import read_wav, write_wav
-from wavenet_core.checkpoint import load_checkpoint, read_metadata, speaker_names
-from wavenet_core.config import MelConfig
-from wavenet_core.corpus import load_manifest
-from wavenet_core.data import fixed_batches, make_utterance
-from wavenet_core.generation.backends import make_backend
-from wavenet_core.griffin_lim import griffin_lim
-from wavenet_core.mel import log_mel
-from wavenet_core.model import WaveNet
-from wavenet_core.mulaw import mulaw_decode, mulaw_encode
-from wavenet_core.synthesis import local_from_mel, synthesize
-from wavenet_core.train import validation_bits
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-FLOOR_DB = 80.0
-SYSTEMS = ("vocoder", "griffin_lim", "untrained", "mulaw")
-LABELS = {"vocoder": "WaveNet vocoder (trained)", "griffin_lim": "Griffin-Lim (60 iterations)",
-          "untrained": "WaveNet, same config, untrained",
-          "mulaw": "original through 8-bit mu-law (ceiling)"}
+from quality_metrics import FLOOR_DB, align, all_metrics  # noqa: E402
 
+from wavenet_core.audio import read_wav, write_wav  # noqa: E402
+from wavenet_core.checkpoint import load_checkpoint, read_metadata, speaker_names  # noqa: E402
+from wavenet_core.corpus import load_manifest  # noqa: E402
+from wavenet_core.data import fixed_batches, make_utterance  # noqa: E402
+from wavenet_core.generation.backends import make_backend  # noqa: E402
+from wavenet_core.griffin_lim import griffin_lim  # noqa: E402
+from wavenet_core.mel import log_mel  # noqa: E402
+from wavenet_core.model import WaveNet  # noqa: E402
+from wavenet_core.mulaw import mulaw_decode, mulaw_encode  # noqa: E402
+from wavenet_core.synthesis import local_from_mel, synthesize  # noqa: E402
+from wavenet_core.train import validation_bits  # noqa: E402
 
-def align(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Trim both to the shorter length."""
-    n = min(len(x), len(y))
-    return np.asarray(x[:n], dtype=np.float32), np.asarray(y[:n], dtype=np.float32)
+METRICS = (("mel_distance_db", "log-mel dist (dB) ↓", "{:.2f}"), ("stoi", "STOI ↑", "{:.3f}"),
+           ("pesq_wb", "PESQ-WB ↑", "{:.2f}"), ("dnsmos_ovrl", "DNSMOS OVRL ↑", "{:.2f}"),
+           ("dnsmos_p808", "DNSMOS P.808 ↑", "{:.2f}"))
+FIXED = {"griffin_lim": "Griffin-Lim (60 iterations)",
+         "untrained": "WaveNet, same config, untrained",
+         "mulaw": "original through 8-bit mu-law (ceiling)", "original": "original"}
 
 
-def mel_distance_db(reference: np.ndarray, test: np.ndarray, sample_rate: int,
-                    mel_cfg: MelConfig, floor_db: float = FLOOR_DB) -> float:
-    """Log-mel spectral distance in dB (module docstring formula); lengths are aligned."""
-    x, y = align(reference, test)
-    mx = np.exp(log_mel(x, sample_rate, mel_cfg).astype(np.float64))
-    my = np.exp(log_mel(y, sample_rate, mel_cfg).astype(np.float64))
-    floor = mx.max() * 10.0 ** (-floor_db / 20.0)
-    dx = 20.0 * np.log10(np.maximum(mx, floor))
-    dy = 20.0 * np.log10(np.maximum(my, floor))
-    return float(np.mean(np.sqrt(np.mean((dx - dy) ** 2, axis=1))))
-
-
-def stoi_score(reference: np.ndarray, test: np.ndarray, sample_rate: int) -> float:
-    """Classic STOI (pystoi) after aligning lengths."""
-    from pystoi import stoi
-
-    x, y = align(reference, test)
-    return float(stoi(x.astype(np.float64), y.astype(np.float64), sample_rate, extended=False))
-
-
-def choose_utterances(manifest: dict, count: int, speakers: list[str] | None = None) -> list:
-    """Round-robin over speakers (those the model knows, if it names them), see docstring."""
-    valid = sorted((u for u in manifest["utterances"] if u["split"] == "valid"),
+def choose_utterances(manifest: dict, count: int, split: str = "test") -> list:
+    """Round-robin over the split's voices, see the module docstring."""
+    items = sorted((u for u in manifest["utterances"] if u["split"] == split),
                    key=lambda u: u["path"])
     groups: dict[str, list] = {}
-    for u in valid:
-        if not speakers or u["speaker"] in speakers:
-            groups.setdefault(u["speaker"], []).append(u)
-    order = [s for s in manifest["speakers"] if s in groups]
+    for u in items:
+        groups.setdefault(u["speaker"], []).append(u)
+    known = list(manifest["speakers"]) + list(manifest.get("held_out_speakers", []))
+    order = [s for s in known if s in groups] + sorted(set(groups) - set(known))
     if not order:
-        raise SystemExit("no held-out utterances for this model's speakers")
+        raise SystemExit(f"no utterances in split {split!r}")
     picked = []
-    for i in range(min(count, sum(len(g) for g in groups.values()))):
+    for i in range(min(count, len(items))):
         group = groups[order[i % len(order)]]
         picked.append(group[(i % len(order) + i // len(order)) % len(group)])
     return picked
 
 
-def speaker_of(item: dict, names: list[str]) -> int:
-    return names.index(item["speaker"]) if names else int(item["speaker_id"])
+def speaker_for(item: dict, names: list[str]) -> int:
+    """The model's id for this voice, or 0 (the server's default) for a voice it lacks."""
+    return names.index(item["speaker"]) if item["speaker"] in names else 0
 
 
 def untrained_twin(model: WaveNet) -> WaveNet:
@@ -145,37 +117,41 @@ def held_out_bits(model: WaveNet, items: list, corpus: Path, names: list[str],
     """Teacher-forced NLL (bits/sample) and the number of predicted samples."""
     config = model.config
     utts = [make_utterance(read_wav(corpus / u["path"], config.sample_rate)[0],
-                           speaker_of(u, names) if config.global_conditioning else 0,
-                           config, config.receptive_field) for u in items]
+                           speaker_for(u, names), config, config.receptive_field)
+            for u in items]
     batches = fixed_batches(utts, config, batch_size, window)
     if not batches:
         raise SystemExit(f"no utterance is longer than --nll-window {window}")
-    bits = validation_bits(model, batches, torch.device("cpu"))
-    return bits, sum(b.targets.size for b in batches)
+    return validation_bits(model, batches, torch.device("cpu")), sum(b.targets.size
+                                                                     for b in batches)
 
 
-def summarize(rows: list[dict]) -> dict:
+def summarize(rows: list[dict], systems: list[str]) -> dict:
+    """Mean and sd over utterances (NaN PESQ values, where PESQ found no speech, skipped)."""
     out = {}
-    for system in SYSTEMS:
-        for metric in ("mel_distance_db", "stoi"):
-            values = np.array([r[system][metric] for r in rows])
-            out.setdefault(system, {})[metric] = {"mean": float(values.mean()),
-                                                  "sd": float(values.std())}
+    for system in systems:
+        for metric, _, _ in METRICS:
+            values = np.array([r[system][metric] for r in rows], dtype=np.float64)
+            values = values[np.isfinite(values)]
+            out.setdefault(system, {})[metric] = {
+                "mean": float(values.mean()) if len(values) else float("nan"),
+                "sd": float(values.std()) if len(values) else float("nan"), "n": len(values)}
     return out
 
 
 def markdown(report: dict) -> str:
     s, a = report["summary"], report["settings"]
-    lines = [f"Held-out quality: {a['utterances']} utterances from the 'valid' split, "
-             f"{report['total_audio_seconds']:.1f} s of audio (each at most "
-             f"{a['seconds_limit']:g} s); vocoder at step {report['vocoder_step']}, "
-             f"temperature {a['temperature']:g}, seed {a['seed']}, backend "
-             f"{report['backend']}. Mean ± sd over utterances.", "",
-             "| system | log-mel distance (dB) ↓ | STOI ↑ |", "| --- | ---: | ---: |"]
-    for system in SYSTEMS:
-        d, t = s[system]["mel_distance_db"], s[system]["stoi"]
-        lines.append(f"| {LABELS[system]} | {d['mean']:.2f} ± {d['sd']:.2f} "
-                     f"| {t['mean']:.3f} ± {t['sd']:.3f} |")
+    lines = [f"Held-out quality: {len(report['utterances'])} utterances from split "
+             f"'{a['split']}' ({report['voices']} voices), {report['total_audio_seconds']:.1f}"
+             f" s of audio (each at most {a['seconds_limit']:g} s); temperature "
+             f"{a['temperature']:g}, seed {a['seed']}, backend {report['backend']}. "
+             "Mean ± sd over utterances.", "",
+             "| system | " + " | ".join(h for _, h, _ in METRICS) + " |",
+             "| --- |" + " ---: |" * len(METRICS)]
+    for system, label in report["labels"].items():
+        cells = [f"{fmt.format(s[system][m]['mean'])} ± {fmt.format(s[system][m]['sd'])}"
+                 for m, _, fmt in METRICS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "| model (step) | held-out NLL, trained (bits/sample) ↓ | untrained |",
               "| --- | ---: | ---: |"]
     for name, n in report["nll"].items():
@@ -184,11 +160,19 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def label_of(path: str, model: WaveNet) -> str:
+    meta = read_metadata(path)
+    step = meta.get("total_steps", meta.get("step", "?"))
+    kind = "speaker-conditioned" if model.config.global_conditioning else "universal"
+    return f"WaveNet `{Path(path).name}` ({kind}, step {step})"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--vocoder", required=True, help="mel-conditioned checkpoint")
-    p.add_argument("--babble", help="unconditioned (speaker-only) checkpoint, NLL only")
+    p.add_argument("--vocoder", required=True, action="append",
+                   help="mel-conditioned checkpoint (repeat to compare several)")
     p.add_argument("--corpus", default="corpus")
+    p.add_argument("--split", default="test", choices=("test", "valid"))
     p.add_argument("--utterances", type=int, default=12)
     p.add_argument("--seconds-limit", type=float, default=3.0)
     p.add_argument("--temperature", type=float, default=1.0)
@@ -196,83 +180,75 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gl-iterations", type=int, default=60)
     p.add_argument("--nll-window", type=int, default=4000)
     p.add_argument("--backend", default="auto", choices=("auto", "cpu", "torch"))
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads")
     p.add_argument("--out", default="quality.json")
     p.add_argument("--markdown", default=None)
     p.add_argument("--wav-dir", default=None, help="also write every signal as WAV here")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
-    timing = dict.fromkeys(("vocoder", "untrained", "griffin_lim", "metrics", "nll"), 0.0)
     corpus = Path(args.corpus)
-    vocoder = load_checkpoint(args.vocoder)
-    config = vocoder.config
-    if not config.local_conditioning:
-        raise SystemExit(f"{args.vocoder} is not mel conditioned")
-    names = speaker_names(args.vocoder) or []
-    items = choose_utterances(load_manifest(corpus), args.utterances, names)
-    gens = {"vocoder": Generator(vocoder, args.backend),
-            "untrained": Generator(untrained_twin(vocoder), args.backend)}
-    sr, limit = config.sample_rate, int(args.seconds_limit * config.sample_rate)
+    models = {f"vocoder{i}": (path, load_checkpoint(path)) for i, path in enumerate(args.vocoder)}
+    first = next(iter(models.values()))[1]
+    if not all(m.config.local_conditioning for _, m in models.values()):
+        raise SystemExit("every --vocoder must be mel conditioned")
+    names = {key: speaker_names(path) or [] for key, (path, _) in models.items()}
+    labels = {key: label_of(path, m) for key, (path, m) in models.items()}
+    labels.update(FIXED)
+    gens = {key: Generator(m, args.backend) for key, (_, m) in models.items()}
+    gens["untrained"] = Generator(untrained_twin(first), args.backend)
+    items = choose_utterances(load_manifest(corpus), args.utterances, args.split)
+    sr, mel_cfg = first.config.sample_rate, first.config.mel
+    limit = int(args.seconds_limit * sr)
+    timing = dict.fromkeys(("generation", "griffin_lim", "metrics", "nll"), 0.0)
     if args.wav_dir:
         os.makedirs(args.wav_dir, exist_ok=True)
-    print(f"{'#':>3} {'utterance':28} {'spk':>3} {'sec':>5} | " + " | ".join(
-        f"{s[:9]:>9} dB  STOI" for s in SYSTEMS) + " | gen s", flush=True)
     rows = []
     for i, item in enumerate(items):
         x = read_wav(corpus / item["path"], sr)[0][:limit]
-        mel = log_mel(x, sr, config.mel)
-        speaker = speaker_of(item, names)
-        signals, t_gen = {}, 0.0
-        for system in ("vocoder", "untrained"):
-            t0 = time.perf_counter()
-            signals[system] = gens[system](mel, speaker, args.temperature, args.seed)
-            timing[system] += time.perf_counter() - t0
-            t_gen += time.perf_counter() - t0
+        mel = log_mel(x, sr, mel_cfg)
         t0 = time.perf_counter()
-        signals["griffin_lim"] = griffin_lim(mel, sr, config.mel, args.gl_iterations, len(x))
+        signals = {key: gen(mel, speaker_for(item, names.get(key, [])), args.temperature,
+                            args.seed) for key, gen in gens.items()}
+        timing["generation"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        signals["griffin_lim"] = griffin_lim(mel, sr, mel_cfg, args.gl_iterations, len(x))
         timing["griffin_lim"] += time.perf_counter() - t0
         signals["mulaw"] = mulaw_decode(mulaw_encode(x))
+        signals["original"] = x
         t0 = time.perf_counter()
         row = {"path": item["path"], "speaker": item["speaker"], "seconds": len(x) / sr}
-        for system in SYSTEMS:
-            row[system] = {"mel_distance_db": mel_distance_db(x, signals[system], sr, config.mel),
-                           "stoi": stoi_score(x, signals[system], sr)}
+        for key, y in signals.items():
+            row[key] = all_metrics(x, y, sr, mel_cfg, args.threads)
         timing["metrics"] += time.perf_counter() - t0
         rows.append(row)
         if args.wav_dir:
-            stem = Path(item["path"]).stem
-            write_wav(Path(args.wav_dir) / f"{stem}_original.wav", x, sr)
-            for system, y in signals.items():
-                write_wav(Path(args.wav_dir) / f"{stem}_{system}.wav", align(x, y)[1], sr)
-        print(f"{i + 1:>3} {Path(item['path']).stem[:28]:28} {speaker:>3} {row['seconds']:5.2f} | "
-              + " | ".join(f"{row[s]['mel_distance_db']:6.2f}   {row[s]['stoi']:5.3f}"
-                           for s in SYSTEMS) + f" | {t_gen:5.1f}", flush=True)
-
+            for key, y in signals.items():
+                write_wav(Path(args.wav_dir) / f"{Path(item['path']).stem}_{key}.wav",
+                          align(x, y)[1], sr)
+        print(f"{i + 1:>3} {Path(item['path']).stem[:26]:26} {row['seconds']:5.2f}s | " +
+              " | ".join(f"{k[:8]} {row[k]['stoi']:.3f} {row[k]['dnsmos_ovrl']:.2f}"
+                         for k in signals if k != "original"), flush=True)
     t0 = time.perf_counter()
-    nll = {}
-    for name, path in (("vocoder", args.vocoder), ("babble", args.babble)):
-        if not path:
-            continue
-        model = vocoder if name == "vocoder" else load_checkpoint(path)
-        model_names = speaker_names(path) or []
-        model_items = items if name == "vocoder" else choose_utterances(
-            load_manifest(corpus), args.utterances, model_names)
-        trained, count = held_out_bits(model, model_items, corpus, model_names, args.nll_window)
-        untrained, _ = held_out_bits(untrained_twin(model), model_items, corpus, model_names,
-                                     args.nll_window)
-        nll[name] = {"checkpoint": str(path), "step": read_metadata(path).get("step", "?"),
-                     "trained_bits": trained, "untrained_bits": untrained,
-                     "predicted_samples": count}
-        print(f"NLL {name:8} trained {trained:.3f}  untrained {untrained:.3f} bits/sample "
-              f"({count} samples)", flush=True)
+    nll, untrained_by_config = {}, {}
+    for key, (path, model) in models.items():
+        trained, count = held_out_bits(model, items, corpus, names[key], args.nll_window)
+        shape = model.config.to_json()  # twins of one config are identical: score once
+        if shape not in untrained_by_config:
+            untrained_by_config[shape] = held_out_bits(untrained_twin(model), items, corpus,
+                                                       names[key], args.nll_window)[0]
+        untrained = untrained_by_config[shape]
+        nll[Path(path).name] = {"checkpoint": str(path), "trained_bits": trained,
+                                "step": read_metadata(path).get("total_steps",
+                                                                read_metadata(path).get("step")),
+                                "untrained_bits": untrained, "predicted_samples": count}
     timing["nll"] = time.perf_counter() - t0
     timing["total"] = time.perf_counter() - began
-    report = {"settings": vars(args), "backend": gens["vocoder"].backend.name,
-              "vocoder_step": read_metadata(args.vocoder).get("step", "?"),
-              "config": config.to_dict(), "floor_db": FLOOR_DB,
+    report = {"settings": vars(args), "backend": gens["vocoder0"].backend.name,
+              "labels": labels, "config": first.config.to_dict(), "floor_db": FLOOR_DB,
+              "voices": len({r["speaker"] for r in rows}),
               "total_audio_seconds": sum(r["seconds"] for r in rows),
-              "summary": summarize(rows), "nll": nll, "utterances": rows,
+              "summary": summarize(rows, list(labels)), "nll": nll, "utterances": rows,
               "timing_s": timing}
     Path(args.out).write_text(json.dumps(report, indent=1))
     table = markdown(report)

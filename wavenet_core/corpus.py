@@ -1,12 +1,14 @@
-"""A multi-speaker speech corpus rendered with the speech synthesizers of `speech`.
+"""A multi-speaker speech corpus rendered with the Debian speech synthesizers.
 
 Why: we need licence-free speech from several distinct voices to train a small
 speaker-conditioned vocoder, made offline on any machine. espeak-ng, flite and (optionally)
-festival each render our own generated sentences; every voice of `speech.VOICES` is a speaker.
+festival each render our own generated sentences (through `speech.speak`, the system
+programs); every voice of `voices.VOICES` this machine has is a speaker.
 
-Layout: ``OUT/train/*.wav``, ``OUT/valid/*.wav`` (16 kHz mono 16-bit PCM, silence trimmed,
-peak 0.9) and ``OUT/manifest.json``. The valid sentences never occur in training text and
-are rendered by every speaker, so held-out audio is new text from known voices.
+Layout: ``OUT/{train,valid,test}/*.wav`` (16 kHz mono 16-bit PCM, silence trimmed, peak
+0.9) and ``OUT/manifest.json``. The held-out sentences never occur in training text and are
+read by every voice: by training voices into 'valid' (new text, known voices) and by the
+held-out voices (`voices.HELD_OUT`, never in training) into 'test' (new text, new voices).
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from __future__ import annotations
 import json
 import random
 import tempfile
+import wave
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
-from tqdm import tqdm
-
 from wavenet_core.audio import write_wav
-from wavenet_core.speech import SAMPLE_RATE, Voice, available_voices, speak
+from wavenet_core.progress import progress_bar
+from wavenet_core.speech import SAMPLE_RATE, SpeechError, Voice, speak, trim_and_normalise
+from wavenet_core.voices import HELD_OUT, VOICES, available_voices
+
+__all__ = ["HELD_OUT", "VOICES", "Voice", "available_voices", "build_corpus", "load_manifest",
+           "make_sentences", "speak", "split_texts", "trim_and_normalise", "CorpusError"]
 
 MANIFEST = "manifest.json"
 
@@ -120,58 +126,90 @@ def split_texts(num_speakers: int, sentences_per_speaker: int, valid_fraction: f
 
 
 # --- rendering ---------------------------------------------------------------------------
-def render(voice: Voice, text: str, out_path: str | Path, workdir: str | Path) -> int:
-    """Synthesize `text` with `voice` to a 16 kHz WAV at `out_path`; returns its sample count."""
-    audio = speak(voice, text, workdir)
-    write_wav(out_path, audio, SAMPLE_RATE)
+def render(voice: Voice, text: str, out_path: str | Path, workdir: str | Path,
+           keep: bool = False) -> int:
+    """Synthesize `text` with `voice` to a 16 kHz WAV at `out_path`; returns its sample count.
+
+    With `keep`, an existing file is taken as is (rendering is deterministic, and files are
+    written whole under a temporary name, so one that exists is complete).
+    """
+    out_path = Path(out_path)
+    if keep and out_path.exists():
+        with wave.open(str(out_path)) as w:
+            return w.getnframes()
+    audio = speak(voice, text, workdir, program=True)   # the voices `voices.usable` checked
+    tmp = out_path.with_suffix(".part")
+    write_wav(tmp, audio, SAMPLE_RATE)
+    tmp.replace(out_path)
     return len(audio)
 
 
 def build_corpus(out_dir: str | Path, sentences_per_speaker: int = 100,
                  valid_fraction: float = 0.1, seed: int = 0, progress: bool = True,
                  jobs: int = 2, voices: list[Voice] | None = None,
-                 num_speakers: int | None = None) -> dict:
-    """Render the corpus into `out_dir` (old WAVs in train/ and valid/ are removed).
+                 num_speakers: int | None = None, held_out: frozenset[str] = HELD_OUT,
+                 keep_existing: bool = False) -> dict:
+    """Render the corpus into `out_dir` (old WAVs in train/, valid/ and test/ are removed).
 
     `voices` defaults to `available_voices()`; `num_speakers` keeps the first N of them.
+    Voices named in `held_out` read only the held-out sentences, into 'test'; the others
+    are the training speakers (manifest `speakers`, ids in that order). A sentence a voice
+    cannot render (some festival voices fail on some words) is left out and listed in the
+    manifest's `failed`. `keep_existing` reuses WAVs already there (resuming a build).
     """
     voices = list(available_voices() if voices is None else voices)[:num_speakers]
     if not voices:
         raise CorpusError("no speech synthesizer found: install one, e.g. "
                           "`apt-get install -y espeak-ng flite` (festival voices optional)")
-    valid, train = split_texts(len(voices), sentences_per_speaker, valid_fraction, seed)
+    known = [v for v in voices if v.name not in held_out]
+    unseen = [v for v in voices if v.name in held_out]
+    valid, train = split_texts(len(known), sentences_per_speaker, valid_fraction, seed)
     out = Path(out_dir)
     (out / MANIFEST).unlink(missing_ok=True)  # a stale manifest must not outlive its WAVs
-    for split in ("train", "valid"):
+    for split in ("train", "valid", "test"):
         (out / split).mkdir(parents=True, exist_ok=True)
         for old in (out / split).glob("*.wav"):
-            old.unlink()
-    utterances = []
-    for sid, voice in enumerate(voices):
-        for split, texts in (("train", train[sid]), ("valid", valid)):
+            if not keep_existing:
+                old.unlink()
+    jobs_by_voice = [(v, sid, (("train", train[sid]), ("valid", valid)))
+                     for sid, v in enumerate(known)]
+    jobs_by_voice += [(v, -1, (("test", valid),)) for v in unseen]
+    utterances, voice_of = [], {}
+    for voice, sid, splits in jobs_by_voice:
+        voice_of[voice.name] = voice
+        for split, texts in splits:
             for i, text in enumerate(texts):
                 utterances.append({"path": f"{split}/{voice.name}_{i:04d}.wav",
                                    "speaker": voice.name, "speaker_id": sid,
                                    "split": split, "text": text})
     with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(max(1, jobs)) as pool:
-        futures = {pool.submit(render, voices[u["speaker_id"]], u["text"], out / u["path"],
-                               work): u for u in utterances}
-        with tqdm(total=len(futures), disable=not progress, unit="utt", desc="corpus") as bar:
+        futures = {pool.submit(render, voice_of[u["speaker"]], u["text"], out / u["path"],
+                               work, keep_existing): u for u in utterances}
+        with progress_bar(total=len(futures), disable=not progress, unit="utt",
+                          desc="corpus") as bar:
             try:
                 for future in as_completed(futures):
-                    futures[future]["num_samples"] = future.result()
+                    try:
+                        futures[future]["num_samples"] = future.result()
+                    except (CorpusError, SpeechError) as exc:
+                        futures[future]["error"] = str(exc)[:300]
                     bar.update(1)
             except BaseException:  # one failure (or Ctrl-C) stops the rest
                 for future in futures:
                     future.cancel()
                 raise
-    manifest = {"format": 1, "sample_rate": SAMPLE_RATE,
-                "speakers": [v.name for v in voices],
+    failed = [u for u in utterances if "error" in u]
+    utterances = [u for u in utterances if "error" not in u]
+    if not utterances:
+        raise CorpusError(f"every utterance failed, e.g. {failed[0]['error']}")
+    manifest = {"format": 2, "sample_rate": SAMPLE_RATE,
+                "speakers": [v.name for v in known],
+                "held_out_speakers": [v.name for v in unseen],
                 "voices": [{**asdict(v), "args": list(v.args)} for v in voices],
                 "seed": seed, "sentences_per_speaker": sentences_per_speaker,
                 "valid_fraction": valid_fraction,
                 "total_seconds": sum(u["num_samples"] for u in utterances) / SAMPLE_RATE,
-                "utterances": utterances}
+                "utterances": utterances, "failed": failed}
     tmp = out / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1))
     tmp.replace(out / MANIFEST)  # written last: a manifest means a complete corpus

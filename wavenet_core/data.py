@@ -41,8 +41,12 @@ class Batch:
 
 def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
                     limit: int | None = None, progress=None) -> list[Utterance]:
-    """Read `split` ('train' or 'valid') of a corpus into memory."""
+    """Read `split` ('train' or 'valid') of a corpus folder, or of a pack (.npz, pack.py)."""
     corpus_dir = Path(corpus_dir)
+    if corpus_dir.suffix == ".npz":
+        from wavenet_core.pack import load_pack_utterances
+
+        return load_pack_utterances(corpus_dir, split, config, pad, limit)
     manifest = load_manifest(corpus_dir)
     items = [u for u in manifest["utterances"] if u["split"] == split][:limit]
     out = []
@@ -78,14 +82,17 @@ def sample_batch(utterances: list[Utterance], config: WaveNetConfig, batch_size:
 
 
 def fixed_batches(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
-                  length: int) -> list[Batch]:
-    """Deterministic non-overlapping windows over every utterance (validation)."""
+                  length: int, max_windows: int | None = None) -> list[Batch]:
+    """Deterministic non-overlapping windows over every utterance (validation), the first
+    `max_windows` of them when given."""
     span = config.receptive_field + length
     chosen, starts = [], []
     for u in utterances:
         for start in range(0, len(u.codes) - span + 1, length):
             chosen.append(u)
             starts.append(start)
+    if max_windows is not None:
+        chosen, starts = chosen[:max_windows], starts[:max_windows]
     return [_assemble(chosen[i:i + batch_size], starts[i:i + batch_size], config, length)
             for i in range(0, len(chosen), batch_size)]
 

@@ -95,11 +95,26 @@ def _espeak_options(args: tuple[str, ...]) -> dict[str, int]:
 
 @functools.cache
 def _usable(voice: Voice) -> bool:
-    return bundled(voice) or _usable_program(voice)
+    return bundled(voice) or program_available(voice)
 
 
 @functools.cache
-def _usable_program(voice: Voice) -> bool:
+def _espeak_data() -> Path | None:
+    info = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
+    data = re.search(r"Data at:\s*(\S+)", info)
+    return Path(data.group(1)) if data else None
+
+
+@functools.cache
+def _espeak_language(base: str) -> bool:
+    probe = subprocess.run(["espeak-ng", "-v", base, "-q", "a"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+@functools.cache
+def program_available(voice: Voice) -> bool:
+    """Whether this machine's synthesizer programs can render `voice` (a missing espeak
+    variant would fall back silently to the default voice, so its file is checked)."""
     if shutil.which(_BINARY[voice.engine]) is None:
         return False
     if voice.engine == "flite":
@@ -107,12 +122,10 @@ def _usable_program(voice: Voice) -> bool:
     if voice.engine == "festival":
         return bool(glob.glob(f"/usr/share/festival/voices/*/{voice.voice}"))
     base, _, variant = voice.voice.partition("+")
-    probe = subprocess.run(["espeak-ng", "-v", base, "-q", "a"], capture_output=True, timeout=30)
-    if probe.returncode != 0:
+    if not _espeak_language(base):
         return False
-    info = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
-    data = re.search(r"Data at:\s*(\S+)", info)  # a missing variant falls back silently
-    return not variant or not data or Path(data.group(1), "voices", "!v", variant).exists()
+    data = _espeak_data()
+    return not variant or data is None or Path(data, "voices", "!v", variant).exists()
 
 
 def available_voices() -> list[Voice]:

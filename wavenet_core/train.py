@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
-from wavenet_core.checkpoint import load_checkpoint, save_checkpoint
+from wavenet_core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.data import Batch, fixed_batches, load_utterances, mel_statistics, sample_batch
 from wavenet_core.generation.backends import resolve_device
 from wavenet_core.model import WaveNet
+from wavenet_core.progress import progress_bar
+from wavenet_core.safetensors_io import load_file, save_file
+from wavenet_core.transfer import starting_point
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -50,6 +52,7 @@ class TrainSettings:
     max_minutes: float = 0.0      # stop (and checkpoint) after this wall time; 0 = no limit
     precision: str = "auto"       # fp32 | bf16 (autocast) | auto: bf16 where it is native
     device: str = "auto"          # auto (cuda when available) | cpu | cuda | cuda:N
+    init_from: str = ""           # start from this checkpoint's weights (transfer.py)
 
 
 def use_bfloat16(precision: str, device: torch.device = torch.device("cpu")) -> bool:
@@ -100,6 +103,16 @@ def validation_bits(model: WaveNet, batches: list[Batch], device) -> float:
     return total / max(1, count) / math.log(2)
 
 
+def base_steps(start: str | Path, start_step: int) -> int:
+    """Steps the starting weights had before this run (0 from scratch): a resumed run
+    keeps its own count, a run started `--init-from` a checkpoint adds that one's total."""
+    if not start:
+        return 0
+    meta = read_metadata(start)
+    total = int(meta.get("total_steps", meta.get("step", 0)))
+    return total - start_step
+
+
 def save_optimizer(path: Path, optimizer: torch.optim.Optimizer, step: int) -> None:
     tensors = {}
     for index, state in optimizer.state_dict()["state"].items():
@@ -120,31 +133,33 @@ def load_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:
 def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
           speakers: list[str] | None = None, progress: bool = True) -> Path:
     """Train (or resume) and return the final checkpoint path."""
-    from tqdm import tqdm
-
     if s.threads:
         torch.set_num_threads(s.threads)
     torch.manual_seed(s.seed)
-    rng = np.random.default_rng(s.seed)
     out = Path(s.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(s.device)
+    start_step, model = 0, None
+    if resume and (out / MODEL_FILE).exists():
+        model = load_checkpoint(out / MODEL_FILE, device)
+        start_step = json.loads((out / "state.json").read_text())["step"]
+    elif s.init_from:
+        model = starting_point(s.init_from, config.num_speakers)
+    if model is not None:
+        config = model.config
+    rng = np.random.default_rng([s.seed, start_step])  # a resumed run draws new windows
     pad = config.receptive_field
     train_utts = load_utterances(s.corpus, "train", config, pad)
     valid_utts = load_utterances(s.corpus, "valid", config, pad)
-    valid = fixed_batches(valid_utts, config, s.batch_size, s.window)
-    valid = valid[: max(1, s.valid_windows // s.batch_size)]
+    valid = fixed_batches(valid_utts, config, s.batch_size, s.window,
+                          max(1, s.valid_windows // s.batch_size) * s.batch_size)
     bfloat16 = use_bfloat16(s.precision, device)
-
-    start_step = 0
-    if resume and (out / MODEL_FILE).exists():
-        model = load_checkpoint(out / MODEL_FILE, device).train()
-        start_step = json.loads((out / "state.json").read_text())["step"]
-    else:
+    if model is None:
         if config.local_conditioning:
             mean, std = mel_statistics(train_utts)
             config = dataclasses.replace(config, mel_mean=mean, mel_std=std)
-        model = WaveNet(config).to(device).train()
+        model = WaveNet(config)
+    model = model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=s.lr)
     if start_step and (out / OPTIMIZER_FILE).exists():
         load_optimizer(out / OPTIMIZER_FILE, optimizer)
@@ -152,14 +167,17 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
           + (f", log-mel standardised with mean {model.config.mel_mean:.3f} std "
              f"{model.config.mel_std:.3f}" if config.local_conditioning else ""))
     meta = {"speakers": json.dumps(speakers or []), "train_settings": json.dumps(asdict(s))}
+    base = base_steps(out / MODEL_FILE if start_step else s.init_from, start_step)
 
     def checkpoint(step: int) -> None:
-        save_checkpoint(out / MODEL_FILE, model, {**meta, "step": str(step)})
+        save_checkpoint(out / MODEL_FILE, model,
+                        {**meta, "step": str(step), "base_steps": str(base),
+                         "total_steps": str(base + step)})
         save_optimizer(out / OPTIMIZER_FILE, optimizer, step)
         (out / "state.json").write_text(json.dumps({"step": step}))
 
     began = time.monotonic()
-    bar = tqdm(range(start_step, s.steps), initial=start_step, total=s.steps,
+    bar = progress_bar(range(start_step, s.steps), initial=start_step, total=s.steps,
                disable=not progress, dynamic_ncols=True)
     with open(out / METRICS_FILE, "a") as log:
         step = start_step

@@ -48,8 +48,13 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(corpus=args.corpus, out_dir=args.out, **{
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)
         if f.name not in ("corpus", "out_dir")})
-    print(f"receptive field {config.receptive_field} samples, {config.num_layers} layers, "
-          f"speakers {len(speakers) if args.speakers else 0}, mel {'yes' if args.mel else 'no'}")
+    if args.init_from:  # the model's shape comes from that checkpoint (wavenet_core.transfer)
+        print(f"starting from {args.init_from}'s weights, "
+              f"{'speaker-conditioned' if args.speakers else 'universal (no speaker input)'}")
+    else:
+        print(f"receptive field {config.receptive_field} samples, {config.num_layers} layers, "
+              f"speakers {len(speakers) if args.speakers else 0}, "
+              f"mel {'yes' if args.mel else 'no'}")
     path = train(config, settings, resume=args.resume,
                  speakers=speakers if args.speakers else None)
     print(f"checkpoint: {path}")

@@ -82,3 +82,36 @@ def test_tiny_corpus(tmp_path, capsys):
         assert mine == valid
     assert cli_main(["corpus", "--list-voices"]) == 0
     assert voices[0].name in capsys.readouterr().out
+
+
+def test_voice_list_and_held_out_voices_are_fixed():
+    from wavenet_core.voices import _FIRST, HELD_OUT, VOICES
+
+    names = [v.name for v in VOICES]
+    assert len(names) == len(set(names)) > 100
+    assert HELD_OUT <= set(names) and len(HELD_OUT) == 15
+    assert not HELD_OUT & {v.name for v in _FIRST}  # the bundled models never heard them
+    assert all(" " not in v.voice for v in VOICES)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                    reason="espeak-ng is not installed (apt-get install -y espeak-ng)")
+def test_held_out_voices_read_only_held_out_sentences(tmp_path):
+    voices = [v for v in available_voices() if v.engine == "espeak-ng"][:3]
+    built = build_corpus(tmp_path, sentences_per_speaker=3, valid_fraction=0.34, voices=voices,
+                         progress=False, held_out=frozenset({voices[1].name}))
+    assert built["speakers"] == [voices[0].name, voices[2].name]
+    assert built["held_out_speakers"] == [voices[1].name]
+    test = [u for u in built["utterances"] if u["split"] == "test"]
+    valid = {u["text"] for u in built["utterances"] if u["split"] == "valid"}
+    assert {u["speaker"] for u in test} == {voices[1].name} and test[0]["speaker_id"] == -1
+    assert {u["text"] for u in test} == valid
+    assert not any(u["speaker"] == voices[1].name for u in built["utterances"]
+                   if u["split"] != "test")
+    # Resuming a build keeps the WAVs already rendered.
+    first = tmp_path / test[0]["path"]
+    stamp = first.stat().st_mtime_ns
+    again = build_corpus(tmp_path, sentences_per_speaker=3, valid_fraction=0.34, voices=voices,
+                         progress=False, held_out=frozenset({voices[1].name}),
+                         keep_existing=True)
+    assert again["utterances"] == built["utterances"] and first.stat().st_mtime_ns == stamp

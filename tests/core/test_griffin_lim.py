@@ -16,12 +16,20 @@ SR = 16000
 CFG = MelConfig()
 
 
-def _quality():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
-    spec = importlib.util.spec_from_file_location("quality_benchmark", path)
+def _load(name: str):
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _quality():
+    return _load("quality")
+
+
+def _metrics():
+    return _load("quality_metrics")
 
 
 def harmonic(seconds: float = 1.0) -> np.ndarray:
@@ -62,7 +70,7 @@ def test_griffin_lim_rejects_bad_mels():
 
 
 def test_quality_metrics():
-    q = _quality()
+    q = _metrics()
     x = harmonic(0.6)
     noise = np.random.default_rng(0).standard_normal(len(x)).astype(np.float32) * 0.3
     assert q.mel_distance_db(x, x, SR, CFG) == pytest.approx(0.0, abs=1e-6)
@@ -74,40 +82,80 @@ def test_quality_metrics():
                                                                                         abs=1e-6)
 
 
+def _speechlike(seconds: float = 2.0) -> np.ndarray:
+    """Syllables: a harmonic tone switched on and off at 4 Hz, with a moving formant."""
+    x = harmonic(seconds)
+    t = np.arange(len(x)) / SR
+    return (x * (0.5 + 0.5 * np.sign(np.sin(2 * np.pi * 4 * t))) * 0.9).astype(np.float32)
+
+
+def test_pesq_and_dnsmos_rank_noise_below_clean_offline(monkeypatch):
+    """Wideband PESQ and DNSMOS run from the installed wheels, with the network cut."""
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the quality metrics tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    q = _metrics()
+    q._dnsmos.cache_clear()
+    x = _speechlike()
+    noisy = np.clip(x + np.random.default_rng(1).standard_normal(len(x)) * 0.2, -1, 1)
+    assert q.pesq_wb(x, x, SR) > 4.0
+    assert q.pesq_wb(x, noisy, SR) < q.pesq_wb(x, x, SR) - 1.0
+    assert np.isnan(q.pesq_wb(x, np.zeros_like(x), SR))  # no speech: NaN, not a crash
+    clean, bad = q.dnsmos_scores(x, SR), q.dnsmos_scores(noisy.astype(np.float32), SR)
+    assert set(clean) == {"ovrl", "sig", "bak", "p808"}
+    assert all(1.0 <= v <= 5.0 for v in clean.values())
+    assert bad["ovrl"] < clean["ovrl"] and bad["bak"] < clean["bak"]
+    with pytest.raises(ValueError):
+        q.dnsmos_scores(x, 8000)
+
+
 def test_choose_utterances_round_robin():
     q = _quality()
-    utts = [{"path": f"valid/{s}_{j}.wav", "speaker": s, "speaker_id": k, "split": "valid"}
-            for k, s in enumerate("abc") for j in range(2)]
-    manifest = {"speakers": list("abc"), "utterances": utts}
+    utts = [{"path": f"test/{s}_{j}.wav", "speaker": s, "speaker_id": -1, "split": "test"}
+            for s in "abc" for j in range(2)]
+    utts.append({"path": "valid/z_0.wav", "speaker": "z", "speaker_id": 0, "split": "valid"})
+    manifest = {"speakers": ["z"], "held_out_speakers": list("abc"), "utterances": utts}
     picked = [u["path"] for u in q.choose_utterances(manifest, 5)]
-    assert picked == ["valid/a_0.wav", "valid/b_1.wav", "valid/c_0.wav",
-                      "valid/a_1.wav", "valid/b_0.wav"]
-    assert {u["speaker"] for u in q.choose_utterances(manifest, 4, ["c"])} == {"c"}
+    assert picked == ["test/a_0.wav", "test/b_1.wav", "test/c_0.wav",
+                      "test/a_1.wav", "test/b_0.wav"]
+    assert [u["path"] for u in q.choose_utterances(manifest, 4, "valid")] == ["valid/z_0.wav"]
+    assert q.speaker_for(utts[0], ["z"]) == 0 and q.speaker_for(utts[-1], ["q", "z"]) == 1
 
 
 def test_quality_report_end_to_end(tiny_corpus, tmp_path):
-    """The whole report on tiny random checkpoints: JSON and markdown come out complete."""
+    """The whole report on tiny random vocoders (speaker-conditioned and universal)."""
     import json
 
     from wavenet_core.checkpoint import save_checkpoint
     from wavenet_core.config import WaveNetConfig
     from wavenet_core.model import WaveNet
 
-    paths = {}
-    for name, mel_channels in (("vocoder", CFG.n_mels), ("babble", 0)):
+    paths = []
+    for name, speakers in (("speakers", 2), ("universal", 0)):
         config = WaveNetConfig(layers_per_stack=3, stacks=1, residual_channels=4,
-                               skip_channels=4, mel_channels=mel_channels, num_speakers=2)
-        paths[name] = tmp_path / f"{name}.safetensors"
-        save_checkpoint(paths[name], WaveNet(config), {"speakers": json.dumps(["s0", "s1"]),
-                                                       "step": "7"})
+                               skip_channels=4, mel_channels=CFG.n_mels, num_speakers=speakers)
+        paths.append(tmp_path / f"{name}.safetensors")
+        save_checkpoint(paths[-1], WaveNet(config), {"speakers": json.dumps(["s0", "s1"]),
+                                                     "step": "7"})
     out, table = tmp_path / "report.json", tmp_path / "table.md"
     assert _quality().main([
-        "--vocoder", str(paths["vocoder"]), "--babble", str(paths["babble"]),
-        "--corpus", str(tiny_corpus), "--utterances", "2", "--seconds-limit", "0.05",
+        "--vocoder", str(paths[0]), "--vocoder", str(paths[1]), "--corpus", str(tiny_corpus),
+        "--split", "valid", "--utterances", "2", "--seconds-limit", "0.1",
         "--backend", "torch", "--gl-iterations", "2", "--nll-window", "1000",
         "--out", str(out), "--markdown", str(table)]) == 0
     report = json.loads(out.read_text())
     assert [u["speaker"] for u in report["utterances"]] == ["s0", "s1"]
-    assert set(report["nll"]) == {"vocoder", "babble"}
+    assert set(report["nll"]) == {"speakers.safetensors", "universal.safetensors"}
     assert all(0 < n["trained_bits"] < 9 for n in report["nll"].values())
-    assert "Griffin-Lim" in table.read_text() and "| babble (7) |" in table.read_text()
+    systems = {"vocoder0", "vocoder1", "griffin_lim", "untrained", "mulaw", "original"}
+    assert set(report["summary"]) == systems
+    for row in report["utterances"]:
+        assert all(np.isfinite(row[k]["dnsmos_ovrl"]) for k in systems)
+        assert row["original"]["mel_distance_db"] == pytest.approx(0.0, abs=1e-6)
+    text = table.read_text()
+    assert "Griffin-Lim" in text and "DNSMOS OVRL" in text and "PESQ-WB" in text
+    assert "| speakers.safetensors (7) |" in text and "universal, step 7" in text
