@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.quality import choose_utterances, speaker_of  # noqa: E402
+from benchmarks.quality import choose_utterances, speaker_for  # noqa: E402
 from wavenet_core.audio import read_wav  # noqa: E402
 from wavenet_core.checkpoint import load_checkpoint, speaker_names  # noqa: E402
 from wavenet_core.corpus import load_manifest  # noqa: E402
@@ -77,9 +77,9 @@ def measure(path: Path, corpus: Path, utterances: int, window: int,
     model = load_checkpoint(path, "cpu").eval()
     config, field = model.config, model.config.receptive_field
     names = speaker_names(path) or []
-    items = choose_utterances(load_manifest(corpus), utterances, names)
+    items = choose_utterances(load_manifest(corpus), utterances, split="valid")
     utts = [make_utterance(read_wav(corpus / u["path"], config.sample_rate)[0],
-                           speaker_of(u, names) if config.global_conditioning else 0,
+                           speaker_for(u, names) if config.global_conditioning else 0,
                            config, field) for u in items]
     batches = fixed_batches(utts, config, 8, window)
     w = pack_weights(model)
