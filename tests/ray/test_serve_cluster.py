@@ -171,8 +171,26 @@ def test_a_killed_replica_ends_only_its_own_streams(cluster):
     cluster.wait_running(2)     # Serve replaces the dead replica
 
 
+def serving_replicas(cluster, rounds: int = 20) -> set[str]:
+    """The replicas the proxy routes to, from bursts of short requests (a replica Serve
+    counts as running reaches the proxy's router a moment later)."""
+    async def burst():
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(*(http_stream(client, cluster.url, SHORT)
+                                          for _ in range(2 * STREAMS)))
+
+    seen: set[str] = set()
+    for _ in range(rounds):
+        seen |= {out.replica for out in asyncio.run(burst()) if out.status == 200}
+        if len(seen) >= cluster.replicas:
+            break
+        time.sleep(0.5)
+    return seen
+
+
 def test_scaling_down_lets_live_streams_finish(cluster):
     full = int(LONG_SECONDS * 16000) * BYTES
+    assert len(serving_replicas(cluster)) == 2     # both reachable before the streams start
 
     async def scale_down(_):
         await asyncio.to_thread(cluster.redeploy, 1)
