@@ -283,7 +283,8 @@ class CpuBackend:
                         codes=codes[lo:hi], logits=logits[lo:hi], **views)
 
         parts = self.split_threads(n)
-        if parts > 1 and self.split == "auto":
+        measured = parts > 1 and self.split == "auto"       # auto: pick and time a mode
+        if measured:
             parts = self._split_choice.pick(parts)
         if parts > 1:                     # split mode: every thread on all slots
             shards = self._team_shards(parts)
@@ -301,6 +302,6 @@ class CpuBackend:
         finally:
             for future in futures:
                 future.result()
-        if self.split_threads(n) > 1 and self.split == "auto":
+        if measured:
             self._split_choice.observe(parts, n * num_steps / (time.perf_counter() - began))
         return codes
