@@ -9,8 +9,11 @@ the CUDA graph where a GPU exists. And the limits of this machine for the same m
   precision's weights (roofline.py measures L1, L2, L3 and DRAM) / weight bytes per sample;
   split across T cores, each core streams its own slice;
 - compute bound: the model's FLOPs per sample against a large single-thread float32 matrix
-  product's GFLOP/s, times the threads.
-Every row is reported as a ratio to its bound.
+  product's GFLOP/s, times the threads;
+- batch 16 on T threads runs in group mode: each thread makes B/T rows per step and reads
+  all the weights once per step for them, so its bound is the lower of compute and
+  T * B/T * that weight-streaming bound (fp32 weights that overflow L2 make it L3-bound).
+Every row is reported as a ratio to its bound, and to the compute bound.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class Row:
     precision: str = "fp32"
     bound: float = 0.0            # the roofline bound this row is compared with
     bound_kind: str = ""          # "L2", "L2+L3", ... (weights) or "compute"
+    compute_bound: float = 0.0    # FLOPs-only bound for the same threads
 
 
 def weights_per_sample(c: WaveNetConfig) -> int:
@@ -102,7 +106,7 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
             t = time_generation(eager, batch, eager_steps, repeats=2)
         yield _log(Row(name, "torch", batch, threads, t.samples_per_s,
                        t.per_stream_samples_per_s, bound=compute * threads,
-                       bound_kind="compute"), log)
+                       bound_kind="compute", compute_bound=compute * threads), log)
     try:
         from wavenet_core.generation.cpu_backend import CpuBackend
     except ImportError as exc:  # numba missing
@@ -113,12 +117,14 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
             backend = CpuBackend(model, threads=threads, precision=precision, split="always")
             backend.warmup()
             t = time_generation(backend, batch, steps, repeats=3)
-            if batch == 1:
-                kind, bound = stream_bound(levels, backend.weight_bytes(batch))
-            else:
-                bound, kind = compute * threads, "compute"
+            kind, bound = stream_bound(levels, backend.weight_bytes(batch))
+            if batch > 1:                 # group mode: each thread's rows share one read
+                bound *= batch
+                if compute * threads < bound:
+                    bound, kind = compute * threads, "compute"
             yield _log(Row(name, "cpu", batch, threads, t.samples_per_s,
-                           t.per_stream_samples_per_s, precision, bound, kind), log)
+                           t.per_stream_samples_per_s, precision, bound, kind,
+                           compute * threads), log)
     if torch.cuda.is_available():
         from wavenet_core.generation.cuda_graph_backend import CudaGraphBackend
 
@@ -131,23 +137,26 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
 
 def ratio_table(result: dict) -> str:
     """Every row as samples/s, as ratios to naive and eager torch (same batch), and as a
-    fraction of its roofline bound (the cache level holding its weights, or compute)."""
+    fraction of its roofline bound (the cache level holding its weights, or compute) and of
+    the compute bound alone."""
     lines = [f"cpu: {result.get('cpu', '?')}",
              f"{'cfg':3} {'backend':10} {'prec':4} {'batch':>5} {'thr':>3} {'samples/s':>11} "
              f"{'per stream':>10} {'x naive':>8} {'x torch':>8} {'bound':>11} {'of':>7} "
-             f"{'%bound':>6}"]
+             f"{'%bound':>6} {'%comp':>6}"]
     rows = result["rows"]
     for r in rows:
         naive = _find(rows, r["config"], "naive", 1)
         eager = _find(rows, r["config"], "torch", r["batch"])
         bound = r.get("bound") or 0.0
         share = f"{100 * r['samples_per_s'] / bound:5.0f}%" if bound else f"{'':6}"
+        comp = r.get("compute_bound") or 0.0
+        of_compute = f"{100 * r['samples_per_s'] / comp:5.0f}%" if comp else f"{'':6}"
         lines.append(
             f"{r['config']:3} {r['backend']:10} {r.get('precision', 'fp32'):4} {r['batch']:5d} "
             f"{r['threads']:3d} {r['samples_per_s']:11,.0f} {r['per_stream']:10,.0f} "
             f"{r['samples_per_s'] / naive:8.0f} "
             f"{(r['samples_per_s'] / eager) if eager else float('nan'):8.1f} "
-            f"{bound:11,.0f} {r.get('bound_kind', ''):>7} {share}")
+            f"{bound:11,.0f} {r.get('bound_kind', ''):>7} {share} {of_compute}")
     return "\n".join(lines)
 
 

@@ -92,7 +92,7 @@ def test_bf16_panels_interleave_pairs_within_full_panels(width):
 # -- same logits as a float64 reference with the same rounded weights -----------------------
 
 @settings(max_examples=10, deadline=None)
-@given(config=configs(), precision=st.sampled_from(PRECISIONS), rows=st.integers(1, 5),
+@given(config=configs(), precision=st.sampled_from(PRECISIONS), rows=st.integers(1, 11),
        threads=st.integers(1, 3))
 def test_each_precision_equals_a_float64_forward_with_the_same_rounded_weights(
         config, precision, rows, threads):

@@ -18,7 +18,7 @@ from wavenet_core.generation.cpu_simd import (
     _vsplat,
     _vstore,
 )
-from wavenet_core.generation.cpu_weights import _acc_final, _acc_init, _wload1, _wload4
+from wavenet_core.generation.cpu_weights import _acc_final, _acc_init, _wload1, _wload2, _wload4
 
 # What `_run_rows` takes, as named structures (numba compiles namedtuples of arrays/ints).
 # Dims: everything the threads of a call share about the model (float32, read only).
@@ -48,6 +48,87 @@ Team = namedtuple("Team", "thread threads flags z act hid lg")
 # may be 0: one bias row for all), of y at yo + r * yld; flat indices into 1-D arrays,
 # io and yo already include the output column; so indexes the column's int8 scale.
 # init may be y itself.
+
+@njit(**_JIT)
+def _k8x2(w, s, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld, so):
+    """8 rows x 32 outputs: with 16 accumulators, twice the rows of `_k4x4` per weight
+    load, so half the weight unpacking per FMA (bf16, int8) for groups of 8 or more."""
+    i0 = io + 0 * ild
+    i1 = io + 1 * ild
+    i2 = io + 2 * ild
+    i3 = io + 3 * ild
+    i4 = io + 4 * ild
+    i5 = io + 5 * ild
+    i6 = io + 6 * ild
+    i7 = io + 7 * ild
+    a00 = _acc_init(w, init, i0)
+    a01 = _acc_init(w, init, i0 + 16)
+    a10 = _acc_init(w, init, i1)
+    a11 = _acc_init(w, init, i1 + 16)
+    a20 = _acc_init(w, init, i2)
+    a21 = _acc_init(w, init, i2 + 16)
+    a30 = _acc_init(w, init, i3)
+    a31 = _acc_init(w, init, i3 + 16)
+    a40 = _acc_init(w, init, i4)
+    a41 = _acc_init(w, init, i4 + 16)
+    a50 = _acc_init(w, init, i5)
+    a51 = _acc_init(w, init, i5 + 16)
+    a60 = _acc_init(w, init, i6)
+    a61 = _acc_init(w, init, i6 + 16)
+    a70 = _acc_init(w, init, i7)
+    a71 = _acc_init(w, init, i7 + 16)
+    x0 = x[xo + 0 * xld:]
+    x1 = x[xo + 1 * xld:]
+    x2 = x[xo + 2 * xld:]
+    x3 = x[xo + 3 * xld:]
+    x4 = x[xo + 4 * xld:]
+    x5 = x[xo + 5 * xld:]
+    x6 = x[xo + 6 * xld:]
+    x7 = x[xo + 7 * xld:]
+    for i in range(n_in):
+        w0, w1 = _wload2(w, p)
+        b = _vsplat(x0[i])
+        a00 = _vfma(w0, b, a00)
+        a01 = _vfma(w1, b, a01)
+        b = _vsplat(x1[i])
+        a10 = _vfma(w0, b, a10)
+        a11 = _vfma(w1, b, a11)
+        b = _vsplat(x2[i])
+        a20 = _vfma(w0, b, a20)
+        a21 = _vfma(w1, b, a21)
+        b = _vsplat(x3[i])
+        a30 = _vfma(w0, b, a30)
+        a31 = _vfma(w1, b, a31)
+        b = _vsplat(x4[i])
+        a40 = _vfma(w0, b, a40)
+        a41 = _vfma(w1, b, a41)
+        b = _vsplat(x5[i])
+        a50 = _vfma(w0, b, a50)
+        a51 = _vfma(w1, b, a51)
+        b = _vsplat(x6[i])
+        a60 = _vfma(w0, b, a60)
+        a61 = _vfma(w1, b, a61)
+        b = _vsplat(x7[i])
+        a70 = _vfma(w0, b, a70)
+        a71 = _vfma(w1, b, a71)
+        p += ld
+    _vstore(y, yo + 0 * yld, _acc_final(w, a00, s, so, init, i0))
+    _vstore(y, yo + 0 * yld + 16, _acc_final(w, a01, s, so + 16, init, i0 + 16))
+    _vstore(y, yo + 1 * yld, _acc_final(w, a10, s, so, init, i1))
+    _vstore(y, yo + 1 * yld + 16, _acc_final(w, a11, s, so + 16, init, i1 + 16))
+    _vstore(y, yo + 2 * yld, _acc_final(w, a20, s, so, init, i2))
+    _vstore(y, yo + 2 * yld + 16, _acc_final(w, a21, s, so + 16, init, i2 + 16))
+    _vstore(y, yo + 3 * yld, _acc_final(w, a30, s, so, init, i3))
+    _vstore(y, yo + 3 * yld + 16, _acc_final(w, a31, s, so + 16, init, i3 + 16))
+    _vstore(y, yo + 4 * yld, _acc_final(w, a40, s, so, init, i4))
+    _vstore(y, yo + 4 * yld + 16, _acc_final(w, a41, s, so + 16, init, i4 + 16))
+    _vstore(y, yo + 5 * yld, _acc_final(w, a50, s, so, init, i5))
+    _vstore(y, yo + 5 * yld + 16, _acc_final(w, a51, s, so + 16, init, i5 + 16))
+    _vstore(y, yo + 6 * yld, _acc_final(w, a60, s, so, init, i6))
+    _vstore(y, yo + 6 * yld + 16, _acc_final(w, a61, s, so + 16, init, i6 + 16))
+    _vstore(y, yo + 7 * yld, _acc_final(w, a70, s, so, init, i7))
+    _vstore(y, yo + 7 * yld + 16, _acc_final(w, a71, s, so + 16, init, i7 + 16))
+
 
 @njit(**_JIT)
 def _k4x4(w, s, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld, so):
@@ -184,6 +265,12 @@ def _matmul(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n)
         p = wo + blk * n_in * PANEL
         col = blk * PANEL
         r = 0
+        while r + 2 * ROWS <= n:
+            for half in range(0, PANEL, 2 * LANES):
+                _k8x2(w, s, p + half, PANEL, n_in, x, xo + r * xld, xld, init,
+                      io + col + half + r * ild, ild, y, yo + col + half + r * yld, yld,
+                      so + col + half)
+            r += 2 * ROWS
         while r + ROWS <= n:
             _k4x4(w, s, p, PANEL, n_in, x, xo + r * xld, xld, init, io + col + r * ild, ild,
                   y, yo + col + r * yld, yld, so + col)

@@ -20,13 +20,12 @@ from numba import njit
 
 from wavenet_core.generation.cpu_kernels import _matmul
 from wavenet_core.generation.cpu_simd import (
-    _HALF,
     _JIT,
     _ZERO,
     SUB_STEPS,
     _aligned_zeros,
+    _gated,
     _sample,
-    _tanh,
     counter_uniform_one,
 )
 from wavenet_core.generation.cpu_sync import barrier
@@ -111,7 +110,7 @@ def run_rows(dims, shard, call, team):
                         hg = h[r * jt2 + jt:(r + 1) * jt2]
                         zr = team.z[(zb * n + r) * cp + shard.j_lo:]
                         for o in range(jt):
-                            zr[o] = _tanh(hf[o]) * (_HALF + _HALF * _tanh(_HALF * hg[o]))
+                            zr[o] = _gated(hf[o], hg[o])
                 generation += 1
                 barrier(team.flags, team.thread, team.threads, generation)
                 if lead:

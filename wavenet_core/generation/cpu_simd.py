@@ -110,6 +110,7 @@ _F = np.float32
 _ZERO = _F(0.0)
 _ONE = _F(1.0)
 _HALF = _F(0.5)
+_TWO = _F(2.0)
 _CLAMP = _F(7.90531110763549805)
 _A1 = _F(4.89352455891786e-03)
 _A3 = _F(6.37261928875436e-04)
@@ -144,8 +145,8 @@ _S16 = np.uint64(16)
 
 
 @njit(inline="always", **_JIT)
-def _tanh(x):
-    """Eigen's rational float tanh, |error| < 4e-7."""
+def _tanh_ratio(x):
+    """Eigen's rational float tanh, |error| < 4e-7, as (numerator, denominator > 0)."""
     x = min(max(x, -_CLAMP), _CLAMP)
     x2 = x * x
     p = _A13
@@ -159,7 +160,17 @@ def _tanh(x):
     q = q * x2 + _B4
     q = q * x2 + _B2
     q = q * x2 + _B0
-    return x * p / q
+    return x * p, q
+
+
+@njit(inline="always", **_JIT)
+def _gated(f, g):
+    """tanh(f) * sigmoid(g), with sigmoid(g) = (1 + tanh(g / 2)) / 2, over one division:
+    pf / qf * (qg + pg) / (2 qg). Divisions are the slow part of the gate (~8% of a
+    batch-16 step with two)."""
+    pf, qf = _tanh_ratio(f)
+    pg, qg = _tanh_ratio(_HALF * g)
+    return pf * (qg + pg) / (_TWO * qf * qg)
 
 
 @njit(inline="always", **_JIT)

@@ -102,6 +102,26 @@ def _wload4(typingctx, arr, index):
 
 
 @intrinsic
+def _wload2(typingctx, arr, index):
+    """Half a 64-wide panel row, 32 outputs starting at row element `index` (the row's
+    start, or start + 32) -> 2 float32 vectors. In bf16 that half is one 64-byte load."""
+    kind = _kind(arr)
+
+    def codegen(context, builder, sig, args):
+        arrty, arr_v, index_v = sig.args[0], args[0], args[1]
+        if kind == "bf16":
+            pair = builder.load(_ptr(context, builder, arrty, arr_v, index_v, _I32X16), align=2)
+            vecs = [builder.bitcast(builder.shl(pair, _SHIFT16), _LLVEC),
+                    builder.bitcast(builder.and_(pair, _HI_MASK), _LLVEC)]
+        else:
+            vecs = [_load16(context, builder, arrty, arr_v,
+                            builder.add(index_v, ir.Constant(index_v.type, 16 * v)))
+                    for v in range(2)]
+        return context.make_tuple(builder, sig.return_type, vecs)
+    return types.UniTuple(F32X16, 2)(arr, index), codegen
+
+
+@intrinsic
 def _acc_init(typingctx, w, init, index):
     """Start of an output vector's FMA chain: the bias/init row (fp32, bf16) or 0 (int8,
     whose init is added after the scale)."""
