@@ -41,6 +41,7 @@ from wavenet_core.generation.cpu_loop import run_rows
 from wavenet_core.generation.cpu_packing import PaddedMatrices, aligned, split_range
 from wavenet_core.generation.cpu_sync import SPLIT_SUPPORTED, new_flags
 from wavenet_core.generation.cpu_weights import PRECISIONS
+from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.model import WaveNet
 
@@ -99,6 +100,7 @@ class CpuBackend:
     """
 
     name = "cpu"
+    accepts_mel_frames = True           # mel as frames: projected per frame, not per sample
 
     def __init__(self, model: WaveNet, threads: int | None = None, precision: str = "fp32",
                  split: str = "auto"):
@@ -161,7 +163,8 @@ class CpuBackend:
                  local=None) -> np.ndarray:
         """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps].
 
-        `local` [n, num_steps, M] conditions each produced sample (None without mel).
+        `local` conditions each produced sample (None without mel): per-sample rows
+        [n, num_steps, M] or `MelFrames` (what the server sends: 1/hop of the projections).
         """
         slots = self._slots(slots)
         forced = np.zeros((len(slots), 0), np.int64)
@@ -230,20 +233,15 @@ class CpuBackend:
             bias = bias + self.matrices.speaker_bias[state.speaker.numpy()[slots]]
         return np.ascontiguousarray(bias, dtype=np.float32)
 
-    def _local(self, local, n: int, num_steps: int) -> np.ndarray:
-        m = self.mel_channels
-        if m:
-            if local is None:
-                raise ValueError("this model is locally conditioned: pass `local`")
-            if isinstance(local, torch.Tensor):
-                local = local.detach().cpu().numpy()
-            local = np.ascontiguousarray(local, dtype=np.float32)
-            if local.shape != (n, num_steps, m):
-                raise ValueError(f"local must be [{n}, {num_steps}, {m}], got {local.shape}")
-            return local
-        if local is not None:
-            raise ValueError("this model takes no local conditioning")
-        return np.zeros((n, 0, 0), np.float32)
+    def _frames(self, local, n: int, num_steps: int) -> MelFrames:
+        """The call's mel as frames (empty ones without mel), contiguous float32."""
+        frames = MelFrames.coerce(local, n, num_steps, self.mel_channels)
+        if frames is None:
+            return MelFrames(np.zeros((n, 0, 0), np.float32), np.zeros(n, np.int64), 1,
+                             num_steps)
+        return MelFrames(np.ascontiguousarray(frames.frames, dtype=np.float32),
+                         np.ascontiguousarray(frames.phase, dtype=np.int64), frames.hop,
+                         num_steps)
 
     def _teams(self, threads: int, n: int) -> list[Team]:
         """The team of a call on n slots: one Team per thread, all sharing one set of
@@ -263,7 +261,7 @@ class CpuBackend:
             raise IndexError(f"slot out of range for a state of {state.num_slots} slots")
         if len(np.unique(slots)) != n:
             raise ValueError("each slot may appear only once per call")
-        local = self._local(local, n, num_steps)
+        mel = self._frames(local, n, num_steps)
         codes = np.zeros((n, num_steps), np.int64)
         if n == 0 or num_steps == 0:
             return codes
@@ -279,7 +277,8 @@ class CpuBackend:
         def call(lo: int, hi: int, gate_cols=slice(None)) -> Call:
             return Call(slots=slots[lo:hi], bias=np.ascontiguousarray(
                             bias[lo:hi][:, :, gate_cols]).reshape(-1),
-                        local=local[lo:hi].reshape(-1), forced=forced[lo:hi],
+                        frames=mel.frames[lo:hi].reshape(-1), phase=mel.phase[lo:hi],
+                        hop=mel.hop, forced=forced[lo:hi],
                         codes=codes[lo:hi], logits=logits[lo:hi], **views)
 
         parts = self.split_threads(n)

@@ -33,10 +33,12 @@ Shard = namedtuple("Shard", "w s gate_off gate_soff out_off out_soff head_off he
                             "logit_off logit_soff head_b logit_b local_p "
                             "j_lo jt s_lo st h_lo ht q_lo qt")
 # Call: the slots of this call and the state they live in; bias: [n, L, 2jt] gate bias (the
-# speaker folded in, this shard's columns), local [n, K, m], forced [n, K] teacher-forced
-# inputs (K = 0: sample), codes [n, K] out, logits [n, K, classes] out (K = 0: not kept).
+# speaker folded in, this shard's columns); mel frames [n, F, m] with per-row phase [n] and
+# hop (mel_frames.MelFrames: row r's step k interpolates frames (phase[r] + k) // hop and
+# the next; per-sample rows are frames of hop 1); forced [n, K] teacher-forced inputs
+# (K = 0: sample), codes [n, K] out, logits [n, K, classes] out (K = 0: not kept).
 Call = namedtuple("Call", "slots num_steps ring positions next_input seed temperature "
-                          "bias local forced codes logits")
+                          "bias frames phase hop forced codes logits")
 # Team: this thread's number, the team size, the barrier counters and the buffers the team
 # shares: z [2, n, cp] (double buffered by layer), act/hid [n, sp], lg [n, qp].
 Team = namedtuple("Team", "thread threads flags z act hid lg")

@@ -21,6 +21,7 @@ from numba import njit
 from wavenet_core.generation.cpu_kernels import _matmul
 from wavenet_core.generation.cpu_simd import (
     _JIT,
+    _ONE,
     _ZERO,
     SUB_STEPS,
     _aligned_zeros,
@@ -62,9 +63,20 @@ def run_rows(dims, shard, call, team):
         code[r] = call.next_input[slots[r]]
         for layer in range(num_layers):
             phase[r * num_layers + layer] = pos[r] % dims.dilations[layer]
-    sub = min(SUB_STEPS, num_steps) if m > 0 else num_steps
-    proj = _aligned_zeros(n * num_layers * sub * jt2 if m > 0 else 0)
-    proj_ld = num_layers * sub * jt2                 # proj: [n, L, sub, 2jt]
+    # Mel: per block of `sub` steps, each row's frames that block touches are projected
+    # (bias included) into proj [n, L, nfb, 2jt]; each step interpolates its two frames'
+    # projections into hinit, the gate's start. Projection and interpolation commute, so a
+    # frame costs one projection, not hop of them; rows of hop 1 interpolate with weight
+    # 0, which gives the projection itself exactly.
+    hop = call.hop
+    sub = min(max(SUB_STEPS, 2 * hop), num_steps) if m > 0 else num_steps
+    nfb = (hop - 1 + sub - 1) // hop + 2 if m > 0 else 0
+    num_frames = call.frames.shape[0] // (n * m) if m > 0 else 0
+    proj = _aligned_zeros(n * num_layers * nfb * jt2)
+    hinit = _aligned_zeros(n * jt2)
+    first_frame = np.zeros(n, np.int64)
+    frame_at = np.zeros(n, np.int64)
+    weight_at = np.zeros(n, np.float32)
     generation = 0                                   # barriers passed
     zb = 0                                           # which half of team.z this layer uses
 
@@ -72,14 +84,21 @@ def run_rows(dims, shard, call, team):
         kn = min(sub, num_steps - k0)
         if m > 0 and jt2 > 0:
             for r in range(n):
+                u0 = call.phase[r] + k0
+                first_frame[r] = u0 // hop
+                nf = (u0 + kn - 1) // hop + 2 - first_frame[r]
                 for layer in range(num_layers):
-                    _matmul(shard.local_p, no_scales, layer * m * jt2, 0, m, jt2, call.local,
-                            (r * num_steps + k0) * m, m,
+                    _matmul(shard.local_p, no_scales, layer * m * jt2, 0, m, jt2, call.frames,
+                            (r * num_frames + first_frame[r]) * m, m,
                             call.bias, (r * num_layers + layer) * jt2, 0,
-                            proj, (r * num_layers + layer) * sub * jt2, jt2, kn)
+                            proj, (r * num_layers + layer) * nfb * jt2, jt2, nf)
         for kk in range(kn):
             k = k0 + kk
             for r in range(n):
+                if m > 0:
+                    u = call.phase[r] + k
+                    frame_at[r] = u // hop - first_frame[r]
+                    weight_at[r] = np.float32((u % hop) / hop)
                 if teacher:
                     code[r] = call.forced[r, k]
                 e = dims.emb[code[r]]
@@ -98,9 +117,17 @@ def run_rows(dims, shard, call, team):
                         cur[o] = xr[o]
                 if jt2 > 0:
                     if m > 0:
+                        for r in range(n):
+                            w1 = weight_at[r]
+                            w0 = _ONE - w1
+                            at = ((r * num_layers + layer) * nfb + frame_at[r]) * jt2
+                            pa = proj[at:at + jt2]
+                            pb = proj[at + jt2:at + 2 * jt2]
+                            hr = hinit[r * jt2:(r + 1) * jt2]
+                            for o in range(jt2):
+                                hr[o] = pa[o] * w0 + pb[o] * w1
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
-                                c2p, jt2, gin, 0, c2p, proj, (layer * sub + kk) * jt2, proj_ld,
-                                h, 0, jt2, n)
+                                c2p, jt2, gin, 0, c2p, hinit, 0, jt2, h, 0, jt2, n)
                     else:
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
                                 c2p, jt2, gin, 0, c2p, call.bias, layer * jt2,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 
 def frames_needed(hop: int, count: int) -> int:
@@ -60,6 +61,29 @@ class MelFrames:
         local = np.asarray(local, dtype=np.float32)
         frames = np.concatenate([local, local[:, -1:]], axis=1)
         return cls(frames, np.zeros(len(local), np.int64), 1, local.shape[1])
+
+    @classmethod
+    def coerce(cls, local, n: int, num_steps: int, mel_channels: int) -> MelFrames | None:
+        """A backend's `local` argument checked and as frames: None for a model without mel;
+        per-sample rows [n, num_steps, M] (array or tensor) become frames of hop 1."""
+        if not mel_channels:
+            if local is not None:
+                raise ValueError("this model takes no local conditioning")
+            return None
+        if local is None:
+            raise ValueError("this model is locally conditioned: pass `local`")
+        if not isinstance(local, MelFrames):
+            rows = np.asarray(local.detach().cpu() if isinstance(local, torch.Tensor) else local,
+                              dtype=np.float32)
+            if rows.shape != (n, num_steps, mel_channels):
+                raise ValueError(f"local must be [{n}, {num_steps}, {mel_channels}], "
+                                 f"got {rows.shape}")
+            return cls.from_rows(rows)
+        if (len(local) != n or local.frames.shape[2] != mel_channels
+                or local.num_steps != num_steps):
+            raise ValueError(f"mel frames must cover {n} streams x {num_steps} samples x "
+                             f"{mel_channels} channels")
+        return local
 
     def __len__(self) -> int:
         return self.frames.shape[0]

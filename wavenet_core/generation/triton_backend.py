@@ -160,7 +160,7 @@ class TritonBackend:
                 raise ValueError(f"input codes must be in [0, {self.config.classes})")
             self._launch(state, slots_t, int(num_steps), local, None, codes, self._dummy)
         elif self.config.local_conditioning:
-            self._frames(local, len(slots_t), int(num_steps))       # still validate
+            MelFrames.coerce(local, len(slots_t), int(num_steps), self.config.mel_channels)
         return codes.cpu().numpy()
 
     @torch.no_grad()
@@ -208,25 +208,6 @@ class TritonBackend:
             raise ValueError("each slot may appear only once per call")
         return torch.from_numpy(s).to(self.device)
 
-    def _frames(self, local, n: int, num_steps: int) -> MelFrames | None:
-        m = self.config.mel_channels
-        if not m:
-            if local is not None:
-                raise ValueError("this model takes no local conditioning")
-            return None
-        if local is None:
-            raise ValueError("this model is locally conditioned: pass `local`")
-        if not isinstance(local, MelFrames):
-            rows = np.asarray(local.detach().cpu() if isinstance(local, torch.Tensor) else local,
-                              dtype=np.float32)
-            if rows.shape != (n, num_steps, m):
-                raise ValueError(f"local must be [{n}, {num_steps}, {m}], got {rows.shape}")
-            return MelFrames.from_rows(rows)
-        if len(local) != n or local.frames.shape[2] != m or local.num_steps != num_steps:
-            raise ValueError(f"mel frames must cover {n} streams x {num_steps} samples x {m} "
-                             f"channels")
-        return local
-
     def _projection(self, frames: MelFrames) -> torch.Tensor:
         """Frames [n, F, M] -> their projections [n, F, L, 2, CP] (mel std folded in)."""
         f = torch.from_numpy(np.ascontiguousarray(frames.frames)).to(self.device)
@@ -243,7 +224,7 @@ class TritonBackend:
         """Run the kernel over the chunk; per-sample mel rows go in spans whose projection
         fits in PROJECTION_BYTES (each span one launch, outputs copied into place)."""
         n = len(slots)
-        frames = self._frames(local, n, num_steps)
+        frames = MelFrames.coerce(local, n, num_steps, self.config.mel_channels)
         span = num_steps
         if frames is not None and frames.hop == 1:
             per_step = n * self.config.num_layers * 2 * self.cp * 4
