@@ -59,8 +59,9 @@ def flops_per_sample(c: WaveNetConfig) -> int:
     return 2 * weights_per_sample(c)   # one multiply-add per weight
 
 
-def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
-    """Single-thread float32 GEMM throughput."""
+def matmul_gflops(size: int = 1024, repeats: int = 25) -> float:
+    """Single-thread float32 GEMM throughput, the best of many short products: on a noisy
+    machine a low estimate would inflate every ratio to the compute bound."""
     with _threads(1):
         a, b = torch.randn(size, size), torch.randn(size, size)
         a @ b
