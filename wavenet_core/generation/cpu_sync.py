@@ -1,13 +1,17 @@
 """A barrier for the threads that split one batch's layers (cpu_backend.py, split mode).
 
-Each thread owns a counter and a "someone sleeps on me" word, 128 bytes from the others'.
-Arriving at barrier number g, a thread publishes g (an atomic exchange: a full fence, so
-everything it wrote before is visible to whoever sees g) and, if a partner sleeps on its
-counter, wakes it. Waiting for a partner, a thread spins (acquire loads, `pause`) for a few
-tens of microseconds, which covers every wait between running threads; if the partner still
-has not arrived it is descheduled (the machine is busier than the team), so the waiter
-marks the partner's sleep word and sleeps in the kernel on the partner's counter (futex)
-instead of burning the core that the partner, the event loop or another process needs.
+Each thread owns a counter and a count of the threads that may sleep on it, 128 bytes from
+the others'. Arriving at barrier number g, a thread publishes g (an atomic exchange: a full
+fence, so everything it wrote before is visible to whoever sees g) and, if anyone may sleep
+on its counter, wakes them. Waiting for a partner, a thread spins (acquire loads, `pause`)
+for a few tens of microseconds, which covers every wait between running threads; if the
+partner still has not arrived it is descheduled (the machine is busier than the team), so
+the waiter adds itself to the partner's sleeper count, looks at the counter once more and
+sleeps in the kernel on it (futex: only while it still holds that value) instead of
+burning the core that the partner, the event loop or another process needs; awake, it
+takes itself off the count. Only a sleeper removes itself: an earlier version had the
+publisher clear a sleep flag, which could erase the flag of a waiter already at the next
+barrier and leave it asleep for good (seen once: two threads asleep on each other).
 Counters only grow, so a thread one barrier ahead never blocks the others. x86-64 Linux
 only (raw system calls): elsewhere the split mode is off.
 """
@@ -28,7 +32,7 @@ from wavenet_core.generation.cpu_simd import _JIT, _element_pointer
 
 SPLIT_SUPPORTED = platform.machine() in ("x86_64", "AMD64") and sys.platform == "linux"
 STRIDE = 16                     # int64s between two threads' words (128 bytes)
-SLEEP_WORD = 8                  # the sleep word's offset inside a thread's 128 bytes
+SLEEPERS = 8                    # the sleeper count's offset inside a thread's 128 bytes
 SPINS_BEFORE_SLEEP = 1024       # pause ~ 40-140 cycles: tens of microseconds
 FUTEX_WAIT_PRIVATE = 128
 FUTEX_WAKE_PRIVATE = 129
@@ -54,6 +58,15 @@ def _exchange(typingctx, arr, index, value):
         ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
         return builder.atomic_rmw("xchg", ptr, args[2], "seq_cst")
     return types.int64(arr, index, value), codegen
+
+
+@intrinsic
+def _fetch_add(typingctx, arr, index, delta):
+    """Atomically arr[index] += delta (sequentially consistent: a full fence)."""
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
+    return types.int64(arr, index, types.int64), codegen
 
 
 @intrinsic
@@ -83,14 +96,13 @@ def _futex(typingctx, arr, index, op, value):
 
 
 @njit(**_JIT)
-def barrier(flags, thread, threads, generation):
+def barrier(flags, thread, threads, generation, spins_before_sleep=SPINS_BEFORE_SLEEP):
     """Wait until all `threads` threads have arrived at barrier `generation` (>= 1)."""
     if threads == 1:
         return
     mine = thread * STRIDE
     _exchange(flags, mine, generation)
-    if _load_acquire(flags, mine + SLEEP_WORD) != 0:
-        _exchange(flags, mine + SLEEP_WORD, 0)
+    if _load_acquire(flags, mine + SLEEPERS) > 0:
         _futex(flags, mine, FUTEX_WAKE_PRIVATE, 1 << 30)
     for other in range(threads):
         if other == thread:
@@ -101,14 +113,15 @@ def barrier(flags, thread, threads, generation):
             seen = _load_acquire(flags, theirs)
             if seen >= generation:
                 break
-            if spins < SPINS_BEFORE_SLEEP:
+            if spins < spins_before_sleep:
                 _cpu_relax()
                 spins += 1
                 continue
-            _exchange(flags, theirs + SLEEP_WORD, 1)
+            _fetch_add(flags, theirs + SLEEPERS, 1)
             seen = _load_acquire(flags, theirs)
             if seen < generation:     # sleeps only while the counter is still `seen`
                 _futex(flags, theirs, FUTEX_WAIT_PRIVATE, seen & 0xFFFFFFFF)
+            _fetch_add(flags, theirs + SLEEPERS, -1)
 
 
 def new_flags(threads: int) -> np.ndarray:
