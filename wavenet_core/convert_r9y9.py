@@ -162,7 +162,8 @@ def convert_r9y9(src, dst, hparams_path=None) -> WaveNet:
         try:
             hparams = json.loads(Path(hparams_path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise ConvertError(f"{hparams_path}: not a readable JSON hparams file ({exc})") from None
+            raise ConvertError(f"{hparams_path}: not a readable JSON hparams file "
+                               f"({exc})") from None
     state = read_pth(src)
     try:
         config, legacy = r9y9_config(state, hparams)

@@ -54,3 +54,19 @@ def test_not_a_state_dict_is_named(tmp_path, capsys):
     torch.save([1, 2, 3], pth)
     assert main(["convert", "--from", "r9y9", str(pth), str(tmp_path / "o.safetensors")]) == 1
     assert "no state dict" in capsys.readouterr().err
+
+
+def test_wavenet_generate_vocodes_with_a_converted_model(tmp_path):
+    import numpy as np
+
+    from wavenet_core.audio import read_wav
+
+    pth, ckpt = tmp_path / "m.pth", tmp_path / "m.safetensors"
+    torch.save(random_r9y9(**TINY).state_dict(), pth)
+    assert main(["convert", "--from", "r9y9", str(pth), str(ckpt)]) == 0
+    mel = tmp_path / "mel.npy"
+    np.save(mel, np.random.default_rng(0).random((6, 2)).astype(np.float32))
+    wav = tmp_path / "out.wav"
+    assert main(["generate", str(ckpt), "--mel", str(mel), "-o", str(wav), "--chunk", "7"]) == 0
+    audio, rate = read_wav(wav, 22050)
+    assert rate == 22050 and len(audio) == 6 * 4 and np.abs(audio).max() > 0
