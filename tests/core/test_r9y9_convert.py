@@ -70,3 +70,25 @@ def test_wavenet_generate_vocodes_with_a_converted_model(tmp_path):
     assert main(["generate", str(ckpt), "--mel", str(mel), "-o", str(wav), "--chunk", "7"]) == 0
     audio, rate = read_wav(wav, 22050)
     assert rate == 22050 and len(audio) == 6 * 4 and np.abs(audio).max() > 0
+
+
+def test_without_weight_normalization_and_with_speakers(tmp_path):
+    theirs = random_r9y9(**{**TINY, "weight_normalization": False, "gin_channels": 3,
+                            "n_speakers": 2, "kernel_size": 2})
+    pth, out = tmp_path / "m.pth", tmp_path / "m.safetensors"
+    torch.save({"state_dict": theirs.state_dict()}, pth)
+    assert main(["convert", "--from", "r9y9", str(pth), str(out)]) == 0
+    ours = load_checkpoint(out)
+    x, frames = torch.rand(1, 1, 12) * 2 - 1, torch.rand(1, 2, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            ours(x[:, 0], ours.upsampler(frames), torch.tensor([1]), pad=True),
+            theirs(x, frames, torch.tensor([[1]])), rtol=0, atol=1e-4)
+
+
+def test_unsupported_variants_are_named(tmp_path, capsys):
+    pth = tmp_path / "m.pth"
+    torch.save(random_r9y9(**{**TINY, "upsample_conditional_features": False}).state_dict(),
+               pth)
+    assert main(["convert", "--from", "r9y9", str(pth), str(tmp_path / "o.safetensors")]) == 1
+    assert "upsample_conditional_features=False" in capsys.readouterr().err
