@@ -123,18 +123,24 @@ def test_queue_generation_equals_naive_reference(config, temperature):
         np.testing.assert_array_equal(got, expected)
 
 
-def test_generation_is_seeded_and_independent_of_neighbours():
-    config = WaveNetConfig(layers_per_stack=3, stacks=2, residual_channels=8, skip_channels=8,
-                           num_speakers=3)
+def alone_and_among_fifteen(config: WaveNetConfig, speaker: int):
+    """60 samples of seed 5 alone in slot 0, and in slot 9 beside 15 other streams
+    (other seeds, the other speaker) -> (alone [60], together [16, 60])."""
     backend = TorchBackend(random_model(config))
     state = backend.new_state(16)
-    backend.open_slot(state, 0, seed=5, speaker=2)
+    backend.open_slot(state, 0, seed=5, speaker=speaker)
     alone = backend.generate(state, [0], 60)[0]
     state = backend.new_state(16)
     for slot in range(16):
         backend.open_slot(state, slot, seed=5 if slot == 9 else slot + 100,
-                          speaker=2 if slot == 9 else 1)
-    together = backend.generate(state, list(range(16)), 60)
+                          speaker=speaker if slot == 9 else 1 - speaker % 2)
+    return alone, backend.generate(state, list(range(16)), 60)
+
+
+def test_generation_is_seeded_and_independent_of_neighbours():
+    config = WaveNetConfig(layers_per_stack=3, stacks=2, residual_channels=8, skip_channels=8,
+                           num_speakers=3)
+    alone, together = alone_and_among_fifteen(config, speaker=2)
     np.testing.assert_array_equal(together[9], alone)
     assert not all(np.array_equal(together[9], together[s]) for s in range(16) if s != 9)
 
@@ -197,14 +203,7 @@ def test_mixture_streams_are_seeded_and_independent_of_neighbours():
     config = WaveNetConfig(layers_per_stack=3, stacks=2, residual_channels=8, skip_channels=8,
                            kernel_size=3, gate_channels=5, out_bias=True, residual_scale=0.7,
                            input_kind="scalar", output="mol", mixtures=3, num_speakers=2)
-    backend = TorchBackend(random_model(config))
-    state = backend.new_state(16)
-    backend.open_slot(state, 0, seed=5, speaker=1)
-    alone = backend.generate(state, [0], 60)[0]
-    state = backend.new_state(16)
-    for slot in range(16):
-        backend.open_slot(state, slot, seed=5 if slot == 9 else slot + 100, speaker=slot % 2)
-    together = backend.generate(state, list(range(16)), 60)
+    alone, together = alone_and_among_fifteen(config, speaker=1)
     np.testing.assert_allclose(together[9], alone, rtol=0, atol=1)
     assert len(set(alone.tolist())) > 10
     assert not any(np.allclose(together[9], together[s], atol=1) for s in range(16) if s != 9)
