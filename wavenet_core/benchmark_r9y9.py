@@ -4,7 +4,8 @@
 The model is their mixture-of-logistics LJSpeech preset (24 layers, 4 stacks, 512 residual
 and gate channels, 256 skip, kernel 3, 80 mels upsampled x256) with random weights, built
 with their code, saved as a .pth and converted by `convert_r9y9` like a user's file.
-Rows: theirs at batch 1 (their generator makes one stream) on one thread; ours on every
+Rows: theirs at batch 1 (their generator makes one stream) on one thread, weight norm
+removed first as their synthesis script does; ours on every
 backend that runs the model at batch 1 (one thread) and 16 (two threads). The bound is the
 batch-1 weight-streaming bound (roofline.py) for the float32 weights one sample reads.
 """
@@ -54,6 +55,7 @@ def run_r9y9_benchmark(steps: int = 256, log=print, preset: dict | None = None) 
     log(f"machine: {cpu_model()}; {NAME}: {config.num_layers} layers, {nbytes / 1e6:.0f} MB "
         f"fp32 weights per sample, batch-1 bound {bound:,.0f}/s ({kind})")
     rows = []
+    theirs.make_generation_fast_()       # as their synthesis.py does before generating
     with _threads(1), torch.no_grad():
         theirs.incremental_forward(c=frames[:, :, :1], T=hop, log_scale_min=config.log_scale_min)
         start = time.perf_counter()

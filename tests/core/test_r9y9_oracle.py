@@ -128,6 +128,7 @@ def test_generation_equals_their_incremental_forward(kind, kernel, local, speake
     ours = convert(theirs, kind, tmp_path)
     _, _, frames, speaker = inputs(kind, local, speakers)
     draws = our_draws(ours.config, STEPS)
+    theirs.make_generation_fast_()      # as their synthesis does: weight norm removed once
     if kind == "softmax":
         monkeypatch.setattr(np.random, "choice", FedRandomState(draws).choice)
     else:
@@ -156,6 +157,7 @@ def test_generation_equals_their_incremental_forward(kind, kernel, local, speake
 def gaussian_reference(theirs, config, frames, speaker):
     """Float64: their forward over the samples so far, then mean + std * Box-Muller."""
     model = copy.deepcopy(theirs).double()
+    model.make_generation_fast_()
     u = np.asarray(our_draws(config, STEPS), np.float64).reshape(STEPS, 2)
     x = torch.zeros(1, 1, STEPS, dtype=torch.float64)    # x[t] is the input at step t
     out = np.empty(STEPS)
