@@ -99,7 +99,7 @@ class Generator:
             self.backend = make_backend(model, "torch", "cpu")
 
     def __call__(self, mel: np.ndarray, speaker: int, temperature: float, seed: int):
-        local = local_from_mel(mel, self.model.config)
+        local = local_from_mel(mel, self.model.config, self.model.upsampler)
         kwargs = dict(seed=seed, temperature=temperature, speaker=speaker, local=local)
         try:
             return synthesize(self.backend, len(local), **kwargs)

@@ -6,7 +6,8 @@ and opens slots, gathers each stream's mel conditioning for the chunk, generates
 for every stepping slot and returns each stream's PCM s16le bytes. A failure confined to one
 stream (opening its slot, its conditioning, its generation: a failed batched call is
 retried stream by stream) is returned in that stream's place and ends that request only.
-A stream's mel rows for a chunk come from `mel_window`, whose rows do not depend on the
+A stream's mel rows for a chunk come from `conditioning_window` (`mel_window`, or the
+model's learned upsampler on the chunk's own frames), whose rows do not depend on the
 chunk's bounds, so a stream's audio does not depend on how it was chunked. A backend that
 projects mel frames itself (`accepts_mel_frames`, the triton backend) gets the chunk's
 frames (`MelFrames`) instead of the per-sample rows they interpolate to.
@@ -24,8 +25,8 @@ from server.jobs import Job
 from server.scheduler import Plan
 from wavenet_core.audio import float_to_pcm16
 from wavenet_core.generation.mel_frames import MelFrames
-from wavenet_core.mel import mel_window
-from wavenet_core.mulaw import mulaw_decode
+from wavenet_core.generation.sampling import codes_to_audio
+from wavenet_core.upsampler import conditioning_window
 
 
 class Runner:
@@ -34,6 +35,7 @@ class Runner:
         self.state = backend.new_state(num_slots)
         self.mels: dict[int, Job] = {}     # mel-conditioned streams by slot
         self._frames = bool(getattr(backend, "accepts_mel_frames", False))
+        self._upsampler = getattr(getattr(backend, "model", None), "upsampler", None)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"runner-{name}")
 
     async def execute(self, plan: Plan) -> list[bytes]:
@@ -82,12 +84,13 @@ class Runner:
         local: dict[int, np.ndarray] = {}
         if not self.config.mel_channels:
             return local
-        window = MelFrames.window if self._frames else mel_window
         for s in step:
             if s.slot not in failed:
                 try:
                     job = self.mels[s.slot]
-                    local[s.slot] = window(job.mel_frames, job.hop_length, s.produced, k)
+                    args = (job.mel_frames, job.hop_length, s.produced, k)
+                    local[s.slot] = (MelFrames.window(*args) if self._frames
+                                     else conditioning_window(self._upsampler, *args))
                 except Exception as exc:
                     failed[s.slot] = exc
         return local
@@ -120,7 +123,7 @@ class Runner:
             rows = [local[s.slot] for s in streams]
             cond = MelFrames.stack(rows) if self._frames else np.stack(rows)
         codes = self.backend.generate(self.state, [s.slot for s in streams], k, cond)
-        pcm = float_to_pcm16(mulaw_decode(np.asarray(codes)))
+        pcm = float_to_pcm16(codes_to_audio(codes, self.config))
         return [pcm[i, :min(k, s.remaining)].tobytes() for i, s in enumerate(streams)]
 
     def warmup(self, num_samples: int) -> list[tuple[int, int, float]]:

@@ -18,7 +18,8 @@ from wavenet_core.model import WaveNet
 from wavenet_core.safetensors_io import SafetensorError, safe_open, save_file
 
 FORMAT_NAME = "wavenet-core"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+READABLE_VERSIONS = ("1", "2")   # version 1: the seed's design only (config defaults)
 
 
 class CheckpointError(ValueError):
@@ -79,9 +80,9 @@ def load_config(path) -> WaveNetConfig:
     if meta.get("format") != FORMAT_NAME:
         raise CheckpointError(path, f"metadata 'format' is {meta.get('format')!r}, "
                                     f"expected {FORMAT_NAME!r}")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(path, f"unsupported format_version {meta.get('format_version')!r}"
-                                    f" (this library reads {FORMAT_VERSION!r})")
+                                    f" (this library reads {', '.join(READABLE_VERSIONS)})")
     try:
         return WaveNetConfig.from_json(meta["config"])
     except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 
@@ -31,6 +32,16 @@ class WaveNetConfig:
     `mel_channels` > 0 enables local (mel) conditioning, `num_speakers` > 0 global conditioning.
     `mel_mean` / `mel_std` standardise the log-mel inside the model (training measures them
     on its corpus; raw log-mel sits near -5 +- 3, which saturates the gates at the start).
+
+    The remaining fields describe other WaveNets (r9y9's wavenet_vocoder, `convert.py`); their
+    defaults are the seed's design. `kernel_size` taps per dilated conv; `gate_channels` the
+    width of z (filter and gate each; 0 = residual_channels); `out_bias` biases on the
+    residual and skip 1x1s; `residual_scale` multiplies each layer's residual sum;
+    `input_kind` "embedding" (mu-law codes) or "scalar" (a sample in [-1, 1] through a 1x1);
+    `output` "softmax" (classes), "mol" (discretized mixture of `mixtures` logistics) or
+    "gaussian", `log_scale_min` clamping their log scales; `upsample_scales` a learned
+    conditioning upsampler (empty: linear interpolation of frames) with frequency kernel
+    `upsample_freq_kernel`. See docs/checkpoint-format.md.
     """
 
     layers_per_stack: int = 10
@@ -46,10 +57,21 @@ class WaveNetConfig:
     mel_mean: float = 0.0
     mel_std: float = 1.0
     mel: MelConfig = field(default_factory=MelConfig)
+    kernel_size: int = 2
+    gate_channels: int = 0
+    out_bias: bool = False
+    residual_scale: float = 1.0
+    input_kind: str = "embedding"
+    output: str = "softmax"
+    mixtures: int = 0
+    log_scale_min: float = -7.0
+    upsample_scales: tuple[int, ...] = ()
+    upsample_freq_kernel: int = 3
 
     def __post_init__(self) -> None:
         cycle = tuple(int(d) for d in self.dilation_cycle)
         object.__setattr__(self, "dilation_cycle", cycle)
+        object.__setattr__(self, "upsample_scales", tuple(int(s) for s in self.upsample_scales))
         if isinstance(self.mel, dict):
             object.__setattr__(self, "mel", MelConfig(**self.mel))
         if cycle and len(cycle) != self.layers_per_stack:
@@ -68,6 +90,35 @@ class WaveNetConfig:
             raise ValueError(f"mel_std must be > 0, got {self.mel_std}")
         if self.mel_channels < 0 or self.num_speakers < 0:
             raise ValueError("mel_channels and num_speakers must be >= 0")
+        self._check_variant()
+
+    def _check_variant(self) -> None:
+        """The options other WaveNets need (kernel, widths, input, output, upsampler)."""
+        if self.kernel_size < 2:
+            raise ValueError(f"kernel_size must be >= 2, got {self.kernel_size}")
+        if self.gate_channels < 0:
+            raise ValueError(f"gate_channels must be >= 0, got {self.gate_channels}")
+        pairs = {"embedding": ("softmax",), "scalar": ("mol", "gaussian")}
+        if self.input_kind not in pairs:
+            raise ValueError(f"input_kind must be 'embedding' or 'scalar', got "
+                             f"{self.input_kind!r}")
+        if self.output not in pairs[self.input_kind]:
+            raise ValueError(f"output {self.output!r} does not go with input_kind "
+                             f"{self.input_kind!r} (embedding: softmax; scalar: mol, gaussian)")
+        if (self.output == "mol") != (self.mixtures > 0):
+            raise ValueError("mixtures > 0 exactly when output is 'mol'")
+        if self.upsample_scales:
+            if any(s < 1 for s in self.upsample_scales):
+                raise ValueError(f"upsample_scales must be >= 1, got {self.upsample_scales}")
+            if math.prod(self.upsample_scales) != self.mel.hop_length:
+                raise ValueError(f"upsample_scales {self.upsample_scales} multiply to "
+                                 f"{math.prod(self.upsample_scales)}, not the hop_length "
+                                 f"{self.mel.hop_length}")
+            if self.upsample_freq_kernel < 1 or self.upsample_freq_kernel % 2 == 0:
+                raise ValueError("upsample_freq_kernel must be odd")
+            if (self.mel_mean, self.mel_std) != (0.0, 1.0):
+                raise ValueError("a learned upsampler takes its features as they are: "
+                                 "mel_mean must be 0 and mel_std 1")
 
     @property
     def dilations(self) -> tuple[int, ...]:
@@ -81,8 +132,40 @@ class WaveNetConfig:
 
     @property
     def receptive_field(self) -> int:
-        """Samples one output sees: each kernel-2 layer adds its dilation."""
-        return sum(self.dilations) + 1
+        """Samples one output sees: each layer adds (kernel_size - 1) * its dilation."""
+        return (self.kernel_size - 1) * sum(self.dilations) + 1
+
+    @property
+    def gate_width(self) -> int:
+        """Width of z (and of the filter and the gate each)."""
+        return self.gate_channels or self.residual_channels
+
+    @property
+    def output_channels(self) -> int:
+        """Width of the last 1x1: classes, 3 per mixture (logit, mean, log scale), or 2."""
+        return {"softmax": self.classes, "mol": 3 * self.mixtures, "gaussian": 2}[self.output]
+
+    @property
+    def scalar_io(self) -> bool:
+        """Samples in [-1, 1] in and out (mol / gaussian) instead of mu-law codes."""
+        return self.input_kind == "scalar"
+
+    def require_seed_design(self, backend: str) -> None:
+        """Raise ValueError naming the options a backend that runs only the seed's design
+        cannot run (the torch backend runs them all)."""
+        options = self.unsupported_options()
+        if options:
+            raise ValueError(f"the {backend!r} backend does not support {', '.join(options)} "
+                             f"yet; use the 'torch' backend (backend 'auto' picks it)")
+
+    def unsupported_options(self) -> list[str]:
+        """The non-seed options this config uses, as `name=value` (empty: the seed's design)."""
+        defaults = WaveNetConfig()
+        names = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
+                 "output", "upsample_scales")
+        return [f"{n}={getattr(self, n)!r}" for n in names
+                if getattr(self, n) != getattr(defaults, n)
+                and not (n == "gate_channels" and self.gate_width == self.residual_channels)]
 
     @property
     def local_conditioning(self) -> bool:
@@ -107,8 +190,9 @@ class WaveNetConfig:
         data = dict(data)
         if "mel" in data and isinstance(data["mel"], dict):
             data["mel"] = MelConfig(**data["mel"])
-        if "dilation_cycle" in data:
-            data["dilation_cycle"] = tuple(data["dilation_cycle"])
+        for key in ("dilation_cycle", "upsample_scales"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(**data)
 
     @classmethod

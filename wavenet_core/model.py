@@ -10,6 +10,12 @@ of x[t+1]. So it is the (upsampled) mel of the sample being predicted: pass mel[
 The model standardises it itself, `(local - config.mel_mean) / config.mel_std` (constants
 measured on the training corpus and kept in the config), so callers always pass raw log-mel.
 
+Inputs are mu-law codes (int64) with `input_kind` "embedding", samples in [-1, 1] (float)
+with "scalar". The head gives `config.output_channels` values per position: softmax logits,
+or mixture / Gaussian parameters (generation/sampling.py). With a learned upsampler
+(`upsample_scales`) `local` is still per-sample rows: `self.upsampler` makes them from frames
+(upsampler.py), outside the forward, so a chunk upsamples only its own frames.
+
 Inside, activations run channels-last ([B, T, C]); see layers.py.
 """
 
@@ -21,6 +27,7 @@ from torch import nn
 
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.layers import Conv1d1x1, ResidualLayer, pointwise
+from wavenet_core.upsampler import LearnedUpsampler
 
 
 class WaveNet(nn.Module):
@@ -28,17 +35,24 @@ class WaveNet(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.embedding = nn.Embedding(c.classes, c.residual_channels)
+        self.embedding = self.input_1x1 = None
+        if c.scalar_io:
+            self.input_1x1 = Conv1d1x1(1, c.residual_channels, bias=True)
+        else:
+            self.embedding = nn.Embedding(c.classes, c.residual_channels)
+        self.upsampler = (LearnedUpsampler(c.upsample_scales, c.upsample_freq_kernel)
+                          if c.upsample_scales and c.local_conditioning else None)
         self.speaker_embedding = (
             nn.Embedding(c.num_speakers, c.speaker_channels) if c.global_conditioning else None
         )
         self.layers = nn.ModuleList(
             ResidualLayer(d, c.residual_channels, c.skip_channels, c.mel_channels,
-                          c.speaker_channels if c.global_conditioning else 0)
+                          c.speaker_channels if c.global_conditioning else 0, c.kernel_size,
+                          c.gate_width, c.out_bias, c.residual_scale)
             for d in c.dilations
         )
         self.head_1x1 = Conv1d1x1(c.skip_channels, c.skip_channels, bias=True)
-        self.logits_1x1 = Conv1d1x1(c.skip_channels, c.classes, bias=True)
+        self.logits_1x1 = Conv1d1x1(c.skip_channels, c.output_channels, bias=True)
 
     @property
     def receptive_field(self) -> int:
@@ -51,6 +65,12 @@ class WaveNet(nn.Module):
         if speaker is None:
             raise ValueError("this model is speaker conditioned: pass `speaker` ids")
         return self.speaker_embedding(speaker)
+
+    def input_vectors(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Codes (or samples in [-1, 1]) [B, T] -> first-layer inputs [B, T, C]."""
+        if self.embedding is not None:
+            return self.embedding(inputs)
+        return pointwise(inputs.to(torch.float32).unsqueeze(-1), self.input_1x1)
 
     def standardise_local(self, local: torch.Tensor | None) -> torch.Tensor | None:
         """Raw per-sample log-mel [B, M, T] -> standardised, channels-last [B, T, M]."""
@@ -66,7 +86,7 @@ class WaveNet(nn.Module):
 
         Per-layer inputs [B, C, T] are kept only with `keep_inputs` (queue priming needs them).
         """
-        x = self.embedding(codes)
+        x = self.input_vectors(codes)
         spk = self.speaker_vectors(speaker)
         local = self.standardise_local(local)
         layer_inputs, skips = [], []
@@ -80,12 +100,12 @@ class WaveNet(nn.Module):
         return skip_sum.transpose(1, 2), layer_inputs
 
     def head(self, skip_sum: torch.Tensor) -> torch.Tensor:
-        """ReLU -> 1x1 -> ReLU -> 1x1: skips [B, S, T] -> logits [B, classes, T]."""
+        """ReLU -> 1x1 -> ReLU -> 1x1: skips [B, S, T] -> outputs [B, output_channels, T]."""
         hidden = F.relu(pointwise(F.relu(skip_sum.transpose(1, 2)), self.head_1x1))
         return pointwise(hidden, self.logits_1x1).transpose(1, 2)
 
     def forward(self, codes: torch.Tensor, local: torch.Tensor | None = None,
                 speaker: torch.Tensor | None = None, pad: bool = False) -> torch.Tensor:
-        """codes [B, T] int64 -> logits [B, classes, T - R + 1] (or [B, classes, T] with pad)."""
+        """codes [B, T] -> outputs [B, output_channels, T - R + 1] ([.., T] with pad)."""
         skip_sum, _ = self.run_layers(codes, local, speaker, pad=pad)
         return self.head(skip_sum)

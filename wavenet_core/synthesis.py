@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from wavenet_core.config import WaveNetConfig
-from wavenet_core.mel import log_mel, ready_samples, upsample_mel
-from wavenet_core.mulaw import mulaw_decode
+from wavenet_core.generation.sampling import codes_to_audio
+from wavenet_core.mel import log_mel, ready_samples
+from wavenet_core.upsampler import conditioning_window
 
 
 def mel_num_samples(frames: int, config: WaveNetConfig) -> int:
@@ -43,10 +44,12 @@ def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
     return mel
 
 
-def local_from_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
-    """[frames, n_mels] log-mel -> per-sample conditioning [frames * hop, n_mels]."""
+def local_from_mel(mel: np.ndarray, config: WaveNetConfig, upsampler=None) -> np.ndarray:
+    """[frames, n_mels] log-mel -> per-sample conditioning [frames * hop, n_mels]
+    (through the model's learned `upsampler` when it has one, see upsampler.py)."""
     mel = check_mel(mel, config)
-    return upsample_mel(mel, config.mel.hop_length, mel_num_samples(len(mel), config))
+    return conditioning_window(upsampler, mel, config.mel.hop_length, 0,
+                               mel_num_samples(len(mel), config))
 
 
 def mel_from_audio(audio: np.ndarray, config: WaveNetConfig) -> np.ndarray:
@@ -57,7 +60,8 @@ def mel_from_audio(audio: np.ndarray, config: WaveNetConfig) -> np.ndarray:
 def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float = 1.0,
                speaker: int = 0, local: np.ndarray | None = None, chunk: int = 4000,
                progress=None) -> np.ndarray:
-    """Generate one stream of `num_samples` -> float32 audio in [-1, 1].
+    """Generate one stream of `num_samples` -> float32 audio in [-1, 1] (backend.config
+    says how its codes decode: mu-law, or 16-bit PCM for scalar-output models).
 
     `local` [num_samples, n_mels] is per-sample conditioning (see `local_from_mel`).
     `progress(n)` is called after each chunk with the samples it made.
@@ -71,4 +75,4 @@ def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float =
         codes[start:start + k] = backend.generate(state, [0], k, cond)[0]
         if progress is not None:
             progress(k)
-    return mulaw_decode(codes)
+    return codes_to_audio(codes, backend.config)

@@ -2,6 +2,8 @@
 
 `wavenet bench --gpu` runs the GPU rows instead (wavenet_core.benchmark_gpu): the triton
 kernel in fp32 and fp16 beside the CUDA graph, with the GPU's measured limits.
+`wavenet bench --r9y9` runs a converted r9y9-sized vocoder beside r9y9's own generator
+(wavenet_core.benchmark_r9y9; needs the wavenet-vocoder package).
 """
 
 from __future__ import annotations
@@ -27,12 +29,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="GPU rows: triton fp32/fp16 and cuda-graph, batches 1..1024")
     p.add_argument("--batches", default="1,16,64,256,1024", help="with --gpu")
     p.add_argument("--device", default="cuda", help="with --gpu (cpu: Triton interpreter)")
+    p.add_argument("--r9y9", action="store_true",
+                   help="a converted r9y9 MoL LJSpeech-sized model vs r9y9's incremental_forward")
+    p.add_argument("--r9y9-steps", type=int, default=256, help="with --r9y9: samples of theirs")
 
 
 def run(args: argparse.Namespace) -> int:
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     if args.gpu:
         return _run_gpu(args, log)
+    if args.r9y9:
+        from wavenet_core.benchmark_r9y9 import r9y9_table, run_r9y9_benchmark
+
+        result = run_r9y9_benchmark(args.r9y9_steps, log=log)
+        print(json.dumps(result, indent=1) if args.json else "\n" + r9y9_table(result))
+        return 0
     result = run_benchmark(tuple(args.configs.split(",")), args.steps, args.eager_steps,
                            args.naive_samples, tuple(args.precisions.split(",")), log=log)
     result["machine"] = {"processor": platform.processor() or platform.machine(),

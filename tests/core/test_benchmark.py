@@ -37,3 +37,20 @@ def test_bench_json_has_every_backend_and_ratios(capsys):
     assert result["configs"]["B"]["compute_bound_1_core"] > 0
     table = ratio_table(result)
     assert "x naive" in table and len(table.splitlines()) == 2 + len(result["rows"])
+
+
+def test_r9y9_rows_compare_a_converted_model_with_their_generator():
+    import pytest
+
+    pytest.importorskip("wavenet_vocoder")
+    from wavenet_core.benchmark_r9y9 import r9y9_table, run_r9y9_benchmark
+
+    tiny = dict(out_channels=6, layers=4, stacks=2, residual_channels=8, gate_channels=8,
+                skip_out_channels=8, kernel_size=3, cin_channels=5,
+                upsample_conditional_features=True, upsample_scales=[2, 4], scalar_input=True)
+    result = run_r9y9_benchmark(16, log=lambda msg: None, preset=tiny)
+    rows = {(r["backend"], r["batch"]): r for r in result["rows"]}
+    assert set(rows) == {("r9y9", 1), ("torch", 1), ("torch", 16)}
+    assert all(r["samples_per_s"] > 0 for r in rows.values()) and result["bound"] > 0
+    table = r9y9_table(result)
+    assert "x r9y9" in table and result["cpu"] in table

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import strategies as st
 
 from tests.helpers.tiny_models import random_inputs, random_model
 from wavenet_core.config import MelConfig, WaveNetConfig
 
-__all__ = ["configs", "random_inputs", "random_model"]
+__all__ = ["configs", "random_inputs", "random_model", "variant_options"]
 
 
 @st.composite
-def configs(draw, local=None, speakers=None, max_layers=4):
-    """Random small configs: arbitrary (non power-of-two) dilations, 1-3 stacks, odd widths."""
+def configs(draw, local=None, speakers=None, max_layers=4, options=False):
+    """Random small configs: arbitrary (non power-of-two) dilations, 1-3 stacks, odd widths.
+
+    With `options`, also the non-seed options (kernel size, z width, biases, residual scale,
+    scalar input with mixture / Gaussian output, a learned upsampler), each drawn at random.
+    """
     layers = draw(st.integers(1, max_layers))
     cycle = tuple(draw(st.lists(st.integers(1, 7), min_size=layers, max_size=layers)))
     use_local = draw(st.booleans()) if local is None else local
     use_speakers = draw(st.booleans()) if speakers is None else speakers
+    extra = draw(variant_options(use_local)) if options else {}
+    standardise = {} if extra.get("upsample_scales") else dict(
+        mel_mean=draw(st.sampled_from([0.0, -5.0, 1.5])),
+        mel_std=draw(st.sampled_from([1.0, 3.0, 0.5])))
     return WaveNetConfig(
         layers_per_stack=layers, stacks=draw(st.integers(1, 3)), dilation_cycle=cycle,
         residual_channels=draw(st.integers(1, 9)), skip_channels=draw(st.integers(1, 11)),
@@ -24,7 +34,23 @@ def configs(draw, local=None, speakers=None, max_layers=4):
         mel_channels=draw(st.integers(1, 5)) if use_local else 0,
         num_speakers=draw(st.integers(1, 4)) if use_speakers else 0,
         speaker_channels=draw(st.integers(1, 5)),
-        mel_mean=draw(st.sampled_from([0.0, -5.0, 1.5])),
-        mel_std=draw(st.sampled_from([1.0, 3.0, 0.5])),
-        mel=MelConfig(n_mels=5),
+        mel=MelConfig(n_mels=5, hop_length=math.prod(extra.get("upsample_scales", ())) or 256),
+        **standardise, **extra,
     )
+
+
+@st.composite
+def variant_options(draw, local: bool):
+    """The WaveNetConfig fields other WaveNets (r9y9's) use, drawn independently."""
+    output = draw(st.sampled_from(["softmax", "mol", "gaussian"]))
+    extra = dict(kernel_size=draw(st.integers(2, 4)), gate_channels=draw(st.integers(0, 9)),
+                 out_bias=draw(st.booleans()),
+                 residual_scale=draw(st.sampled_from([1.0, 0.5 ** 0.5])), output=output,
+                 input_kind="embedding" if output == "softmax" else "scalar",
+                 mixtures=draw(st.integers(1, 4)) if output == "mol" else 0,
+                 log_scale_min=draw(st.sampled_from([-7.0, -2.0])))
+    if local and draw(st.booleans()):
+        extra["upsample_scales"] = tuple(draw(st.lists(st.integers(1, 3), min_size=1,
+                                                       max_size=2)))
+        extra["upsample_freq_kernel"] = draw(st.sampled_from([1, 3, 5]))
+    return extra

@@ -20,9 +20,11 @@ def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:
 
 
 def random_inputs(config: WaveNetConfig, length: int, seed: int = 0):
-    """codes [1, length], local [1, M, length] or None, speaker [1] or None."""
+    """codes [1, length] (samples in [-1, 1] for scalar input), local [1, M, length] or
+    None, speaker [1] or None."""
     g = torch.Generator().manual_seed(seed)
-    codes = torch.randint(0, config.classes, (1, length), generator=g)
+    codes = (torch.rand(1, length, generator=g) * 2 - 1 if config.scalar_io
+             else torch.randint(0, config.classes, (1, length), generator=g))
     local = (torch.randn(1, config.mel_channels, length, generator=g)
              if config.local_conditioning else None)
     speaker = (torch.randint(0, config.num_speakers, (1,), generator=g)

@@ -2,7 +2,9 @@
 
 "auto" picks the triton backend on a GPU (the CUDA-graph backend when Triton is not
 installed or its kernel fails to build) and the compiled CPU backend otherwise, falling
-back to plain PyTorch when neither is available.
+back to plain PyTorch when neither is available. Models with options beyond the seed's
+design (converted r9y9 WaveNets: `WaveNetConfig.unsupported_options`) run on the torch
+backend only for now; the others refuse them by name, and "auto" picks torch for them.
 
 `precision` chooses the weights' number format where a backend offers a choice: the
 compiled CPU backend takes fp32, bf16 or int8 (auto: precision.py's rule, using the
@@ -76,6 +78,8 @@ def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"
         raise ValueError(f"unknown precision {precision!r}; choose one of "
                          f"{', '.join(PRECISIONS)}")
     if name == "auto":
+        if model.config.unsupported_options():
+            return TorchBackend(model, dev)
         if dev.type == "cuda":
             try:
                 backend = make_backend(model, "triton", str(dev), precision)

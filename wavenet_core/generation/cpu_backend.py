@@ -109,6 +109,7 @@ class CpuBackend:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown cpu precision {precision!r}; choose one of "
                              f"{', '.join(PRECISIONS)}")
+        model.config.require_seed_design("cpu")
         self.device = torch.device("cpu")
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config

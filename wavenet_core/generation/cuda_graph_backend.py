@@ -40,6 +40,7 @@ class CudaGraphBackend(TorchBackend):
 
     def __init__(self, model: WaveNet, device: str | torch.device = "cuda",
                  max_chunk: int = 4096, use_graph: bool | None = None):
+        model.config.require_seed_design("cuda-graph")
         super().__init__(model, device)
         self.max_chunk = max_chunk
         self.use_graph = self.device.type == "cuda" if use_graph is None else use_graph

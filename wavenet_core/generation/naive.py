@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wavenet_core.generation.sampling import counter_uniform, sample_codes
+from wavenet_core.generation.sampling import next_sample
 from wavenet_core.model import WaveNet
 from wavenet_core.mulaw import silence_code
 
@@ -19,10 +19,11 @@ from wavenet_core.mulaw import silence_code
 def naive_generate(model: WaveNet, num_samples: int, *, seed: int = 0,
                    temperature: float = 1.0, speaker: int = 0,
                    local: np.ndarray | None = None, progress=None) -> np.ndarray:
-    """Generate `num_samples` codes from silence. `local` [num_samples, M] per sample."""
+    """Generate `num_samples` codes from silence. `local` [num_samples, M] per sample.
+    Scalar-output models give 16-bit PCM codes and feed back the unrounded sample."""
     device = next(model.parameters()).device
-    field = model.receptive_field
-    inputs = [silence_code(model.config.classes)]
+    field, config = model.receptive_field, model.config
+    inputs = [0.0 if config.scalar_io else silence_code(config.classes)]
     local_t = None if local is None else torch.as_tensor(local, dtype=torch.float32,
                                                          device=device)
     spk = torch.tensor([speaker], device=device) if model.speaker_embedding is not None else None
@@ -30,14 +31,15 @@ def naive_generate(model: WaveNet, num_samples: int, *, seed: int = 0,
     temp_t = torch.tensor([float(temperature)])
     out = np.empty(num_samples, dtype=np.int64)
     for n in range(num_samples):
-        window = torch.tensor(inputs[-field:], device=device).unsqueeze(0)
+        window = torch.tensor(inputs[-field:], device=device,
+                              dtype=torch.float32 if config.scalar_io else torch.int64)[None]
         cond = None
         if local_t is not None:
             cond = local_t[max(0, n + 1 - window.size(1)):n + 1].T.unsqueeze(0)
         logits = model(window, cond, spk, pad=True)[:, :, -1].cpu()
-        code = sample_codes(logits, temp_t, counter_uniform(seed_t, torch.tensor([n])))
+        fed, code = next_sample(logits, config, temp_t, seed_t, torch.tensor([n]))
         out[n] = int(code[0])
-        inputs.append(out[n])
+        inputs.append(fed[0].item())
         if progress is not None:
             progress(1)
     return out

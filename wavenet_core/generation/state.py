@@ -1,10 +1,11 @@
 """GenerationState: the caller-owned cache of Fast WaveNet generation, one row per slot.
 
-For every layer l the state keeps a ring buffer of that layer's last `d_l` inputs
-(d_l = its dilation). All layers share one tensor `ring` [slots, sum(d), C]; layer l owns
-columns offsets[l] .. offsets[l] + d_l. A slot that has consumed p inputs finds layer l's
-input from time p - d_l at column offsets[l] + p % d_l, reads it, and writes the current
-input there: one read and one write per layer per sample.
+For every layer l the state keeps a ring buffer of that layer's last `w_l = (k-1) * d_l`
+inputs (k = kernel_size, d_l = its dilation). All layers share one tensor `ring`
+[slots, sum(w), C]; layer l owns columns offsets[l] .. offsets[l] + w_l. A slot that has
+consumed p inputs finds layer l's input from time p - j*d_l (j = 1 .. k-1) at column
+offsets[l] + (p - j*d_l) % w_l; the oldest (j = k-1) sits at offsets[l] + p % w_l, where
+the current input is then written: k-1 reads and one write per layer per sample.
 
 The model holds no per-stream state; everything a stream needs lives in its row here
 (ring, position, next input, speaker, seed, temperature), so admitting, dropping or
@@ -28,31 +29,36 @@ class GenerationState:
     ring: torch.Tensor         # [slots, sum(dilations), residual_channels] float32
     positions: torch.Tensor    # [slots] int64: inputs consumed (also the RNG counter)
     next_input: torch.Tensor   # [slots] int64: the code fed at the next step
+    next_value: torch.Tensor   # [slots] float32: the sample fed next (scalar-input models)
     speaker: torch.Tensor      # [slots] int64
     seed: torch.Tensor         # [slots] int64 (32-bit values)
     temperature: torch.Tensor  # [slots] float32; 0 = greedy
     live: np.ndarray           # [slots] bool, host side: which slots hold a stream
     dilations: tuple[int, ...]
     offsets: tuple[int, ...]
+    spans: tuple[int, ...]     # (kernel_size - 1) * dilation: each layer's ring length
     backend_buffers: dict = field(default_factory=dict)  # a backend's static buffers
 
     @classmethod
     def allocate(cls, config: WaveNetConfig, num_slots: int,
                  device: str | torch.device = "cpu") -> GenerationState:
         dilations = config.dilations
-        offsets = tuple(int(o) for o in np.cumsum((0,) + dilations[:-1]))
+        spans = tuple((config.kernel_size - 1) * d for d in dilations)
+        offsets = tuple(int(o) for o in np.cumsum((0,) + spans[:-1]))
         long = dict(dtype=torch.int64, device=device)
         return cls(
-            ring=torch.zeros(num_slots, sum(dilations), config.residual_channels,
+            ring=torch.zeros(num_slots, sum(spans), config.residual_channels,
                              dtype=torch.float32, device=device),
             positions=torch.zeros(num_slots, **long),
             next_input=torch.full((num_slots,), silence_code(config.classes), **long),
+            next_value=torch.zeros(num_slots, dtype=torch.float32, device=device),
             speaker=torch.zeros(num_slots, **long),
             seed=torch.zeros(num_slots, **long),
             temperature=torch.ones(num_slots, dtype=torch.float32, device=device),
             live=np.zeros(num_slots, dtype=bool),
             dilations=dilations,
             offsets=offsets,
+            spans=spans,
         )
 
     @property
@@ -68,7 +74,8 @@ class GenerationState:
     @torch.no_grad()
     def open_slot(self, model: WaveNet, slot: int, *, history=None, history_local=None,
                   speaker: int = 0, seed: int = 0, temperature: float = 1.0) -> None:
-        """Start a stream in `slot`: zeroed queues, or primed with `history` codes.
+        """Start a stream in `slot`: zeroed queues, or primed with `history` codes
+        (samples in [-1, 1] for scalar-input models).
 
         Priming consumes history[:-1] teacher-forced (history[-1] becomes the next input),
         leaving the queues exactly as stepping those samples one by one would. Only the
@@ -80,14 +87,20 @@ class GenerationState:
         self.seed[slot] = int(seed)
         self.temperature[slot] = float(temperature)
         self.live[slot] = True
+        self.next_value[slot] = 0.0
         if history is None or len(history) == 0:
             self.positions[slot] = 0
             self.next_input[slot] = silence_code(model.config.classes)
             return
-        history = torch.as_tensor(np.asarray(history), dtype=torch.int64, device=self.ring.device)
+        scalar = model.config.scalar_io
+        history = torch.as_tensor(np.asarray(history), device=self.ring.device,
+                                  dtype=torch.float32 if scalar else torch.int64)
         consumed = len(history) - 1
         self.positions[slot] = consumed
-        self.next_input[slot] = history[-1]
+        if scalar:
+            self.next_value[slot] = history[-1]
+        else:
+            self.next_input[slot] = history[-1]
         if consumed == 0:
             return
         keep = min(consumed, model.receptive_field - 1)
@@ -100,6 +113,6 @@ class GenerationState:
         spk = self.speaker[slot:slot + 1] if model.speaker_embedding is not None else None
         _, inputs = model.run_layers(codes, local, spk, pad=True, keep_inputs=True)
         first = consumed - keep
-        for layer_in, offset, dilation in zip(inputs, self.offsets, self.dilations):
-            times = torch.arange(max(0, consumed - dilation), consumed, device=self.ring.device)
-            self.ring[slot, offset + times % dilation] = layer_in[0, :, times - first].T
+        for layer_in, offset, span in zip(inputs, self.offsets, self.spans):
+            times = torch.arange(max(0, consumed - span), consumed, device=self.ring.device)
+            self.ring[slot, offset + times % span] = layer_in[0, :, times - first].T

@@ -87,6 +87,7 @@ class TritonBackend:
 
     def __init__(self, model: WaveNet, device: str | torch.device | None = None,
                  precision: str = "auto", block: int = 16, num_warps: int = 4):
+        model.config.require_seed_design("triton")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
