@@ -29,7 +29,8 @@ from wavenet_core.model import WaveNet
 
 BACKENDS = ("auto", "torch", "cpu", "cuda-graph", "triton")
 # The non-seed config options the compiled cpu backend runs (docs/cpu-kernel.md).
-CPU_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale")
+CPU_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
+               "output", "upsample_scales")
 BACKEND_PRECISIONS = {"cpu": ("auto", "fp32", "bf16", "int8"),
                       "triton": ("auto", "fp32", "fp16"),
                       "torch": ("auto", "fp32"), "cuda-graph": ("auto", "fp32")}
