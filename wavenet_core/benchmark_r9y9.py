@@ -6,8 +6,9 @@ and gate channels, 256 skip, kernel 3, 80 mels upsampled x256) with random weigh
 with their code, saved as a .pth and converted by `convert_r9y9` like a user's file.
 Rows: theirs at batch 1 (their generator makes one stream) on one thread, weight norm
 removed first as their synthesis script does; ours on the torch backend and the compiled
-cpu one (fp32 and bf16 weights) at batch 1 (one thread) and 16 (two threads). The bound is the
-batch-1 weight-streaming bound (roofline.py) for the float32 weights one sample reads.
+cpu one (fp32 and bf16 weights) at batch 1 (one thread) and 16 (two threads). The bound is
+the batch-1 weight-streaming bound (roofline.py) for the weights one sample reads: float32,
+or the cpu backend's own bytes in its format.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def run_r9y9_benchmark(steps: int = 256, log=print, preset: dict | None = None) 
     frames = torch.rand(1, config.mel_channels, -(-steps // hop))
     steps = frames.size(2) * hop              # their generator wants whole frames
     nbytes = weight_bytes(ours)
-    kind, bound = stream_bound(measure_levels(), nbytes)
+    levels = measure_levels()
+    kind, bound = stream_bound(levels, nbytes)
     log(f"machine: {cpu_model()}; {NAME}: {config.num_layers} layers, {nbytes / 1e6:.0f} MB "
         f"fp32 weights per sample, batch-1 bound {bound:,.0f}/s ({kind})")
     rows = []
@@ -73,10 +75,12 @@ def run_r9y9_benchmark(steps: int = 256, log=print, preset: dict | None = None) 
             with _threads(threads):
                 t = time_generation(backend, batch, min(steps, 128), repeats=2,
                                     warmup_steps=4, local_fn=local_fn)
+            own_kind, own = ((kind, bound) if name == "torch" else
+                             stream_bound(levels, backend.weight_bytes(1)))
             rows.append(_log(Row(NAME, name, batch, threads, t.samples_per_s,
                                  t.per_stream_samples_per_s, precision,
-                                 bound=bound if batch == 1 else 0.0,
-                                 bound_kind=kind if batch == 1 else ""), log))
+                                 bound=own if batch == 1 else 0.0,
+                                 bound_kind=own_kind if batch == 1 else ""), log))
     return {"cpu": cpu_model(), "bound": bound, "bound_kind": kind, "weight_bytes": nbytes,
             "rows": [r.__dict__ for r in rows]}
 

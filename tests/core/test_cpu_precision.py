@@ -20,7 +20,8 @@ from wavenet_core.audio import read_wav
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.data import fixed_batches, make_utterance
 from wavenet_core.generation.backends import make_backend
-from wavenet_core.generation.cpu_backend import CpuBackend, SplitChoice
+from wavenet_core.generation.cpu_backend import CpuBackend
+from wavenet_core.generation.cpu_split import SplitChoice
 from wavenet_core.generation.cpu_sync import SPLIT_SUPPORTED
 from wavenet_core.generation.cpu_weights import bf16_bits, encode_panels, int8_codes, rounded
 from wavenet_core.generation.precision import cpu_candidates, native_precisions
