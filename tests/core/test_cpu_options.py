@@ -191,3 +191,15 @@ def test_options_choose_cpu_and_a_learned_upsampler_takes_rows():
     assert float(state.next_value[0]) == pytest.approx(codes[0, -1] / 32767, abs=1 / 32767)
     out = backend.step_logits(state, [0], [0.3], np.zeros((1, 4), np.float32))
     assert out.shape == (1, MOL.output_channels)
+
+
+def test_precision_cost_refuses_scalar_output_models(tmp_path):
+    """The cpu backend runs them now, but their NLL is not the mu-law one precision-cost
+    measures: the command says so instead of recording a meaningless cost."""
+    from server.cli import main
+    from wavenet_core.checkpoint import save_checkpoint
+
+    path = tmp_path / "gaussian.safetensors"
+    save_checkpoint(path, random_model(GAUSSIAN))
+    with pytest.raises(SystemExit, match="runs fp32 under precision auto"):
+        main(["precision-cost", str(path), "--corpus", str(tmp_path)])
