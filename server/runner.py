@@ -9,8 +9,9 @@ retried stream by stream) is returned in that stream's place and ends that reque
 A stream's mel rows for a chunk come from `conditioning_window` (`mel_window`, or the
 model's learned upsampler on the chunk's own frames), whose rows do not depend on the
 chunk's bounds, so a stream's audio does not depend on how it was chunked. A backend that
-projects mel frames itself (`accepts_mel_frames`: the cpu and triton backends) gets the chunk's
-frames (`MelFrames`) instead of the per-sample rows they interpolate to.
+projects mel frames itself (`accepts_mel_frames`: the cpu and triton backends, the cpu one
+only for models without a learned upsampler) gets the chunk's frames (`MelFrames`) instead
+of the per-sample rows they interpolate to.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ The model is their mixture-of-logistics LJSpeech preset (24 layers, 4 stacks, 51
 and gate channels, 256 skip, kernel 3, 80 mels upsampled x256) with random weights, built
 with their code, saved as a .pth and converted by `convert_r9y9` like a user's file.
 Rows: theirs at batch 1 (their generator makes one stream) on one thread, weight norm
-removed first as their synthesis script does; ours on every
-backend that runs the model at batch 1 (one thread) and 16 (two threads). The bound is the
-batch-1 weight-streaming bound (roofline.py) for the float32 weights one sample reads.
+removed first as their synthesis script does; ours on the torch backend and the compiled
+cpu one (fp32 and bf16 weights) at batch 1 (one thread) and 16 (two threads). The bound is
+the batch-1 weight-streaming bound (roofline.py) for the weights one sample reads: float32,
+or the cpu backend's own bytes in its format.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def run_r9y9_benchmark(steps: int = 256, log=print, preset: dict | None = None) 
     frames = torch.rand(1, config.mel_channels, -(-steps // hop))
     steps = frames.size(2) * hop              # their generator wants whole frames
     nbytes = weight_bytes(ours)
-    kind, bound = stream_bound(measure_levels(), nbytes)
+    levels = measure_levels()
+    kind, bound = stream_bound(levels, nbytes)
     log(f"machine: {cpu_model()}; {NAME}: {config.num_layers} layers, {nbytes / 1e6:.0f} MB "
         f"fp32 weights per sample, batch-1 bound {bound:,.0f}/s ({kind})")
     rows = []
@@ -64,14 +66,21 @@ def run_r9y9_benchmark(steps: int = 256, log=print, preset: dict | None = None) 
     rows.append(_log(Row(NAME, "r9y9", 1, 1, rate, rate, bound=bound, bound_kind=kind), log))
     rows_local = ours.upsampler(frames).transpose(1, 2).detach()
     local_fn = lambda batch, n: rows_local[:, :n].expand(batch, -1, -1)  # noqa: E731
-    backend = make_backend(ours, "auto", "cpu")
-    for batch, threads in ((1, 1), (16, 2)):
-        with _threads(threads):
-            t = time_generation(backend, batch, min(steps, 128), repeats=2, warmup_steps=4,
-                                local_fn=local_fn)
-        rows.append(_log(Row(NAME, backend.name, batch, threads, t.samples_per_s,
-                             t.per_stream_samples_per_s, bound=bound if batch == 1 else 0.0,
-                             bound_kind=kind if batch == 1 else ""), log))
+    for name, precision in (("torch", "fp32"), ("cpu", "fp32"), ("cpu", "bf16")):
+        for batch, threads in ((1, 1), (16, 2)):
+            try:
+                backend = make_backend(ours, name, "cpu", precision, threads=threads)
+            except ImportError:                 # no numba: no cpu rows
+                break
+            with _threads(threads):
+                t = time_generation(backend, batch, min(steps, 128), repeats=2,
+                                    warmup_steps=4, local_fn=local_fn)
+            own_kind, own = ((kind, bound) if name == "torch" else
+                             stream_bound(levels, backend.weight_bytes(1)))
+            rows.append(_log(Row(NAME, name, batch, threads, t.samples_per_s,
+                                 t.per_stream_samples_per_s, precision,
+                                 bound=own if batch == 1 else 0.0,
+                                 bound_kind=own_kind if batch == 1 else ""), log))
     return {"cpu": cpu_model(), "bound": bound, "bound_kind": kind, "weight_bytes": nbytes,
             "rows": [r.__dict__ for r in rows]}
 
@@ -80,11 +89,12 @@ def r9y9_table(result: dict) -> str:
     """Every row as samples/s and as a ratio to r9y9's incremental_forward."""
     theirs = next(r["samples_per_s"] for r in result["rows"] if r["backend"] == "r9y9")
     lines = [f"cpu: {result['cpu']}",
-             f"{'model':9} {'backend':8} {'batch':>5} {'thr':>3} {'samples/s':>10} "
+             f"{'model':9} {'backend':8} {'prec':4} {'batch':>5} {'thr':>3} {'samples/s':>10} "
              f"{'per stream':>10} {'x r9y9':>7} {'%bound':>6}"]
     for r in result["rows"]:
         share = f"{100 * r['samples_per_s'] / r['bound']:5.0f}%" if r["bound"] else ""
-        lines.append(f"{r['config']:9} {r['backend']:8} {r['batch']:5d} {r['threads']:3d} "
+        lines.append(f"{r['config']:9} {r['backend']:8} {r['precision']:4} {r['batch']:5d} "
+                     f"{r['threads']:3d} "
                      f"{r['samples_per_s']:10,.0f} {r['per_stream']:10,.0f} "
                      f"{r['samples_per_s'] / theirs:7.2f} {share:>6}")
     return "\n".join(lines)

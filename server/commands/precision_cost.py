@@ -39,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_checkpoint(args.checkpoint)
     config = model.config
+    if config.scalar_io or config.upsample_scales:   # converted r9y9 models
+        raise SystemExit(f"{args.checkpoint}: precision-cost measures the mu-law NLL of models "
+                         "with linearly interpolated mel; this one runs fp32 under precision "
+                         "auto")
     names = speaker_names(args.checkpoint, config.num_speakers) or []
     corpus = Path(args.corpus)
     manifest = json.loads((corpus / "manifest.json").read_text())

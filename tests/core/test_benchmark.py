@@ -49,8 +49,9 @@ def test_r9y9_rows_compare_a_converted_model_with_their_generator():
                 skip_out_channels=8, kernel_size=3, cin_channels=5,
                 upsample_conditional_features=True, upsample_scales=[2, 4], scalar_input=True)
     result = run_r9y9_benchmark(16, log=lambda msg: None, preset=tiny)
-    rows = {(r["backend"], r["batch"]): r for r in result["rows"]}
-    assert set(rows) == {("r9y9", 1), ("torch", 1), ("torch", 16)}
+    rows = {(r["backend"], r["precision"], r["batch"]): r for r in result["rows"]}
+    assert set(rows) == {("r9y9", "fp32", 1)} | {(b, p, n) for b, p in (
+        ("torch", "fp32"), ("cpu", "fp32"), ("cpu", "bf16")) for n in (1, 16)}
     assert all(r["samples_per_s"] > 0 for r in rows.values()) and result["bound"] > 0
     table = r9y9_table(result)
     assert "x r9y9" in table and result["cpu"] in table

@@ -6,7 +6,6 @@ a call split across threads must be bitwise one thread's; `auto` must follow its
 
 from __future__ import annotations
 
-import copy
 import json
 
 import numpy as np
@@ -15,13 +14,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.cpu_reference import rounded_model
 from tests.helpers.models import configs, random_inputs, random_model
 from wavenet_core.audio import read_wav
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.data import fixed_batches, make_utterance
 from wavenet_core.generation.backends import make_backend
-from wavenet_core.generation.cpu_backend import CpuBackend, SplitChoice
-from wavenet_core.generation.cpu_packing import PaddedMatrices
+from wavenet_core.generation.cpu_backend import CpuBackend
+from wavenet_core.generation.cpu_split import SplitChoice
 from wavenet_core.generation.cpu_sync import SPLIT_SUPPORTED
 from wavenet_core.generation.cpu_weights import bf16_bits, encode_panels, int8_codes, rounded
 from wavenet_core.generation.precision import cpu_candidates, native_precisions
@@ -32,30 +32,6 @@ PRECISIONS = ("fp32", "bf16", "int8")
 MEL_SPEAKERS = WaveNetConfig(layers_per_stack=3, stacks=2, dilation_cycle=(1, 3, 5),
                              residual_channels=40, skip_channels=72, classes=256,
                              mel_channels=5, num_speakers=3, speaker_channels=4)
-
-
-def rounded_model(model, precision: str):
-    """A float64 copy of `model` whose four matrix kinds hold the values the kernel
-    multiplies by in `precision` (biases, embedding, mel and speaker weights unchanged)."""
-    mats = PaddedMatrices(model)
-    ref = copy.deepcopy(model).double()
-    c, s, cp = model.config.residual_channels, model.config.skip_channels, mats.cp
-
-    def t(a):
-        return torch.from_numpy(np.asarray(a, np.float64))
-
-    with torch.no_grad():
-        for layer, g, o in zip(ref.layers, mats.gate, mats.out):
-            g, o = rounded(g, precision), rounded(o, precision)
-            for conv, col in ((layer.filter_conv, 0), (layer.gate_conv, cp)):
-                conv.weight[:, :, 0] = t(g[:c, col:col + c].T)
-                conv.weight[:, :, 1] = t(g[cp:cp + c, col:col + c].T)
-            layer.residual_1x1.weight[:, :, 0] = t(o[:c, :c].T)
-            layer.skip_1x1.weight[:, :, 0] = t(o[:c, cp:cp + s].T)
-        ref.head_1x1.weight[:, :, 0] = t(rounded(mats.head, precision)[:s, :s].T)
-        classes = model.config.classes
-        ref.logits_1x1.weight[:, :, 0] = t(rounded(mats.logit, precision)[:s, :classes].T)
-    return ref
 
 
 # -- weight formats ------------------------------------------------------------------------

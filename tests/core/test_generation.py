@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.helpers.models import configs, random_inputs, random_model
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.generation import TorchBackend, naive_generate
-from wavenet_core.generation.backends import make_backend
+from wavenet_core.generation.backends import CPU_OPTIONS, make_backend
 
 HYPO = settings(max_examples=25, deadline=None)
 
@@ -183,18 +183,20 @@ def test_model_standardises_raw_log_mel(config, mean, std):
                                    rtol=1e-4, atol=1e-4)
 
 
-def test_backends_without_the_options_refuse_them_and_auto_picks_torch():
+def test_backends_without_the_options_refuse_them_and_auto_picks_one_that_runs_them():
     config = WaveNetConfig(layers_per_stack=2, stacks=1, residual_channels=4, skip_channels=4,
                            kernel_size=3, input_kind="scalar", output="mol", mixtures=2)
     model = random_model(config)
-    assert make_backend(model, "auto", "cpu").name == "torch"
-    with pytest.raises(ValueError, match=r"kernel_size=3.*output='mol'"):
-        config.require_seed_design("cpu")
+    with pytest.raises(ValueError, match=r"'triton' backend does not support kernel_size=3.*"
+                                         r"output='mol'"):
+        config.require_seed_design("triton")
+    with pytest.raises(ValueError, match=r"support input_kind='scalar', output='mol' yet"):
+        config.require_seed_design("x", ("kernel_size",))
+    assert config.unsupported_options(CPU_OPTIONS) == []
     from tests.helpers.server import cpu_backend_available
 
-    if cpu_backend_available():
-        with pytest.raises(ValueError, match="'cpu' backend does not support kernel_size=3"):
-            make_backend(model, "cpu", "cpu", "fp32")
+    expected = "cpu" if cpu_backend_available() else "torch"
+    assert make_backend(model, "auto", "cpu").name == expected
 
 
 def test_mixture_streams_are_seeded_and_independent_of_neighbours():

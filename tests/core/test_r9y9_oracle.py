@@ -7,6 +7,7 @@ sample by sample, and a float64 Box-Muller)."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
 import json
 
@@ -16,7 +17,7 @@ import torch
 
 from server.cli import main
 from wavenet_core import load_checkpoint
-from wavenet_core.generation import TorchBackend
+from wavenet_core.generation.backends import make_backend
 from wavenet_core.generation.sampling import PCM_SCALE, counter_uniform, draws_per_sample
 from wavenet_core.r9y9_models import r9y9_hparams, random_r9y9
 
@@ -72,13 +73,20 @@ def test_teacher_forced_outputs_equal_their_forward(kind, kernel, local, speaker
         assert got.shape == expected.shape
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
         # and the queue backend, one step at a time
-        backend = TorchBackend(ours)
+        backend = make_backend(ours, "torch", "cpu")
         state = backend.new_state(2)
         backend.open_slot(state, 1, speaker=0 if speaker is None else int(speaker))
         steps = torch.stack([backend.step_logits(state, [1], codes[:, t],
                                                  None if rows is None else rows[:, :, t])[0]
                              for t in range(STEPS)], 1)
         torch.testing.assert_close(steps, expected[0], rtol=0, atol=1e-4)
+    if importlib.util.find_spec("numba"):      # and the compiled cpu kernel, in one call
+        cpu = make_backend(ours, "cpu", "cpu", "fp32")
+        state = cpu.new_state(1)
+        cpu.open_slot(state, 0, speaker=0 if speaker is None else int(speaker))
+        forced = cpu.teacher_force(state, [0], codes.numpy(),
+                                   None if rows is None else rows.transpose(1, 2).numpy())
+        np.testing.assert_allclose(forced[0].T, expected[0].numpy(), rtol=0, atol=1e-4)
 
 
 def test_legacy_false_keeps_the_plain_skip_sum(tmp_path):
@@ -97,8 +105,11 @@ def our_draws(config, steps):
     return counter_uniform(torch.full_like(counters, SEED), counters).tolist()
 
 
-def ours_generate(model, frames, speaker, history=None):
-    backend = TorchBackend(model)
+def ours_generate(model, frames, speaker, history=None, backend="torch"):
+    """Our codes from `backend` ("torch", or the compiled "cpu" one when numba is here)."""
+    if backend == "cpu":
+        pytest.importorskip("numba")
+    backend = make_backend(model, backend, "cpu", "fp32")
     state = backend.new_state(3)
     backend.open_slot(state, 2, seed=SEED, history=history,
                       speaker=0 if speaker is None else int(speaker))
@@ -120,10 +131,11 @@ class FedRandomState(np.random.RandomState):
         return np.float64(next(self.draws))
 
 
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
 @pytest.mark.parametrize("kind, kernel, local, speakers",
                          [c for c in CASES if c[0] != "gaussian"])
-def test_generation_equals_their_incremental_forward(kind, kernel, local, speakers, tmp_path,
-                                                     monkeypatch):
+def test_generation_equals_their_incremental_forward(kind, kernel, local, speakers, backend,
+                                                     tmp_path, monkeypatch):
     theirs = build(kind, kernel, local, speakers)
     ours = convert(theirs, kind, tmp_path)
     _, _, frames, speaker = inputs(kind, local, speakers)
@@ -145,10 +157,10 @@ def test_generation_equals_their_incremental_forward(kind, kernel, local, speake
             log_scale_min=ours.config.log_scale_min)
     monkeypatch.undo()
     if kind == "softmax":   # their stream starts from code 127
-        got = ours_generate(ours, frames, speaker, history=[127])
+        got = ours_generate(ours, frames, speaker, history=[127], backend=backend)
         np.testing.assert_array_equal(got, out[0].argmax(0).numpy())
     else:
-        got = ours_generate(ours, frames, speaker)
+        got = ours_generate(ours, frames, speaker, backend=backend)
         expected = np.round(out[0, 0].numpy().astype(np.float64) * PCM_SCALE)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1)
     assert len(set(got.tolist())) > 3          # it did sample
@@ -173,13 +185,15 @@ def gaussian_reference(theirs, config, frames, speaker):
     return out
 
 
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
 @pytest.mark.parametrize("kernel, local, speakers",
                          [c[1:] for c in CASES if c[0] == "gaussian"])
-def test_gaussian_generation_equals_a_float64_reference(kernel, local, speakers, tmp_path):
+def test_gaussian_generation_equals_a_float64_reference(kernel, local, speakers, backend,
+                                                        tmp_path):
     theirs = build("gaussian", kernel, local, speakers)
     ours = convert(theirs, "gaussian", tmp_path)
     _, _, frames, speaker = inputs("gaussian", local, speakers)
     expected = np.round(gaussian_reference(theirs, ours.config, frames, speaker) * PCM_SCALE)
-    got = ours_generate(ours, frames, speaker)
+    got = ours_generate(ours, frames, speaker, backend=backend)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1)
     assert len(set(got.tolist())) > 3

@@ -4,7 +4,8 @@
 installed or its kernel fails to build) and the compiled CPU backend otherwise, falling
 back to plain PyTorch when neither is available. Models with options beyond the seed's
 design (converted r9y9 WaveNets: `WaveNetConfig.unsupported_options`) run on the torch
-backend only for now; the others refuse them by name, and "auto" picks torch for them.
+backend and, for the options in `CPU_OPTIONS`, on the cpu one; a backend refuses the
+options it lacks by name, and "auto" picks torch for such a model.
 
 `precision` chooses the weights' number format where a backend offers a choice: the
 compiled CPU backend takes fp32, bf16 or int8 (auto: precision.py's rule, using the
@@ -27,6 +28,9 @@ from wavenet_core.generation.torch_backend import TorchBackend
 from wavenet_core.model import WaveNet
 
 BACKENDS = ("auto", "torch", "cpu", "cuda-graph", "triton")
+# The non-seed config options the compiled cpu backend runs (docs/cpu-kernel.md).
+CPU_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
+               "output", "upsample_scales")
 BACKEND_PRECISIONS = {"cpu": ("auto", "fp32", "bf16", "int8"),
                       "triton": ("auto", "fp32", "fp16"),
                       "torch": ("auto", "fp32"), "cuda-graph": ("auto", "fp32")}
@@ -78,7 +82,7 @@ def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"
         raise ValueError(f"unknown precision {precision!r}; choose one of "
                          f"{', '.join(PRECISIONS)}")
     if name == "auto":
-        if model.config.unsupported_options():
+        if model.config.unsupported_options(CPU_OPTIONS if dev.type == "cpu" else ()):
             return TorchBackend(model, dev)
         if dev.type == "cuda":
             try:

@@ -1,8 +1,10 @@
 """Compiled CPU generation backend: the whole chunk loop in one numba kernel.
 
-One call of `cpu_loop.run_rows` produces K samples for a group of slots: embedding, every
-layer (ring read/write, fused filter+gate matrix on [x(t-d), x(t)], tanh * sigmoid, fused
-residual+skip matrix), the head and the sampling, with no Python in between. The kernel
+One call of `cpu_loop.run_rows` produces K samples for a group of slots: input vector, every
+layer (ring read/write, fused filter+gate matrix on the k taps [x(t-(k-1)d), ..., x(t)],
+tanh * sigmoid, fused residual+skip matrix), the head and the sampling (codes, or mixture /
+Gaussian samples), with no Python in between. It runs every config option but the learned
+upsampler, which runs outside (the backend then takes per-sample rows, not frames). The kernel
 releases the GIL. Two ways to use the threads (docs/cpu-kernel.md):
 - group mode (at least as many slots as threads): the slots are split into contiguous
   groups, one per thread, each thread with the whole model;
@@ -36,9 +38,12 @@ import numba
 import numpy as np
 import torch
 
+from wavenet_core.generation.backends import CPU_OPTIONS
 from wavenet_core.generation.cpu_kernels import Call, Dims, Shard, Team
 from wavenet_core.generation.cpu_loop import run_rows
 from wavenet_core.generation.cpu_packing import PaddedMatrices, aligned, split_range
+from wavenet_core.generation.cpu_scalar import OUT_KINDS
+from wavenet_core.generation.cpu_split import SplitChoice
 from wavenet_core.generation.cpu_sync import SPLIT_SUPPORTED, new_flags
 from wavenet_core.generation.cpu_weights import PRECISIONS
 from wavenet_core.generation.mel_frames import MelFrames
@@ -46,48 +51,6 @@ from wavenet_core.generation.state import GenerationState
 from wavenet_core.model import WaveNet
 
 SPLIT_POLICIES = ("auto", "always", "never")
-
-
-class SplitChoice:
-    """Split mode pays only when the team's cores are free and the handoff is cheap: with
-    another busy process on one of two cores, one stream split over both ran at half the
-    speed of one thread; in a server, handing each call to the partner thread waits for the
-    GIL, which the event loop may hold for up to the interpreter's switch interval (5 ms),
-    so short chunks lose. So for calls with fewer slots than threads ("auto") the backend
-    measures both ways and uses the faster: each mode's samples/s as a moving average, and
-    now and then a call in the other mode to notice when things change; each time that
-    other mode loses again, it is tried half as often (every 8th call at first, at most
-    every 1024th). Both modes give bitwise the same samples, so switching is free."""
-
-    FIRST_EXPLORE = 8
-    LAST_EXPLORE = 1024
-
-    def __init__(self):
-        self.rate: dict[int, float] = {}
-        self.explore_every = self.FIRST_EXPLORE
-        self.since_explore = 0
-        self.exploring: int | None = None
-
-    def pick(self, team: int) -> int:
-        for parts in (team, 1):
-            if parts not in self.rate:
-                return parts
-        best = max(self.rate, key=self.rate.get)
-        self.since_explore += 1
-        if self.since_explore >= self.explore_every:
-            self.since_explore = 0
-            self.exploring = 1 if best == team else team
-            return self.exploring
-        return best
-
-    def observe(self, parts: int, samples_per_s: float) -> None:
-        old = self.rate.get(parts)
-        self.rate[parts] = samples_per_s if old is None else 0.7 * old + 0.3 * samples_per_s
-        if self.exploring == parts:
-            self.exploring = None
-            lost = self.rate[parts] < max(self.rate.values())
-            self.explore_every = (min(2 * self.explore_every, self.LAST_EXPLORE) if lost
-                                  else self.FIRST_EXPLORE)
 
 
 class CpuBackend:
@@ -100,7 +63,6 @@ class CpuBackend:
     """
 
     name = "cpu"
-    accepts_mel_frames = True           # mel as frames: projected per frame, not per sample
 
     def __init__(self, model: WaveNet, threads: int | None = None, precision: str = "fp32",
                  split: str = "auto"):
@@ -109,7 +71,7 @@ class CpuBackend:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown cpu precision {precision!r}; choose one of "
                              f"{', '.join(PRECISIONS)}")
-        model.config.require_seed_design("cpu")
+        model.config.require_seed_design("cpu", CPU_OPTIONS)
         self.device = torch.device("cpu")
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config
@@ -117,10 +79,18 @@ class CpuBackend:
         self.precision = precision
         self.matrices = mats = PaddedMatrices(self.model)
         self.mel_channels = mats.mel_channels
-        self.dims = Dims(offsets=np.asarray(np.cumsum((0,) + cfg.dilations[:-1]), np.int64),
+        # mel as frames (projected per frame, not per sample), unless a learned upsampler
+        # must make the rows first (the runner then sends rows)
+        self.accepts_mel_frames = self.model.upsampler is None
+        spans = [(cfg.kernel_size - 1) * d for d in cfg.dilations]
+        self.dims = Dims(offsets=np.asarray(np.cumsum([0] + spans[:-1]), np.int64),
                          dilations=np.asarray(cfg.dilations, np.int64),
-                         emb=mats.embedding, cp=mats.cp, sp=mats.sp, qp=mats.qp,
-                         m=mats.mel_channels)
+                         spans=np.asarray(spans, np.int64), taps=cfg.kernel_size,
+                         emb=mats.embedding, in_w=mats.input_w, c=cfg.residual_channels,
+                         cp=mats.cp, zp=mats.zp, sp=mats.sp, qp=mats.qp, m=mats.mel_channels,
+                         nout=cfg.output_channels, scale=np.float32(cfg.residual_scale),
+                         out_kind=OUT_KINDS[cfg.output], mixtures=cfg.mixtures,
+                         lsm=np.float32(cfg.log_scale_min))
         self._shards: dict[int, list[Shard]] = {1: [mats.shard(0, 1, precision)]}
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -140,9 +110,10 @@ class CpuBackend:
 
     @torch.no_grad()
     def step_logits(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
-        """Consume one given input code per slot -> logits [n, classes]; advances the slots."""
+        """Consume one given input per slot (a code, or a sample for scalar input) -> outputs
+        [n, output_channels]; advances the slots."""
         slots = self._slots(slots)
-        inputs = np.asarray(torch.as_tensor(inputs).cpu(), dtype=np.int64)
+        inputs = np.asarray(torch.as_tensor(inputs).cpu(), dtype=self._input_dtype)
         if local is not None:
             local = torch.as_tensor(local, dtype=torch.float32).cpu().reshape(len(slots), 1, -1)
         return torch.from_numpy(self.teacher_force(state, slots, inputs.reshape(-1, 1),
@@ -150,12 +121,13 @@ class CpuBackend:
 
     @torch.no_grad()
     def teacher_force(self, state: GenerationState, slots, inputs, local=None) -> np.ndarray:
-        """Consume given codes [n, K] (local [n, K, M]) -> logits [n, K, classes]."""
+        """Consume given inputs [n, K] (codes, or samples for scalar input; local [n, K, M])
+        -> outputs [n, K, output_channels]."""
         slots = self._slots(slots)
-        inputs = np.ascontiguousarray(np.asarray(inputs, dtype=np.int64))
+        inputs = np.ascontiguousarray(np.asarray(inputs, dtype=self._input_dtype))
         if inputs.ndim != 2 or inputs.shape[0] != len(slots):
             raise ValueError(f"inputs must be [{len(slots)}, K], got {inputs.shape}")
-        logits = np.empty(inputs.shape + (self.config.classes,), np.float32)
+        logits = np.empty(inputs.shape + (self.config.output_channels,), np.float32)
         self._run(state, slots, inputs.shape[1], local, inputs, logits)
         return logits
 
@@ -165,10 +137,12 @@ class CpuBackend:
         """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps].
 
         `local` conditions each produced sample (None without mel): per-sample rows
-        [n, num_steps, M] or `MelFrames` (what the server sends: 1/hop of the projections).
+        [n, num_steps, M] or `MelFrames` (what the server sends: 1/hop of the projections;
+        rows only with a learned upsampler). Scalar-output models give 16-bit PCM codes
+        (sampling.scalar_codes) and feed the unrounded sample back.
         """
         slots = self._slots(slots)
-        forced = np.zeros((len(slots), 0), np.int64)
+        forced = np.zeros((len(slots), 0), self._input_dtype)
         logits = np.zeros((len(slots), 0, 0), np.float32)
         return self._run(state, slots, int(num_steps), local, forced, logits)
 
@@ -206,6 +180,10 @@ class CpuBackend:
 
     # -- internals ------------------------------------------------------------------
 
+    @property
+    def _input_dtype(self):
+        return np.float32 if self.config.scalar_io else np.int64
+
     @staticmethod
     def _slots(slots) -> np.ndarray:
         if isinstance(slots, torch.Tensor):
@@ -236,6 +214,8 @@ class CpuBackend:
 
     def _frames(self, local, n: int, num_steps: int) -> MelFrames:
         """The call's mel as frames (empty ones without mel), contiguous float32."""
+        if isinstance(local, MelFrames) and local.hop > 1 and not self.accepts_mel_frames:
+            raise ValueError("this model upsamples its mel itself: pass per-sample rows")
         frames = MelFrames.coerce(local, n, num_steps, self.mel_channels)
         if frames is None:
             return MelFrames(np.zeros((n, 0, 0), np.float32), np.zeros(n, np.int64), 1,
@@ -248,7 +228,7 @@ class CpuBackend:
         """The team of a call on n slots: one Team per thread, all sharing one set of
         buffers and barrier counters."""
         d = self.dims
-        shared = dict(flags=new_flags(threads), z=aligned(np.zeros(2 * n * d.cp)),
+        shared = dict(flags=new_flags(threads), z=aligned(np.zeros(2 * n * d.zp)),
                       act=aligned(np.zeros(n * d.sp)), hid=aligned(np.zeros(n * d.sp)),
                       lg=aligned(np.zeros(n * d.qp)))
         return [Team(thread=t, threads=threads, **shared) for t in range(threads)]
@@ -266,20 +246,25 @@ class CpuBackend:
         codes = np.zeros((n, num_steps), np.int64)
         if n == 0 or num_steps == 0:
             return codes
-        classes = self.config.classes
-        first = forced if forced.shape[1] else state.next_input.numpy()[slots]
-        if first.min() < 0 or first.max() >= classes:
-            raise ValueError(f"input codes must be in [0, {classes})")
+        scalar = self.config.scalar_io
+        if not scalar:
+            classes = self.config.classes
+            first = forced if forced.shape[1] else state.next_input.numpy()[slots]
+            if first.min() < 0 or first.max() >= classes:
+                raise ValueError(f"input codes must be in [0, {classes})")
+        none = np.zeros((n, 0), np.int64)
         views = dict(ring=state.ring.numpy(), positions=state.positions.numpy(),
-                     next_input=state.next_input.numpy(), seed=state.seed.numpy(),
-                     temperature=state.temperature.numpy(), num_steps=num_steps)
+                     next_input=state.next_input.numpy(), next_value=state.next_value.numpy(),
+                     seed=state.seed.numpy(), temperature=state.temperature.numpy(),
+                     num_steps=num_steps)
         bias = self._bias(state, slots)
 
         def call(lo: int, hi: int, gate_cols=slice(None)) -> Call:
             return Call(slots=slots[lo:hi], bias=np.ascontiguousarray(
                             bias[lo:hi][:, :, gate_cols]).reshape(-1),
                         frames=mel.frames[lo:hi].reshape(-1), phase=mel.phase[lo:hi],
-                        hop=mel.hop, forced=forced[lo:hi],
+                        hop=mel.hop, forced=none[lo:hi] if scalar else forced[lo:hi],
+                        forced_v=forced[lo:hi] if scalar else none[lo:hi].astype(np.float32),
                         codes=codes[lo:hi], logits=logits[lo:hi], **views)
 
         parts = self.split_threads(n)

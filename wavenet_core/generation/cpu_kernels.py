@@ -21,26 +21,33 @@ from wavenet_core.generation.cpu_simd import (
 from wavenet_core.generation.cpu_weights import _acc_final, _acc_init, _wload1, _wload2, _wload4
 
 # What `_run_rows` takes, as named structures (numba compiles namedtuples of arrays/ints).
-# Dims: everything the threads of a call share about the model (float32, read only).
-Dims = namedtuple("Dims", "offsets dilations emb cp sp qp m")
+# Dims: everything the threads of a call share about the model (read only): per layer its
+# ring offset, dilation and ring length (span = (k-1) d); taps = kernel size k; emb
+# [classes, c] (empty for scalar input), in_w [2, c] the scalar input's weight and bias
+# (empty for embedding input); widths c, padded cp (residual), zp (z), sp (skip), qp
+# (outputs), m mel channels, nout outputs; scale the residual scale; out_kind 0 softmax,
+# 1 mol (`mixtures`), 2 gaussian, lsm their log_scale_min.
+Dims = namedtuple("Dims", "offsets dilations spans taps emb in_w c cp zp sp qp m nout scale "
+                          "out_kind mixtures lsm")
 # Shard: one thread's column slice of every matrix, in one weight format (cpu_weights.py):
-# gate columns [filter J | gate J] for its channels J = [j_lo, j_lo + jt), out columns
+# gate columns [filter J | gate J] for its z channels J = [j_lo, j_lo + jt), out columns
 # [residual (all cp) | skip S = [s_lo, s_lo + st)], head columns [h_lo, h_lo + ht), logit
 # columns [q_lo, q_lo + qt). w: the weights, s: int8 column scales (else empty), *_off/_soff:
 # each matrix's start in w and s, head_b/logit_b: the bias slices, local_p: the [L, m, 2jt]
-# mel projections (float32).
+# mel projections (float32), out_b: [L, cp + st] residual and skip biases (else empty).
 Shard = namedtuple("Shard", "w s gate_off gate_soff out_off out_soff head_off head_soff "
-                            "logit_off logit_soff head_b logit_b local_p "
+                            "logit_off logit_soff head_b logit_b local_p out_b "
                             "j_lo jt s_lo st h_lo ht q_lo qt")
 # Call: the slots of this call and the state they live in; bias: [n, L, 2jt] gate bias (the
 # speaker folded in, this shard's columns); mel frames [n, F, m] with per-row phase [n] and
 # hop (mel_frames.MelFrames: row r's step k interpolates frames (phase[r] + k) // hop and
-# the next; per-sample rows are frames of hop 1); forced [n, K] teacher-forced inputs
-# (K = 0: sample), codes [n, K] out, logits [n, K, classes] out (K = 0: not kept).
-Call = namedtuple("Call", "slots num_steps ring positions next_input seed temperature "
-                          "bias frames phase hop forced codes logits")
+# the next; per-sample rows are frames of hop 1); forced [n, K] teacher-forced codes, or
+# forced_v [n, K] values for scalar input (K = 0: sample), codes [n, K] out, logits
+# [n, K, nout] out (K = 0: not kept).
+Call = namedtuple("Call", "slots num_steps ring positions next_input next_value seed "
+                          "temperature bias frames phase hop forced forced_v codes logits")
 # Team: this thread's number, the team size, the barrier counters and the buffers the team
-# shares: z [2, n, cp] (double buffered by layer), act/hid [n, sp], lg [n, qp].
+# shares: z [2, n, zp] (double buffered by layer), act/hid [n, sp], lg [n, qp].
 Team = namedtuple("Team", "thread threads flags z act hid lg")
 
 # -- matrix micro-kernels ----------------------------------------------------------------

@@ -3,12 +3,15 @@ and sampling), by one thread alone or by a team of threads that split every matr
 output column. See cpu_backend.py and docs/cpu-kernel.md for the design.
 
 A team of T threads all run this function on the same slots, each with its own Shard.
-Per layer: every thread reads the rings and computes its filter/gate columns -> its slice
-of z, written to the team's shared z; barrier; thread 0 writes the layer input to the
-ring; every thread computes the whole residual (it needs all of z; the residual matrix is
-small, so computing it twice is cheaper than a second barrier) and its own skip columns.
+Per layer: every thread reads the k-1 ring taps and computes its filter/gate columns ->
+its slice of z, written to the team's shared z; barrier; thread 0 writes the layer input to
+the ring (over the oldest tap); every thread computes the whole residual (it needs all of
+z; the residual matrix is small, so computing it twice is cheaper than a second barrier)
+and its own skip columns, from [x | skip] (+ the out bias), then scales x.
 The head: skip slices -> shared act; barrier; head columns -> shared hid; barrier; logit
-columns -> shared lg; barrier; every thread samples the same code from the same logits.
+columns -> shared lg; barrier; every thread samples the same code (or scalar sample)
+from the same outputs. Options the model does not use (out bias, residual scale 1, scalar
+input and output) cost one branch per layer or per step, outside the inner loops.
 Each output element is the same FMA chain whatever the team size, so a team's samples
 are bitwise one thread's. With T = 1 the barriers return at once.
 """
@@ -19,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from wavenet_core.generation.cpu_kernels import _matmul
+from wavenet_core.generation.cpu_scalar import pcm_code, sample_scalar_one
 from wavenet_core.generation.cpu_simd import (
     _JIT,
     _ONE,
@@ -39,30 +43,34 @@ def run_rows(dims, shard, call, team):
     n = slots.shape[0]
     num_steps = call.num_steps
     num_layers = dims.dilations.shape[0]
-    classes = dims.emb.shape[0]
-    c = dims.emb.shape[1]
-    cp, sp, qp, m = dims.cp, dims.sp, dims.qp, dims.m
-    c2p = 2 * cp
+    c, cp, zp, sp, qp, m, nout = dims.c, dims.cp, dims.zp, dims.sp, dims.qp, dims.m, dims.nout
+    taps = dims.taps
+    kcp = taps * cp                     # gate input: k taps of cp, oldest first
     jt = shard.jt
     jt2 = 2 * jt
     xw = cp + shard.st                  # per row: residual stream x [cp], my skip slice
-    teacher = call.forced.shape[1] > 0
+    scalar = dims.in_w.shape[0] > 0
+    teacher = call.forced.shape[1] > 0 or call.forced_v.shape[1] > 0
     keep_logits = call.logits.shape[1] > 0
+    has_out_b = shard.out_b.shape[0] > 0
+    scale = dims.scale
     lead = team.thread == 0
     no_scales = shard.s[:0]
 
     xs = _aligned_zeros(n * xw)
-    gin = _aligned_zeros(n * c2p)       # per row: [x(t-d), x(t)]
+    gin = _aligned_zeros(n * kcp)       # per row: [x(t-(k-1)d), ..., x(t-d), x(t)]
     h = _aligned_zeros(n * jt2)         # per row: my filter, gate pre-activations
-    probs = np.zeros(classes, np.float32)
+    probs = np.zeros(nout, np.float32)
     pos = np.zeros(n, np.int64)
     code = np.zeros(n, np.int64)
-    phase = np.zeros(n * num_layers, np.int64)      # pos % dilation, kept incrementally
+    value = np.zeros(n, np.float32)
+    phase = np.zeros(n * num_layers, np.int64)      # pos % span, kept incrementally
     for r in range(n):
         pos[r] = call.positions[slots[r]]
         code[r] = call.next_input[slots[r]]
+        value[r] = call.next_value[slots[r]]
         for layer in range(num_layers):
-            phase[r * num_layers + layer] = pos[r] % dims.dilations[layer]
+            phase[r * num_layers + layer] = pos[r] % dims.spans[layer]
     # Mel: per block of `sub` steps, each row's frames that block touches are projected
     # (bias included) into proj [n, L, nfb, 2jt]; each step interpolates its two frames'
     # projections into hinit, the gate's start. Projection and interpolation commute, so a
@@ -99,21 +107,37 @@ def run_rows(dims, shard, call, team):
                     u = call.phase[r] + k
                     frame_at[r] = u // hop - first_frame[r]
                     weight_at[r] = np.float32((u % hop) / hop)
-                if teacher:
-                    code[r] = call.forced[r, k]
-                e = dims.emb[code[r]]
                 xr = xs[r * xw:(r + 1) * xw]
-                for o in range(c):
-                    xr[o] = e[o]
+                if scalar:
+                    if teacher:
+                        value[r] = call.forced_v[r, k]
+                    v = value[r]
+                    iw = dims.in_w[0]
+                    ib = dims.in_w[1]
+                    for o in range(c):
+                        xr[o] = v * iw[o] + ib[o]
+                else:
+                    if teacher:
+                        code[r] = call.forced[r, k]
+                    e = dims.emb[code[r]]
+                    for o in range(c):
+                        xr[o] = e[o]
                 xr[c:] = _ZERO
             for layer in range(num_layers):
+                d = dims.dilations[layer]
+                span = dims.spans[layer]
                 for r in range(n):
-                    q = call.ring[slots[r], dims.offsets[layer] + phase[r * num_layers + layer]]
-                    prev = gin[r * c2p:r * c2p + c]
-                    cur = gin[r * c2p + cp:r * c2p + cp + c]
+                    ph = phase[r * num_layers + layer]
+                    for j in range(taps - 1):       # tap j: x(t - (k-1-j) d), at ph + j d
+                        at = ph + j * d
+                        q = call.ring[slots[r], dims.offsets[layer] + (at - span if at >= span
+                                                                          else at)]
+                        prev = gin[r * kcp + j * cp:r * kcp + j * cp + c]
+                        for o in range(c):
+                            prev[o] = q[o]
+                    cur = gin[r * kcp + kcp - cp:r * kcp + kcp - cp + c]
                     xr = xs[r * xw:r * xw + c]
                     for o in range(c):
-                        prev[o] = q[o]
                         cur[o] = xr[o]
                 if jt2 > 0:
                     if m > 0:
@@ -127,15 +151,15 @@ def run_rows(dims, shard, call, team):
                             for o in range(jt2):
                                 hr[o] = pa[o] * w0 + pb[o] * w1
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
-                                c2p, jt2, gin, 0, c2p, hinit, 0, jt2, h, 0, jt2, n)
+                                kcp, jt2, gin, 0, kcp, hinit, 0, jt2, h, 0, jt2, n)
                     else:
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
-                                c2p, jt2, gin, 0, c2p, call.bias, layer * jt2,
+                                kcp, jt2, gin, 0, kcp, call.bias, layer * jt2,
                                 num_layers * jt2, h, 0, jt2, n)
                     for r in range(n):
                         hf = h[r * jt2:r * jt2 + jt]
                         hg = h[r * jt2 + jt:(r + 1) * jt2]
-                        zr = team.z[(zb * n + r) * cp + shard.j_lo:]
+                        zr = team.z[(zb * n + r) * zp + shard.j_lo:]
                         for o in range(jt):
                             zr[o] = _gated(hf[o], hg[o])
                 generation += 1
@@ -145,8 +169,19 @@ def run_rows(dims, shard, call, team):
                         q = call.ring[slots[r], dims.offsets[layer] + phase[r * num_layers + layer]]
                         for o in range(c):
                             q[o] = xs[r * xw + o]
-                _matmul(shard.w, shard.s, shard.out_off[layer], shard.out_soff[layer], cp, xw,
-                        team.z, zb * n * cp, cp, xs, 0, xw, xs, 0, xw, n)
+                if has_out_b:
+                    ob = shard.out_b[layer * xw:(layer + 1) * xw]
+                    for r in range(n):
+                        xr = xs[r * xw:(r + 1) * xw]
+                        for o in range(xw):
+                            xr[o] = xr[o] + ob[o]
+                _matmul(shard.w, shard.s, shard.out_off[layer], shard.out_soff[layer], zp, xw,
+                        team.z, zb * n * zp, zp, xs, 0, xw, xs, 0, xw, n)
+                if scale != _ONE:
+                    for r in range(n):
+                        xr = xs[r * xw:r * xw + c]
+                        for o in range(c):
+                            xr[o] = xr[o] * scale
                 zb = 1 - zb
             for r in range(n):
                 skip = xs[r * xw + cp:(r + 1) * xw]
@@ -173,13 +208,21 @@ def run_rows(dims, shard, call, team):
                 slot = slots[r]
                 for layer in range(num_layers):
                     j = r * num_layers + layer
-                    phase[j] = 0 if phase[j] + 1 == dims.dilations[layer] else phase[j] + 1
-                lr = team.lg[r * qp:r * qp + classes]
+                    phase[j] = 0 if phase[j] + 1 == dims.spans[layer] else phase[j] + 1
+                lr = team.lg[r * qp:r * qp + nout]
                 if lead and keep_logits:
                     out = call.logits[r, k]
-                    for o in range(classes):
+                    for o in range(nout):
                         out[o] = lr[o]
-                if not teacher:
+                if teacher:
+                    pass
+                elif scalar:
+                    value[r] = sample_scalar_one(lr, dims.out_kind, dims.mixtures, dims.lsm,
+                                                 call.temperature[slot], call.seed[slot],
+                                                 pos[r])
+                    if lead:
+                        call.codes[r, k] = pcm_code(value[r])
+                else:
                     code[r] = _sample(lr, call.temperature[slot],
                                       counter_uniform_one(call.seed[slot], pos[r]), probs)
                     if lead:
@@ -190,3 +233,4 @@ def run_rows(dims, shard, call, team):
             call.positions[slots[r]] = pos[r]
             if not teacher:
                 call.next_input[slots[r]] = code[r]
+                call.next_value[slots[r]] = value[r]

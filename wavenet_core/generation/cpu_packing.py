@@ -45,7 +45,9 @@ def _slice16(width: int, part: int, parts: int) -> tuple[int, int]:
 
 class PaddedMatrices:
     """The model's fused matrices, transposed to [inputs, outputs] and zero-padded to
-    vector widths (cp residual, sp skip, qp classes), float32: what shards are cut from."""
+    vector widths (cp residual, zp z, sp skip, qp outputs), float32: what shards are cut
+    from. The gate takes k taps of cp inputs each (oldest first) and gives [filter zp |
+    gate zp]; the out matrix takes zp and gives [residual cp | skip sp]."""
 
     def __init__(self, model: WaveNet):
         cfg = model.config
@@ -54,43 +56,52 @@ class PaddedMatrices:
         def host(t: torch.Tensor) -> np.ndarray:
             return t.detach().cpu().numpy().astype(np.float32)
 
-        c, s, classes, layers = cfg.residual_channels, cfg.skip_channels, cfg.classes, \
-            cfg.num_layers
-        self.cp, self.sp, self.qp = cp, sp, qp = _pad(c), _pad(s), _pad(classes)
-        both = np.r_[np.arange(c), cp + np.arange(c)]          # real rows of a [2cp] vector
+        c, s, nout, layers = (cfg.residual_channels, cfg.skip_channels, cfg.output_channels,
+                              cfg.num_layers)
+        g, k = cfg.gate_width, cfg.kernel_size
+        self.cp, self.zp, self.sp, self.qp = cp, zp, sp, qp = (_pad(c), _pad(g), _pad(s),
+                                                               _pad(nout))
+        both = np.r_[np.arange(g), zp + np.arange(g)]          # real rows of a [2zp] vector
+        taps = (cp * np.arange(k)[:, None] + np.arange(c)).ravel()   # real rows of [k cp]
         res_skip = np.r_[np.arange(c), cp + np.arange(s)]      # real rows of a [cp+sp] vector
-        self.gate = np.zeros((layers, 2 * cp, 2 * cp), np.float32)
-        self.gate[:, both[:, None], both[None, :]] = host(w.gate_weight).transpose(0, 2, 1)
-        self.out = np.zeros((layers, cp, cp + sp), np.float32)
-        self.out[:, :c, res_skip] = host(w.out_weight).transpose(0, 2, 1)
+        self.gate = np.zeros((layers, k * cp, 2 * zp), np.float32)
+        self.gate[:, taps[:, None], both[None, :]] = host(w.gate_weight).transpose(0, 2, 1)
+        self.out = np.zeros((layers, zp, cp + sp), np.float32)
+        self.out[:, :g, res_skip] = host(w.out_weight).transpose(0, 2, 1)
+        self.out_b = np.zeros((layers if w.out_bias is not None else 0, cp + sp), np.float32)
+        if w.out_bias is not None:
+            self.out_b[:, res_skip] = host(w.out_bias)
         self.head = np.zeros((sp, sp), np.float32)
         self.head[:s, :s] = host(w.head_weight).T
         self.logit = np.zeros((sp, qp), np.float32)
-        self.logit[:s, :classes] = host(w.logits_weight).T
+        self.logit[:s, :nout] = host(w.logits_weight).T
         self.head_b = np.r_[host(w.head_bias), np.zeros(sp - s, np.float32)]
-        self.logit_b = np.r_[host(w.logits_bias), np.zeros(qp - classes, np.float32)]
-        self.embedding = np.ascontiguousarray(host(w.embedding))              # [classes, C]
-        self.gate_b = np.zeros((layers, 2 * cp), np.float32)
+        self.logit_b = np.r_[host(w.logits_bias), np.zeros(qp - nout, np.float32)]
+        self.embedding = (np.zeros((0, c), np.float32) if w.embedding is None else
+                          np.ascontiguousarray(host(w.embedding)))             # [classes, C]
+        self.input_w = (np.zeros((0, c), np.float32) if w.input_weight is None else
+                        np.stack([host(w.input_weight), host(w.input_bias)]))  # [2, C]
+        self.gate_b = np.zeros((layers, 2 * zp), np.float32)
         self.gate_b[:, both] = host(w.gate_bias)
         self.speaker_bias = None
         if w.speaker_bias is not None:
-            self.speaker_bias = np.zeros((w.speaker_bias.shape[0], layers, 2 * cp), np.float32)
+            self.speaker_bias = np.zeros((w.speaker_bias.shape[0], layers, 2 * zp), np.float32)
             self.speaker_bias[:, :, both] = host(w.speaker_bias)
         self.mel_channels = m = 0 if w.local_weight is None else int(w.local_weight.shape[2])
-        self.local = np.zeros((layers, m, 2 * cp), np.float32)
+        self.local = np.zeros((layers, m, 2 * zp), np.float32)
         if m:
             self.local[:, :, both] = host(w.local_weight).transpose(0, 2, 1)
 
     def gate_columns(self, part: int, parts: int) -> np.ndarray:
-        """A shard's gate columns: [filter J | gate J] for its channel slice J."""
-        lo, n = _slice16(self.cp, part, parts)
-        return np.r_[lo:lo + n, self.cp + lo:self.cp + lo + n]
+        """A shard's gate columns: [filter J | gate J] for its z slice J."""
+        lo, n = _slice16(self.zp, part, parts)
+        return np.r_[lo:lo + n, self.zp + lo:self.zp + lo + n]
 
     def shard(self, part: int, parts: int, precision: str) -> Shard:
         """Thread `part` of `parts`: its column slice of every matrix in one buffer, in
         order of use (gate 0, out 0, gate 1, ..., head, logits)."""
         cp = self.cp
-        j_lo, jt = _slice16(cp, part, parts)
+        j_lo, jt = _slice16(self.zp, part, parts)
         s_lo, st = _slice16(self.sp, part, parts)
         h_lo, ht = _slice16(self.sp, part, parts)
         q_lo, qt = _slice16(self.qp, part, parts)
@@ -120,6 +131,7 @@ class PaddedMatrices:
             head_b=aligned(self.head_b[h_lo:h_lo + ht]),
             logit_b=aligned(self.logit_b[q_lo:q_lo + qt]),
             local_p=aligned(local_p),
+            out_b=aligned(self.out_b[:, out_cols]).reshape(-1),
             j_lo=j_lo, jt=jt, s_lo=s_lo, st=st, h_lo=h_lo, ht=ht, q_lo=q_lo, qt=qt)
 
     def weight_bytes(self, precision: str) -> int:

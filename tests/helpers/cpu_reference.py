@@ -1,0 +1,39 @@
+"""A float64 model with the weights a cpu-kernel precision multiplies by (shared by the
+cpu precision and option tests)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from wavenet_core.generation.cpu_packing import PaddedMatrices
+from wavenet_core.generation.cpu_weights import rounded
+
+
+def rounded_model(model, precision: str):
+    """A float64 copy of `model` whose four matrix kinds hold the values the kernel
+    multiplies by in `precision` (biases, embedding, input, mel and speaker weights
+    unchanged). The kernel's gate matrix is [k taps of cp, filter zp | gate zp]."""
+    mats = PaddedMatrices(model)
+    ref = copy.deepcopy(model).double()
+    cfg = model.config
+    c, s, g, cp, zp = (cfg.residual_channels, cfg.skip_channels, cfg.gate_width, mats.cp,
+                       mats.zp)
+
+    def t(a):
+        return torch.from_numpy(np.asarray(a, np.float64))
+
+    with torch.no_grad():
+        for layer, gm, om in zip(ref.layers, mats.gate, mats.out):
+            gm, om = rounded(gm, precision), rounded(om, precision)
+            for conv, col in ((layer.filter_conv, 0), (layer.gate_conv, zp)):
+                for j in range(cfg.kernel_size):
+                    conv.weight[:, :, j] = t(gm[j * cp:j * cp + c, col:col + g].T)
+            layer.residual_1x1.weight[:, :, 0] = t(om[:g, :c].T)
+            layer.skip_1x1.weight[:, :, 0] = t(om[:g, cp:cp + s].T)
+        ref.head_1x1.weight[:, :, 0] = t(rounded(mats.head, precision)[:s, :s].T)
+        out = cfg.output_channels
+        ref.logits_1x1.weight[:, :, 0] = t(rounded(mats.logit, precision)[:s, :out].T)
+    return ref

@@ -1,0 +1,46 @@
+"""Choosing between group and split mode for calls with fewer slots than threads, by
+measuring both (docs/cpu-kernel.md, "Threads")."""
+
+from __future__ import annotations
+
+
+class SplitChoice:
+    """Split mode pays only when the team's cores are free and the handoff is cheap: with
+    another busy process on one of two cores, one stream split over both ran at half the
+    speed of one thread; in a server, handing each call to the partner thread waits for the
+    GIL, which the event loop may hold for up to the interpreter's switch interval (5 ms),
+    so short chunks lose. So for calls with fewer slots than threads ("auto") the backend
+    measures both ways and uses the faster: each mode's samples/s as a moving average, and
+    now and then a call in the other mode to notice when things change; each time that
+    other mode loses again, it is tried half as often (every 8th call at first, at most
+    every 1024th). Both modes give bitwise the same samples, so switching is free."""
+
+    FIRST_EXPLORE = 8
+    LAST_EXPLORE = 1024
+
+    def __init__(self):
+        self.rate: dict[int, float] = {}
+        self.explore_every = self.FIRST_EXPLORE
+        self.since_explore = 0
+        self.exploring: int | None = None
+
+    def pick(self, team: int) -> int:
+        for parts in (team, 1):
+            if parts not in self.rate:
+                return parts
+        best = max(self.rate, key=self.rate.get)
+        self.since_explore += 1
+        if self.since_explore >= self.explore_every:
+            self.since_explore = 0
+            self.exploring = 1 if best == team else team
+            return self.exploring
+        return best
+
+    def observe(self, parts: int, samples_per_s: float) -> None:
+        old = self.rate.get(parts)
+        self.rate[parts] = samples_per_s if old is None else 0.7 * old + 0.3 * samples_per_s
+        if self.exploring == parts:
+            self.exploring = None
+            lost = self.rate[parts] < max(self.rate.values())
+            self.explore_every = (min(2 * self.explore_every, self.LAST_EXPLORE) if lost
+                                  else self.FIRST_EXPLORE)
