@@ -12,6 +12,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
+from wavenet_core.generation import cpu_cache  # noqa: F401  (before any kernel)
 from wavenet_core.generation.sampling import MASK32, MIX_1, MIX_2, SEED_SALT
 
 # Every fast-math flag except `reassoc` (and `arcp`/`afn`): sums keep their written order.
