@@ -87,34 +87,6 @@ def _vfma(typingctx, a, b, c):
 
 
 @intrinsic
-def _vprefix(typingctx, vec, carry):
-    """carry + the inclusive prefix sums of the 16 lanes (4 shifted adds, a fixed order):
-    lane i = carry + v0 + ... + vi."""
-    def codegen(context, builder, sig, args):
-        v = args[0]
-        zero = ir.Constant(_LLVEC, [0.0] * LANES)
-        for k in (1, 2, 4, 8):
-            mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES),
-                               [i - k if i >= k else LANES for i in range(LANES)])
-            v = builder.fadd(v, builder.shuffle_vector(v, zero, mask))
-        lane0 = builder.insert_element(ir.Constant(_LLVEC, ir.Undefined), args[1],
-                                       ir.Constant(ir.IntType(32), 0))
-        splat = builder.shuffle_vector(lane0, ir.Constant(_LLVEC, ir.Undefined),
-                                       ir.Constant(ir.VectorType(ir.IntType(32), LANES),
-                                                   [0] * LANES))
-        return builder.fadd(v, splat)
-    return F32X16(F32X16, types.float32), codegen
-
-
-@intrinsic
-def _vlast(typingctx, vec):
-    """Lane 15 of a vector."""
-    def codegen(context, builder, sig, args):
-        return builder.extract_element(args[0], ir.Constant(ir.IntType(32), LANES - 1))
-    return types.float32(F32X16), codegen
-
-
-@intrinsic
 def _float_from_bits(typingctx, bits):
     """The float32 whose bit pattern is the low 32 bits of the integer `bits`."""
     def codegen(context, builder, sig, args):
@@ -239,9 +211,7 @@ def counter_uniform_one(seed, counter):
 @njit(**_JIT)
 def _sample(logits, temperature, uniform, probs):
     """`sampling.sample_codes` for one row: greedy (first maximum) at temperature 0,
-    else count(cdf <= u * cdf[-1]) over softmax(logits / T), capped at classes - 1. The
-    cumulative sum has a fixed order of its own (float32, 16 classes at a time; torch sums
-    one by one in float64), so a draw right on a boundary may differ from torch's."""
+    else count(cdf <= u * cdf[-1]) over softmax(logits / T), capped at classes - 1."""
     classes = logits.shape[0]
     if temperature > _ZERO:
         for o in range(classes):
@@ -251,15 +221,8 @@ def _sample(logits, temperature, uniform, probs):
             peak = max(peak, probs[o])
         for o in range(classes):
             probs[o] = _exp_neg(probs[o] - peak)
-        # the cumulative sum 16 classes at a time (a vector prefix plus the carry): the
-        # one-by-one chain of adds was about 5% of a batch-16 step
         total = _ZERO
-        full = classes - classes % LANES
-        for o in range(0, full, LANES):
-            block = _vprefix(_vload(probs, o), total)
-            _vstore(probs, o, block)
-            total = _vlast(block)
-        for o in range(full, classes):
+        for o in range(classes):
             total = total + probs[o]
             probs[o] = total
         target = uniform * total
