@@ -18,7 +18,14 @@ from wavenet_core.generation.cpu_simd import (
     _vsplat,
     _vstore,
 )
-from wavenet_core.generation.cpu_weights import _acc_final, _acc_init, _wload1, _wload2, _wload4
+from wavenet_core.generation.cpu_weights import (
+    _acc_final,
+    _acc_init,
+    _eight_row_blocks,
+    _wload1,
+    _wload2,
+    _wload4,
+)
 
 # What `_run_rows` takes, as named structures (numba compiles namedtuples of arrays/ints).
 # Dims: everything the threads of a call share about the model (read only): per layer its
@@ -274,7 +281,7 @@ def _matmul(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n)
         p = wo + blk * n_in * PANEL
         col = blk * PANEL
         r = 0
-        while r + 2 * ROWS <= n:
+        while _eight_row_blocks(w) and r + 2 * ROWS <= n:
             for half in range(0, PANEL, 2 * LANES):
                 _k8x2(w, s, p + half, PANEL, n_in, x, xo + r * xld, xld, init,
                       io + col + half + r * ild, ild, y, yo + col + half + r * yld, yld,

@@ -102,6 +102,18 @@ def _wload4(typingctx, arr, index):
 
 
 @intrinsic
+def _eight_row_blocks(typingctx, arr):
+    """Whether `_matmul` uses 8 x 32 blocks for this format: int8 only, a compile-time
+    constant. Each weight load (and its widening) then serves 8 rows instead of 4: int8
+    gained 3-6% at batch 16, while fp32 lost 13% and bf16 5-9% (docs/cpu-kernel.md)."""
+    kind = _kind(arr)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(ir.IntType(1), kind == "int8")
+    return types.boolean(arr), codegen
+
+
+@intrinsic
 def _wload2(typingctx, arr, index):
     """Half a 64-wide panel row, 32 outputs starting at row element `index` (the row's
     start, or start + 32) -> 2 float32 vectors. In bf16 that half is one 64-byte load."""
