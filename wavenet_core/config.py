@@ -150,21 +150,22 @@ class WaveNetConfig:
         """Samples in [-1, 1] in and out (mol / gaussian) instead of mu-law codes."""
         return self.input_kind == "scalar"
 
-    def require_seed_design(self, backend: str) -> None:
-        """Raise ValueError naming the options a backend that runs only the seed's design
-        cannot run (the torch backend runs them all)."""
-        options = self.unsupported_options()
+    def require_seed_design(self, backend: str, supported: tuple[str, ...] = ()) -> None:
+        """Raise ValueError naming the options a backend cannot run: all but the field
+        names in `supported` (the torch backend runs them all)."""
+        options = self.unsupported_options(supported)
         if options:
             raise ValueError(f"the {backend!r} backend does not support {', '.join(options)} "
                              f"yet; use the 'torch' backend (backend 'auto' picks it)")
 
-    def unsupported_options(self) -> list[str]:
-        """The non-seed options this config uses, as `name=value` (empty: the seed's design)."""
+    def unsupported_options(self, supported: tuple[str, ...] = ()) -> list[str]:
+        """The non-seed options this config uses, as `name=value` (empty: the seed's design),
+        but for the field names in `supported`."""
         defaults = WaveNetConfig()
         names = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
                  "output", "upsample_scales")
         return [f"{n}={getattr(self, n)!r}" for n in names
-                if getattr(self, n) != getattr(defaults, n)
+                if getattr(self, n) != getattr(defaults, n) and n not in supported
                 and not (n == "gate_channels" and self.gate_width == self.residual_channels)]
 
     @property

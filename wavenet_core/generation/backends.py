@@ -4,7 +4,8 @@
 installed or its kernel fails to build) and the compiled CPU backend otherwise, falling
 back to plain PyTorch when neither is available. Models with options beyond the seed's
 design (converted r9y9 WaveNets: `WaveNetConfig.unsupported_options`) run on the torch
-backend only for now; the others refuse them by name, and "auto" picks torch for them.
+and triton backends; the others refuse them by name, and "auto" picks triton on a GPU,
+else torch, for them.
 
 `precision` chooses the weights' number format where a backend offers a choice: the
 compiled CPU backend takes fp32, bf16 or int8 (auto: precision.py's rule, using the
@@ -78,17 +79,21 @@ def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"
         raise ValueError(f"unknown precision {precision!r}; choose one of "
                          f"{', '.join(PRECISIONS)}")
     if name == "auto":
-        if model.config.unsupported_options():
-            return TorchBackend(model, dev)
-        if dev.type == "cuda":
+        from wavenet_core.generation.triton_backend import SUPPORTED_OPTIONS
+
+        options = model.config.unsupported_options()
+        if dev.type == "cuda" and not model.config.unsupported_options(SUPPORTED_OPTIONS):
+            fallback = "torch" if options else "cuda-graph"
             try:
                 backend = make_backend(model, "triton", str(dev), precision)
                 backend.warmup()           # compiles now: a failure falls back here
                 return backend
             except Exception as exc:  # no Triton, or a kernel this GPU cannot run
-                warnings.warn(f"triton backend unavailable ({exc!r}); using cuda-graph",
+                warnings.warn(f"triton backend unavailable ({exc!r}); using {fallback}",
                               stacklevel=2)
-                return make_backend(model, "cuda-graph", str(dev))
+                return make_backend(model, fallback, str(dev))
+        if options:
+            return TorchBackend(model, dev)
         try:
             return make_backend(model, "cpu", str(dev), precision, nll_costs, threads)
         except ImportError:
