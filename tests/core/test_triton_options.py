@@ -22,9 +22,9 @@ if importlib.util.find_spec("triton") is None:      # see test_triton_backend.py
 from tests.core.test_triton_backend import (  # noqa: E402
     DEVICE,
     FP16_LOGIT_TOLERANCE,
-    _generate,
     _rows,
     _torch_teacher,
+    check_alone_or_beside_others,
 )
 from tests.helpers.tiny_models import random_model  # noqa: E402
 from wavenet_core.config import MelConfig, WaveNetConfig  # noqa: E402
@@ -116,33 +116,12 @@ def test_fp16_with_options_is_near_fp32():
 @pytest.mark.parametrize("name", ["kernel4", "mol", "gaussian"])
 def test_samples_are_bitwise_the_same_alone_or_beside_others(name):
     config = option_config(name)
-    model = random_model(config, seed=3)
-    steps = 24
+    backend = TritonBackend(random_model(config, seed=3), DEVICE, precision="fp32")
     mine = dict(seed=1234, temperature=0.9, speaker=2, history=_inputs(config, 8, 97),
                 history_local=_rows(1, 7, 3, 98)[0])
-    my_rows = _rows(1, steps, 3, 99)
-    backend = TritonBackend(model, DEVICE, precision="fp32")
-    state = backend.new_state(1)
-    backend.open_slot(state, 0, **mine)
-    expected = _generate(backend, state, [0], [steps], my_rows)[0]
-    assert len(set(expected.tolist())) > 4                   # not a constant stream
-    expected_ring, expected_next = state.ring[0].clone(), state.next_value[0].clone()
-    for slot, chunks in ((17, [7, 17]), (0, [1, 12, 11])):
-        state = backend.new_state(18)
-        for other in range(18):
-            if other == slot:
-                backend.open_slot(state, slot, **mine)
-            else:
-                backend.open_slot(state, other, seed=other, speaker=other % 3,
-                                  temperature=[0.0, 0.5, 1.0, 1.3][other % 4])
-        order = list(np.random.default_rng(slot).permutation(18))
-        rows = _rows(18, steps, 3, slot)
-        rows[order.index(slot)] = my_rows[0]
-        got = _generate(backend, state, order, chunks, rows)
-        np.testing.assert_array_equal(got[order.index(slot)], expected, err_msg=f"{slot=}")
-        assert torch.equal(state.ring[slot], expected_ring)
-        assert torch.equal(state.next_value[slot], expected_next)
-        assert int(state.positions[slot]) == 7 + steps
+    samples = check_alone_or_beside_others(backend, mine, _rows(1, 24, 3, 99),
+                                           ((17, [7, 17]), (0, [1, 12, 11])), num_slots=18)
+    assert len(set(samples.tolist())) > 4                    # not a constant stream
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
@@ -200,3 +179,8 @@ def test_options_interface():
     codes = backend.generate(state, [0], 2, np.zeros((1, 2, 3), np.float32))
     assert codes.dtype == np.int64 and np.abs(codes).max() <= 32767
     assert TritonBackend(random_model(option_config("mol")), DEVICE).accepts_mel_frames
+    wide = WaveNetConfig(layers_per_stack=1, stacks=1, residual_channels=256,
+                         gate_channels=128, kernel_size=3)
+    with pytest.raises(ValueError, match="too wide"):
+        TritonBackend(random_model(wide), DEVICE, precision="fp32")
+    TritonBackend(random_model(wide), DEVICE, precision="fp16")      # 64 KiB tiles fit

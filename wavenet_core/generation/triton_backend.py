@@ -38,6 +38,7 @@ from wavenet_core.model import WaveNet
 
 PRECISIONS = ("auto", "fp32", "fp16")
 PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection may take
+TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
 SUPPORTED_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale",
                      "input_kind", "output", "upsample_scales")
 
@@ -62,7 +63,19 @@ def kernel_shape(config, precision: str) -> tuple[int, int, int, int, int]:
     cp, gp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.gate_width,
                                          config.skip_channels, config.output_channels))
     itemsize = 2 if precision == "fp16" else 4
-    return cp, gp, sp, qp, min(sp, max(16, (64 << 10) // (max(sp, qp) * itemsize)))
+    return cp, gp, sp, qp, min(sp, max(16, TILE_BYTES // (max(sp, qp) * itemsize)))
+
+
+def require_fit(config, precision: str) -> None:
+    """Refuse a model whose per-layer weight tiles ([C, G], [G, C], [G, S], whole: only
+    the head is tiled) exceed TILE_BYTES: it would not fit an SM's shared memory (and
+    compiling it takes minutes before failing), e.g. r9y9's 512-wide LJSpeech preset."""
+    cp, gp, sp, _, _ = kernel_shape(config, precision)
+    tile = gp * max(cp, sp) * (2 if precision == "fp16" else 4)
+    if tile > TILE_BYTES:
+        raise ValueError(f"the triton kernel keeps a whole {gp} x {max(cp, sp)} weight tile "
+                         f"({tile >> 10} KiB > {TILE_BYTES >> 10} KiB) in shared memory: "
+                         f"this model is too wide for it; use the 'torch' backend")
 
 
 def _compile(device: torch.device):
@@ -99,6 +112,7 @@ class TritonBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
+        require_fit(model.config, self.precision)
         if block < 16 or block & (block - 1):
             raise ValueError("block must be a power of two >= 16 (tl.dot's minimum)")
         self.block, self.num_warps = block, num_warps
@@ -107,8 +121,7 @@ class TritonBackend:
         # a learned upsampler runs outside the kernel: its rows come per sample
         self.accepts_mel_frames = not cfg.upsample_scales
         self.kernel = _compile(self.device)
-        c, g, s, q, ks = (cfg.residual_channels, cfg.gate_width, cfg.skip_channels,
-                          cfg.output_channels, cfg.kernel_size)
+        c, g, ks = cfg.residual_channels, cfg.gate_width, cfg.kernel_size
         self.cp, self.gp, self.sp, self.qp, self.tn = kernel_shape(cfg, self.precision)
         w = pack_weights(self.model)
         wdt = torch.float16 if self.precision == "fp16" else torch.float32
@@ -130,7 +143,8 @@ class TritonBackend:
         self.bl = self._pad(w.logits_bias, self.qp, float("-inf"))
         self.bres = self.bskip = self._dummy = torch.zeros(1, device=self.device)
         if w.out_bias is not None:
-            self.bres, self.bskip = self._pad(w.out_bias[:, :c], cp), self._pad(w.out_bias[:, c:], sp)
+            self.bres = self._pad(w.out_bias[:, :c], cp)
+            self.bskip = self._pad(w.out_bias[:, c:], sp)
         if cfg.scalar_io:       # rows: input weight, input bias
             self.embedding = self._pad(torch.stack([w.input_weight, w.input_bias]), cp)
         else:
