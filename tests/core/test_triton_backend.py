@@ -118,35 +118,43 @@ def _generate(backend, state, slots, chunks, rows):
     return np.concatenate(out, 1)
 
 
-@pytest.mark.parametrize("temperature", [0.0, 0.9])
-def test_codes_are_bitwise_the_same_alone_or_beside_others(temperature):
-    model = random_model(SMALL, seed=3)
-    steps = 40
-    history = np.arange(12) % SMALL.classes
-    mine = dict(seed=1234, temperature=temperature, speaker=2, history=history,
-                history_local=_rows(1, 11, 3, 98)[0])
-    my_rows = _rows(1, steps, 3, 99)
-    backend = TritonBackend(model, DEVICE, precision="fp32")
+def check_alone_or_beside_others(backend, mine: dict, my_rows, runs, num_slots=20):
+    """A slot's samples, ring, position and next input are bitwise the same generated
+    alone as in slot `slot` of `num_slots` (neighbours of other seeds, speakers and
+    temperatures, rows in a random order), in chunks `chunks`, for each (slot, chunks) in
+    `runs`. Returns the samples."""
+    steps, m = my_rows.shape[1], my_rows.shape[2]
     state = backend.new_state(1)
     backend.open_slot(state, 0, **mine)
     expected = _generate(backend, state, [0], [steps], my_rows)[0]
-    expected_ring = state.ring[0].clone()
-    for slot, chunks in ((17, [7, 33]), (0, [1, 20, 19])):
-        state = backend.new_state(20)
-        for other in range(20):
+    keep = (state.ring[0].clone(), state.next_input[0].clone(), state.next_value[0].clone())
+    for slot, chunks in runs:
+        state = backend.new_state(num_slots)
+        for other in range(num_slots):
             if other == slot:
                 backend.open_slot(state, slot, **mine)
             else:
                 backend.open_slot(state, other, seed=other, speaker=other % 3,
                                   temperature=[0.0, 0.5, 1.0, 1.3][other % 4])
-        order = list(np.random.default_rng(slot).permutation(20))
-        rows = _rows(20, steps, 3, slot)
+        order = list(np.random.default_rng(slot).permutation(num_slots))
+        rows = _rows(num_slots, steps, m, slot)
         rows[order.index(slot)] = my_rows[0]
         got = _generate(backend, state, order, chunks, rows)
         np.testing.assert_array_equal(got[order.index(slot)], expected, err_msg=f"{slot=}")
-        assert torch.equal(state.ring[slot], expected_ring)
-        assert int(state.positions[slot]) == 11 + steps
-        assert int(state.next_input[slot]) == int(expected[-1])
+        assert torch.equal(state.ring[slot], keep[0])
+        assert torch.equal(state.next_input[slot], keep[1])
+        assert torch.equal(state.next_value[slot], keep[2])
+        assert int(state.positions[slot]) == len(mine["history"]) - 1 + steps
+    return expected
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_codes_are_bitwise_the_same_alone_or_beside_others(temperature):
+    backend = TritonBackend(random_model(SMALL, seed=3), DEVICE, precision="fp32")
+    mine = dict(seed=1234, temperature=temperature, speaker=2,
+                history=np.arange(12) % SMALL.classes, history_local=_rows(1, 11, 3, 98)[0])
+    check_alone_or_beside_others(backend, mine, _rows(1, 40, 3, 99),
+                                 ((17, [7, 33]), (0, [1, 20, 19])))
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])

@@ -4,8 +4,9 @@
 installed or its kernel fails to build) and the compiled CPU backend otherwise, falling
 back to plain PyTorch when neither is available. Models with options beyond the seed's
 design (converted r9y9 WaveNets: `WaveNetConfig.unsupported_options`) run on the torch
-backend and, for the options in `CPU_OPTIONS`, on the cpu one; a backend refuses the
-options it lacks by name, and "auto" picks torch for such a model.
+backend, on the cpu one (`CPU_OPTIONS`) and on triton (`triton_backend.SUPPORTED_OPTIONS`,
+for models whose weight tiles fit); a backend refuses the options it lacks by name, and
+"auto" picks triton on a GPU, else the cpu backend, else torch, for such a model.
 
 `precision` chooses the weights' number format where a backend offers a choice: the
 compiled CPU backend takes fp32, bf16 or int8 (auto: precision.py's rule, using the
@@ -82,17 +83,22 @@ def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"
         raise ValueError(f"unknown precision {precision!r}; choose one of "
                          f"{', '.join(PRECISIONS)}")
     if name == "auto":
-        if model.config.unsupported_options(CPU_OPTIONS if dev.type == "cpu" else ()):
-            return TorchBackend(model, dev)
         if dev.type == "cuda":
+            from wavenet_core.generation.triton_backend import SUPPORTED_OPTIONS
+
+            if model.config.unsupported_options(SUPPORTED_OPTIONS):
+                return TorchBackend(model, dev)
+            fallback = "torch" if model.config.unsupported_options() else "cuda-graph"
             try:
                 backend = make_backend(model, "triton", str(dev), precision)
                 backend.warmup()           # compiles now: a failure falls back here
                 return backend
             except Exception as exc:  # no Triton, or a kernel this GPU cannot run
-                warnings.warn(f"triton backend unavailable ({exc!r}); using cuda-graph",
+                warnings.warn(f"triton backend unavailable ({exc!r}); using {fallback}",
                               stacklevel=2)
-                return make_backend(model, "cuda-graph", str(dev))
+                return make_backend(model, fallback, str(dev))
+        if model.config.unsupported_options(CPU_OPTIONS):
+            return TorchBackend(model, dev)
         try:
             return make_backend(model, "cpu", str(dev), precision, nll_costs, threads)
         except ImportError:

@@ -20,6 +20,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
+    from wavenet_core.generation.sampling import draws_per_sample
     from wavenet_core.generation.triton_backend import kernel_shape
     from wavenet_core.generation.triton_kernel import wavenet_chunk
 
@@ -28,11 +29,17 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     kinds = {"pos_ptr": "*i64", "next_ptr": "*i64", "seed_ptr": "*i64", "slots_ptr": "*i64",
              "forced_ptr": "*i64", "codes_ptr": "*i64", "phase_ptr": "*i64",
              "dil_ptr": "*i32", "off_ptr": "*i32"}
-    weights = ("wfp_ptr", "wfn_ptr", "wgp_ptr", "wgn_ptr", "wres_ptr", "wskip_ptr", "wh_ptr",
-               "wl_ptr")
-    cp, sp, qp, tn = kernel_shape(config, precision)
-    constants = dict(C=config.residual_channels, Q=config.classes, CP=cp, SP=sp, QP=qp, TN=tn,
-                     BB=block, TEACHER=teacher, LOCAL=local, PRECISION="ieee")
+    if config.scalar_io:        # samples, not codes, in and out
+        kinds.update(next_ptr="*fp32", forced_ptr="*fp32", codes_ptr="*fp32")
+    weights = ("wf_ptr", "wg_ptr", "wres_ptr", "wskip_ptr", "wh_ptr", "wl_ptr")
+    floats = ("residual_scale", "log_scale_min")
+    cp, gp, sp, qp, tn = kernel_shape(config, precision)
+    constants = dict(C=config.residual_channels, Q=config.output_channels, CP=cp, GP=gp,
+                     SP=sp, QP=qp, TN=tn, BB=block, KS=config.kernel_size, TEACHER=teacher,
+                     LOCAL=local, OUT_BIAS=config.out_bias,
+                     SCALED=config.residual_scale != 1.0, SCALAR=config.scalar_io,
+                     MIXTURES=config.mixtures, DRAWS=draws_per_sample(config),
+                     PRECISION="ieee")
     names = wavenet_chunk.__code__.co_varnames[:wavenet_chunk.__code__.co_argcount]
     signature = {}
     for name in names:
@@ -40,6 +47,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
             signature[name] = "constexpr"
         elif name in ints:
             signature[name] = "i32"
+        elif name in floats:
+            signature[name] = "fp32"
         elif name in weights:
             signature[name] = w
         else:

@@ -13,6 +13,11 @@ Mel conditioning: the kernel adds, per layer, the projection of the mel interpol
 between two frames; it projects frames (`MelFrames`, 1/hop of the work) or, when given
 per-sample rows [n, K, M] like every backend, treats each row as a frame of hop 1.
 
+Options (docs/architecture.md section 7): every version-2 option runs here
+(`SUPPORTED_OPTIONS`). Scalar-output models return 16-bit codes and feed back the unrounded
+sample, as the torch backend does; a model with a learned upsampler takes per-sample rows
+(its upsampler runs outside the kernel), so it does not accept `MelFrames`.
+
 On a CUDA device the kernel is compiled by `triton.jit`; on the CPU it runs in the
 Triton interpreter (slow: for tests of the kernel's logic, not for serving).
 """
@@ -27,11 +32,15 @@ import torch
 
 from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.packing import pack_weights
+from wavenet_core.generation.sampling import draws_per_sample, scalar_codes
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.model import WaveNet
 
 PRECISIONS = ("auto", "fp32", "fp16")
 PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection may take
+TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
+SUPPORTED_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale",
+                     "input_kind", "output", "upsample_scales")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -47,14 +56,26 @@ def _pow2(n: int) -> int:
     return max(16, 1 << (int(n) - 1).bit_length())
 
 
-def kernel_shape(config, precision: str) -> tuple[int, int, int, int]:
-    """Padded widths (CP, SP, QP: powers of two >= 16, tl.dot's minimum) and the head tile
-    TN: hidden units per step of the head loop, so that its [S, TN] and [TN, classes]
+def kernel_shape(config, precision: str) -> tuple[int, int, int, int, int]:
+    """Padded widths (CP, GP, SP, QP: powers of two >= 16, tl.dot's minimum) and the head
+    tile TN: hidden units per step of the head loop, so that its [S, TN] and [TN, outputs]
     weight tiles (dot operands, staged in shared memory) fit in 64 KiB each."""
-    cp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.skip_channels,
-                                     config.classes))
+    cp, gp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.gate_width,
+                                         config.skip_channels, config.output_channels))
     itemsize = 2 if precision == "fp16" else 4
-    return cp, sp, qp, min(sp, max(16, (64 << 10) // (max(sp, qp) * itemsize)))
+    return cp, gp, sp, qp, min(sp, max(16, TILE_BYTES // (max(sp, qp) * itemsize)))
+
+
+def require_fit(config, precision: str) -> None:
+    """Refuse a model whose per-layer weight tiles ([C, G], [G, C], [G, S], whole: only
+    the head is tiled) exceed TILE_BYTES: it would not fit an SM's shared memory (and
+    compiling it takes minutes before failing), e.g. r9y9's 512-wide LJSpeech preset."""
+    cp, gp, sp, _, _ = kernel_shape(config, precision)
+    tile = gp * max(cp, sp) * (2 if precision == "fp16" else 4)
+    if tile > TILE_BYTES:
+        raise ValueError(f"the triton kernel keeps a whole {gp} x {max(cp, sp)} weight tile "
+                         f"({tile >> 10} KiB > {TILE_BYTES >> 10} KiB) in shared memory: "
+                         f"this model is too wide for it; use the 'torch' backend")
 
 
 def _compile(device: torch.device):
@@ -83,23 +104,25 @@ def _compile(device: torch.device):
 
 class TritonBackend:
     name = "triton"
-    accepts_mel_frames = True
 
     def __init__(self, model: WaveNet, device: str | torch.device | None = None,
                  precision: str = "auto", block: int = 16, num_warps: int = 4):
-        model.config.require_seed_design("triton")
+        model.config.require_seed_design("triton", SUPPORTED_OPTIONS)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
+        require_fit(model.config, self.precision)
         if block < 16 or block & (block - 1):
             raise ValueError("block must be a power of two >= 16 (tl.dot's minimum)")
         self.block, self.num_warps = block, num_warps
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config
+        # a learned upsampler runs outside the kernel: its rows come per sample
+        self.accepts_mel_frames = not cfg.upsample_scales
         self.kernel = _compile(self.device)
-        c, s, q = cfg.residual_channels, cfg.skip_channels, cfg.classes
-        self.cp, self.sp, self.qp, self.tn = kernel_shape(cfg, self.precision)
+        c, g, ks = cfg.residual_channels, cfg.gate_width, cfg.kernel_size
+        self.cp, self.gp, self.sp, self.qp, self.tn = kernel_shape(cfg, self.precision)
         w = pack_weights(self.model)
         wdt = torch.float16 if self.precision == "fp16" else torch.float32
 
@@ -110,34 +133,41 @@ class TritonBackend:
             out[..., :t.shape[-2], :t.shape[-1]] = t
             return out.to(wdt).contiguous()
 
-        g, cp, sp = w.gate_weight, self.cp, self.sp          # g: [L, 2C, 2C]
-        self.wfp, self.wfn = mat(g[:, :c, :c], cp, cp), mat(g[:, :c, c:], cp, cp)
-        self.wgp, self.wgn = mat(g[:, c:, :c], cp, cp), mat(g[:, c:, c:], cp, cp)
-        self.wres = mat(w.out_weight[:, :c], cp, cp)
-        self.wskip = mat(w.out_weight[:, c:], cp, sp)
+        cp, gp, sp = self.cp, self.gp, self.sp
+        taps = w.gate_weight.unflatten(2, (ks, c)).transpose(1, 2)      # [L, k, 2G, C]
+        self.wf, self.wg = mat(taps[:, :, :g], cp, gp), mat(taps[:, :, g:], cp, gp)
+        self.wres = mat(w.out_weight[:, :c], gp, cp)
+        self.wskip = mat(w.out_weight[:, c:], gp, sp)
         self.wh, self.wl = mat(w.head_weight, sp, sp), mat(w.logits_weight, sp, self.qp)
-        self.bh = torch.zeros(self.sp, device=self.device)
-        self.bh[:s] = w.head_bias
-        self.bl = torch.full((self.qp,), float("-inf"), device=self.device)
-        self.bl[:q] = w.logits_bias
-        self.embedding = torch.zeros(q, self.cp, device=self.device)
-        self.embedding[:, :c] = w.embedding
-        self.gate_bias = self._split_pad(w.gate_bias)                    # [L, 2, CP]
+        self.bh = self._pad(w.head_bias, sp)
+        self.bl = self._pad(w.logits_bias, self.qp, float("-inf"))
+        self.bres = self.bskip = self._dummy = torch.zeros(1, device=self.device)
+        if w.out_bias is not None:
+            self.bres = self._pad(w.out_bias[:, :c], cp)
+            self.bskip = self._pad(w.out_bias[:, c:], sp)
+        if cfg.scalar_io:       # rows: input weight, input bias
+            self.embedding = self._pad(torch.stack([w.input_weight, w.input_bias]), cp)
+        else:
+            self.embedding = self._pad(w.embedding, cp)
+        self.gate_bias = self._split_pad(w.gate_bias)                    # [L, 2, GP]
         self.speaker_bias = (None if w.speaker_bias is None else
-                             self._split_pad(w.speaker_bias))            # [spk, L, 2, CP]
-        self.local_weight = w.local_weight                               # [L, 2C, M]
+                             self._split_pad(w.speaker_bias))            # [spk, L, 2, GP]
+        self.local_weight = w.local_weight                               # [L, 2G, M]
+        spans = [(ks - 1) * d for d in cfg.dilations]
         self.dilations = torch.tensor(cfg.dilations, dtype=torch.int32, device=self.device)
-        self.offsets = torch.tensor(np.cumsum((0,) + cfg.dilations[:-1]), dtype=torch.int32,
+        self.offsets = torch.tensor(np.cumsum([0] + spans[:-1]), dtype=torch.int32,
                                     device=self.device)
-        self._dummy = torch.zeros(1, device=self.device)
         self._dummy_long = torch.zeros(1, dtype=torch.int64, device=self.device)
 
+    def _pad(self, t: torch.Tensor, width: int, fill: float = 0.0) -> torch.Tensor:
+        """[..., n] -> [..., width] float32, padded with `fill`."""
+        out = torch.full(t.shape[:-1] + (width,), fill, device=self.device)
+        out[..., :t.shape[-1]] = t
+        return out.contiguous()
+
     def _split_pad(self, t: torch.Tensor) -> torch.Tensor:
-        """[..., 2C] (filter then gate) -> [..., 2, CP] float32, zero-padded."""
-        c = self.config.residual_channels
-        out = t.new_zeros(t.shape[:-1] + (2, self.cp))
-        out[..., 0, :c], out[..., 1, :c] = t[..., :c], t[..., c:]
-        return out.float().contiguous()
+        """[..., 2G] (filter then gate) -> [..., 2, GP] float32, zero-padded."""
+        return self._pad(t.unflatten(-1, (2, -1)), self.gp)
 
     # -- interface ------------------------------------------------------------------
 
@@ -149,39 +179,44 @@ class TritonBackend:
 
     @torch.no_grad()
     def generate(self, state: GenerationState, slots, num_steps: int, local=None) -> np.ndarray:
-        """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps].
+        """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps]
+        (16-bit codes of the samples for scalar-output models, which feed back unrounded).
 
         `local`: per-sample rows [n, num_steps, M] (as every backend takes) or `MelFrames`.
         """
         slots_t = self._slots(state, slots)
-        codes = torch.zeros(len(slots_t), int(num_steps), dtype=torch.int64, device=self.device)
+        scalar = self.config.scalar_io
+        codes = torch.zeros(len(slots_t), int(num_steps), device=self.device,
+                            dtype=torch.float32 if scalar else torch.int64)
         if len(slots_t) and num_steps > 0:
-            first = state.next_input[slots_t]
-            if bool(((first < 0) | (first >= self.config.classes)).any()):
-                raise ValueError(f"input codes must be in [0, {self.config.classes})")
+            if not scalar:
+                self._check_codes(state.next_input[slots_t])
             self._launch(state, slots_t, int(num_steps), local, None, codes, self._dummy)
         elif self.config.local_conditioning:
-            MelFrames.coerce(local, len(slots_t), int(num_steps), self.config.mel_channels)
-        return codes.cpu().numpy()
+            self._frames(local, len(slots_t), int(num_steps))
+        return (scalar_codes(codes) if scalar else codes).cpu().numpy()
 
     @torch.no_grad()
     def teacher_force(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
-        """Consume given codes [n, K] (local [n, K, M]) -> logits [n, K, classes]."""
+        """Consume given inputs [n, K] (codes, or samples for scalar input; local
+        [n, K, M]) -> outputs [n, K, output_channels] (logits or distribution parameters)."""
         slots_t = self._slots(state, slots)
-        forced = torch.as_tensor(np.asarray(inputs), dtype=torch.int64).to(self.device)
+        scalar = self.config.scalar_io
+        forced = torch.as_tensor(np.asarray(inputs), device=self.device,
+                                 dtype=torch.float32 if scalar else torch.int64)
         if forced.ndim != 2 or forced.shape[0] != len(slots_t):
             raise ValueError(f"inputs must be [{len(slots_t)}, K], got {tuple(forced.shape)}")
-        if forced.numel() and bool(((forced < 0) | (forced >= self.config.classes)).any()):
-            raise ValueError(f"input codes must be in [0, {self.config.classes})")
+        if forced.numel() and not scalar:
+            self._check_codes(forced)
         k = forced.shape[1]
-        logits = torch.empty(len(slots_t), k, self.config.classes, device=self.device)
+        logits = torch.empty(len(slots_t), k, self.config.output_channels, device=self.device)
         if len(slots_t) and k:
             self._launch(state, slots_t, k, local, forced.contiguous(), self._dummy_long, logits)
         return logits
 
     @torch.no_grad()
     def step_logits(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
-        """Consume one given input code per slot -> logits [n, classes]; advances the slots."""
+        """Consume one given input per slot -> outputs [n, output_channels]; advances them."""
         inputs = torch.as_tensor(np.asarray(torch.as_tensor(inputs).cpu())).reshape(-1, 1)
         if local is not None:
             local = torch.as_tensor(local, dtype=torch.float32).reshape(len(inputs), 1, -1)
@@ -197,6 +232,19 @@ class TritonBackend:
         self.teacher_force(state, [0], [[0, 0]], local)
 
     # -- internals ------------------------------------------------------------------
+
+    def _check_codes(self, codes: torch.Tensor) -> None:
+        if bool(((codes < 0) | (codes >= self.config.classes)).any()):
+            raise ValueError(f"input codes must be in [0, {self.config.classes})")
+
+    def _frames(self, local, n: int, num_steps: int) -> MelFrames | None:
+        """`local` as frames (MelFrames.coerce); frames of a hop > 1 only without a learned
+        upsampler (its rows are not an interpolation of frames)."""
+        frames = MelFrames.coerce(local, n, num_steps, self.config.mel_channels)
+        if isinstance(local, MelFrames) and not self.accepts_mel_frames:
+            raise ValueError("a model with a learned upsampler takes per-sample rows "
+                             "(upsampler.conditioning_window), not MelFrames")
+        return frames
 
     def _slots(self, state: GenerationState, slots) -> torch.Tensor:
         if state.ring.device != self.device:
@@ -225,10 +273,10 @@ class TritonBackend:
         """Run the kernel over the chunk; per-sample mel rows go in spans whose projection
         fits in PROJECTION_BYTES (each span one launch, outputs copied into place)."""
         n = len(slots)
-        frames = MelFrames.coerce(local, n, num_steps, self.config.mel_channels)
+        frames = self._frames(local, n, num_steps)
         span = num_steps
         if frames is not None and frames.hop == 1:
-            per_step = n * self.config.num_layers * 2 * self.cp * 4
+            per_step = n * self.config.num_layers * 2 * self.gp * 4
             span = max(1, PROJECTION_BYTES // per_step - 1)
         if span >= num_steps:
             self._run(state, slots, num_steps, frames, forced, codes, logits)
@@ -237,11 +285,11 @@ class TritonBackend:
             k = min(span, num_steps - start)
             part = MelFrames.from_rows(frames.frames[:, start:start + k])
             if forced is None:
-                out = torch.empty(n, k, dtype=torch.int64, device=self.device)
+                out = torch.empty(n, k, dtype=codes.dtype, device=self.device)
                 self._run(state, slots, k, part, None, out, logits)
                 codes[:, start:start + k] = out
             else:
-                out = torch.empty(n, k, self.config.classes, device=self.device)
+                out = torch.empty(n, k, logits.shape[2], device=self.device)
                 self._run(state, slots, k, part, forced[:, start:start + k].contiguous(),
                           codes, out)
                 logits[:, start:start + k] = out
@@ -253,16 +301,20 @@ class TritonBackend:
             phase = torch.from_numpy(frames.phase.astype(np.int64)).to(self.device)
             hop, num_frames = int(frames.hop), int(frames.frames.shape[1])
         bias = self._bias(state, slots)
+        cfg = self.config
         grid = (-(-len(slots) // self.block),)
         self.kernel[grid](
-            state.ring, state.positions, state.next_input, state.seed, state.temperature,
-            slots, len(slots), num_steps, bias,
+            state.ring, state.positions, state.next_value if cfg.scalar_io else state.next_input,
+            state.seed, state.temperature, slots, len(slots), num_steps, bias,
             self._dummy_long if forced is None else forced, codes, logits,
             proj, phase, hop, num_frames,
-            self.dilations, self.offsets, self.embedding, self.wfp, self.wfn, self.wgp,
-            self.wgn, self.wres, self.wskip, self.wh, self.bh, self.wl, self.bl,
-            state.ring.size(1), self.config.num_layers,
-            C=self.config.residual_channels, Q=self.config.classes, CP=self.cp, SP=self.sp,
-            QP=self.qp, TN=self.tn, BB=self.block, TEACHER=forced is not None,
-            LOCAL=frames is not None, PRECISION="ieee", num_warps=self.num_warps, num_stages=1)
+            self.dilations, self.offsets, self.embedding, self.wf, self.wg, self.wres,
+            self.wskip, self.bres, self.bskip, self.wh, self.bh, self.wl, self.bl,
+            state.ring.size(1), cfg.num_layers, cfg.residual_scale, cfg.log_scale_min,
+            C=cfg.residual_channels, Q=cfg.output_channels, CP=self.cp, GP=self.gp,
+            SP=self.sp, QP=self.qp, TN=self.tn, BB=self.block, KS=cfg.kernel_size,
+            TEACHER=forced is not None, LOCAL=frames is not None,
+            OUT_BIAS=cfg.out_bias, SCALED=cfg.residual_scale != 1.0, SCALAR=cfg.scalar_io,
+            MIXTURES=cfg.mixtures, DRAWS=draws_per_sample(cfg), PRECISION="ieee",
+            num_warps=self.num_warps, num_stages=1)
 

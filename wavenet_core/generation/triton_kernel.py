@@ -2,13 +2,16 @@
 
 Program p serves call rows p*BB .. p*BB+BB-1 (BB slots, padded rows masked) and loops,
 with no communication between programs, over the K samples of the chunk and, inside, over
-the layers. Per layer: read x(t-d) from the GenerationState's ring, write x(t) there
-(a barrier between the two: the same address may belong to different threads), filter
-and gate as four small dots on x(t-d) and x(t) plus the slot's bias (gate bias with the
-speaker folded in, plus the mel projection interpolated between two frames), tanh *
-sigmoid, residual and skip dots. Then the head and, unless teacher-forced, the sampling
-with the counter-based RNG of `sampling.py` (same integer operations, bitwise the same
-uniforms), whose code feeds the next sample.
+the layers. Per layer: read the oldest tap x(t-(k-1)d) from the GenerationState's ring,
+write x(t) there (a barrier between the two: the same address may belong to different
+threads), filter and gate as two small dots per tap (k-1 past taps and x(t)) plus the
+slot's bias (gate bias with the speaker folded in, plus the mel projection interpolated
+between two frames), tanh * sigmoid, residual and skip dots (+ their biases, * the
+residual scale). Then the head and, unless teacher-forced, the sampling with the
+counter-based RNG of `sampling.py` (same integer operations, bitwise the same uniforms):
+a softmax code, or a mixture / Gaussian sample in [-1, 1], which feeds the next sample.
+The version-2 options (docs/architecture.md section 7) are constexpr switches, so the
+seed's design (k = 2, no biases, scale 1, softmax) compiles to the same work as before.
 
 Every weight is stored transposed ([in, out]), padded to powers of two >= 16 (tl.dot's
 minimum), in float32 (dots with input_precision="ieee", no TF32) or float16 (activations
@@ -29,35 +32,49 @@ import triton.language as tl
 def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   slots_ptr, n, num_steps, bias_ptr, forced_ptr, codes_ptr, logits_ptr,
                   proj_ptr, phase_ptr, hop, num_frames,
-                  dil_ptr, off_ptr, emb_ptr, wfp_ptr, wfn_ptr, wgp_ptr, wgn_ptr,
-                  wres_ptr, wskip_ptr, wh_ptr, bh_ptr, wl_ptr, bl_ptr,
-                  ring_len, num_layers,
-                  C: tl.constexpr, Q: tl.constexpr, CP: tl.constexpr, SP: tl.constexpr,
-                  QP: tl.constexpr, TN: tl.constexpr, BB: tl.constexpr, TEACHER: tl.constexpr,
-                  LOCAL: tl.constexpr, PRECISION: tl.constexpr):
+                  dil_ptr, off_ptr, emb_ptr, wf_ptr, wg_ptr, wres_ptr, wskip_ptr,
+                  bres_ptr, bskip_ptr, wh_ptr, bh_ptr, wl_ptr, bl_ptr,
+                  ring_len, num_layers, residual_scale, log_scale_min,
+                  C: tl.constexpr, Q: tl.constexpr, CP: tl.constexpr, GP: tl.constexpr,
+                  SP: tl.constexpr, QP: tl.constexpr, TN: tl.constexpr, BB: tl.constexpr,
+                  KS: tl.constexpr, TEACHER: tl.constexpr, LOCAL: tl.constexpr,
+                  OUT_BIAS: tl.constexpr, SCALED: tl.constexpr, SCALAR: tl.constexpr,
+                  MIXTURES: tl.constexpr, DRAWS: tl.constexpr, PRECISION: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     live = rows < n
     cc = tl.arange(0, CP)
+    gc = tl.arange(0, GP)
     sc = tl.arange(0, SP)
     qc = tl.arange(0, QP)
     ring_mask = live[:, None] & (cc < C)[None, :]
     slot = tl.load(slots_ptr + rows, mask=live, other=0)
     pos = tl.load(pos_ptr + slot, mask=live, other=0)
-    code = tl.load(next_ptr + slot, mask=live, other=0).to(tl.int32)
+    if SCALAR:
+        value = tl.load(next_ptr + slot, mask=live, other=0.0)
+    else:
+        code = tl.load(next_ptr + slot, mask=live, other=0).to(tl.int32)
     seed = tl.load(seed_ptr + slot, mask=live, other=0).to(tl.uint32)
     temp = tl.load(temp_ptr + slot, mask=live, other=0.0)
     sampled = temp > 0.0
     safe_temp = tl.where(sampled, temp, 1.0)
-    wdt = wfp_ptr.dtype.element_ty
-    square = cc[:, None] * CP + cc[None, :]               # a [CP, CP] matrix
-    to_skip = cc[:, None] * SP + sc[None, :]              # a [CP, SP] matrix
+    wdt = wf_ptr.dtype.element_ty
+    to_gate = cc[:, None] * GP + gc[None, :]              # a [CP, GP] matrix
+    to_res = gc[:, None] * CP + cc[None, :]               # a [GP, CP] matrix
+    to_skip = gc[:, None] * SP + sc[None, :]              # a [GP, SP] matrix
     tn = tl.arange(0, TN)
     if LOCAL:
         phase = tl.load(phase_ptr + rows, mask=live, other=0)
     for k in range(num_steps):
-        if TEACHER:
-            code = tl.load(forced_ptr + rows * num_steps + k, mask=live, other=0).to(tl.int32)
-        x = tl.load(emb_ptr + code[:, None] * CP + cc[None, :])
+        if SCALAR:
+            if TEACHER:
+                value = tl.load(forced_ptr + rows * num_steps + k, mask=live, other=0.0)
+            x = (value[:, None] * tl.load(emb_ptr + cc)[None, :]
+                 + tl.load(emb_ptr + CP + cc)[None, :])
+        else:
+            if TEACHER:
+                code = tl.load(forced_ptr + rows * num_steps + k, mask=live,
+                               other=0).to(tl.int32)
+            x = tl.load(emb_ptr + code[:, None] * CP + cc[None, :])
         skip = tl.zeros([BB, SP], dtype=tl.float32)
         if LOCAL:
             u = phase + k
@@ -65,34 +82,53 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             weight = ((u - frame * hop).to(tl.float32) / hop)[:, None]
             frame_row = (rows * num_frames + frame) * num_layers
         for layer in range(num_layers):
+            # taps oldest first: x(t - j d) for j = KS-1 .. 1 sits at column
+            # (pos + (KS-1-j) d) % span of the layer's ring, the oldest where x(t) goes
             dilation = tl.load(dil_ptr + layer)
-            cell = slot * ring_len + tl.load(off_ptr + layer) + pos % dilation
-            at = ring_ptr + cell[:, None] * C + cc[None, :]
+            span = (KS - 1) * dilation
+            base = slot * ring_len + tl.load(off_ptr + layer)
+            at = ring_ptr + (base + pos % span)[:, None] * C + cc[None, :]
             previous = tl.load(at, mask=ring_mask, other=0.0)
             tl.debug_barrier()
             tl.store(at, x, mask=ring_mask)
-            b_at = bias_ptr + (rows * num_layers + layer)[:, None] * (2 * CP) + cc[None, :]
-            bf = tl.load(b_at, mask=live[:, None], other=0.0)
-            bg = tl.load(b_at + CP, mask=live[:, None], other=0.0)
+            b_at = bias_ptr + (rows * num_layers + layer)[:, None] * (2 * GP) + gc[None, :]
+            hf = tl.load(b_at, mask=live[:, None], other=0.0)
+            hg = tl.load(b_at + GP, mask=live[:, None], other=0.0)
             if LOCAL:
-                p_at = proj_ptr + (frame_row + layer)[:, None] * (2 * CP) + cc[None, :]
-                p_next = p_at + num_layers * 2 * CP
+                p_at = proj_ptr + (frame_row + layer)[:, None] * (2 * GP) + gc[None, :]
+                p_next = p_at + num_layers * 2 * GP
                 pm = live[:, None]
-                bf += (tl.load(p_at, mask=pm, other=0.0) * (1.0 - weight)
+                hf += (tl.load(p_at, mask=pm, other=0.0) * (1.0 - weight)
                        + tl.load(p_next, mask=pm, other=0.0) * weight)
-                bg += (tl.load(p_at + CP, mask=pm, other=0.0) * (1.0 - weight)
-                       + tl.load(p_next + CP, mask=pm, other=0.0) * weight)
-            w_at = layer * CP * CP + square
+                hg += (tl.load(p_at + GP, mask=pm, other=0.0) * (1.0 - weight)
+                       + tl.load(p_next + GP, mask=pm, other=0.0) * weight)
+            w_at = layer * KS * CP * GP + to_gate
             past = previous.to(wdt)
-            now = x.to(wdt)
-            hf = bf + tl.dot(past, tl.load(wfp_ptr + w_at), input_precision=PRECISION)
-            hf = hf + tl.dot(now, tl.load(wfn_ptr + w_at), input_precision=PRECISION)
-            hg = bg + tl.dot(past, tl.load(wgp_ptr + w_at), input_precision=PRECISION)
-            hg = hg + tl.dot(now, tl.load(wgn_ptr + w_at), input_precision=PRECISION)
-            z = ((2.0 * tl.sigmoid(2.0 * hf) - 1.0) * tl.sigmoid(hg)).to(wdt)
-            x = x + tl.dot(z, tl.load(wres_ptr + w_at), input_precision=PRECISION)
-            skip = skip + tl.dot(z, tl.load(wskip_ptr + layer * CP * SP + to_skip),
+            hf = hf + tl.dot(past, tl.load(wf_ptr + w_at), input_precision=PRECISION)
+            hg = hg + tl.dot(past, tl.load(wg_ptr + w_at), input_precision=PRECISION)
+            for j in tl.static_range(1, KS - 1):          # the younger past taps (KS > 2)
+                tap_at = ring_ptr + (base + (pos + j * dilation) % span)[:, None] * C
+                tap = tl.load(tap_at + cc[None, :], mask=ring_mask, other=0.0).to(wdt)
+                hf = hf + tl.dot(tap, tl.load(wf_ptr + w_at + j * CP * GP),
                                  input_precision=PRECISION)
+                hg = hg + tl.dot(tap, tl.load(wg_ptr + w_at + j * CP * GP),
+                                 input_precision=PRECISION)
+            now = x.to(wdt)
+            last = (KS - 1) * CP * GP
+            hf = hf + tl.dot(now, tl.load(wf_ptr + w_at + last), input_precision=PRECISION)
+            hg = hg + tl.dot(now, tl.load(wg_ptr + w_at + last), input_precision=PRECISION)
+            z = ((2.0 * tl.sigmoid(2.0 * hf) - 1.0) * tl.sigmoid(hg)).to(wdt)
+            o_res = tl.dot(z, tl.load(wres_ptr + layer * GP * CP + to_res),
+                           input_precision=PRECISION)
+            o_skip = tl.dot(z, tl.load(wskip_ptr + layer * GP * SP + to_skip),
+                            input_precision=PRECISION)
+            if OUT_BIAS:
+                o_res += tl.load(bres_ptr + layer * CP + cc)[None, :]
+                o_skip += tl.load(bskip_ptr + layer * SP + sc)[None, :]
+            x = x + o_res
+            if SCALED:
+                x = x * residual_scale
+            skip = skip + o_skip
         # head, in column tiles of TN hidden units (a whole [S, S] operand may not fit
         # in shared memory): logits = bl + sum_j relu(relu(skip) wh[:, j] + bh[j]) wl[j]
         skip = tl.maximum(skip, 0.0).to(wdt)
@@ -107,30 +143,68 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             out = logits_ptr + (rows * num_steps + k)[:, None] * Q + qc[None, :]
             tl.store(out, logits, mask=live[:, None] & (qc < Q)[None, :])
         else:
-            # counter_uniform(seed, pos): lowbias32(lowbias32(seed ^ salt) ^ pos)
+            # counter_uniform(seed, counter): lowbias32(lowbias32(seed ^ salt) ^ counter),
+            # counter = pos (softmax) or pos * DRAWS + column (scalar outputs: draw j in
+            # column j, a few spare columns drawn and unused)
             h = seed ^ 0x9E3779B9
             h = h ^ (h >> 16)
             h = h * 0x7FEB352D
             h = h ^ (h >> 15)
             h = h * 0x846CA68B
-            h = (h ^ (h >> 16)) ^ pos.to(tl.uint32)
+            h = h ^ (h >> 16)
+            if SCALAR:
+                h = h[:, None] ^ (pos[:, None] * DRAWS + qc[None, :]).to(tl.uint32)
+            else:
+                h = h ^ pos.to(tl.uint32)
             h = h ^ (h >> 16)
             h = h * 0x7FEB352D
             h = h ^ (h >> 15)
             h = h * 0x846CA68B
             h = h ^ (h >> 16)
             uniform = (h >> 8).to(tl.float32) * (1.0 / 16777216.0)
-            # sample_codes: inverse CDF of softmax(logits / T), greedy at T = 0
-            scaled = logits / safe_temp[:, None]
-            probs = tl.exp(scaled - tl.max(scaled, axis=1)[:, None])
-            cdf = tl.cumsum(probs, axis=1)
-            target = uniform * tl.max(cdf, axis=1)
-            drawn = tl.sum((cdf <= target[:, None]).to(tl.int32), axis=1)
-            drawn = tl.minimum(drawn, Q - 1)
-            greedy = tl.argmax(logits, axis=1).to(tl.int32)
-            code = tl.where(sampled, drawn, greedy)
-            tl.store(codes_ptr + rows * num_steps + k, code.to(tl.int64), mask=live)
+            if SCALAR:
+                # sampling.sample_scalar, the same operations in the same order
+                col = qc[None, :]
+                if MIXTURES > 0:
+                    # Gumbel-max over the mixture logits (r9y9's uniforms in
+                    # [1e-5, 1 - 1e-5]), then a logistic sample from the chosen one
+                    ur = 1e-5 + (1.0 - 2e-5) * uniform
+                    mix = col < MIXTURES
+                    gumbel = tl.where(mix, logits - tl.log(-tl.log(ur)), float("-inf"))
+                    pick = tl.where(sampled, tl.argmax(gumbel, axis=1),
+                                    tl.argmax(tl.where(mix, logits, float("-inf")), axis=1))
+                    mean = tl.sum(tl.where(col == (pick + MIXTURES)[:, None], logits, 0.0), 1)
+                    log_scale = tl.sum(tl.where(col == (pick + 2 * MIXTURES)[:, None],
+                                                logits, 0.0), 1)
+                    v = tl.sum(tl.where(col == MIXTURES, ur, 0.0), 1)
+                    value = mean + temp * tl.exp(tl.maximum(log_scale, log_scale_min)) * (
+                        tl.log(v) - tl.log(1.0 - v))
+                else:
+                    # Gaussian, Box-Muller (log(1 - u) for log1p(-u): 1 - u is exact)
+                    mean = tl.sum(tl.where(col == 0, logits, 0.0), 1)
+                    log_std = tl.sum(tl.where(col == 1, logits, 0.0), 1)
+                    u0 = tl.sum(tl.where(col == 0, uniform, 0.0), 1)
+                    u1 = tl.sum(tl.where(col == 1, uniform, 0.0), 1)
+                    normal = (tl.sqrt(-2.0 * tl.log(1.0 - u0))
+                              * tl.cos(6.283185307179586 * u1))
+                    value = mean + temp * tl.exp(tl.maximum(log_std, log_scale_min)) * normal
+                value = tl.minimum(tl.maximum(value, -1.0), 1.0)
+                tl.store(codes_ptr + rows * num_steps + k, value, mask=live)
+            else:
+                # sample_codes: inverse CDF of softmax(logits / T), greedy at T = 0
+                scaled = logits / safe_temp[:, None]
+                probs = tl.exp(scaled - tl.max(scaled, axis=1)[:, None])
+                cdf = tl.cumsum(probs, axis=1)
+                target = uniform * tl.max(cdf, axis=1)
+                drawn = tl.sum((cdf <= target[:, None]).to(tl.int32), axis=1)
+                drawn = tl.minimum(drawn, Q - 1)
+                greedy = tl.argmax(logits, axis=1).to(tl.int32)
+                code = tl.where(sampled, drawn, greedy)
+                tl.store(codes_ptr + rows * num_steps + k, code.to(tl.int64), mask=live)
         pos += 1
     tl.store(pos_ptr + slot, pos, mask=live)
     if not TEACHER:
-        tl.store(next_ptr + slot, code.to(tl.int64), mask=live)
+        if SCALAR:
+            tl.store(next_ptr + slot, value, mask=live)
+        else:
+            tl.store(next_ptr + slot, code.to(tl.int64), mask=live)
