@@ -100,7 +100,8 @@ class Generator:
 
     def __call__(self, mel: np.ndarray, speaker: int, temperature: float, seed: int):
         local = local_from_mel(mel, self.model.config)
-        kwargs = dict(seed=seed, temperature=temperature, speaker=speaker, local=local)
+        kwargs = dict(seed=seed, temperature=temperature, speaker=speaker, local=local,
+                      preemphasis=self.model.config.preemphasis)
         try:
             return synthesize(self.backend, len(local), **kwargs)
         except Exception as exc:

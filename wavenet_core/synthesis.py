@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from wavenet_core.config import WaveNetConfig
+from wavenet_core.emphasis import deemphasize
 from wavenet_core.mel import log_mel, ready_samples, upsample_mel
 from wavenet_core.mulaw import mulaw_decode
 
@@ -56,10 +57,11 @@ def mel_from_audio(audio: np.ndarray, config: WaveNetConfig) -> np.ndarray:
 
 def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float = 1.0,
                speaker: int = 0, local: np.ndarray | None = None, chunk: int = 4000,
-               progress=None) -> np.ndarray:
+               progress=None, preemphasis: float = 0.0) -> np.ndarray:
     """Generate one stream of `num_samples` -> float32 audio in [-1, 1].
 
     `local` [num_samples, n_mels] is per-sample conditioning (see `local_from_mel`).
+    `preemphasis`: the model's `config.preemphasis`, undone on the decoded audio.
     `progress(n)` is called after each chunk with the samples it made.
     """
     state = backend.new_state(1)
@@ -71,4 +73,4 @@ def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float =
         codes[start:start + k] = backend.generate(state, [0], k, cond)[0]
         if progress is not None:
             progress(k)
-    return mulaw_decode(codes)
+    return deemphasize(mulaw_decode(codes), preemphasis)

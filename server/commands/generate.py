@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     with tqdm(total=num_samples, unit="sample", unit_scale=True, desc="generate") as bar:
         audio = synthesize(backend, num_samples, seed=args.seed, temperature=args.temperature,
-                           speaker=speaker, local=local, chunk=args.chunk, progress=bar.update)
+                           speaker=speaker, local=local, chunk=args.chunk, progress=bar.update,
+                           preemphasis=config.preemphasis)
     elapsed = time.perf_counter() - began
     write_wav(args.out, audio, config.sample_rate)
     print(f"wrote {args.out}: {num_samples} samples ({num_samples / config.sample_rate:.2f} s) "
