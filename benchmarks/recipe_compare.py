@@ -1,4 +1,4 @@
-"""Recipe comparison (issue 17, item 2): arms from one start, on one budget, scored on unseen voices.
+"""Recipe comparison (issue 17, item 2): arms from one start and budget, scored on unseen voices.
 
     .venv/bin/python benchmarks/recipe_compare.py --init training/universal-run/model.safetensors \\
         --corpus corpus17 --out runs/recipes --arms init control lr2e-4 batch16 preemph
@@ -9,8 +9,9 @@ time is no budget on a shared machine where processes get paused). Schedule: lin
 over the first sixth of the steps, cosine decay to `min_lr` at the end (wavenet_core.train).
 Each arm is then scored on the corpus's `test` split, whole voices that never trained:
 - teacher-forced NLL (bits/sample) over `--test-windows` evenly spaced ones of the
-  non-overlapping 4,000-sample windows of the `test` utterances (an arm that changes the coded signal, pre-emphasis, predicts other
-  codes: its NLL is not comparable and the audio metrics decide);
+  non-overlapping 4,000-sample windows of the `test` utterances (an arm that changes the
+  coded signal, pre-emphasis, predicts other codes: its NLL is not comparable and the
+  audio metrics decide);
 - the quality report's metrics (quality_metrics.py) on `--utterances` utterances chosen as
   quality.py does, each cut to `--seconds-limit`, resynthesized from their own log-mel
   (temperature 1, seed 0), plus Griffin-Lim from the same mels for reference.
