@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import statistics
 import sys
@@ -38,14 +39,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import Generator, choose_utterances  # noqa: E402
 from quality_metrics import all_metrics  # noqa: E402
 
+import wavenet_core.train  # noqa: E402
 from wavenet_core.audio import read_wav  # noqa: E402
 from wavenet_core.checkpoint import load_checkpoint, read_metadata, save_checkpoint  # noqa: E402
 from wavenet_core.corpus import load_manifest  # noqa: E402
-from wavenet_core.data import Batch, fixed_batches, load_utterances  # noqa: E402
+from wavenet_core.data import Batch, fixed_batches  # noqa: E402
 from wavenet_core.griffin_lim import griffin_lim  # noqa: E402
 from wavenet_core.mel import log_mel  # noqa: E402
 from wavenet_core.model import WaveNet  # noqa: E402
 from wavenet_core.train import TrainSettings, train, validation_bits  # noqa: E402
+
+_read = wavenet_core.train.load_utterances
+
+
+@functools.cache
+def _shared_read(corpus, split, config, pad):
+    return _read(corpus, split, config, pad)
+
+
+def shared_read(corpus, split, config, pad, limit=None, progress=None):
+    """The arms read the corpus once (per split and pre-emphasis): `train` reads through
+    this. Only the coded signal (pre-emphasis) and the mel settings change what is read."""
+    key = dataclasses.replace(config, mel_mean=0.0, mel_std=1.0)
+    return _shared_read(str(corpus), split, key, pad)[:limit]
+
+
+wavenet_core.train.load_utterances = shared_read
 
 CONTROL = {"batch_size": 4, "window": 4000, "lr": 5e-4, "min_lr": 5e-5, "seed": 0}
 """The universal run's recipe (training/README.md)."""
@@ -98,7 +117,7 @@ def test_bits(model: WaveNet, corpus: Path, windows: int) -> float:
     """Teacher-forced NLL over `windows` of the non-overlapping 4,000-sample windows of the
     `test` utterances, evenly spaced (so every held-out voice is in)."""
     config = model.config
-    utts = load_utterances(corpus, "test", config, config.receptive_field)
+    utts = shared_read(corpus, "test", config, config.receptive_field)
     batches = fixed_batches(utts, config, 1, 4000)
     keep = np.unique(np.linspace(0, len(batches) - 1, min(windows, len(batches))).astype(int))
     chosen = [batches[i] for i in keep]
