@@ -17,7 +17,9 @@ Each arm is then scored on the corpus's `test` split, whole voices that never tr
   (temperature 1, seed 0), plus Griffin-Lim from the same mels for reference.
 Arms run one after another in this one process (one training process besides any other);
 an arm whose folder holds a `score.json` is not redone. The `init` arm scores the start
-itself. Results: OUT/ARM/score.json, and OUT/table.md.
+itself. Results: OUT/ARM/score.json, and OUT/table.md, which also gives each arm's paired
+difference from the control per utterance (mean ± standard error, and on how many
+utterances the arm scored higher).
 """
 
 from __future__ import annotations
@@ -148,24 +150,32 @@ def load_items(args, model: WaveNet) -> list:
     return items
 
 
+def paired(arm: dict, control: dict, metric: str) -> str:
+    """Mean per-utterance difference arm - control, its standard error, and how many
+    utterances the arm scored higher on."""
+    d = np.array([a[metric] - c[metric] for a, c in zip(arm["audio"]["rows"],
+                                                         control["audio"]["rows"])])
+    d = d[np.isfinite(d)]
+    return f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f} ({(d > 0).sum()}/{len(d)})"
+
+
 def table(out: Path, arms: list[str]) -> str:
+    scores = {name: json.loads((out / name / "score.json").read_text())
+              for name in ["griffin-lim", "init", *ARMS] if (out / name / "score.json").exists()}
     lines = ["| arm | recipe | steps | samples | valid NLL | test NLL | log-mel dist (dB) | "
-             "STOI | PESQ-WB | DNSMOS OVRL | P.808 | samples/s (median) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ["griffin-lim"] + arms:
-        path = out / name / "score.json"
-        if not path.exists():
-            continue
-        s = json.loads(path.read_text())
-        t = s.get("train", {})
+             "STOI | PESQ-WB | DNSMOS OVRL | P.808 | STOI - control | OVRL - control |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for name in [n for n in dict.fromkeys(["griffin-lim", "init", *arms]) if n in scores]:
+        s, t = scores[name], scores[name].get("train", {})
         recipe = ", ".join(f"{k} {v:g}" for k, v in ARMS.get(name, {}).items()) or (
             "control recipe" if name == "control" else "-")
+        vs = [paired(s, scores["control"], m) if "rows" in s["audio"] and name != "control"
+              and "control" in scores else "-" for m in ("stoi", "dnsmos_ovrl")]
         lines.append("| " + " | ".join([
             name, recipe, str(t.get("steps", "-")), f"{t['samples']:,}" if t else "-",
             f"{t['valid_bits']:.4f}" if t else "-",
             f"{s['test_bits']:.4f}" if "test_bits" in s else "-",
-            *(f"{s['audio'][m]:.3f}" for m in METRICS),
-            f"{t['median_samples_per_s']:,.0f}" if t else "-"]) + " |")
+            *(f"{s['audio'][m]:.3f}" for m in METRICS), *vs]) + " |")
     text = "\n".join(lines) + "\n"
     (out / "table.md").write_text(text)
     return text
@@ -184,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test-windows", type=int, default=160)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--progress", action="store_true", help="training progress bars")
+    p.add_argument("--table-only", action="store_true", help="only print OUT/table.md")
     args = p.parse_args(argv)
+    if args.table_only:
+        print(table(args.out, args.arms))
+        return 0
     torch.set_num_threads(args.threads)
     init_model = load_checkpoint(args.init, "cpu")
     items = load_items(args, init_model)
