@@ -12,6 +12,8 @@ chunk's bounds, so a stream's audio does not depend on how it was chunked. A bac
 projects mel frames itself (`accepts_mel_frames`: the cpu and triton backends, the cpu one
 only for models without a learned upsampler) gets the chunk's frames (`MelFrames`) instead
 of the per-sample rows they interpolate to.
+A model with pre-emphasis gets its decoded audio de-emphasized per slot, the filter state
+carried from chunk to chunk (wavenet_core/emphasis.py), so chunking still changes nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from server.jobs import Job
 from server.scheduler import Plan
 from wavenet_core.audio import float_to_pcm16
+from wavenet_core.emphasis import Deemphasis
 from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.sampling import codes_to_audio
 from wavenet_core.upsampler import conditioning_window
@@ -35,6 +38,7 @@ class Runner:
         self.name, self.backend, self.config, self.num_slots = name, backend, config, num_slots
         self.state = backend.new_state(num_slots)
         self.mels: dict[int, Job] = {}     # mel-conditioned streams by slot
+        self.deemphasis = Deemphasis(config.preemphasis, num_slots)
         self._frames = bool(getattr(backend, "accepts_mel_frames", False))
         self._upsampler = getattr(getattr(backend, "model", None), "upsampler", None)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"runner-{name}")
@@ -74,6 +78,7 @@ class Runner:
                 job: Job = stream.job
                 self.backend.open_slot(self.state, stream.slot, speaker=job.speaker,
                                        seed=job.seed, temperature=job.temperature)
+                self.deemphasis.reset(stream.slot)
                 if job.mel_frames is not None:
                     self.mels[stream.slot] = job
             except Exception as exc:
@@ -124,7 +129,8 @@ class Runner:
             rows = [local[s.slot] for s in streams]
             cond = MelFrames.stack(rows) if self._frames else np.stack(rows)
         codes = self.backend.generate(self.state, [s.slot for s in streams], k, cond)
-        pcm = float_to_pcm16(codes_to_audio(codes, self.config))
+        audio = self.deemphasis(codes_to_audio(codes, self.config), [s.slot for s in streams])
+        pcm = float_to_pcm16(audio)
         return [pcm[i, :min(k, s.remaining)].tobytes() for i, s in enumerate(streams)]
 
     def warmup(self, num_samples: int) -> list[tuple[int, int, float]]:

@@ -42,6 +42,8 @@ class WaveNetConfig:
     "gaussian", `log_scale_min` clamping their log scales; `upsample_scales` a learned
     conditioning upsampler (empty: linear interpolation of frames) with frequency kernel
     `upsample_freq_kernel`. See docs/checkpoint-format.md.
+    `preemphasis` > 0: the model's codes are of pre-emphasized audio, and every generation
+    path de-emphasizes what it decodes (wavenet_core/emphasis.py).
     """
 
     layers_per_stack: int = 10
@@ -56,6 +58,7 @@ class WaveNetConfig:
     speaker_channels: int = 16
     mel_mean: float = 0.0
     mel_std: float = 1.0
+    preemphasis: float = 0.0
     mel: MelConfig = field(default_factory=MelConfig)
     kernel_size: int = 2
     gate_channels: int = 0
@@ -88,6 +91,8 @@ class WaveNetConfig:
             raise ValueError(f"dilations must be >= 1, got {cycle}")
         if not self.mel_std > 0:
             raise ValueError(f"mel_std must be > 0, got {self.mel_std}")
+        if not 0.0 <= self.preemphasis < 1.0:
+            raise ValueError(f"preemphasis must be in [0, 1), got {self.preemphasis}")
         if self.mel_channels < 0 or self.num_speakers < 0:
             raise ValueError("mel_channels and num_speakers must be >= 0")
         self._check_variant()
@@ -177,7 +182,12 @@ class WaveNetConfig:
         return self.num_speakers > 0
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field, except `preemphasis` when 0 (a model without it keeps the config,
+        and the checkpoint, that code before the field reads)."""
+        data = dataclasses.asdict(self)
+        if not self.preemphasis:
+            del data["preemphasis"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -20,6 +20,7 @@ import numpy as np
 from wavenet_core.audio import read_wav
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.corpus import load_manifest
+from wavenet_core.emphasis import preemphasize
 from wavenet_core.mel import log_mel, mel_window
 from wavenet_core.mulaw import mulaw_encode
 
@@ -61,7 +62,8 @@ def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
 def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: int) -> Utterance:
     audio = np.concatenate([np.zeros(pad, dtype=np.float32), audio.astype(np.float32)])
     mel = log_mel(audio, config.sample_rate, config.mel) if config.local_conditioning else None
-    return Utterance(mulaw_encode(audio).astype(np.uint8), mel, int(speaker))
+    codes = mulaw_encode(preemphasize(audio, config.preemphasis))
+    return Utterance(codes.astype(np.uint8), mel, int(speaker))
 
 
 def mel_statistics(utterances: list[Utterance]) -> tuple[float, float]:

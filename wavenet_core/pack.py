@@ -96,6 +96,9 @@ def load_pack_utterances(path, split: str, config: WaveNetConfig, pad: int,
         raise CorpusError(f"{path} was packed for pad {info['pad']}, {info['sample_rate']} Hz,"
                           f" {mel}; this model needs pad {pad}, {config.sample_rate} Hz,"
                           f" {config.mel}")
+    if config.preemphasis:
+        raise CorpusError(f"{path} holds codes of plain audio; a model with preemphasis "
+                          "trains on a corpus folder")
     co, mo = a["code_offsets"], a["mel_offsets"]
     picked = [i for i, s in enumerate(info["splits"]) if s == split][:limit]
     return [Utterance(a["codes"][co[i]:co[i + 1]],

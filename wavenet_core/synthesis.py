@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from wavenet_core.config import WaveNetConfig
+from wavenet_core.emphasis import deemphasize
 from wavenet_core.generation.sampling import codes_to_audio
 from wavenet_core.mel import log_mel, ready_samples
 from wavenet_core.upsampler import conditioning_window
@@ -61,7 +62,8 @@ def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float =
                speaker: int = 0, local: np.ndarray | None = None, chunk: int = 4000,
                progress=None) -> np.ndarray:
     """Generate one stream of `num_samples` -> float32 audio in [-1, 1] (backend.config
-    says how its codes decode: mu-law, or 16-bit PCM for scalar-output models).
+    says how its codes decode: mu-law, or 16-bit PCM for scalar-output models;
+    a pre-emphasized model's audio is de-emphasized).
 
     `local` [num_samples, n_mels] is per-sample conditioning (see `local_from_mel`).
     `progress(n)` is called after each chunk with the samples it made.
@@ -75,4 +77,4 @@ def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float =
         codes[start:start + k] = backend.generate(state, [0], k, cond)[0]
         if progress is not None:
             progress(k)
-    return codes_to_audio(codes, backend.config)
+    return deemphasize(codes_to_audio(codes, backend.config), backend.config.preemphasis)
