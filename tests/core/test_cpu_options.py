@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.cpu_reference import rounded_model
-from tests.helpers.models import configs, random_inputs, random_model
+from tests.helpers.cpu_reference import rounded_model, teacher_forced_rows
+from tests.helpers.models import configs, random_model
 from wavenet_core.config import MelConfig, WaveNetConfig
 from wavenet_core.generation import TorchBackend
 from wavenet_core.generation.backends import make_backend
@@ -63,15 +63,7 @@ def test_teacher_forced_outputs_equal_torch_and_the_rounded_float64_forward(
     model = random_model(config)
     field = config.receptive_field
     length = field + 12
-    backend = CpuBackend(model, threads=threads, precision=precision, split="always")
-    state = backend.new_state(rows)
-    streams = [random_inputs(config, length, seed=r) for r in range(rows)]
-    for slot, (_, _, speaker) in enumerate(streams):
-        backend.open_slot(state, slot, speaker=0 if speaker is None else int(speaker))
-    inputs = np.stack([c[0].numpy() for c, _, _ in streams])
-    local = (np.stack([loc[0].T.numpy() for _, loc, _ in streams])
-             if config.local_conditioning else None)
-    outputs = backend.teacher_force(state, list(range(rows)), inputs, local)
+    outputs, streams = teacher_forced_rows(model, precision, rows, threads, length)
     assert outputs.shape == (rows, length, config.output_channels)
     ref = rounded_model(model, precision)
     for r, (c, loc, speaker) in enumerate(streams):

@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.cpu_reference import rounded_model
+from tests.helpers.cpu_reference import rounded_model, teacher_forced_rows
 from tests.helpers.models import configs, random_inputs, random_model
 from wavenet_core.audio import read_wav
 from wavenet_core.config import WaveNetConfig
@@ -75,16 +75,7 @@ def test_each_precision_equals_a_float64_forward_with_the_same_rounded_weights(
     model = random_model(config)
     ref = rounded_model(model, precision)
     field = config.receptive_field
-    length = field + 12
-    backend = CpuBackend(model, threads=threads, precision=precision, split="always")
-    state = backend.new_state(rows)
-    streams = [random_inputs(config, length, seed=r) for r in range(rows)]
-    for slot, (_, _, speaker) in enumerate(streams):
-        backend.open_slot(state, slot, speaker=0 if speaker is None else int(speaker))
-    codes = np.stack([c[0].numpy() for c, _, _ in streams])
-    local = (np.stack([loc[0].T.numpy() for _, loc, _ in streams])
-             if config.local_conditioning else None)
-    logits = backend.teacher_force(state, list(range(rows)), codes, local)
+    logits, streams = teacher_forced_rows(model, precision, rows, threads, field + 12)
     for r, (c, loc, speaker) in enumerate(streams):
         with torch.no_grad():
             full = ref(c, None if loc is None else loc.double(), speaker)[0].T.numpy()

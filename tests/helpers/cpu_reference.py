@@ -8,6 +8,8 @@ import copy
 import numpy as np
 import torch
 
+from tests.helpers.models import random_inputs
+from wavenet_core.generation.cpu_backend import CpuBackend
 from wavenet_core.generation.cpu_packing import PaddedMatrices
 from wavenet_core.generation.cpu_weights import rounded
 
@@ -37,3 +39,19 @@ def rounded_model(model, precision: str):
         out = cfg.output_channels
         ref.logits_1x1.weight[:, :, 0] = t(rounded(mats.logit, precision)[:s, :out].T)
     return ref
+
+
+def teacher_forced_rows(model, precision: str, rows: int, threads: int, length: int):
+    """`rows` random streams of `length` inputs teacher-forced together through the cpu
+    backend (split mode forced where it applies) -> (outputs [rows, length, out], streams
+    as `random_inputs` gives them)."""
+    config = model.config
+    backend = CpuBackend(model, threads=threads, precision=precision, split="always")
+    state = backend.new_state(rows)
+    streams = [random_inputs(config, length, seed=r) for r in range(rows)]
+    for slot, (_, _, speaker) in enumerate(streams):
+        backend.open_slot(state, slot, speaker=0 if speaker is None else int(speaker))
+    inputs = np.stack([c[0].numpy() for c, _, _ in streams])
+    local = (np.stack([loc[0].T.numpy() for _, loc, _ in streams])
+             if config.local_conditioning else None)
+    return backend.teacher_force(state, list(range(rows)), inputs, local), streams
