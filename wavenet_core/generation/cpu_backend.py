@@ -214,9 +214,8 @@ class CpuBackend:
 
     def _frames(self, local, n: int, num_steps: int) -> MelFrames:
         """The call's mel as frames (empty ones without mel), contiguous float32."""
-        if isinstance(local, MelFrames) and local.hop > 1 and not self.accepts_mel_frames:
-            raise ValueError("this model upsamples its mel itself: pass per-sample rows")
-        frames = MelFrames.coerce(local, n, num_steps, self.mel_channels)
+        frames = MelFrames.coerce(local, n, num_steps, self.mel_channels,
+                                  self.accepts_mel_frames)
         if frames is None:
             return MelFrames(np.zeros((n, 0, 0), np.float32), np.zeros(n, np.int64), 1,
                              num_steps)

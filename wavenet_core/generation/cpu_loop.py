@@ -214,15 +214,13 @@ def run_rows(dims, shard, call, team):
                     out = call.logits[r, k]
                     for o in range(nout):
                         out[o] = lr[o]
-                if teacher:
-                    pass
-                elif scalar:
+                if not teacher and scalar:
                     value[r] = sample_scalar_one(lr, dims.out_kind, dims.mixtures, dims.lsm,
                                                  call.temperature[slot], call.seed[slot],
                                                  pos[r])
                     if lead:
                         call.codes[r, k] = pcm_code(value[r])
-                else:
+                elif not teacher:
                     code[r] = _sample(lr, call.temperature[slot],
                                       counter_uniform_one(call.seed[slot], pos[r]), probs)
                     if lead:

@@ -63,9 +63,12 @@ class MelFrames:
         return cls(frames, np.zeros(len(local), np.int64), 1, local.shape[1])
 
     @classmethod
-    def coerce(cls, local, n: int, num_steps: int, mel_channels: int) -> MelFrames | None:
+    def coerce(cls, local, n: int, num_steps: int, mel_channels: int,
+               frames_ok: bool = True) -> MelFrames | None:
         """A backend's `local` argument checked and as frames: None for a model without mel;
-        per-sample rows [n, num_steps, M] (array or tensor) become frames of hop 1."""
+        per-sample rows [n, num_steps, M] (array or tensor) become frames of hop 1. Without
+        `frames_ok` (a model with a learned upsampler, whose rows are not an interpolation of
+        frames) frames of a hop > 1 are refused."""
         if not mel_channels:
             if local is not None:
                 raise ValueError("this model takes no local conditioning")
@@ -79,6 +82,9 @@ class MelFrames:
                 raise ValueError(f"local must be [{n}, {num_steps}, {mel_channels}], "
                                  f"got {rows.shape}")
             return cls.from_rows(rows)
+        if local.hop > 1 and not frames_ok:
+            raise ValueError("a model with a learned upsampler takes per-sample rows "
+                             "(upsampler.conditioning_window), not MelFrames")
         if (len(local) != n or local.frames.shape[2] != mel_channels
                 or local.num_steps != num_steps):
             raise ValueError(f"mel frames must cover {n} streams x {num_steps} samples x "

@@ -193,7 +193,8 @@ class TritonBackend:
                 self._check_codes(state.next_input[slots_t])
             self._launch(state, slots_t, int(num_steps), local, None, codes, self._dummy)
         elif self.config.local_conditioning:
-            self._frames(local, len(slots_t), int(num_steps))
+            MelFrames.coerce(local, len(slots_t), int(num_steps), self.config.mel_channels,
+                             self.accepts_mel_frames)
         return (scalar_codes(codes) if scalar else codes).cpu().numpy()
 
     @torch.no_grad()
@@ -237,15 +238,6 @@ class TritonBackend:
         if bool(((codes < 0) | (codes >= self.config.classes)).any()):
             raise ValueError(f"input codes must be in [0, {self.config.classes})")
 
-    def _frames(self, local, n: int, num_steps: int) -> MelFrames | None:
-        """`local` as frames (MelFrames.coerce); frames of a hop > 1 only without a learned
-        upsampler (its rows are not an interpolation of frames)."""
-        frames = MelFrames.coerce(local, n, num_steps, self.config.mel_channels)
-        if isinstance(local, MelFrames) and not self.accepts_mel_frames:
-            raise ValueError("a model with a learned upsampler takes per-sample rows "
-                             "(upsampler.conditioning_window), not MelFrames")
-        return frames
-
     def _slots(self, state: GenerationState, slots) -> torch.Tensor:
         if state.ring.device != self.device:
             raise ValueError(f"the state lives on {state.ring.device}, the backend on "
@@ -273,7 +265,8 @@ class TritonBackend:
         """Run the kernel over the chunk; per-sample mel rows go in spans whose projection
         fits in PROJECTION_BYTES (each span one launch, outputs copied into place)."""
         n = len(slots)
-        frames = self._frames(local, n, num_steps)
+        frames = MelFrames.coerce(local, n, num_steps, self.config.mel_channels,
+                                  self.accepts_mel_frames)
         span = num_steps
         if frames is not None and frames.hop == 1:
             per_step = n * self.config.num_layers * 2 * self.gp * 4
