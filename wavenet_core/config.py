@@ -24,6 +24,11 @@ class MelConfig:
     fmax: float = 8000.0
 
 
+VARIANT_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
+                   "output", "upsample_scales")
+"""The WaveNetConfig fields beyond the seed's design (other WaveNets: docs/checkpoint-format.md)."""
+
+
 @dataclass(frozen=True)
 class WaveNetConfig:
     """Shape of a WaveNet.
@@ -167,9 +172,7 @@ class WaveNetConfig:
         """The non-seed options this config uses, as `name=value`, leaving out the names in
         `supported` (empty: a backend that runs those and the seed's design runs it)."""
         defaults = WaveNetConfig()
-        names = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
-                 "output", "upsample_scales")
-        return [f"{n}={getattr(self, n)!r}" for n in names
+        return [f"{n}={getattr(self, n)!r}" for n in VARIANT_OPTIONS
                 if getattr(self, n) != getattr(defaults, n) and n not in supported
                 and not (n == "gate_channels" and self.gate_width == self.residual_channels)]
 

@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from wavenet_core.config import VARIANT_OPTIONS
 from wavenet_core.generation.precision import PRECISIONS, cpu_candidates, fastest
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.generation.torch_backend import TorchBackend
@@ -30,8 +31,7 @@ from wavenet_core.model import WaveNet
 
 BACKENDS = ("auto", "torch", "cpu", "cuda-graph", "triton")
 # The non-seed config options the compiled cpu backend runs (docs/cpu-kernel.md).
-CPU_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
-               "output", "upsample_scales")
+CPU_OPTIONS = VARIANT_OPTIONS            # the compiled cpu backend runs every option
 BACKEND_PRECISIONS = {"cpu": ("auto", "fp32", "bf16", "int8"),
                       "triton": ("auto", "fp32", "fp16"),
                       "torch": ("auto", "fp32"), "cuda-graph": ("auto", "fp32")}

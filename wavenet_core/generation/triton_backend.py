@@ -30,6 +30,7 @@ import sys
 import numpy as np
 import torch
 
+from wavenet_core.config import VARIANT_OPTIONS
 from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.packing import pack_weights
 from wavenet_core.generation.sampling import draws_per_sample, scalar_codes
@@ -39,8 +40,7 @@ from wavenet_core.model import WaveNet
 PRECISIONS = ("auto", "fp32", "fp16")
 PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection may take
 TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
-SUPPORTED_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale",
-                     "input_kind", "output", "upsample_scales")
+SUPPORTED_OPTIONS = VARIANT_OPTIONS      # every option (for models whose weight tiles fit)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
