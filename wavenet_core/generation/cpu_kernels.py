@@ -262,6 +262,58 @@ def _k1x4(w, s, p, ld, n_in, x, xo, init, io, y, yo, so):
 
 
 @njit(**_JIT)
+def _k1x8(w, s, p, q, ld, n_in, x, xo, init, io, y, yo, so):
+    """One row x two 64-wide panels (at p and q): 8 independent chains, where `_k1x4`'s 4
+    leave half of the FMA units waiting on the previous FMA's latency (batch 1)."""
+    a0 = _acc_init(w, init, io)
+    a1 = _acc_init(w, init, io + 16)
+    a2 = _acc_init(w, init, io + 32)
+    a3 = _acc_init(w, init, io + 48)
+    a4 = _acc_init(w, init, io + 64)
+    a5 = _acc_init(w, init, io + 80)
+    a6 = _acc_init(w, init, io + 96)
+    a7 = _acc_init(w, init, io + 112)
+    xr = x[xo:]
+    for i in range(n_in):
+        b = _vsplat(xr[i])
+        w0, w1, w2, w3 = _wload4(w, p)
+        w4, w5, w6, w7 = _wload4(w, q)
+        a0 = _vfma(w0, b, a0)
+        a1 = _vfma(w1, b, a1)
+        a2 = _vfma(w2, b, a2)
+        a3 = _vfma(w3, b, a3)
+        a4 = _vfma(w4, b, a4)
+        a5 = _vfma(w5, b, a5)
+        a6 = _vfma(w6, b, a6)
+        a7 = _vfma(w7, b, a7)
+        p += ld
+        q += ld
+    _vstore(y, yo, _acc_final(w, a0, s, so, init, io))
+    _vstore(y, yo + 16, _acc_final(w, a1, s, so + 16, init, io + 16))
+    _vstore(y, yo + 32, _acc_final(w, a2, s, so + 32, init, io + 32))
+    _vstore(y, yo + 48, _acc_final(w, a3, s, so + 48, init, io + 48))
+    _vstore(y, yo + 64, _acc_final(w, a4, s, so + 64, init, io + 64))
+    _vstore(y, yo + 80, _acc_final(w, a5, s, so + 80, init, io + 80))
+    _vstore(y, yo + 96, _acc_final(w, a6, s, so + 96, init, io + 96))
+    _vstore(y, yo + 112, _acc_final(w, a7, s, so + 112, init, io + 112))
+
+
+@njit(**_JIT)
+def _k1x2(w, s, p, ld, n_in, x, xo, init, io, y, yo, so):
+    """One row x two 16-wide tail vectors: two chains instead of one after the other."""
+    a0 = _acc_init(w, init, io)
+    a1 = _acc_init(w, init, io + 16)
+    xr = x[xo:]
+    for i in range(n_in):
+        b = _vsplat(xr[i])
+        a0 = _vfma(_wload1(w, p), b, a0)
+        a1 = _vfma(_wload1(w, p + 16), b, a1)
+        p += ld
+    _vstore(y, yo, _acc_final(w, a0, s, so, init, io))
+    _vstore(y, yo + 16, _acc_final(w, a1, s, so + 16, init, io + 16))
+
+
+@njit(**_JIT)
 def _k1x1(w, s, p, ld, n_in, x, xo, init, io, y, yo, so):
     a0 = _acc_init(w, init, io)
     xr = x[xo:]
@@ -292,8 +344,12 @@ def _matmul(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n)
                   y, yo + col + r * yld, yld, so + col)
             r += ROWS
         while r < n:
-            _k1x4(w, s, p, PANEL, n_in, x, xo + r * xld, init, io + col + r * ild,
-                  y, yo + col + r * yld, so + col)
+            if blk % 2 == 0 and blk + 1 < full:     # this panel and the next one
+                _k1x8(w, s, p, p + n_in * PANEL, PANEL, n_in, x, xo + r * xld, init,
+                      io + col + r * ild, y, yo + col + r * yld, so + col)
+            elif blk % 2 == 0:                      # the last, odd panel
+                _k1x4(w, s, p, PANEL, n_in, x, xo + r * xld, init, io + col + r * ild,
+                      y, yo + col + r * yld, so + col)
             r += 1
     tail = n_out - full * PANEL
     if tail:
@@ -306,6 +362,10 @@ def _matmul(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n)
                       io + col + r * ild, ild, y, yo + col + r * yld, yld, so + col)
                 r += ROWS
             while r < n:
-                _k1x1(w, s, p + v, tail, n_in, x, xo + r * xld, init, io + col + r * ild,
-                      y, yo + col + r * yld, so + col)
+                if v % (2 * LANES) == 0 and v + LANES < tail:     # this vector and the next
+                    _k1x2(w, s, p + v, tail, n_in, x, xo + r * xld, init, io + col + r * ild,
+                          y, yo + col + r * yld, so + col)
+                elif v % (2 * LANES) == 0:                       # the last, odd vector
+                    _k1x1(w, s, p + v, tail, n_in, x, xo + r * xld, init, io + col + r * ild,
+                          y, yo + col + r * yld, so + col)
                 r += 1
