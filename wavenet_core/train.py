@@ -83,6 +83,11 @@ def batch_loss(model: WaveNet, batch: Batch, device, bfloat16: bool = False) -> 
     """Mean cross-entropy (nats per sample) of the batch's targets."""
     inputs = torch.from_numpy(batch.inputs).to(device)
     local = None if batch.local is None else torch.from_numpy(batch.local).to(device)
+    if batch.frames is not None:     # a conditioning network: rows from conditioned frames
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+            local = model.local_from_frame_window(
+                *(torch.from_numpy(getattr(batch.frames, f)).to(device)
+                  for f in ("frames", "left", "right", "weight"))).float()
     speaker = torch.from_numpy(batch.speaker).to(device) if model.config.global_conditioning \
         else None
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
