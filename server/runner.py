@@ -35,6 +35,9 @@ from wavenet_core.upsampler import conditioning_window
 
 class Runner:
     def __init__(self, name: str, backend, config, num_slots: int):
+        if config.cond_layers:   # refused at load (service._load); never stream raw frames
+            raise ValueError(f"cond_layers={config.cond_layers}: the runner does not run a "
+                             "conditioning network over mel frames")
         self.name, self.backend, self.config, self.num_slots = name, backend, config, num_slots
         self.state = backend.new_state(num_slots)
         self.mels: dict[int, Job] = {}     # mel-conditioned streams by slot
