@@ -63,18 +63,11 @@ def text_voices() -> list[str]:
 
 def _load(path: Path, backend_name: str, device: str, precision: str = "auto"):
     """Blocking: checkpoint -> (model, backend, speaker names). Raises CheckpointError."""
-    from wavenet_core.checkpoint import (CheckpointError, load_checkpoint, read_metadata,
-                                         speaker_names)
+    from wavenet_core.checkpoint import load_checkpoint, read_metadata, speaker_names
     from wavenet_core.generation.backends import make_backend
     from wavenet_core.generation.precision import recorded_costs
 
     model = load_checkpoint(path, "cpu")
-    if model.config.cond_layers:
-        raise CheckpointError(path, f"cond_layers={model.config.cond_layers}: this model has a "
-                                    "conditioning network over its mel frames (with "
-                                    f"{model.config.cond_lookahead} frames of lookahead), "
-                                    "which the server's mel streaming does not run yet; "
-                                    "generate offline with `wavenet generate` instead")
     speakers = speaker_names(path, model.config.num_speakers)
     if speakers is None and read_metadata(path).get("speakers"):
         log.warning("%s: ignoring 'speakers' metadata (not a JSON list of %d unique names)",
@@ -127,7 +120,7 @@ class Service:
                                                                s.device, s.precision)
             entry.config, entry.speakers = model.config, speakers
             entry.backend, entry.device = backend.name, str(backend.device)
-            runner = Runner(entry.name, backend, model.config, s.max_streams)
+            runner = Runner(entry.name, backend, model.config, s.max_streams, model.cond_net)
             scheduler = Scheduler(
                 s.max_streams, s.max_waiting, chunk_size=s.chunk_size,
                 first_chunk_size=s.first_chunk_size, min_chunk_size=s.min_chunk_size,

@@ -76,15 +76,39 @@ class ConditioningNetwork(nn.Module):
         """Indices of the whole mel's frames extended by the edge rule (first / last repeated)."""
         return np.clip(np.arange(-self.left_context, frames + self.lookahead), 0, frames - 1)
 
-    @torch.no_grad()
     def condition_mel(self, mel) -> np.ndarray:
         """A whole raw log-mel [F, M] -> the conditioned one [F, M] (float32 numpy)."""
         mel = np.asarray(mel, dtype=np.float32)
-        if mel.ndim != 2 or mel.shape[0] < 1:
-            raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {mel.shape}")
+        return self.condition_frames(mel, 0, len(mel))
+
+    @torch.no_grad()
+    def condition_frames(self, mel, first: int, count: int) -> np.ndarray:
+        """Conditioned frames min(first + i, F-1), i = 0 .. count-1, of the raw log-mel
+        `mel` [F, M] (F the frames known so far), each computed alone from its own
+        left_context + 1 + lookahead raw frames (edge rule: indices clamped to 0 .. F-1).
+
+        One frame at a time, always the same shapes, so a frame's value never depends on
+        which window or chunk asked for it: a mel streamed in gives bitwise the frames of
+        the mel sent whole. A frame whose lookahead is not all known yet (f + lookahead
+        > F - 1 while more frames may come) is provisional: callers only use frames whose
+        lookahead has arrived (server/mel_feed.py holds back `lookahead` frames).
+        """
+        mel = np.asarray(mel, dtype=np.float32)
+        if mel.ndim != 2 or mel.shape[0] < 1 or first < 0 or count < 0:
+            raise ValueError(f"need mel [frames >= 1, n_mels], first >= 0, count >= 0: got "
+                             f"shape {mel.shape}, {first}, {count}")
+        last = len(mel) - 1
         device = next(self.parameters()).device
-        extended = torch.as_tensor(mel[self.edge_index(len(mel))][None], device=device)
-        return self(extended)[0].cpu().numpy()
+        frames = np.minimum(first + np.arange(count), last)
+        out = np.empty((count, mel.shape[1]), np.float32)
+        done: dict[int, np.ndarray] = {}
+        span = np.arange(-self.left_context, self.lookahead + 1)
+        for i, f in enumerate(frames):
+            if f not in done:
+                window = torch.as_tensor(mel[np.clip(f + span, 0, last)][None], device=device)
+                done[f] = self(window)[0, 0].cpu().numpy()
+            out[i] = done[f]
+        return out
 
 
 def train_frame_window(mel: np.ndarray, left_context: int, lookahead: int, hop: int,
