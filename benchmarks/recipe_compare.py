@@ -50,6 +50,7 @@ from wavenet_core.griffin_lim import griffin_lim  # noqa: E402
 from wavenet_core.mel import log_mel  # noqa: E402
 from wavenet_core.model import WaveNet  # noqa: E402
 from wavenet_core.train import TrainSettings, train, validation_bits  # noqa: E402
+from wavenet_core.transfer import with_cond_net  # noqa: E402
 
 _read = wavenet_core.train.load_utterances
 
@@ -92,11 +93,10 @@ def arm_start(init: Path, arm_dir: Path, options: dict, seed: int = 0) -> Path:
     if options == MODEL_OPTIONS:
         return init
     model = load_checkpoint(init, "cpu")
-    torch.manual_seed(seed)
-    changed = WaveNet(dataclasses.replace(model.config, **options))
-    missing, unexpected = changed.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("cond_net.") for k in missing):
-        raise ValueError(f"arm options {options} change tensors other than the cond_net's")
+    if options["cond_layers"]:
+        model = with_cond_net(model, options["cond_layers"], seed=seed)
+    changed = WaveNet(dataclasses.replace(model.config, preemphasis=options["preemphasis"]))
+    changed.load_state_dict(model.state_dict())
     meta = read_metadata(init)
     path = arm_dir / "start.safetensors"
     save_checkpoint(path, changed, {k: meta[k] for k in ("step", "total_steps") if k in meta})

@@ -26,7 +26,7 @@ from wavenet_core.generation.backends import resolve_device
 from wavenet_core.model import WaveNet
 from wavenet_core.progress import progress_bar
 from wavenet_core.safetensors_io import load_file, save_file
-from wavenet_core.transfer import starting_point
+from wavenet_core.transfer import starting_point, with_cond_net
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -150,6 +150,8 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
         start_step = json.loads((out / "state.json").read_text())["step"]
     elif s.init_from:
         model = starting_point(s.init_from, config.num_speakers)
+        if config.cond_layers and not model.config.cond_layers:   # add one (the identity)
+            model = with_cond_net(model, config.cond_layers, config.cond_kernel, s.seed)
     if model is not None:
         config = model.config
     rng = np.random.default_rng([s.seed, start_step])  # a resumed run draws new windows
