@@ -216,3 +216,9 @@ def test_cpu_backend_on_conditioned_frames_equals_the_forward():
     out = backend.teacher_force(state, [0], codes, frames)[0]
     field = COND.receptive_field
     np.testing.assert_allclose(out[field - 1:], full, rtol=0, atol=1e-4)
+
+
+def test_precision_cost_refuses_a_cond_model():
+    precision_cost = pytest.importorskip("wavenet_core.precision_cost")
+    with pytest.raises(ValueError, match="cond_layers=2"):
+        precision_cost.precision_costs(random_model(COND), [])
