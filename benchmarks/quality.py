@@ -99,7 +99,8 @@ class Generator:
             self.backend = make_backend(model, "torch", "cpu")
 
     def __call__(self, mel: np.ndarray, speaker: int, temperature: float, seed: int):
-        local = local_from_mel(mel, self.model.config, self.model.upsampler)
+        local = local_from_mel(mel, self.model.config, self.model.upsampler,
+                               self.model.cond_net)
         kwargs = dict(seed=seed, temperature=temperature, speaker=speaker, local=local)
         try:
             return synthesize(self.backend, len(local), **kwargs)

@@ -50,6 +50,7 @@ from wavenet_core.griffin_lim import griffin_lim  # noqa: E402
 from wavenet_core.mel import log_mel  # noqa: E402
 from wavenet_core.model import WaveNet  # noqa: E402
 from wavenet_core.train import TrainSettings, train, validation_bits  # noqa: E402
+from wavenet_core.transfer import with_cond_net  # noqa: E402
 
 _read = wavenet_core.train.load_utterances
 
@@ -77,17 +78,24 @@ ARMS = {
     "lr-flat": {"lr": 5e-5},                 # no restart: stay at the annealed rate
     "batch16": {"batch_size": 16, "lr": 1e-3},   # 4x batch, 1/4 the steps, lr x sqrt(4)
     "preemph": {"preemphasis": 0.85},        # LPCNet's pre-emphasis (wavenet_core/emphasis.py)
+    "condnet": {"cond_layers": 2},           # conditioning network, 2 frames of lookahead
 }
+MODEL_OPTIONS = {"preemphasis": 0.0, "cond_layers": 0}
+"""Arm keys that change the model's config, not the training settings (their defaults)."""
 METRICS = ("mel_distance_db", "stoi", "pesq_wb", "dnsmos_ovrl", "dnsmos_p808")
 
 
-def arm_start(init: Path, arm_dir: Path, preemphasis: float) -> Path:
+def arm_start(init: Path, arm_dir: Path, options: dict, seed: int = 0) -> Path:
     """The starting checkpoint for an arm: `init` itself, or its weights under a config with
-    pre-emphasis (same tensors; only what the codes mean changes)."""
-    if not preemphasis:
+    the arm's model `options`: pre-emphasis (same tensors; only what the codes mean
+    changes), a conditioning network (`init`'s tensors plus a fresh network, drawn with
+    `seed`, that is exactly the identity: wavenet_core/condnet.py)."""
+    if options == MODEL_OPTIONS:
         return init
     model = load_checkpoint(init, "cpu")
-    changed = WaveNet(dataclasses.replace(model.config, preemphasis=preemphasis))
+    if options["cond_layers"]:
+        model = with_cond_net(model, options["cond_layers"], seed=seed)
+    changed = WaveNet(dataclasses.replace(model.config, preemphasis=options["preemphasis"]))
     changed.load_state_dict(model.state_dict())
     meta = read_metadata(init)
     path = arm_dir / "start.safetensors"
@@ -97,9 +105,9 @@ def arm_start(init: Path, arm_dir: Path, preemphasis: float) -> Path:
 
 def train_arm(name: str, args, arm_dir: Path) -> tuple[Path, dict]:
     recipe = {**CONTROL, **ARMS[name]}
-    preemphasis = recipe.pop("preemphasis", 0.0)
+    options = {k: recipe.pop(k, v) for k, v in MODEL_OPTIONS.items()}
     steps = max(1, round(args.samples / (recipe["batch_size"] * recipe["window"])))
-    start = arm_start(args.init, arm_dir, preemphasis)
+    start = arm_start(args.init, arm_dir, options, recipe["seed"])
     settings = TrainSettings(corpus=str(args.corpus), out_dir=str(arm_dir), steps=steps,
                              warmup=max(1, steps // 6), checkpoint_every=steps,
                              valid_every=steps, valid_windows=32, threads=args.threads,
@@ -108,7 +116,7 @@ def train_arm(name: str, args, arm_dir: Path) -> tuple[Path, dict]:
     began = time.process_time()
     path = train(config, settings, progress=args.progress)
     rows = [json.loads(line) for line in open(arm_dir / "metrics.jsonl")]
-    info = {"recipe": {**recipe, "preemphasis": preemphasis}, "steps": steps,
+    info = {"recipe": {**recipe, **options}, "steps": steps,
             "samples": steps * recipe["batch_size"] * recipe["window"],
             "valid_bits": rows[-1]["valid_bits"], "cpu_seconds": time.process_time() - began,
             "median_samples_per_s": statistics.median(r["samples_per_s"] for r in rows)}
@@ -123,10 +131,7 @@ def test_bits(model: WaveNet, corpus: Path, windows: int) -> float:
     batches = fixed_batches(utts, config, 1, 4000)
     keep = np.unique(np.linspace(0, len(batches) - 1, min(windows, len(batches))).astype(int))
     chosen = [batches[i] for i in keep]
-    merged = [Batch(*(np.concatenate([getattr(b, f) for b in chosen[i:i + 8]])
-                      if getattr(chosen[0], f) is not None else None
-                      for f in ("inputs", "targets", "local", "speaker")))
-              for i in range(0, len(chosen), 8)]
+    merged = [Batch.concatenate(chosen[i:i + 8]) for i in range(0, len(chosen), 8)]
     return validation_bits(model, merged, torch.device("cpu"))
 
 

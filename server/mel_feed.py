@@ -3,9 +3,10 @@
 The WebSocket route appends frames as they arrive (on the event loop); the runner reads
 `frames` on its own thread. Rows are written before `count` moves past them, so the runner
 always sees a whole prefix. How many samples the frames so far allow is the library's rule,
-`wavenet_core.mel.ready_samples` (one frame of lookahead until the end), and the runner turns
-them into conditioning with `mel_window`, exactly as for a mel sent whole: the same seed gives
-the same audio.
+`wavenet_core.mel.ready_samples` (one frame of lookahead until the end, plus `cond_lookahead`
+frames for a model with a conditioning network), and the runner turns them into conditioning
+with `mel_window` (after the conditioning network, frame by frame), exactly as for a mel sent
+whole: the same seed gives the same audio.
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ class MelFeed:
 
     @property
     def ready_samples(self) -> int:
-        return ready_samples(self.count, self.hop, self.ended)
+        """Samples the frames so far make final. A model with a conditioning network
+        (`cond_layers`) holds back its `cond_lookahead` frames more until the end: a
+        conditioned frame is final once the frames it looks ahead to have come."""
+        if self.ended:
+            return ready_samples(self.count, self.hop, True)
+        held = self.config.cond_lookahead
+        return ready_samples(max(0, self.count - held), self.hop, False)
 
     def from_bytes(self, data: bytes) -> np.ndarray:
         """A binary message: float32 little-endian, n x mel_channels."""

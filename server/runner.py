@@ -12,6 +12,9 @@ chunk's bounds, so a stream's audio does not depend on how it was chunked. A bac
 projects mel frames itself (`accepts_mel_frames`: the cpu and triton backends, the cpu one
 only for models without a learned upsampler) gets the chunk's frames (`MelFrames`) instead
 of the per-sample rows they interpolate to.
+A model with a conditioning network (`cond_layers`) gets, for each chunk, its frames
+conditioned one by one (`ConditioningNetwork.condition_frames`, the same values whatever the
+chunk), the feed holding back the network's lookahead until the mel ends (mel_feed.py).
 A model with pre-emphasis gets its decoded audio de-emphasized per slot, the filter state
 carried from chunk to chunk (wavenet_core/emphasis.py), so chunking still changes nothing.
 """
@@ -28,19 +31,22 @@ from server.jobs import Job
 from server.scheduler import Plan
 from wavenet_core.audio import float_to_pcm16
 from wavenet_core.emphasis import Deemphasis
-from wavenet_core.generation.mel_frames import MelFrames
+from wavenet_core.generation.mel_frames import MelFrames, frames_needed
 from wavenet_core.generation.sampling import codes_to_audio
 from wavenet_core.upsampler import conditioning_window
 
 
 class Runner:
-    def __init__(self, name: str, backend, config, num_slots: int):
+    def __init__(self, name: str, backend, config, num_slots: int, cond_net=None):
         self.name, self.backend, self.config, self.num_slots = name, backend, config, num_slots
         self.state = backend.new_state(num_slots)
         self.mels: dict[int, Job] = {}     # mel-conditioned streams by slot
         self.deemphasis = Deemphasis(config.preemphasis, num_slots)
         self._frames = bool(getattr(backend, "accepts_mel_frames", False))
         self._upsampler = getattr(getattr(backend, "model", None), "upsampler", None)
+        self._cond = cond_net or getattr(getattr(backend, "model", None), "cond_net", None)
+        if config.cond_layers and self._cond is None:   # never stream unconditioned frames
+            raise ValueError(f"cond_layers={config.cond_layers}: pass the model's cond_net")
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"runner-{name}")
 
     async def execute(self, plan: Plan) -> list[bytes]:
@@ -94,12 +100,22 @@ class Runner:
             if s.slot not in failed:
                 try:
                     job = self.mels[s.slot]
-                    args = (job.mel_frames, job.hop_length, s.produced, k)
+                    args = self._mel_window(job.mel_frames, job.hop_length, s.produced, k)
                     local[s.slot] = (MelFrames.window(*args) if self._frames
                                      else conditioning_window(self._upsampler, *args))
                 except Exception as exc:
                     failed[s.slot] = exc
         return local
+
+    def _mel_window(self, mel: np.ndarray, hop: int, start: int, k: int) -> tuple:
+        """(mel, hop, start, k) for this chunk: with a conditioning network, the chunk's
+        conditioned frames (frame by frame, condnet.condition_frames) and the start within
+        them; the rest as they are."""
+        if self._cond is None:
+            return mel, hop, start, k
+        first = start // hop
+        cond = self._cond.condition_frames(mel, first, frames_needed(hop, k))
+        return cond, hop, start - first * hop, k
 
     def _generate_isolated(self, streams: list, k: int, local: dict[int, np.ndarray],
                            failed: dict[int, Exception]) -> dict[int, bytes]:

@@ -120,7 +120,7 @@ class Service:
                                                                s.device, s.precision)
             entry.config, entry.speakers = model.config, speakers
             entry.backend, entry.device = backend.name, str(backend.device)
-            runner = Runner(entry.name, backend, model.config, s.max_streams)
+            runner = Runner(entry.name, backend, model.config, s.max_streams, model.cond_net)
             scheduler = Scheduler(
                 s.max_streams, s.max_waiting, chunk_size=s.chunk_size,
                 first_chunk_size=s.first_chunk_size, min_chunk_size=s.min_chunk_size,

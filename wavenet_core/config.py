@@ -49,6 +49,9 @@ class WaveNetConfig:
     `upsample_freq_kernel`. See docs/checkpoint-format.md.
     `preemphasis` > 0: the model's codes are of pre-emphasized audio, and every generation
     path de-emphasizes what it decodes (wavenet_core/emphasis.py).
+    `cond_layers` > 0: a conditioning network over the (standardised) mel frames before
+    the upsampling, `cond_layers` residual blocks of `cond_kernel` taps with one frame of
+    lookahead each (wavenet_core/condnet.py); 0 = none, the seed's design.
     """
 
     layers_per_stack: int = 10
@@ -75,6 +78,8 @@ class WaveNetConfig:
     log_scale_min: float = -7.0
     upsample_scales: tuple[int, ...] = ()
     upsample_freq_kernel: int = 3
+    cond_layers: int = 0
+    cond_kernel: int = 3
 
     def __post_init__(self) -> None:
         cycle = tuple(int(d) for d in self.dilation_cycle)
@@ -101,6 +106,12 @@ class WaveNetConfig:
         if self.mel_channels < 0 or self.num_speakers < 0:
             raise ValueError("mel_channels and num_speakers must be >= 0")
         self._check_variant()
+        if self.cond_layers < 0:
+            raise ValueError(f"cond_layers must be >= 0, got {self.cond_layers}")
+        if self.cond_layers and not self.local_conditioning:
+            raise ValueError("cond_layers > 0 needs a mel-conditioned model (mel_channels > 0)")
+        if self.cond_kernel < 2:
+            raise ValueError(f"cond_kernel must be >= 2, got {self.cond_kernel}")
 
     def _check_variant(self) -> None:
         """The options other WaveNets need (kernel, widths, input, output, upsampler)."""
@@ -185,12 +196,25 @@ class WaveNetConfig:
         return self.num_speakers > 0
 
     def to_dict(self) -> dict:
-        """Every field, except `preemphasis` when 0 (a model without it keeps the config,
-        and the checkpoint, that code before the field reads)."""
+        """Every field, except `preemphasis` when 0 and `cond_layers` / `cond_kernel` when
+        `cond_layers` is 0 (a model without them keeps the config, and the checkpoint, that
+        code before the fields reads)."""
         data = dataclasses.asdict(self)
         if not self.preemphasis:
             del data["preemphasis"]
+        if not self.cond_layers:
+            del data["cond_layers"], data["cond_kernel"]
         return data
+
+    @property
+    def cond_lookahead(self) -> int:
+        """Frames of lookahead the conditioning network adds (0 without one)."""
+        return self.cond_layers
+
+    @property
+    def cond_left_context(self) -> int:
+        """Frames before f that the conditioning network's frame f reads (0 without one)."""
+        return self.cond_layers * (self.cond_kernel - 2)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -8,6 +8,11 @@ per-sample conditioning comes from `mel_window`, the same rows generation uses.
 A window of `length` predictions starting at s holds inputs codes[s : s+R-1+length],
 targets codes[s+R : s+R+length] and per-sample mel for samples s+1 .. s+R-1+length
 (the mel of the sample each input predicts, see model.py).
+
+A model with a conditioning network (`cond_layers`, condnet.py) conditions the frames
+with weights that train, so its windows carry `frames` (a `FrameWindow`: the raw frames
+the window needs, edge rule applied, and how its rows interpolate them) and no `local`;
+`WaveNet.local_from_frame_window` makes the rows.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from wavenet_core.audio import read_wav
+from wavenet_core.condnet import train_frame_window
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.corpus import load_manifest
 from wavenet_core.emphasis import preemphasize
@@ -33,11 +39,37 @@ class Utterance:
 
 
 @dataclass
+class FrameWindow:
+    frames: np.ndarray         # [B, n + context, n_mels] float32 raw log-mel
+    left: np.ndarray           # [B, R-1+length] int64, into the n conditioned frames
+    right: np.ndarray          # [B, R-1+length] int64
+    weight: np.ndarray         # [B, R-1+length] float32
+
+    @classmethod
+    def concatenate(cls, windows: list[FrameWindow]) -> FrameWindow:
+        return cls(*(np.concatenate([getattr(w, f) for w in windows])
+                     for f in ("frames", "left", "right", "weight")))
+
+
+@dataclass
 class Batch:
     inputs: np.ndarray         # [B, R-1+length] int64
     targets: np.ndarray        # [B, length] int64
-    local: np.ndarray | None   # [B, n_mels, R-1+length] float32
+    local: np.ndarray | None   # [B, n_mels, R-1+length] float32 (None with `frames`)
     speaker: np.ndarray        # [B] int64
+    frames: FrameWindow | None = None   # models with a conditioning network
+
+    @classmethod
+    def concatenate(cls, batches: list[Batch]) -> Batch:
+        """Batches of the same window length -> one."""
+        def cat(name):
+            parts = [getattr(b, name) for b in batches]
+            if parts[0] is None:
+                return None
+            if isinstance(parts[0], FrameWindow):
+                return FrameWindow.concatenate(parts)
+            return np.concatenate(parts)
+        return cls(*(cat(n) for n in ("inputs", "targets", "local", "speaker", "frames")))
 
 
 def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
@@ -104,9 +136,15 @@ def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
     field = config.receptive_field
     inputs = np.stack([u.codes[s:s + field - 1 + length] for u, s in zip(utts, starts)])
     targets = np.stack([u.codes[s + field:s + field + length] for u, s in zip(utts, starts)])
-    local = None
-    if config.local_conditioning:
+    local = frames = None
+    if config.cond_layers:
+        parts = [train_frame_window(u.mel, config.cond_left_context, config.cond_lookahead,
+                                    config.mel.hop_length, s + 1, field - 1 + length)
+                 for u, s in zip(utts, starts)]
+        frames = FrameWindow(*(np.stack(p).astype(dtype) for p, dtype in
+                               zip(zip(*parts), (np.float32, np.int64, np.int64, np.float32))))
+    elif config.local_conditioning:
         local = np.stack([mel_window(u.mel, config.mel.hop_length, s + 1, field - 1 + length).T
                           for u, s in zip(utts, starts)]).astype(np.float32)
     speaker = np.array([u.speaker for u in utts], dtype=np.int64)
-    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker)
+    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, frames)

@@ -15,6 +15,9 @@ with "scalar". The head gives `config.output_channels` values per position: soft
 or mixture / Gaussian parameters (generation/sampling.py). With a learned upsampler
 (`upsample_scales`) `local` is still per-sample rows: `self.upsampler` makes them from frames
 (upsampler.py), outside the forward, so a chunk upsamples only its own frames.
+With a conditioning network (`cond_layers`, condnet.py) `local` is the rows of the
+*conditioned* mel: `self.cond_net` makes it from the raw frames, outside the forward
+(`synthesis.local_from_mel`, or `local_from_frame_window` for training windows).
 
 Inside, activations run channels-last ([B, T, C]); see layers.py.
 """
@@ -25,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wavenet_core.condnet import ConditioningNetwork
 from wavenet_core.config import WaveNetConfig
 from wavenet_core.layers import Conv1d1x1, ResidualLayer, pointwise
 from wavenet_core.upsampler import LearnedUpsampler
@@ -42,6 +46,9 @@ class WaveNet(nn.Module):
             self.embedding = nn.Embedding(c.classes, c.residual_channels)
         self.upsampler = (LearnedUpsampler(c.upsample_scales, c.upsample_freq_kernel)
                           if c.upsample_scales and c.local_conditioning else None)
+        self.cond_net = (ConditioningNetwork(c.mel_channels, c.cond_layers, c.cond_kernel,
+                                             c.mel_mean, c.mel_std)
+                         if c.cond_layers else None)
         self.speaker_embedding = (
             nn.Embedding(c.num_speakers, c.speaker_channels) if c.global_conditioning else None
         )
@@ -71,6 +78,19 @@ class WaveNet(nn.Module):
         if self.embedding is not None:
             return self.embedding(inputs)
         return pointwise(inputs.to(torch.float32).unsqueeze(-1), self.input_1x1)
+
+    def local_from_frame_window(self, frames: torch.Tensor, left: torch.Tensor,
+                                right: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Training windows with a conditioning network (data.FrameWindow): raw frames
+        [B, n + context, M] -> conditioned frames -> per-sample rows [B, M, K] interpolated
+        as `mel.mel_window` does (left / right [B, K] frame indices, weight [B, K])."""
+        cond = self.cond_net(frames)
+        take = torch.gather
+        index = left.unsqueeze(-1).expand(-1, -1, cond.size(2))
+        lo = take(cond, 1, index)
+        hi = take(cond, 1, right.unsqueeze(-1).expand(-1, -1, cond.size(2)))
+        w = weight.unsqueeze(-1)
+        return (lo * (1.0 - w) + hi * w).transpose(1, 2)
 
     def standardise_local(self, local: torch.Tensor | None) -> torch.Tensor | None:
         """Raw per-sample log-mel [B, M, T] -> standardised, channels-last [B, T, M]."""

@@ -42,6 +42,9 @@ def kernel_bits(backend: CpuBackend, batches: list[Batch]) -> float:
 def precision_costs(model: WaveNet, batches: list[Batch], precisions=("bf16", "int8"),
                     threads: int | None = None, log=print) -> dict[str, dict[str, float]]:
     """{precision: {"bits": NLL, "cost": NLL - fp32's NLL}} for fp32 and `precisions`."""
+    if model.config.cond_layers:
+        raise ValueError(f"cond_layers={model.config.cond_layers}: precision costs of a model "
+                         "with a conditioning network are not measured yet")
     out = {}
     for precision in ("fp32",) + tuple(p for p in precisions if p != "fp32"):
         bits = kernel_bits(CpuBackend(model, threads=threads, precision=precision), batches)

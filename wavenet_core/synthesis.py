@@ -45,10 +45,19 @@ def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
     return mel
 
 
-def local_from_mel(mel: np.ndarray, config: WaveNetConfig, upsampler=None) -> np.ndarray:
+def local_from_mel(mel: np.ndarray, config: WaveNetConfig, upsampler=None,
+                   cond_net=None) -> np.ndarray:
     """[frames, n_mels] log-mel -> per-sample conditioning [frames * hop, n_mels]
-    (through the model's learned `upsampler` when it has one, see upsampler.py)."""
+    (through the model's learned `upsampler` when it has one, see upsampler.py; the mel
+    first through its conditioning network `cond_net` when it has one, condnet.py).
+
+    A model with `cond_layers` > 0 must pass its `cond_net`: raw frames would be wrong."""
     mel = check_mel(mel, config)
+    if config.cond_layers:
+        if cond_net is None:
+            raise ValueError(f"this model has a conditioning network (cond_layers="
+                             f"{config.cond_layers}): pass the model's cond_net")
+        mel = cond_net.condition_mel(mel)
     return conditioning_window(upsampler, mel, config.mel.hop_length, 0,
                                mel_num_samples(len(mel), config))
 

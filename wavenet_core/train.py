@@ -26,7 +26,7 @@ from wavenet_core.generation.backends import resolve_device
 from wavenet_core.model import WaveNet
 from wavenet_core.progress import progress_bar
 from wavenet_core.safetensors_io import load_file, save_file
-from wavenet_core.transfer import starting_point
+from wavenet_core.transfer import starting_point, with_cond_net
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -83,6 +83,11 @@ def batch_loss(model: WaveNet, batch: Batch, device, bfloat16: bool = False) -> 
     """Mean cross-entropy (nats per sample) of the batch's targets."""
     inputs = torch.from_numpy(batch.inputs).to(device)
     local = None if batch.local is None else torch.from_numpy(batch.local).to(device)
+    if batch.frames is not None:     # a conditioning network: rows from conditioned frames
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+            local = model.local_from_frame_window(
+                *(torch.from_numpy(getattr(batch.frames, f)).to(device)
+                  for f in ("frames", "left", "right", "weight"))).float()
     speaker = torch.from_numpy(batch.speaker).to(device) if model.config.global_conditioning \
         else None
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
@@ -145,6 +150,8 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
         start_step = json.loads((out / "state.json").read_text())["step"]
     elif s.init_from:
         model = starting_point(s.init_from, config.num_speakers)
+        if config.cond_layers and not model.config.cond_layers:   # add one (the identity)
+            model = with_cond_net(model, config.cond_layers, config.cond_kernel, s.seed)
     if model is not None:
         config = model.config
     rng = np.random.default_rng([s.seed, start_step])  # a resumed run draws new windows

@@ -49,3 +49,17 @@ def starting_point(path, speakers: int) -> WaveNet:
         raise ValueError(f"{path} knows {model.config.num_speakers} speakers, the corpus "
                          f"{speakers}: start a speaker-conditioned run from scratch instead")
     return model
+
+
+def with_cond_net(model: WaveNet, layers: int, kernel: int = 3, seed: int = 0) -> WaveNet:
+    """A copy of `model` with a fresh conditioning network (wavenet_core/condnet.py) of
+    `layers` blocks, drawn with `seed`: its output convs start at zero, so the copy computes
+    exactly what `model` does, and fine-tuning starts from where `model` was."""
+    if model.config.cond_layers:
+        raise ValueError(f"the model already has a conditioning network "
+                         f"(cond_layers={model.config.cond_layers})")
+    torch.manual_seed(seed)
+    changed = WaveNet(dataclasses.replace(model.config, cond_layers=layers, cond_kernel=kernel))
+    missing, unexpected = changed.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("cond_net.") for k in missing)
+    return changed

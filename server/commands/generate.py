@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             mel = mel_from_audio(read_wav(args.audio, config.sample_rate)[0], config)
         else:
             raise SystemExit("this model is mel conditioned: give --mel or --audio")
-        local = local_from_mel(mel, config, model.upsampler)
+        local = local_from_mel(mel, config, model.upsampler, model.cond_net)
         num_samples = len(local)
     else:
         if args.mel or args.audio:

@@ -23,6 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     model.add_argument("--speakers", action="store_true", help="condition on the speaker")
     model.add_argument("--speaker-channels", type=int, default=16)
     model.add_argument("--hop-length", type=int, default=MelConfig.hop_length)
+    model.add_argument("--cond-layers", type=int, default=0,
+                       help="conditioning network over the mel frames: blocks, each one frame "
+                            "of lookahead (0 = none; with --init-from one is added, starting "
+                            "as the identity)")
+    model.add_argument("--cond-kernel", type=int, default=3, help="its conv taps (default 3)")
     run = p.add_argument_group("training")
     for field in dataclasses.fields(TrainSettings):
         if field.name in ("corpus", "out_dir"):
@@ -37,13 +42,16 @@ def run(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.corpus)
     speakers = list(manifest["speakers"])
     mel = MelConfig(hop_length=args.hop_length)
+    if args.cond_layers and not (args.mel or args.init_from):
+        raise SystemExit("--cond-layers needs a mel-conditioned model: add --mel")
     config = WaveNetConfig(
         layers_per_stack=args.layers_per_stack, stacks=args.stacks,
         residual_channels=args.residual_channels, skip_channels=args.skip_channels,
         sample_rate=int(manifest["sample_rate"]),
-        mel_channels=mel.n_mels if args.mel else 0,
+        mel_channels=mel.n_mels if args.mel or args.cond_layers else 0,
         num_speakers=len(speakers) if args.speakers else 0,
         speaker_channels=args.speaker_channels, mel=mel,
+        cond_layers=args.cond_layers, cond_kernel=args.cond_kernel,
     )
     settings = TrainSettings(corpus=args.corpus, out_dir=args.out, **{
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)

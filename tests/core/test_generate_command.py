@@ -51,3 +51,33 @@ def test_generate_from_audio_and_mel(tmp_path):
                  "--backend", "torch"]) == 0
     with wave.open(str(out)) as w:
         assert w.getnframes() == 20 * 64
+
+
+def test_generate_runs_the_conditioning_network(tmp_path):
+    import dataclasses
+
+    import torch
+
+    from wavenet_core import WaveNet
+    from wavenet_core.audio import read_wav
+
+    config = WaveNetConfig(layers_per_stack=3, stacks=1, residual_channels=6, skip_channels=6,
+                           mel_channels=10, mel_mean=-3.0, mel_std=2.0, cond_layers=2,
+                           mel=MelConfig(n_mels=10, n_fft=256, win_length=256, hop_length=64))
+    model = random_model(config)
+    with torch.no_grad():
+        for block in model.cond_net.blocks:      # a network that is not the identity
+            block.out.weight.normal_(0, 1.0)
+    plain = WaveNet(dataclasses.replace(config, cond_layers=0))
+    plain.load_state_dict(model.state_dict(), strict=False)
+    mel = tmp_path / "m.npy"
+    np.save(mel, np.random.default_rng(0).normal(-3, 2, (20, 10)).astype(np.float32))
+    audio = {}
+    for name, m in (("cond", model), ("plain", plain)):
+        save_checkpoint(tmp_path / f"{name}.safetensors", m)
+        out = tmp_path / f"{name}.wav"
+        assert main(["generate", str(tmp_path / f"{name}.safetensors"), "-o", str(out),
+                     "--mel", str(mel), "--backend", "torch", "--seed", "2"]) == 0
+        audio[name] = read_wav(out, 16000)[0]
+    assert len(audio["cond"]) == 20 * 64
+    assert not np.array_equal(audio["cond"], audio["plain"])

@@ -84,3 +84,41 @@ def test_precision_setting_is_checked():
     assert isinstance(use_bfloat16("auto", torch.device("cpu")), bool)
     with pytest.raises(ValueError, match="precision"):
         use_bfloat16("fp16")
+
+
+def test_train_command_with_a_conditioning_network(tiny_corpus, tmp_path):
+    small = ["--layers-per-stack", "3", "--stacks", "1", "--residual-channels", "6",
+             "--skip-channels", "8", "--steps", "2", "--batch-size", "2", "--window", "100",
+             "--valid-windows", "2", "--hop-length", "64"]
+    base = ["train", "--corpus", str(tiny_corpus)]
+    assert cli_main(base + ["--out", str(tmp_path / "c"), "--mel", "--cond-layers", "1",
+                            *small]) == 0
+    model = load_checkpoint(tmp_path / "c/model.safetensors")
+    assert model.config.cond_layers == 1 and model.config.mel_std != 1.0
+    assert model.cond_net.mel_std == model.config.mel_std
+    # from a plain checkpoint: a network is added (the identity), then trained
+    assert cli_main(base + ["--out", str(tmp_path / "p"), "--mel", *small]) == 0
+    assert cli_main(base + ["--out", str(tmp_path / "pc"), "--cond-layers", "2", "--init-from",
+                            str(tmp_path / "p/model.safetensors"), *small]) == 0
+    added = load_checkpoint(tmp_path / "pc/model.safetensors")
+    assert added.config.cond_layers == 2
+    assert added.config.mel_mean == load_checkpoint(tmp_path / "p/model.safetensors") \
+        .config.mel_mean
+    with pytest.raises(SystemExit, match="--mel"):
+        cli_main(base + ["--out", str(tmp_path / "x"), "--cond-layers", "1", *small])
+
+
+def test_with_cond_net_adds_the_identity():
+    import numpy as np
+
+    from tests.helpers.models import random_model
+    from wavenet_core.transfer import with_cond_net
+
+    model = random_model(dataclasses.replace(TINY, num_speakers=0, mel_mean=-4.0, mel_std=2.0))
+    added = with_cond_net(model, 2)
+    mel = np.random.default_rng(0).normal(-4, 2, (9, 20)).astype(np.float32)
+    assert np.array_equal(added.cond_net.condition_mel(mel), mel)
+    for name, value in model.state_dict().items():
+        assert torch.equal(added.state_dict()[name], value)
+    with pytest.raises(ValueError, match="already"):
+        with_cond_net(added, 1)
