@@ -75,3 +75,39 @@ async def ws_error(url: str, first, then=None) -> tuple[dict | None, int]:
             await ws.recv()
             await ws.send(then)
         return await read_error(ws)
+
+
+def ws_audio_before_end(url: str, model: str, frames: bytes, final_samples: int,
+                        quiet: float = 0.5) -> tuple[bytes, dict]:
+    """Start a mel stream, send `frames`, read audio until `final_samples` samples came,
+    check nothing more comes for `quiet` seconds (the rest waits for lookahead), then
+    end the stream -> (all audio, the final message)."""
+    import pytest
+
+    async def scenario():
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.send(json.dumps({"type": "start", "model": model, "mel_stream": True}))
+            assert json.loads(await ws.recv())["type"] == "started"
+            await ws.send(frames)
+            audio = b""
+            while len(audio) < 2 * final_samples:
+                audio += await asyncio.wait_for(ws.recv(), 10)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), quiet)
+            await ws.send(json.dumps({"type": "end"}))
+            done = None
+            async for message in ws:
+                if isinstance(message, bytes):
+                    audio += message
+                else:
+                    done = json.loads(message)
+            return audio, done
+
+    return asyncio.run(scenario())
+
+
+def ws_whole_mel(url: str, start: dict, mel, hop: int) -> dict:
+    """Synthesize the whole `mel` in one request (the reference a streamed mel must equal)."""
+    whole = asyncio.run(ws_synthesize(url, {**start, "mel": mel.tolist()}))
+    assert whole["done"]["status"] == "done" and len(whole["audio"]) == 2 * len(mel) * hop
+    return whole

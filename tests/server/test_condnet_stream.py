@@ -8,16 +8,14 @@ per-chunk conditioning equals the whole mel's conditioned rows in any chunking."
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 import numpy as np
 import pytest
 import torch
-import websockets
 
 from tests.helpers.server import BACKEND, MEL, SMALL, Server
-from tests.helpers.ws import ws_mel_stream, ws_synthesize
+from tests.helpers.ws import ws_audio_before_end, ws_mel_stream, ws_whole_mel
 from wavenet_core import MelConfig, WaveNet, WaveNetConfig, save_checkpoint
 from wavenet_core.mel import mel_window
 from wavenet_core.upsampler import conditioning_window
@@ -63,8 +61,7 @@ def test_the_cond_model_is_served(server):
 def test_streamed_mel_gives_the_same_audio_as_the_whole_mel(server):
     mel = random_mel(23, seed=3)
     start = {"model": "cond", "seed": 11, "temperature": 1.0}
-    whole = asyncio.run(ws_synthesize(server.ws_url, {**start, "mel": mel.tolist()}))
-    assert whole["done"]["status"] == "done" and len(whole["audio"]) == 2 * 23 * HOP
+    whole = ws_whole_mel(server.ws_url, start, mel, HOP)
     for sizes in ([1, 2, 7, 1, 12], [3, 3, 17], [23]):
         pieces, at = [], 0
         for size in sizes:
@@ -78,25 +75,8 @@ def test_streamed_mel_gives_the_same_audio_as_the_whole_mel(server):
 
 
 def test_audio_waits_for_the_networks_lookahead(server):
-    async def scenario():
-        async with websockets.connect(server.ws_url, max_size=None) as ws:
-            await ws.send(json.dumps({"type": "start", "model": "cond", "mel_stream": True}))
-            assert json.loads(await ws.recv())["type"] == "started"
-            await ws.send(random_mel(5).tobytes())
-            audio = b""
-            while len(audio) < 2 * 2 * HOP:    # 5 frames - 2 held back: frames 0, 1 final
-                audio += await asyncio.wait_for(ws.recv(), 10)
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(ws.recv(), 0.5)
-            await ws.send(json.dumps({"type": "end"}))
-            async for message in ws:
-                if isinstance(message, bytes):
-                    audio += message
-                else:
-                    done = json.loads(message)
-            return audio, done
-
-    audio, done = asyncio.run(scenario())
+    audio, done = ws_audio_before_end(server.ws_url, "cond", random_mel(5).tobytes(),
+                                      2 * HOP)   # 5 frames - 2 held back: frames 0, 1 final
     assert len(audio) == 2 * 5 * HOP and done["status"] == "done" and done["samples"] == 5 * HOP
 
 

@@ -13,7 +13,13 @@ import pytest
 import websockets
 
 from tests.helpers.server import BACKEND, MEL
-from tests.helpers.ws import read_error, ws_mel_stream, ws_synthesize
+from tests.helpers.ws import (
+    read_error,
+    ws_audio_before_end,
+    ws_mel_stream,
+    ws_synthesize,
+    ws_whole_mel,
+)
 
 HOP, WIDTH = MEL["hop_length"], MEL["n_mels"]
 
@@ -37,8 +43,7 @@ def pieces_of(mel: np.ndarray, sizes, as_json=False) -> list:
 def test_streamed_mel_gives_the_same_audio_as_the_whole_mel(server):
     mel = random_mel(23, seed=3)
     start = {"model": "mel", "seed": 11, "temperature": 1.0}
-    whole = asyncio.run(ws_synthesize(server.ws_url, {**start, "mel": mel.tolist()}))
-    assert whole["done"]["status"] == "done" and len(whole["audio"]) == 2 * 23 * HOP
+    whole = ws_whole_mel(server.ws_url, start, mel, HOP)
     binary = asyncio.run(ws_mel_stream(server.ws_url, start, pieces_of(mel, [1, 2, 7, 1, 12]),
                                        pause=0.02))
     as_json = asyncio.run(ws_mel_stream(server.ws_url, start,
@@ -51,25 +56,8 @@ def test_streamed_mel_gives_the_same_audio_as_the_whole_mel(server):
 
 
 def test_audio_flows_before_the_end_with_one_frame_of_lookahead(server):
-    async def scenario():
-        async with websockets.connect(server.ws_url, max_size=None) as ws:
-            await ws.send(json.dumps({"type": "start", "model": "mel", "mel_stream": True}))
-            assert json.loads(await ws.recv())["type"] == "started"
-            await ws.send(random_mel(3).tobytes())
-            audio = b""
-            while len(audio) < 2 * 2 * HOP:      # frames 0 and 1 are final; 2 waits for 3
-                audio += await asyncio.wait_for(ws.recv(), 10)
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(ws.recv(), 0.5)
-            await ws.send(json.dumps({"type": "end"}))
-            async for message in ws:
-                if isinstance(message, bytes):
-                    audio += message
-                else:
-                    done = json.loads(message)
-            return audio, done
-
-    audio, done = asyncio.run(scenario())
+    audio, done = ws_audio_before_end(server.ws_url, "mel", random_mel(3).tobytes(),
+                                      2 * HOP)   # frames 0 and 1 are final; 2 waits for 3
     assert len(audio) == 2 * 3 * HOP and done["status"] == "done" and done["samples"] == 3 * HOP
 
 
