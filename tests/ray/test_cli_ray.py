@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -79,14 +80,18 @@ def test_wavenet_serve_ray_serves_two_replicas_and_stops_cleanly(tmp_path):
             assert time.monotonic() < deadline, "not ready"
             time.sleep(0.25)
         family = descendants(proc.pid)
-        replicas = set()
-        for seed in range(12):
+        def served_by(seed: int) -> str:
             with httpx.stream("POST", url + "/v1/synthesize", timeout=60,
-                              json={"num_samples": 2000, "seed": seed, "format": "pcm",
+                              json={"num_samples": 16000, "seed": seed, "format": "pcm",
                                     "stream": True}) as r:
-                assert r.status_code == 200 and len(r.read()) == 4000
-                replicas.add(r.headers["x-served-by"])
-        # 2 streams per replica and sequential requests: the router's choice spreads them
+                assert r.status_code == 200 and len(r.read()) == 32000
+                return r.headers["x-served-by"]
+
+        # 4 requests at once, each about a second long, and 2 streams per replica (Ray
+        # Serve's max_ongoing_requests): one replica cannot take them all. (Sequential
+        # requests may all go to one replica: the router owes them no spread.)
+        with ThreadPoolExecutor(4) as pool:
+            replicas = set(pool.map(served_by, range(4)))
         assert len(replicas) == 2, replicas
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(120) == 0
