@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -80,16 +81,20 @@ def test_wavenet_serve_ray_serves_two_replicas_and_stops_cleanly(tmp_path):
             assert time.monotonic() < deadline, "not ready"
             time.sleep(0.25)
         family = descendants(proc.pid)
+        all_open = threading.Barrier(4, timeout=60)
+
         def served_by(seed: int) -> str:
-            with httpx.stream("POST", url + "/v1/synthesize", timeout=60,
-                              json={"num_samples": 16000, "seed": seed, "format": "pcm",
+            with httpx.stream("POST", url + "/v1/synthesize", timeout=90,
+                              json={"num_samples": 128000, "seed": seed, "format": "pcm",
                                     "stream": True}) as r:
-                assert r.status_code == 200 and len(r.read()) == 32000
+                assert r.status_code == 200
+                all_open.wait()         # 4 streams live at once, none read yet
+                assert len(r.read()) == 256000
                 return r.headers["x-served-by"]
 
-        # 4 requests at once, each about a second long, and 2 streams per replica (Ray
-        # Serve's max_ongoing_requests): one replica cannot take them all. (Sequential
-        # requests may all go to one replica: the router owes them no spread.)
+        # 4 streams held open at once against 2 per replica (Ray Serve's
+        # max_ongoing_requests): one replica cannot hold them all, so the router must use
+        # both (a replica that took a third would leave the barrier to time out).
         with ThreadPoolExecutor(4) as pool:
             replicas = set(pool.map(served_by, range(4)))
         assert len(replicas) == 2, replicas
