@@ -44,10 +44,7 @@ class MelFeed:
         """Samples the frames so far make final. A model with a conditioning network
         (`cond_layers`) holds back its `cond_lookahead` frames more until the end: a
         conditioned frame is final once the frames it looks ahead to have come."""
-        if self.ended:
-            return ready_samples(self.count, self.hop, True)
-        held = self.config.cond_lookahead
-        return ready_samples(max(0, self.count - held), self.hop, False)
+        return ready_samples(self.count, self.hop, self.ended, self.config.cond_lookahead)
 
     def from_bytes(self, data: bytes) -> np.ndarray:
         """A binary message: float32 little-endian, n x mel_channels."""

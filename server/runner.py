@@ -41,6 +41,7 @@ class Runner:
         self.name, self.backend, self.config, self.num_slots = name, backend, config, num_slots
         self.state = backend.new_state(num_slots)
         self.mels: dict[int, Job] = {}     # mel-conditioned streams by slot
+        self.cond_frames: dict[int, dict] = {}  # their final conditioned frames, by slot
         self.deemphasis = Deemphasis(config.preemphasis, num_slots)
         self._frames = bool(getattr(backend, "accepts_mel_frames", False))
         self._upsampler = getattr(getattr(backend, "model", None), "upsampler", None)
@@ -79,6 +80,7 @@ class Runner:
         for slot in plan.free:
             self.state.free_slot(slot)
             self.mels.pop(slot, None)
+            self.cond_frames.pop(slot, None)
         for stream in plan.open:
             try:
                 job: Job = stream.job
@@ -87,6 +89,7 @@ class Runner:
                 self.deemphasis.reset(stream.slot)
                 if job.mel_frames is not None:
                     self.mels[stream.slot] = job
+                    self.cond_frames[stream.slot] = {}
             except Exception as exc:
                 failed[stream.slot] = exc
 
@@ -100,21 +103,25 @@ class Runner:
             if s.slot not in failed:
                 try:
                     job = self.mels[s.slot]
-                    args = self._mel_window(job.mel_frames, job.hop_length, s.produced, k)
+                    args = self._mel_window(job.mel_frames, job.hop_length, s.produced, k,
+                                            s.slot)
                     local[s.slot] = (MelFrames.window(*args) if self._frames
                                      else conditioning_window(self._upsampler, *args))
                 except Exception as exc:
                     failed[s.slot] = exc
         return local
 
-    def _mel_window(self, mel: np.ndarray, hop: int, start: int, k: int) -> tuple:
+    def _mel_window(self, mel: np.ndarray, hop: int, start: int, k: int,
+                    slot: int | None = None) -> tuple:
         """(mel, hop, start, k) for this chunk: with a conditioning network, the chunk's
-        conditioned frames (frame by frame, condnet.condition_frames) and the start within
-        them; the rest as they are."""
+        conditioned frames (frame by frame, condnet.condition_frames, each final frame
+        computed once per stream: chunks share frames) and the start within them; the rest
+        as they are."""
         if self._cond is None:
             return mel, hop, start, k
         first = start // hop
-        cond = self._cond.condition_frames(mel, first, frames_needed(hop, k))
+        cond = self._cond.condition_frames(mel, first, frames_needed(hop, k),
+                                           self.cond_frames.get(slot))
         return cond, hop, start - first * hop, k
 
     def _generate_isolated(self, streams: list, k: int, local: dict[int, np.ndarray],

@@ -25,6 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from wavenet_core.config import WaveNetConfig
+from wavenet_core.mel import frames_needed, interpolation
+
 
 class CondBlock(nn.Module):
     def __init__(self, channels: int, kernel: int):
@@ -42,22 +45,13 @@ class CondBlock(nn.Module):
 
 
 class ConditioningNetwork(nn.Module):
-    def __init__(self, channels: int, layers: int, kernel: int, mel_mean: float = 0.0,
-                 mel_std: float = 1.0):
+    def __init__(self, config: WaveNetConfig):
         super().__init__()
-        self.blocks = nn.ModuleList(CondBlock(channels, kernel) for _ in range(layers))
-        self.kernel = kernel
-        self.mel_mean, self.mel_std = float(mel_mean), float(mel_std)
-
-    @property
-    def lookahead(self) -> int:
-        """Frames after f that conditioned frame f reads."""
-        return len(self.blocks)
-
-    @property
-    def left_context(self) -> int:
-        """Frames before f that conditioned frame f reads."""
-        return len(self.blocks) * (self.kernel - 2)
+        self.blocks = nn.ModuleList(CondBlock(config.mel_channels, config.cond_kernel)
+                                    for _ in range(config.cond_layers))
+        self.lookahead = config.cond_lookahead          # frames after f that frame f reads
+        self.left_context = config.cond_left_context    # frames before f that frame f reads
+        self.mel_mean, self.mel_std = float(config.mel_mean), float(config.mel_std)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """Raw log-mel frames [B, n, M] -> conditioned raw frames
@@ -82,7 +76,8 @@ class ConditioningNetwork(nn.Module):
         return self.condition_frames(mel, 0, len(mel))
 
     @torch.no_grad()
-    def condition_frames(self, mel, first: int, count: int) -> np.ndarray:
+    def condition_frames(self, mel, first: int, count: int,
+                         cache: dict[int, np.ndarray] | None = None) -> np.ndarray:
         """Conditioned frames min(first + i, F-1), i = 0 .. count-1, of the raw log-mel
         `mel` [F, M] (F the frames known so far), each computed alone from its own
         left_context + 1 + lookahead raw frames (edge rule: indices clamped to 0 .. F-1).
@@ -92,6 +87,8 @@ class ConditioningNetwork(nn.Module):
         the mel sent whole. A frame whose lookahead is not all known yet (f + lookahead
         > F - 1 while more frames may come) is provisional: callers only use frames whose
         lookahead has arrived (server/mel_feed.py holds back `lookahead` frames).
+        `cache` (one stream's, kept between calls) keeps the final frames, those whose
+        lookahead is all known, so later calls do not compute them again.
         """
         mel = np.asarray(mel, dtype=np.float32)
         if mel.ndim != 2 or mel.shape[0] < 1 or first < 0 or count < 0:
@@ -101,13 +98,16 @@ class ConditioningNetwork(nn.Module):
         device = next(self.parameters()).device
         frames = np.minimum(first + np.arange(count), last)
         out = np.empty((count, mel.shape[1]), np.float32)
-        done: dict[int, np.ndarray] = {}
+        final = {} if cache is None else cache
+        provisional: dict[int, np.ndarray] = {}
         span = np.arange(-self.left_context, self.lookahead + 1)
         for i, f in enumerate(frames):
-            if f not in done:
+            value = final.get(f, provisional.get(f))
+            if value is None:
                 window = torch.as_tensor(mel[np.clip(f + span, 0, last)][None], device=device)
-                done[f] = self(window)[0, 0].cpu().numpy()
-            out[i] = done[f]
+                value = self(window)[0, 0].cpu().numpy()
+                (final if f + self.lookahead <= last else provisional)[f] = value
+            out[i] = value
         return out
 
 
@@ -123,11 +123,7 @@ def train_frame_window(mel: np.ndarray, left_context: int, lookahead: int, hop: 
     """
     last = mel.shape[0] - 1
     base = min(start // hop, last)
-    samples = np.arange(start, start + count, dtype=np.int64)
-    frame = samples // hop
-    left = np.minimum(frame, last)
-    right = np.minimum(left + 1, last)
-    weight = np.where(frame < last, (samples % hop) / hop, 0.0).astype(np.float32)
-    n = (hop - 1 + max(count, 1) - 1) // hop + 2   # generation.mel_frames.frames_needed
+    left, right, weight = interpolation(start, count, hop, last)
+    n = frames_needed(hop, count)
     index = np.clip(np.arange(base - left_context, base + n + lookahead), 0, last)
     return mel[index], left - base, right - base, weight

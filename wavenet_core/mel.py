@@ -132,28 +132,41 @@ def mel_window(mel, hop_length: int, start: int, count: int) -> np.ndarray:
     if hop_length < 1 or start < 0 or count < 0:
         raise ValueError(f"need hop_length >= 1, start >= 0, count >= 0: got {hop_length}, "
                          f"{start}, {count}")
+    left, right, weight = interpolation(start, count, hop_length, frames.shape[0] - 1)
+    weight = weight[:, None]
+    return frames[left] * (np.float32(1.0) - weight) + frames[right] * weight
+
+
+def interpolation(start: int, count: int, hop_length: int, last: int):
+    """`mel_window`'s rule for samples start .. start+count-1 of a mel whose last frame is
+    `last` -> (left, right) frame indices [count] int64 and the right frame's weight [count]
+    float32."""
     samples = np.arange(start, start + count, dtype=np.int64)
-    last = frames.shape[0] - 1
     frame = samples // hop_length
     left = np.minimum(frame, last)
     right = np.minimum(left + 1, last)
     weight = np.where(frame < last, (samples % hop_length) / hop_length, 0.0)
-    weight = weight.astype(np.float32)[:, None]
-    return frames[left] * (np.float32(1.0) - weight) + frames[right] * weight
+    return left, right, weight.astype(np.float32)
 
 
-def ready_samples(frames: int, hop_length: int, final: bool) -> int:
+def frames_needed(hop: int, count: int) -> int:
+    """Frames any window of `count` samples needs, whatever its phase (0 .. hop-1)."""
+    return (hop - 1 + max(count, 1) - 1) // hop + 2
+
+
+def ready_samples(frames: int, hop_length: int, final: bool, lookahead: int = 0) -> int:
     """How many samples of a mel arriving frame by frame ``mel_window`` can already give.
 
     F frames make ``F * hop_length`` samples in all; sample ``s`` reads frames ``s // hop``
     and the next, so while more frames may come only the samples before the last frame's
     centre, ``(F - 1) * hop_length``, are final (one frame of lookahead). Once no more frames
     will come (``final``), all ``F * hop_length`` are: the last frames are clamped exactly as
-    when the whole mel was there from the start.
+    when the whole mel was there from the start. `lookahead` more frames are held back until
+    then (a conditioning network's, whose frame f reads frames up to f + lookahead).
     """
     if frames < 0 or hop_length < 1:
         raise ValueError(f"need frames >= 0 and hop_length >= 1, got {frames}, {hop_length}")
-    return frames * hop_length if final else max(0, frames - 1) * hop_length
+    return frames * hop_length if final else max(0, frames - 1 - lookahead) * hop_length
 
 
 def stretch_mel(mel, speed: float) -> np.ndarray:

@@ -46,9 +46,7 @@ class WaveNet(nn.Module):
             self.embedding = nn.Embedding(c.classes, c.residual_channels)
         self.upsampler = (LearnedUpsampler(c.upsample_scales, c.upsample_freq_kernel)
                           if c.upsample_scales and c.local_conditioning else None)
-        self.cond_net = (ConditioningNetwork(c.mel_channels, c.cond_layers, c.cond_kernel,
-                                             c.mel_mean, c.mel_std)
-                         if c.cond_layers else None)
+        self.cond_net = ConditioningNetwork(c) if c.cond_layers else None
         self.speaker_embedding = (
             nn.Embedding(c.num_speakers, c.speaker_channels) if c.global_conditioning else None
         )
@@ -85,10 +83,8 @@ class WaveNet(nn.Module):
         [B, n + context, M] -> conditioned frames -> per-sample rows [B, M, K] interpolated
         as `mel.mel_window` does (left / right [B, K] frame indices, weight [B, K])."""
         cond = self.cond_net(frames)
-        take = torch.gather
-        index = left.unsqueeze(-1).expand(-1, -1, cond.size(2))
-        lo = take(cond, 1, index)
-        hi = take(cond, 1, right.unsqueeze(-1).expand(-1, -1, cond.size(2)))
+        lo = torch.gather(cond, 1, left.unsqueeze(-1).expand(-1, -1, cond.size(2)))
+        hi = torch.gather(cond, 1, right.unsqueeze(-1).expand(-1, -1, cond.size(2)))
         w = weight.unsqueeze(-1)
         return (lo * (1.0 - w) + hi * w).transpose(1, 2)
 

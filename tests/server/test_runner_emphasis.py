@@ -8,7 +8,8 @@ import dataclasses
 import numpy as np
 
 from server.runner import Job, Runner
-from server.scheduler import Plan, Stream
+from server.scheduler import Stream
+from tests.helpers.runner import run_in_chunks
 from tests.helpers.tiny_models import random_model
 from wavenet_core.audio import float_to_pcm16
 from wavenet_core.config import MelConfig, WaveNetConfig
@@ -27,15 +28,9 @@ def _runner_audio(chunks: tuple[int, ...]) -> list[bytes]:
                                        hop_length=8), slot=slot)
                for i, slot in enumerate((2, 0))]
     out = [b"", b""]
-    plan = Plan(open=streams, step=streams, num_steps=chunks[0])
-    for k in chunks:
-        plan.num_steps = k
-        for i, pcm in enumerate(runner.execute_sync(plan)):
+    for pcms in run_in_chunks(runner, streams, chunks):
+        for i, pcm in enumerate(pcms):
             out[i] += pcm
-        for s in streams:
-            s.produced += k
-        plan = Plan(step=streams, num_steps=k)
-    runner.close()
     return out
 
 

@@ -13,7 +13,8 @@ if importlib.util.find_spec("triton") is None:
     pytest.skip("triton is not installed", allow_module_level=True)
 
 from server.runner import Job, Runner  # noqa: E402
-from server.scheduler import Plan, Stream  # noqa: E402
+from server.scheduler import Stream  # noqa: E402
+from tests.helpers.runner import run_in_chunks  # noqa: E402
 from tests.helpers.tiny_models import random_model  # noqa: E402
 from wavenet_core.config import MelConfig, WaveNetConfig  # noqa: E402
 from wavenet_core.generation.backends import make_backend  # noqa: E402
@@ -33,16 +34,10 @@ def _audio(backend_name: str) -> list[bytes]:
                                        hop_length=8), slot=slot)
                for i, slot in enumerate((2, 0))]
     out = [b"", b""]
-    plan = Plan(open=streams, step=streams, num_steps=13)
-    for k in (13, 17):
-        plan.num_steps = k
-        for i, pcm in enumerate(runner.execute_sync(plan)):
+    for pcms in run_in_chunks(runner, streams, (13, 17)):
+        for i, pcm in enumerate(pcms):
             assert isinstance(pcm, bytes), pcm
             out[i] += pcm
-        for s in streams:
-            s.produced += k
-        plan = Plan(step=streams, num_steps=k)
-    runner.close()
     return out
 
 

@@ -15,10 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-
-def frames_needed(hop: int, count: int) -> int:
-    """Frames any window of `count` samples needs, whatever its phase (0 .. hop-1)."""
-    return (hop - 1 + max(count, 1) - 1) // hop + 2
+from wavenet_core.mel import frames_needed  # noqa: F401  (the rule, for this module's users)
 
 
 @dataclass
