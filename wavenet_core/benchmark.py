@@ -8,8 +8,9 @@ the CUDA graph where a GPU exists. And the limits of this machine for the same m
 - weight-streaming bound (batch 1): read bandwidth of the cache level that holds that
   precision's weights (roofline.py measures L1, L2, L3 and DRAM) / weight bytes per sample;
   split across T cores, each core streams its own slice;
-- compute bound: the model's FLOPs per sample against a large single-thread float32 matrix
-  product's GFLOP/s, times the threads;
+- compute bound: the model's FLOPs per sample against this core's float32 peak, times the
+  threads; the peak is the higher of a register-only FMA loop (roofline.fma_peak_gflops) and
+  a large single-thread matrix product (on AMD, PyTorch's GEMM reached under half the peak);
 - batch 16 on T threads runs in group mode: each thread makes B/T rows per step and reads
   all the weights once per step for them, so its bound is the lower of compute and
   T * B/T * that weight-streaming bound (fp32 weights that overflow L2 make it L3-bound).
@@ -28,7 +29,7 @@ from wavenet_core.generation.naive import naive_generate
 from wavenet_core.generation.timing import time_generation
 from wavenet_core.generation.torch_backend import TorchBackend
 from wavenet_core.model import WaveNet
-from wavenet_core.roofline import cpu_model, measure_levels, stream_bound
+from wavenet_core.roofline import cpu_model, fma_peak_gflops, measure_levels, stream_bound
 
 CONFIGS = {"A": CONFIG_A, "B": CONFIG_B}
 CPU_RUNS = ((1, 1), (1, 2), (16, 2))           # (batch, threads)
@@ -74,10 +75,12 @@ def run_benchmark(configs=("A", "B"), steps: int = 4000, eager_steps: int = 150,
                   log=print) -> dict:
     """Measure everything; returns {"limits": {...}, "rows": [Row...]} as plain dicts."""
     levels = measure_levels()
-    gflops = matmul_gflops()
-    log(f"machine: {cpu_model()}; single-thread float32 matmul {gflops:.1f} GFLOP/s; read "
-        + ", ".join(f"{lv.name} {lv.read_gbs:.0f} GB/s" for lv in levels))
-    result = {"cpu": cpu_model(), "gflops_1_thread": gflops,
+    gemm, peak = matmul_gflops(), fma_peak_gflops()
+    gflops = max(gemm, peak)
+    log(f"machine: {cpu_model()}; single-thread float32 GFLOP/s: FMA peak {peak:.1f}, matmul "
+        f"{gemm:.1f}; read " + ", ".join(f"{lv.name} {lv.read_gbs:.0f} GB/s" for lv in levels))
+    result = {"cpu": cpu_model(), "gflops_1_thread": gflops, "fma_peak_gflops": peak,
+              "matmul_gflops": gemm,
               "read_gbs": {lv.name: lv.read_gbs for lv in levels},
               "cache_bytes": {lv.name: lv.size for lv in levels[:3]}, "configs": {}, "rows": []}
     for name in configs:

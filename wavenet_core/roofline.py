@@ -6,7 +6,7 @@ bandwidth(level) / weight_bytes samples/s, where `level` is the smallest cache t
 the weights: L1 or L2 (per core), L3 (shared), else DRAM. This module reads the cache
 sizes the OS reports and measures single-thread read bandwidth from each level with a
 vectorized sum over a buffer sized to sit in it (half of L1/L2, beyond L2 but well inside
-L3, far beyond L3 for DRAM).
+L3, far beyond L3 for DRAM). The compute roof is a register-only FMA loop's rate.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from wavenet_core.generation.cpu_packing import aligned
 from wavenet_core.generation.cpu_simd import _JIT, _vfma, _vload, _vsplat, _vstore
 
 LEVELS = ("L1", "L2", "L3", "DRAM")
@@ -64,12 +65,12 @@ def cache_sizes() -> dict[str, int]:
 @njit(**_JIT)
 def _read(a, reps):
     """Sum `a` `reps` times with 16-lane loads into 8 independent accumulators (the
-    loads, not the adds, limit)."""
+    loads, not the adds, limit). The accumulators live across repetitions: nothing but
+    loads and adds in the timed loop, or an L1-sized buffer would time the overhead."""
     one = _vsplat(np.float32(1.0))
-    total = np.float32(0)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = _vsplat(np.float32(0.0))
     n = a.size // 128 * 128
     for _ in range(reps):
-        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = _vsplat(np.float32(0.0))
         for i in range(0, n, 128):
             s0 = _vfma(_vload(a, i), one, s0)
             s1 = _vfma(_vload(a, i + 16), one, s1)
@@ -79,16 +80,67 @@ def _read(a, reps):
             s5 = _vfma(_vload(a, i + 80), one, s5)
             s6 = _vfma(_vload(a, i + 96), one, s6)
             s7 = _vfma(_vload(a, i + 112), one, s7)
-        out = np.empty(16, np.float32)
-        _vstore(out, 0, _vfma(s0, one, _vfma(s1, one, _vfma(s2, one, _vfma(
-            s3, one, _vfma(s4, one, _vfma(s5, one, _vfma(s6, one, s7))))))))
-        total += out.sum()
-    return total
+    out = np.empty(16, np.float32)
+    _vstore(out, 0, _vfma(s0, one, _vfma(s1, one, _vfma(s2, one, _vfma(
+        s3, one, _vfma(s4, one, _vfma(s5, one, _vfma(s6, one, s7))))))))
+    return out.sum()
+
+
+@njit(**_JIT)
+def _fma_chains(iterations):
+    """12 independent chains of 16-lane FMAs on registers only: enough in flight to cover
+    the FMA latency on every x86 core seen here (4 cycles x 2 pipes)."""
+    a = _vsplat(np.float32(0.999999))
+    b = _vsplat(np.float32(1e-7))
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = s11 = _vsplat(np.float32(1.0))
+    for _ in range(iterations):
+        s0 = _vfma(s0, a, b)
+        s1 = _vfma(s1, a, b)
+        s2 = _vfma(s2, a, b)
+        s3 = _vfma(s3, a, b)
+        s4 = _vfma(s4, a, b)
+        s5 = _vfma(s5, a, b)
+        s6 = _vfma(s6, a, b)
+        s7 = _vfma(s7, a, b)
+        s8 = _vfma(s8, a, b)
+        s9 = _vfma(s9, a, b)
+        s10 = _vfma(s10, a, b)
+        s11 = _vfma(s11, a, b)
+    out = np.empty(16, np.float32)
+    _vstore(out, 0, _vfma(s0, s1, _vfma(s2, s3, _vfma(s4, s5, _vfma(
+        s6, s7, _vfma(s8, s9, _vfma(s10, s11, a)))))))
+    return out.sum()
+
+
+FMA_CHAIN_FLOPS = 12 * 16 * 2          # per iteration of _fma_chains
+
+
+def fma_peak_gflops(seconds: float = 0.2, repeats: int = 5) -> float:
+    """Single-thread float32 FMA peak (GFLOP/s): the compute roof. A library GEMM is not
+    always near it: MKL on an AMD EPYC (Zen 5) ran at 105 GFLOP/s, under half of this
+    loop's 272, and this project's kernel then "beat" the GEMM-based bound by 1.5x."""
+    _fma_chains(10)
+    iterations = 1 << 16
+    while True:
+        start = time.perf_counter()
+        _fma_chains(iterations)
+        elapsed = time.perf_counter() - start
+        if elapsed > seconds / repeats or iterations > 1 << 30:
+            break
+        iterations *= 4
+    best = elapsed
+    for _ in range(repeats - 1):
+        start = time.perf_counter()
+        _fma_chains(iterations)
+        best = min(best, time.perf_counter() - start)
+    return iterations * FMA_CHAIN_FLOPS / best / 1e9
 
 
 def read_bandwidth(nbytes: int, seconds: float = 0.15) -> float:
-    """Single-thread read bandwidth (GB/s) over a buffer of `nbytes`, best of 3."""
-    a = np.random.default_rng(0).random(max(256, nbytes // 4), dtype=np.float32)
+    """Single-thread read bandwidth (GB/s) over a buffer of `nbytes`, best of 3. The buffer
+    is 64-byte aligned like the packed weights: loads that straddle two cache lines ran at
+    half the rate from L1 (AMD EPYC)."""
+    a = aligned(np.random.default_rng(0).random(max(256, nbytes // 4), dtype=np.float32))
     _read(a, 1)
     reps = 1
     while True:

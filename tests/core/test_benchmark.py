@@ -35,6 +35,11 @@ def test_bench_json_has_every_backend_and_ratios(capsys):
         assert 0 < b16["bound"] <= b16["compute_bound"]
         assert b16["bound_kind"] == "compute" or b16["bound"] < b16["compute_bound"]
     assert result["configs"]["B"]["compute_bound_1_core"] > 0
+    # The compute roof is the higher of the FMA loop and the GEMM, and it is what every
+    # compute bound was derived from.
+    assert result["gflops_1_thread"] == max(result["fma_peak_gflops"], result["matmul_gflops"])
+    assert result["configs"]["B"]["compute_bound_1_core"] == \
+        result["gflops_1_thread"] * 1e9 / flops_per_sample(CONFIG_B)
     table = ratio_table(result)
     assert "x naive" in table and len(table.splitlines()) == 2 + len(result["rows"])
 
