@@ -3,7 +3,9 @@
 Machines here are shared and noisy, so absolute numbers drift; ratios measured in the same
 run do not. For configs A and B (docs/architecture.md section 5) this measures samples/s of naive
 recomputation, eager PyTorch queues and the compiled CPU backend in each precision (fp32,
-bf16, int8): batch 1 on one core, batch 1 split across two cores, batch 16 on two threads;
+bf16, int8): batch 1 on one core, batch 1 split across two cores, batch 1 on two threads as
+the engine runs it (split="auto": once it has timed both ways, the faster), batch 16 on two
+threads;
 the CUDA graph where a GPU exists. And the limits of this machine for the same model:
 - weight-streaming bound (batch 1): read bandwidth of the cache level that holds that
   precision's weights (roofline.py measures L1, L2, L3 and DRAM) / weight bytes per sample;
@@ -32,7 +34,8 @@ from wavenet_core.model import WaveNet
 from wavenet_core.roofline import cpu_model, fma_peak_gflops, measure_levels, stream_bound
 
 CONFIGS = {"A": CONFIG_A, "B": CONFIG_B}
-CPU_RUNS = ((1, 1), (1, 2), (16, 2))           # (batch, threads)
+# (batch, threads, split policy): one core, one stream split, the engine's choice, group mode
+CPU_RUNS = ((1, 1, "always"), (1, 2, "always"), (1, 2, "auto"), (16, 2, "always"))
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Row:
     bound: float = 0.0            # the roofline bound this row is compared with
     bound_kind: str = ""          # "L2", "L2+L3", ... (weights) or "compute"
     compute_bound: float = 0.0    # FLOPs-only bound for the same threads
+    mode: str = ""                # cpu rows: "one" core, "split", "auto" or "group"
 
 
 def weights_per_sample(c: WaveNetConfig) -> int:
@@ -117,8 +121,8 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
         log(f"cpu backend unavailable: {exc}")
         return
     for precision in precisions:
-        for batch, threads in CPU_RUNS:
-            backend = CpuBackend(model, threads=threads, precision=precision, split="always")
+        for batch, threads, split in CPU_RUNS:
+            backend = CpuBackend(model, threads=threads, precision=precision, split=split)
             backend.warmup()
             t = time_generation(backend, batch, steps, repeats=3)
             kind, bound = stream_bound(levels, backend.weight_bytes(batch))
@@ -126,9 +130,11 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
                 bound *= batch
                 if compute * threads < bound:
                     bound, kind = compute * threads, "compute"
+            mode = "one" if threads == 1 else "group" if batch >= threads else \
+                "split" if split == "always" else split
             yield _log(Row(name, "cpu", batch, threads, t.samples_per_s,
                            t.per_stream_samples_per_s, precision, bound, kind,
-                           compute * threads), log)
+                           compute * threads, mode), log)
     if torch.cuda.is_available():
         from wavenet_core.generation.cuda_graph_backend import CudaGraphBackend
 
@@ -144,7 +150,8 @@ def ratio_table(result: dict) -> str:
     fraction of its roofline bound (the cache level holding its weights, or compute) and of
     the compute bound alone."""
     lines = [f"cpu: {result.get('cpu', '?')}",
-             f"{'cfg':3} {'backend':10} {'prec':4} {'batch':>5} {'thr':>3} {'samples/s':>11} "
+             f"{'cfg':3} {'backend':10} {'prec':4} {'batch':>5} {'thr':>3} {'mode':5} "
+             f"{'samples/s':>11} "
              f"{'per stream':>10} {'x naive':>8} {'x torch':>8} {'bound':>11} {'of':>7} "
              f"{'%bound':>6} {'%comp':>6}"]
     rows = result["rows"]
@@ -157,7 +164,8 @@ def ratio_table(result: dict) -> str:
         of_compute = f"{100 * r['samples_per_s'] / comp:5.0f}%" if comp else f"{'':6}"
         lines.append(
             f"{r['config']:3} {r['backend']:10} {r.get('precision', 'fp32'):4} {r['batch']:5d} "
-            f"{r['threads']:3d} {r['samples_per_s']:11,.0f} {r['per_stream']:10,.0f} "
+            f"{r['threads']:3d} {r.get('mode', ''):5} {r['samples_per_s']:11,.0f} "
+            f"{r['per_stream']:10,.0f} "
             f"{r['samples_per_s'] / naive:8.0f} "
             f"{(r['samples_per_s'] / eager) if eager else float('nan'):8.1f} "
             f"{bound:11,.0f} {r.get('bound_kind', ''):>7} {share} {of_compute}")
@@ -173,7 +181,7 @@ def _find(rows, config, backend, batch):
 
 def _log(row: Row, log) -> Row:
     log(f"  {row.config} {row.backend:10} {row.precision:4} batch {row.batch:3d} "
-        f"threads {row.threads}: {row.samples_per_s:,.0f} samples/s")
+        f"threads {row.threads} {row.mode:5}: {row.samples_per_s:,.0f} samples/s")
     return row
 
 

@@ -22,16 +22,17 @@ def test_bench_json_has_every_backend_and_ratios(capsys):
     backends = {(r["backend"], r["batch"]) for r in result["rows"]}
     assert {("naive", 1), ("torch", 1), ("torch", 16), ("cpu", 1), ("cpu", 16)} <= backends
     assert all(r["samples_per_s"] > 0 for r in result["rows"])
-    cpu = {(r["precision"], r["batch"], r["threads"]): r for r in result["rows"]
+    cpu = {(r["precision"], r["batch"], r["threads"], r["mode"]): r for r in result["rows"]
            if r["backend"] == "cpu"}
-    assert set(cpu) == {(p, b, t) for p in ("fp32", "bf16") for b, t in ((1, 1), (1, 2), (16, 2))}
+    assert set(cpu) == {(p, b, t, m) for p in ("fp32", "bf16") for b, t, m in (
+        (1, 1, "one"), (1, 2, "split"), (1, 2, "auto"), (16, 2, "group"))}
     assert set(result["read_gbs"]) == {"L1", "L2", "L3", "DRAM"}
     assert all(v > 0 for v in result["read_gbs"].values())
     # bf16 halves the bytes: its batch-1 bound is at least fp32's, from the same or a
     # nearer cache level; batch 16's bound is compute or 16 rows per weight read.
-    assert cpu["bf16", 1, 1]["bound"] >= cpu["fp32", 1, 1]["bound"] > 0
+    assert cpu["bf16", 1, 1, "one"]["bound"] >= cpu["fp32", 1, 1, "one"]["bound"] > 0
     for precision in ("fp32", "bf16"):
-        b16 = cpu[precision, 16, 2]
+        b16 = cpu[precision, 16, 2, "group"]
         assert 0 < b16["bound"] <= b16["compute_bound"]
         assert b16["bound_kind"] == "compute" or b16["bound"] < b16["compute_bound"]
     assert result["configs"]["B"]["compute_bound_1_core"] > 0

@@ -21,7 +21,7 @@ from wavenet_core.config import WaveNetConfig
 from wavenet_core.data import fixed_batches, make_utterance
 from wavenet_core.generation.backends import make_backend
 from wavenet_core.generation.cpu_backend import CpuBackend
-from wavenet_core.generation.cpu_split import SplitChoice
+from wavenet_core.generation.cpu_split import SplitChoice, SplitChoices
 from wavenet_core.generation.cpu_sync import SPLIT_SUPPORTED
 from wavenet_core.generation.cpu_weights import bf16_bits, encode_panels, int8_codes, rounded
 from wavenet_core.generation.precision import cpu_candidates, native_precisions
@@ -171,6 +171,21 @@ def test_auto_split_uses_the_faster_mode_and_keeps_measuring_the_other():
     assert choice.explore_every > SplitChoice.FIRST_EXPLORE   # the loser is tried less often
     picks = run(2000, {1: 3000.0, 2: 9000.0})                 # the machine got quieter
     assert picks[-100:].count(2) > 90
+
+
+def test_auto_split_chooses_per_call_length():
+    # Short calls pay the handoff and long ones gain from the team: what a short call
+    # measured must not decide for long ones.
+    choices = SplitChoices()
+    short, long = choices.for_call(16), choices.for_call(4000)
+    assert choices.for_call(20) is short and choices.for_call(3000) is long
+    assert short is not long
+    for _ in range(50):
+        for choice, rates in ((short, {1: 9000.0, 2: 1000.0}), (long, {1: 3000.0, 2: 9000.0})):
+            parts = choice.pick(2)
+            choice.observe(parts, rates[parts])
+    assert short.pick(2) == 1 or short.exploring == 2
+    assert max(long.rate, key=long.rate.get) == 2 and max(short.rate, key=short.rate.get) == 1
 
 
 def test_auto_split_gives_the_same_samples_as_one_thread():

@@ -43,7 +43,7 @@ from wavenet_core.generation.cpu_kernels import Call, Dims, Shard, Team
 from wavenet_core.generation.cpu_loop import run_rows
 from wavenet_core.generation.cpu_packing import PaddedMatrices, aligned, split_range
 from wavenet_core.generation.cpu_scalar import OUT_KINDS
-from wavenet_core.generation.cpu_split import SplitChoice
+from wavenet_core.generation.cpu_split import SplitChoices
 from wavenet_core.generation.cpu_sync import SPLIT_SUPPORTED, new_flags
 from wavenet_core.generation.cpu_weights import PRECISIONS
 from wavenet_core.generation.mel_frames import MelFrames
@@ -95,7 +95,7 @@ class CpuBackend:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self.split = split
-        self._split_choice = SplitChoice()
+        self._split_choices = SplitChoices()
 
     # -- interface ------------------------------------------------------------------
 
@@ -269,7 +269,8 @@ class CpuBackend:
         parts = self.split_threads(n)
         measured = parts > 1 and self.split == "auto"       # auto: pick and time a mode
         if measured:
-            parts = self._split_choice.pick(parts)
+            choice = self._split_choices.for_call(num_steps)
+            parts = choice.pick(parts)
         if parts > 1:                     # split mode: every thread on all slots
             shards = self._team_shards(parts)
             teams = self._teams(parts, n)
@@ -287,5 +288,5 @@ class CpuBackend:
             for future in futures:
                 future.result()
         if measured:
-            self._split_choice.observe(parts, n * num_steps / (time.perf_counter() - began))
+            choice.observe(parts, n * num_steps / (time.perf_counter() - began))
         return codes
