@@ -252,14 +252,18 @@ class CpuBackend:
             if first.min() < 0 or first.max() >= classes:
                 raise ValueError(f"input codes must be in [0, {classes})")
         none = np.zeros((n, 0), np.int64)
-        views = dict(ring=state.ring.numpy(), positions=state.positions.numpy(),
+        ring = state.ring.numpy()
+        views = dict(positions=state.positions.numpy(),
                      next_input=state.next_input.numpy(), next_value=state.next_value.numpy(),
                      seed=state.seed.numpy(), temperature=state.temperature.numpy(),
                      num_steps=num_steps)
         bias = self._bias(state, slots)
 
-        def call(lo: int, hi: int, gate_cols=slice(None)) -> Call:
-            return Call(slots=slots[lo:hi], bias=np.ascontiguousarray(
+        def call(lo: int, hi: int, gate_cols=slice(None), private_ring=False) -> Call:
+            rows = slots[lo:hi]
+            # split mode, thread p > 0: its own copy of the call's rings (rows 0..n-1)
+            own, own_rows = (ring[rows], np.arange(hi - lo)) if private_ring else (ring, rows)
+            return Call(slots=rows, ring=own, ring_rows=own_rows, bias=np.ascontiguousarray(
                             bias[lo:hi][:, :, gate_cols]).reshape(-1),
                         frames=mel.frames[lo:hi].reshape(-1), phase=mel.phase[lo:hi],
                         hop=mel.hop, forced=none[lo:hi] if scalar else forced[lo:hi],
@@ -274,8 +278,8 @@ class CpuBackend:
         if parts > 1:                     # split mode: every thread on all slots
             shards = self._team_shards(parts)
             teams = self._teams(parts, n)
-            jobs = [(shards[p], call(0, n, self.matrices.gate_columns(p, parts)), teams[p])
-                    for p in range(parts)]
+            jobs = [(shards[p], call(0, n, self.matrices.gate_columns(p, parts), p > 0),
+                     teams[p]) for p in range(parts)]
         else:                             # group mode: one group of slots per thread
             groups = split_range(n, min(self.threads, n))
             solo = self._shards[1][0]

@@ -45,13 +45,15 @@ Dims = namedtuple("Dims", "offsets dilations spans taps emb in_w c cp zp sp qp m
 Shard = namedtuple("Shard", "w s gate_off gate_soff out_off out_soff head_off head_soff "
                             "logit_off logit_soff head_b logit_b local_p out_b "
                             "j_lo jt s_lo st h_lo ht q_lo qt")
-# Call: the slots of this call and the state they live in; bias: [n, L, 2jt] gate bias (the
-# speaker folded in, this shard's columns); mel frames [n, F, m] with per-row phase [n] and
-# hop (mel_frames.MelFrames: row r's step k interpolates frames (phase[r] + k) // hop and
-# the next; per-sample rows are frames of hop 1); forced [n, K] teacher-forced codes, or
-# forced_v [n, K] values for scalar input (K = 0: sample), codes [n, K] out, logits
-# [n, K, nout] out (K = 0: not kept).
-Call = namedtuple("Call", "slots num_steps ring positions next_input next_value seed "
+# Call: the slots of this call and the state they live in; ring_rows [n]: each slot's rows
+# in `ring` (the slots themselves; in split mode thread p > 0 reads and writes a private
+# copy of the call's rings, rows 0..n-1, so no ring row crosses cores); bias: [n, L, 2jt]
+# gate bias (the speaker folded in, this shard's columns); mel frames [n, F, m] with
+# per-row phase [n] and hop (mel_frames.MelFrames: row r's step k interpolates frames
+# (phase[r] + k) // hop and the next; per-sample rows are frames of hop 1); forced [n, K]
+# teacher-forced codes, or forced_v [n, K] values for scalar input (K = 0: sample), codes
+# [n, K] out, logits [n, K, nout] out (K = 0: not kept).
+Call = namedtuple("Call", "slots num_steps ring ring_rows positions next_input next_value seed "
                           "temperature bias frames phase hop forced forced_v codes logits")
 # Team: this thread's number, the team size, the barrier counters and the buffers the team
 # shares: z [2, n, zp] (double buffered by layer), act/hid [n, sp], lg [n, qp].

@@ -4,8 +4,9 @@ output column. See cpu_backend.py and docs/cpu-kernel.md for the design.
 
 A team of T threads all run this function on the same slots, each with its own Shard.
 Per layer: every thread reads the k-1 ring taps and computes its filter/gate columns ->
-its slice of z, written to the team's shared z; barrier; thread 0 writes the layer input to
-the ring (over the oldest tap); every thread computes the whole residual (it needs all of
+its slice of z, written to the team's shared z; barrier; every thread writes the layer
+input to its ring (over the oldest tap: thread 0 to the state's, the others to private
+copies, so no ring row crosses cores); every thread computes the whole residual (it needs all of
 z; the residual matrix is small, so computing it twice is cheaper than a second barrier)
 and its own skip columns, from [x | skip] (+ the out bias), then scales x.
 The head: skip slices -> shared act; barrier; head columns -> shared hid; barrier; logit
@@ -130,8 +131,8 @@ def run_rows(dims, shard, call, team):
                     ph = phase[r * num_layers + layer]
                     for j in range(taps - 1):       # tap j: x(t - (k-1-j) d), at ph + j d
                         at = ph + j * d
-                        q = call.ring[slots[r], dims.offsets[layer] + (at - span if at >= span
-                                                                          else at)]
+                        q = call.ring[call.ring_rows[r],
+                                      dims.offsets[layer] + (at - span if at >= span else at)]
                         prev = gin[r * kcp + j * cp:r * kcp + j * cp + c]
                         for o in range(c):
                             prev[o] = q[o]
@@ -164,11 +165,11 @@ def run_rows(dims, shard, call, team):
                             zr[o] = _gated(hf[o], hg[o])
                 generation += 1
                 barrier(team.flags, team.thread, team.threads, generation)
-                if lead:
-                    for r in range(n):
-                        q = call.ring[slots[r], dims.offsets[layer] + phase[r * num_layers + layer]]
-                        for o in range(c):
-                            q[o] = xs[r * xw + o]
+                for r in range(n):            # every thread writes the ring it reads
+                    q = call.ring[call.ring_rows[r],
+                                  dims.offsets[layer] + phase[r * num_layers + layer]]
+                    for o in range(c):
+                        q[o] = xs[r * xw + o]
                 if has_out_b:
                     ob = shard.out_b[layer * xw:(layer + 1) * xw]
                     for r in range(n):
