@@ -99,7 +99,35 @@ def _compile(device: torch.device):
             f"set TRITON_INTERPRET=1 before anything, torch included, imports Triton)")
     from wavenet_core.generation.triton_kernel import wavenet_chunk
 
+    if interpret:
+        _interpret_dots_row_by_row()
     return triton.jit(wavenet_chunk)
+
+
+def _interpret_dots_row_by_row() -> None:
+    """Make the interpreter's tl.dot sum every row the same way, wherever it sits.
+
+    The interpreter computes tl.dot with numpy's matmul, and OpenBLAS on an AMD EPYC (Zen 5)
+    gives a row a different summation order depending on its position among the 16 rows
+    (permuting the rows changed their results bitwise), so a stream's samples depended on
+    its neighbours. A GPU's dot has no such dependence, and the kernel's batch invariance
+    (tests/core/test_triton_*.py) is the GPU's property. einsum runs one loop for every
+    output element."""
+    from triton.runtime import interpreter
+
+    builder = interpreter.InterpreterBuilder
+    if getattr(builder.create_dot, "row_invariant", False):
+        return
+    original = builder.create_dot
+
+    def create_dot(self, a, b, d, input_precision, max_num_imprecise_acc):
+        if a.dtype.primitive_bitwidth == 8 or b.dtype.primitive_bitwidth == 8:
+            return original(self, a, b, d, input_precision, max_num_imprecise_acc)
+        product = np.einsum("...ik,...kn->...in", a.data, b.data, dtype=d.data.dtype)
+        return interpreter.TensorHandle(product + d.data, d.dtype.scalar)
+
+    create_dot.row_invariant = True
+    builder.create_dot = create_dot
 
 
 class TritonBackend:
