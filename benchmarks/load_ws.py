@@ -77,8 +77,11 @@ class EngineAlone:
     def __init__(self, checkpoint: Path, args):
         from wavenet_core.checkpoint import load_checkpoint
         from wavenet_core.generation.backends import make_backend
+        from wavenet_core.generation.precision import recorded_costs
 
-        self.backend = make_backend(load_checkpoint(checkpoint), args.backend, args.device)
+        # the precision the server picks: "auto" within the checkpoint's recorded NLL costs
+        self.backend = make_backend(load_checkpoint(checkpoint), args.backend, args.device,
+                                    "auto", recorded_costs(checkpoint))
         if hasattr(self.backend, "warmup"):
             self.backend.warmup()
 
