@@ -124,7 +124,8 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
         for batch, threads, split in CPU_RUNS:
             backend = CpuBackend(model, threads=threads, precision=precision, split=split)
             backend.warmup()
-            t = time_generation(backend, batch, steps, repeats=3)
+            # auto spends its first calls timing each mode once: give it calls to settle
+            t = time_generation(backend, batch, steps, repeats=8 if split == "auto" else 3)
             kind, bound = stream_bound(levels, backend.weight_bytes(batch))
             if batch > 1:                 # group mode: each thread's rows share one read
                 bound *= batch
