@@ -1,0 +1,70 @@
+"""The compiled CPU kernel on a machine without AVX-512: an AVX2-only build (numba told
+the CPU is a Haswell, with Haswell's features only) must use no 512-bit register and
+must give bitwise the samples and logits of this machine's build, in every precision.
+LLVM splits each 16-lane operation into 8-lane ones; every lane's FMA chain and the
+bf16/int8 widening are the same, so nothing may differ (docs/cpu-kernel.md, "Weight
+formats"). The AVX2 build compiles in a subprocess with its own numba cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tests.helpers.tiny_models import random_model
+from wavenet_core.config import WaveNetConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+HASWELL_FEATURES = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+f16c,+fma,+fxsr,+lzcnt,+mmx,"
+                    "+movbe,+popcnt,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave")
+CONFIG = WaveNetConfig(layers_per_stack=3, stacks=2, dilation_cycle=(1, 3, 5),
+                       residual_channels=12, skip_channels=20, classes=40, mel_channels=5,
+                       num_speakers=3)
+
+
+def outputs() -> dict[str, np.ndarray]:
+    """Codes and teacher-forced logits of two streams, every precision, one thread."""
+    from wavenet_core.generation.cpu_backend import CpuBackend
+
+    model = random_model(CONFIG, seed=5)
+    local = np.random.default_rng(1).standard_normal((2, 60, 5)).astype(np.float32)
+    out = {}
+    for precision in ("fp32", "bf16", "int8"):
+        backend = CpuBackend(model, threads=1, precision=precision)
+        state = backend.new_state(2)
+        for slot in range(2):
+            backend.open_slot(state, slot, seed=slot + 3, temperature=0.9, speaker=slot)
+        codes = backend.generate(state, [0, 1], 60, local)
+        out[f"{precision} codes"] = codes
+        out[f"{precision} logits"] = backend.teacher_force(state, [0, 1], codes[:, :20],
+                                                           local[:, :20])
+    return out
+
+
+def test_an_avx2_build_uses_no_512_bit_registers_and_gives_the_same_bits(tmp_path):
+    env = {**os.environ, "NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": HASWELL_FEATURES,
+           "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, __file__, str(tmp_path / "avx2.npz")], env=env,
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["compiled"] and report["ymm"] and not report["zmm"], report
+    theirs = np.load(tmp_path / "avx2.npz")
+    mine = outputs()
+    assert set(theirs.files) == set(mine)
+    for name, value in mine.items():
+        np.testing.assert_array_equal(theirs[name], value, err_msg=name)
+
+
+if __name__ == "__main__":       # the subprocess: build for the CPU numba is told, report
+    from wavenet_core.generation.cpu_loop import run_rows
+
+    results = outputs()
+    np.savez(sys.argv[1], **results)
+    asm = "".join(run_rows.inspect_asm().values()) if run_rows.signatures else ""
+    compiled = not run_rows._cache_hits         # inspect_asm is empty for a cache load
+    print(json.dumps({"compiled": compiled, "zmm": "zmm" in asm, "ymm": "ymm" in asm}))
