@@ -14,6 +14,7 @@ from wavenet_core.generation.cpu_simd import (
     LANES,
     PANEL,
     ROWS,
+    WIDE_REGISTERS,
     _vfma,
     _vsplat,
     _vstore,
@@ -146,6 +147,33 @@ def _k8x2(w, s, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld, so):
     _vstore(y, yo + 6 * yld + 16, _acc_final(w, a61, s, so + 16, init, i6 + 16))
     _vstore(y, yo + 7 * yld, _acc_final(w, a70, s, so, init, i7))
     _vstore(y, yo + 7 * yld + 16, _acc_final(w, a71, s, so + 16, init, i7 + 16))
+
+
+@njit(**_JIT)
+def _k2x2(w, s, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld, so):
+    """2 rows x 32 outputs: 4 accumulators, for AVX2's 16 registers (a 16-lane vector
+    takes two of them), where the wider blocks spill."""
+    i0 = io
+    i1 = io + ild
+    a00 = _acc_init(w, init, i0)
+    a01 = _acc_init(w, init, i0 + 16)
+    a10 = _acc_init(w, init, i1)
+    a11 = _acc_init(w, init, i1 + 16)
+    x0 = x[xo:]
+    x1 = x[xo + xld:]
+    for i in range(n_in):
+        w0, w1 = _wload2(w, p)
+        b = _vsplat(x0[i])
+        a00 = _vfma(w0, b, a00)
+        a01 = _vfma(w1, b, a01)
+        b = _vsplat(x1[i])
+        a10 = _vfma(w0, b, a10)
+        a11 = _vfma(w1, b, a11)
+        p += ld
+    _vstore(y, yo, _acc_final(w, a00, s, so, init, i0))
+    _vstore(y, yo + 16, _acc_final(w, a01, s, so + 16, init, i0 + 16))
+    _vstore(y, yo + yld, _acc_final(w, a10, s, so, init, i1))
+    _vstore(y, yo + yld + 16, _acc_final(w, a11, s, so + 16, init, i1 + 16))
 
 
 @njit(**_JIT)
@@ -335,6 +363,17 @@ def _matmul(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n)
         p = wo + blk * n_in * PANEL
         col = blk * PANEL
         r = 0
+        if not WIDE_REGISTERS:            # AVX2: pairs of rows x 32, then rows x 64
+            while r + 2 <= n:
+                for half in range(0, PANEL, 2 * LANES):
+                    _k2x2(w, s, p + half, PANEL, n_in, x, xo + r * xld, xld, init,
+                          io + col + half + r * ild, ild, y, yo + col + half + r * yld, yld,
+                          so + col + half)
+                r += 2
+            if r < n:
+                _k1x4(w, s, p, PANEL, n_in, x, xo + r * xld, init, io + col + r * ild,
+                      y, yo + col + r * yld, so + col)
+            continue
         while _eight_row_blocks(w) and r + 2 * ROWS <= n:
             for half in range(0, PANEL, 2 * LANES):
                 _k8x2(w, s, p + half, PANEL, n_in, x, xo + r * xld, xld, init,
