@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -115,14 +116,18 @@ def _interpret_dots_row_by_row() -> None:
     output element."""
     from triton.runtime import interpreter
 
-    builder = interpreter.InterpreterBuilder
-    if getattr(builder.create_dot, "row_invariant", False):
+    builder = getattr(interpreter, "InterpreterBuilder", None)
+    original = getattr(builder, "create_dot", None)
+    if original is None or not hasattr(interpreter, "TensorHandle"):
+        warnings.warn("this Triton's interpreter has no InterpreterBuilder.create_dot: its "
+                      "tl.dot keeps numpy's matmul", stacklevel=2)
         return
-    original = builder.create_dot
+    if getattr(original, "row_invariant", False):
+        return
 
-    def create_dot(self, a, b, d, input_precision, max_num_imprecise_acc):
+    def create_dot(self, a, b, d, *args, **kwargs):
         if a.dtype.primitive_bitwidth == 8 or b.dtype.primitive_bitwidth == 8:
-            return original(self, a, b, d, input_precision, max_num_imprecise_acc)
+            return original(self, a, b, d, *args, **kwargs)
         product = np.einsum("...ik,...kn->...in", a.data, b.data, dtype=d.data.dtype)
         return interpreter.TensorHandle(product + d.data, d.dtype.scalar)
 
