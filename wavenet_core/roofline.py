@@ -6,7 +6,8 @@ bandwidth(level) / weight_bytes samples/s, where `level` is the smallest cache t
 the weights: L1 or L2 (per core), L3 (shared), else DRAM. This module reads the cache
 sizes the OS reports and measures single-thread read bandwidth from each level with a
 vectorized sum over a buffer sized to sit in it (half of L1/L2, beyond L2 but well inside
-L3, far beyond L3 for DRAM). The compute roof is a register-only FMA loop's rate.
+L3, far beyond L3 for DRAM). The compute roof is a register-only FMA loop's rate, on one
+thread or on a team of threads at once.
 """
 
 from __future__ import annotations
@@ -134,6 +135,42 @@ def fma_peak_gflops(seconds: float = 0.2, repeats: int = 5) -> float:
         _fma_chains(iterations)
         best = min(best, time.perf_counter() - start)
     return iterations * FMA_CHAIN_FLOPS / best / 1e9
+
+
+def team_fma_peak_gflops(threads: int, seconds: float = 0.03, repeats: int = 3) -> float:
+    """float32 FMA peak of `threads` threads running the loop at once (GFLOP/s, all of them
+    together, best of `repeats` windows of about `seconds`): the compute roof of a row run on
+    that many threads. On a shared virtual machine it is not `threads` x the single-thread
+    peak, and it changes from moment to moment: two vCPUs of an AMD EPYC made 440-460
+    GFLOP/s together in some windows and 240 in others (each at half its single-thread
+    rate, as when the two share a physical core), minutes apart."""
+    import threading
+
+    _fma_chains(10)
+    start = time.perf_counter()
+    _fma_chains(1 << 16)
+    rate = (1 << 16) / max(time.perf_counter() - start, 1e-9)    # iterations per second
+    iterations = max(1 << 12, int(rate * seconds))
+    gate = threading.Barrier(threads + 1)        # cyclic: start and end of each window
+
+    def work():
+        for _ in range(repeats):
+            gate.wait()
+            _fma_chains(iterations)              # releases the GIL (nogil)
+            gate.wait()
+
+    team = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
+    for thread in team:
+        thread.start()
+    best = float("inf")
+    for _ in range(repeats):
+        gate.wait()
+        start = time.perf_counter()
+        gate.wait()
+        best = min(best, time.perf_counter() - start)
+    for thread in team:
+        thread.join()
+    return threads * iterations * FMA_CHAIN_FLOPS / best / 1e9
 
 
 def read_bandwidth(nbytes: int, seconds: float = 0.15) -> float:

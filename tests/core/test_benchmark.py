@@ -35,6 +35,10 @@ def test_bench_json_has_every_backend_and_ratios(capsys):
         b16 = cpu[precision, 16, 2, "group"]
         assert 0 < b16["bound"] <= b16["compute_bound"]
         assert b16["bound_kind"] == "compute" or b16["bound"] < b16["compute_bound"]
+        # group rows are compared with the two threads' FMA peak measured around the call
+        assert b16["roof_gflops"] > 0
+        assert b16["compute_bound"] == b16["roof_gflops"] * 1e9 / flops_per_sample(CONFIG_B)
+    assert all(r["roof_gflops"] == 0 for r in result["rows"] if r["batch"] == 1)
     assert result["configs"]["B"]["compute_bound_1_core"] > 0
     # The compute roof is the higher of the FMA loop and the GEMM, and it is what every
     # compute bound was derived from.
@@ -43,6 +47,15 @@ def test_bench_json_has_every_backend_and_ratios(capsys):
         result["gflops_1_thread"] * 1e9 / flops_per_sample(CONFIG_B)
     table = ratio_table(result)
     assert "x naive" in table and len(table.splitlines()) == 2 + len(result["rows"])
+
+
+def test_team_peak_counts_every_thread():
+    from wavenet_core.roofline import team_fma_peak_gflops
+
+    one, two = team_fma_peak_gflops(1), team_fma_peak_gflops(2)
+    # two threads do twice the work; on a machine whose cores are shared (or busy) their
+    # total can sink towards one thread's rate, never to half of it or below
+    assert one > 0 and two > 0.5 * one
 
 
 def test_r9y9_rows_compare_a_converted_model_with_their_generator():

@@ -3,10 +3,10 @@ and sampling), by one thread alone or by a team of threads that split every matr
 output column. See cpu_backend.py and docs/cpu-kernel.md for the design.
 
 A team of T threads all run this function on the same slots, each with its own Shard.
-Per layer: every thread reads the k-1 ring taps and computes its filter/gate columns ->
-its slice of z, written to the team's shared z; barrier; every thread writes the layer
-input to its ring (over the oldest tap: thread 0 to the state's, the others to private
-copies, so no ring row crosses cores); every thread computes the whole residual (it needs all of
+Per layer: every thread reads the k-1 ring taps and writes the layer input to its ring
+(over the oldest tap: thread 0 to the state's, the others to private copies, so no ring
+row crosses cores), then computes its filter/gate columns -> its slice of z, written to
+the team's shared z; barrier; every thread computes the whole residual (it needs all of
 z; the residual matrix is small, so computing it twice is cheaper than a second barrier)
 and its own skip columns, from [x | skip] (+ the out bias), then scales x.
 The head: skip slices -> shared act; barrier; head columns -> shared hid; barrier; logit
@@ -28,9 +28,12 @@ from wavenet_core.generation.cpu_simd import (
     _JIT,
     _ONE,
     _ZERO,
+    LANES,
+    PREFETCH_LAYERS,
     SUB_STEPS,
     _aligned_zeros,
     _gated,
+    _prefetch,
     _sample,
     counter_uniform_one,
 )
@@ -127,6 +130,21 @@ def run_rows(dims, shard, call, team):
             for layer in range(num_layers):
                 d = dims.dilations[layer]
                 span = dims.spans[layer]
+                # Prefetch the taps of the layer PREFETCH_LAYERS ahead: this step's, or a
+                # later step's (at phase + steps_on) near a step's end or in a model of few
+                # layers. A tap was written d steps ago and has left the nearer caches;
+                # fetching it while this layer's matrices run hides part of that wait.
+                ahead = (layer + PREFETCH_LAYERS) % num_layers
+                steps_on = (layer + PREFETCH_LAYERS) // num_layers
+                for r in range(n):
+                    ph = phase[r * num_layers + ahead] + steps_on
+                    for j in range(taps - 1):
+                        at = ph + j * dims.dilations[ahead]
+                        while at >= dims.spans[ahead]:
+                            at -= dims.spans[ahead]
+                        q = call.ring[call.ring_rows[r], dims.offsets[ahead] + at]
+                        for o in range(0, c, LANES):     # every 64-byte line of the row
+                            _prefetch(q, o)
                 for r in range(n):
                     ph = phase[r * num_layers + layer]
                     for j in range(taps - 1):       # tap j: x(t - (k-1-j) d), at ph + j d
@@ -138,8 +156,14 @@ def run_rows(dims, shard, call, team):
                             prev[o] = q[o]
                     cur = gin[r * kcp + kcp - cp:r * kcp + kcp - cp + c]
                     xr = xs[r * xw:r * xw + c]
+                    # the layer input replaces the oldest tap, now copied, while its line
+                    # is in L1 (after the gate's matrix it was not: 5-7% of a batch-16
+                    # step); every thread writes the ring it reads (thread 0 the state's,
+                    # the others private copies), so no other thread can see it early
+                    q = call.ring[call.ring_rows[r], dims.offsets[layer] + ph]
                     for o in range(c):
                         cur[o] = xr[o]
+                        q[o] = xr[o]
                 if jt2 > 0:
                     if m > 0:
                         for r in range(n):
@@ -165,11 +189,6 @@ def run_rows(dims, shard, call, team):
                             zr[o] = _gated(hf[o], hg[o])
                 generation += 1
                 barrier(team.flags, team.thread, team.threads, generation)
-                for r in range(n):            # every thread writes the ring it reads
-                    q = call.ring[call.ring_rows[r],
-                                  dims.offsets[layer] + phase[r * num_layers + layer]]
-                    for o in range(c):
-                        q[o] = xs[r * xw + o]
                 if has_out_b:
                     ob = shard.out_b[layer * xw:(layer + 1) * xw]
                     for r in range(n):

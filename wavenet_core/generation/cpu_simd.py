@@ -37,6 +37,7 @@ LANES = 16            # floats per vector
 PANEL = 64            # outputs per weight panel (4 vectors)
 ROWS = 4              # rows per register block
 SUB_STEPS = 32        # steps whose local projections are precomputed together
+PREFETCH_LAYERS = 2   # ring taps are prefetched this many layers ahead
 
 # -- 16-lane float32 vectors for numba ---------------------------------------------------
 
@@ -98,6 +99,22 @@ def _vfma(typingctx, a, b, c):
             builder.module, ir.FunctionType(_LLVEC, [_LLVEC] * 3), "llvm.fma.v16f32")
         return builder.call(fn, args)
     return F32X16(F32X16, F32X16, F32X16), codegen
+
+
+@intrinsic
+def _prefetch(typingctx, arr, index):
+    """Ask for the cache line holding arr.flat[index] (a hint: no fault, no effect on any
+    value)."""
+    def codegen(context, builder, sig, args):
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        read, keep_in_every_level, data = (ir.Constant(i32, v) for v in (0, 3, 1))
+        builder.call(fn, [builder.bitcast(ptr, i8p), read, keep_in_every_level, data])
+        return context.get_dummy_value()
+    return types.none(arr, index), codegen
 
 
 @intrinsic
