@@ -16,11 +16,11 @@ the CUDA graph where a GPU exists. And the limits of this machine for the same m
 - batch 16 on T threads runs in group mode: each thread makes B/T rows per step and reads
   all the weights once per step for them, so its bound is the lower of compute and
   T * B/T * that weight-streaming bound (fp32 weights that overflow L2 make it L3-bound).
-  Its compute roof is the FMA loop run on the T threads at once, measured just before and
-  just after each timed call (`roofline.team_fma_peak_gflops`): on a shared virtual
-  machine two vCPUs were worth two cores in some moments and one in others, so T x the
-  single-thread peak, measured once at the start, is not what the row's call had. The row
-  is the median of GROUP_ROUNDS rounds by that ratio.
+  Its compute roof is the FMA loop run on the T threads at once, for as long as the call,
+  just before and just after each timed call (`roofline.team_fma_peak_gflops`): on a
+  shared virtual machine two vCPUs were worth two cores in some moments and one in
+  others, so T x the single-thread peak, measured once at the start, is not what the
+  row's call had. The row is the median of GROUP_ROUNDS rounds by that ratio.
 Every row is reported as a ratio to its bound, and to the compute bound.
 """
 
@@ -165,14 +165,20 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
 
 def _median_round_against_team_peak(backend, batch, steps, threads):
     """(samples/s, team GFLOP/s) of the round with the median ratio between the two, over
-    GROUP_ROUNDS rounds of: team peak, one timed call, team peak (the higher of the two
-    peaks is the round's roof, so a slow moment cannot lower it)."""
+    GROUP_ROUNDS rounds of: team peak, one timed call, team peak. Each peak is one window
+    as long as the call, so both are rates sustained over the same time (short windows
+    catch the fastest moments, and their best would be a roof no sustained call has); the
+    higher of the two is the round's roof, so a slow moment cannot lower it."""
+    seconds = 1 / time_generation(backend, batch, steps, repeats=1).samples_per_s \
+        * batch * steps
     rounds = []
     for _ in range(GROUP_ROUNDS):
-        before = team_fma_peak_gflops(threads)
-        rate = time_generation(backend, batch, steps, repeats=1).samples_per_s
-        roof = max(before, team_fma_peak_gflops(threads))
-        rounds.append((rate / roof, rate, roof))
+        before = team_fma_peak_gflops(threads, seconds, repeats=1)
+        timing = time_generation(backend, batch, steps, repeats=1)
+        after = team_fma_peak_gflops(threads, seconds, repeats=1)
+        roof = max(before, after)
+        rounds.append((timing.samples_per_s / roof, timing.samples_per_s, roof))
+        seconds = timing.best_seconds
     rounds.sort()
     _, rate, roof = rounds[len(rounds) // 2]
     return rate, roof
