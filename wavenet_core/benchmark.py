@@ -169,8 +169,7 @@ def _median_round_against_team_peak(backend, batch, steps, threads):
     as long as the call, so both are rates sustained over the same time (short windows
     catch the fastest moments, and their best would be a roof no sustained call has); the
     higher of the two is the round's roof, so a slow moment cannot lower it."""
-    seconds = 1 / time_generation(backend, batch, steps, repeats=1).samples_per_s \
-        * batch * steps
+    seconds = time_generation(backend, batch, steps, repeats=1).best_seconds
     rounds = []
     for _ in range(GROUP_ROUNDS):
         before = team_fma_peak_gflops(threads, seconds, repeats=1)

@@ -120,21 +120,21 @@ def fma_peak_gflops(seconds: float = 0.2, repeats: int = 5) -> float:
     """Single-thread float32 FMA peak (GFLOP/s): the compute roof. A library GEMM is not
     always near it: MKL on an AMD EPYC (Zen 5) ran at 105 GFLOP/s, under half of this
     loop's 272, and this project's kernel then "beat" the GEMM-based bound by 1.5x."""
+    return team_fma_peak_gflops(1, seconds / repeats, repeats)
+
+
+def _iterations_lasting(seconds: float) -> int:
+    """Iterations of `_fma_chains` that take about `seconds` on one thread (grown by 4x
+    until one run is long enough to time, then scaled)."""
     _fma_chains(10)
-    iterations = 1 << 16
+    iterations = 1 << 12
     while True:
         start = time.perf_counter()
         _fma_chains(iterations)
         elapsed = time.perf_counter() - start
-        if elapsed > seconds / repeats or iterations > 1 << 30:
-            break
+        if elapsed > min(seconds, 0.01) or iterations > 1 << 30:
+            return max(iterations, int(iterations * seconds / elapsed))
         iterations *= 4
-    best = elapsed
-    for _ in range(repeats - 1):
-        start = time.perf_counter()
-        _fma_chains(iterations)
-        best = min(best, time.perf_counter() - start)
-    return iterations * FMA_CHAIN_FLOPS / best / 1e9
 
 
 def team_fma_peak_gflops(threads: int, seconds: float = 0.03, repeats: int = 3) -> float:
@@ -146,11 +146,7 @@ def team_fma_peak_gflops(threads: int, seconds: float = 0.03, repeats: int = 3) 
     rate, as when the two share a physical core), minutes apart."""
     import threading
 
-    _fma_chains(10)
-    start = time.perf_counter()
-    _fma_chains(1 << 16)
-    rate = (1 << 16) / max(time.perf_counter() - start, 1e-9)    # iterations per second
-    iterations = max(1 << 12, int(rate * seconds))
+    iterations = _iterations_lasting(seconds)
     gate = threading.Barrier(threads + 1)        # cyclic: start and end of each window
 
     def work():

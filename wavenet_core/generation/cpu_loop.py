@@ -34,6 +34,7 @@ from wavenet_core.generation.cpu_simd import (
     _aligned_zeros,
     _gated,
     _prefetch,
+    _ring_at,
     _sample,
     counter_uniform_one,
 )
@@ -139,18 +140,15 @@ def run_rows(dims, shard, call, team):
                 for r in range(n):
                     ph = phase[r * num_layers + ahead] + steps_on
                     for j in range(taps - 1):
-                        at = ph + j * dims.dilations[ahead]
-                        while at >= dims.spans[ahead]:
-                            at -= dims.spans[ahead]
+                        at = _ring_at(ph + j * dims.dilations[ahead], dims.spans[ahead])
                         q = call.ring[call.ring_rows[r], dims.offsets[ahead] + at]
                         for o in range(0, c, LANES):     # every 64-byte line of the row
                             _prefetch(q, o)
                 for r in range(n):
                     ph = phase[r * num_layers + layer]
                     for j in range(taps - 1):       # tap j: x(t - (k-1-j) d), at ph + j d
-                        at = ph + j * d
                         q = call.ring[call.ring_rows[r],
-                                      dims.offsets[layer] + (at - span if at >= span else at)]
+                                      dims.offsets[layer] + _ring_at(ph + j * d, span)]
                         prev = gin[r * kcp + j * cp:r * kcp + j * cp + c]
                         for o in range(c):
                             prev[o] = q[o]

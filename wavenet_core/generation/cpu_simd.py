@@ -177,6 +177,15 @@ _S16 = np.uint64(16)
 
 
 @njit(inline="always", **_JIT)
+def _ring_at(at, span):
+    """Position `at` (>= 0) wrapped into a ring of `span` rows. A tap is at most one lap
+    past the end, so this is one comparison where `%` would be a division in the loop."""
+    while at >= span:
+        at -= span
+    return at
+
+
+@njit(inline="always", **_JIT)
 def _tanh_ratio(x):
     """Eigen's rational float tanh, |error| < 4e-7, as (numerator, denominator > 0)."""
     x = min(max(x, -_CLAMP), _CLAMP)
