@@ -36,9 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.loadtest import check_loopback, process_rss_bytes  # noqa: E402
 from tests.helpers import fuzz as fz  # noqa: E402
 from tests.helpers.server import make_checkpoints  # noqa: E402
+from wavenet_cli.loadtest import check_loopback, process_rss_bytes  # noqa: E402
 
 
 def run_part(name: str, fn) -> dict:

@@ -5,7 +5,7 @@
 
 import sys
 
-from server.cli import main
+from wavenet_cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

@@ -4,7 +4,7 @@
         [--backend auto] [--device auto] [--checkpoint PATH] [--url URL]
 
 Without --url it saves a random config-B checkpoint (or uses --checkpoint), starts
-`wavenet serve` on a free loopback port and load-tests it (server/loadtest/rounds.py: time to
+`wavenet serve` on a free loopback port and load-tests it (wavenet_cli/loadtest/rounds.py: time to
 first audio from sending "start" to the first binary frame; aggregate samples/s over
 each round's wall time). Then it times the engine alone in this process at the same
 concurrency (make_backend + generate on N slots, same samples per stream, 4096-step
@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.loadtest import LoadResult, run_load, ws_url  # noqa: E402
 from tests.helpers.server import free_port  # noqa: E402
+from wavenet_cli.loadtest import LoadResult, run_load, ws_url  # noqa: E402
 
 
 def make_checkpoint(folder: Path) -> Path:
@@ -51,7 +51,7 @@ def start_server(checkpoint: Path, args, max_streams: int):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WAVENET_MAX_STREAMS": str(max_streams),
            "WAVENET_LOG_LEVEL": "warning"}
-    cmd = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--model",
+    cmd = [sys.executable, "-m", "wavenet_cli.main", "serve", "--port", str(port), "--model",
            str(checkpoint), "--backend", args.backend, "--device", args.device]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -75,9 +75,9 @@ class EngineAlone:
     """backend.generate on n slots in this process: the ceiling the server is held to."""
 
     def __init__(self, checkpoint: Path, args):
-        from wavenet_core.checkpoint import load_checkpoint
-        from wavenet_core.generation.backends import make_backend
         from wavenet_core.generation.precision import recorded_costs
+        from wavenet_core.generation.registry import make_backend
+        from wavenet_core.model.checkpoint import load_checkpoint
 
         # the precision the server picks: "auto" within the checkpoint's recorded NLL costs
         self.backend = make_backend(load_checkpoint(checkpoint), args.backend, args.device,

@@ -14,7 +14,7 @@ Per utterance, the original x is compared with resyntheses y made from x's own l
 (the model's mel config): (a) each `--vocoder` (repeatable; a speaker-conditioned one gets
 the utterance's speaker id when it knows the voice, else speaker 0, as the server does
 without a speaker id; `--temperature`, default 1.0, seed 0), (b) Griffin-Lim
-(`wavenet_core.griffin_lim`, 60 iterations), (c) the first vocoder's config untrained
+(`wavenet_core.audio.griffin_lim`, 60 iterations), (c) the first vocoder's config untrained
 (``torch.manual_seed(0); WaveNet(config)``), (d) x through 8-bit mu-law and back (the
 ceiling for any 8-bit model), and (e) x itself (DNSMOS of the original; the intrusive
 metrics are trivially perfect there). Metrics: see quality_metrics.py (log-mel distance,
@@ -39,17 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality_metrics import FLOOR_DB, align, all_metrics  # noqa: E402
 
-from wavenet_core.audio import read_wav, write_wav  # noqa: E402
-from wavenet_core.checkpoint import load_checkpoint, read_metadata, speaker_names  # noqa: E402
-from wavenet_core.corpus import load_manifest  # noqa: E402
-from wavenet_core.data import fixed_batches, make_utterance  # noqa: E402
-from wavenet_core.generation.backends import make_backend  # noqa: E402
-from wavenet_core.griffin_lim import griffin_lim  # noqa: E402
-from wavenet_core.mel import log_mel  # noqa: E402
-from wavenet_core.model import WaveNet  # noqa: E402
-from wavenet_core.mulaw import mulaw_decode, mulaw_encode  # noqa: E402
-from wavenet_core.synthesis import local_from_mel, synthesize  # noqa: E402
-from wavenet_core.train import validation_bits  # noqa: E402
+from wavenet_core.audio.griffin_lim import griffin_lim  # noqa: E402
+from wavenet_core.audio.mel import log_mel  # noqa: E402
+from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode  # noqa: E402
+from wavenet_core.audio.wav import read_wav, write_wav  # noqa: E402
+from wavenet_core.generation.registry import make_backend  # noqa: E402
+from wavenet_core.generation.synthesis import local_from_mel, synthesize  # noqa: E402
+from wavenet_core.model.checkpoint import load_checkpoint, read_metadata, speaker_names  # noqa: E402
+from wavenet_core.model.wavenet import WaveNet  # noqa: E402
+from wavenet_core.training.corpus import load_manifest  # noqa: E402
+from wavenet_core.training.data import fixed_batches, make_utterance  # noqa: E402
+from wavenet_core.training.train import validation_bits  # noqa: E402
 
 METRICS = (("mel_distance_db", "log-mel dist (dB) ↓", "{:.2f}"), ("stoi", "STOI ↑", "{:.3f}"),
            ("pesq_wb", "PESQ-WB ↑", "{:.2f}"), ("dnsmos_ovrl", "DNSMOS OVRL ↑", "{:.2f}"),

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wavenet_core.config import MelConfig
-from wavenet_core.mel import log_mel
+from wavenet_core.audio.mel import log_mel
+from wavenet_core.model.config import MelConfig
 
 FLOOR_DB = 80.0
 

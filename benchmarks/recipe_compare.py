@@ -6,7 +6,8 @@
 Every arm fine-tunes the same starting checkpoint (`--init`) on the same corpus with the same
 seed for the same number of training samples, `--samples` = steps x batch x window (wall
 time is no budget on a shared machine where processes get paused). Schedule: linear warm-up
-over the first sixth of the steps, cosine decay to `min_lr` at the end (wavenet_core.train).
+over the first sixth of the steps, cosine decay to `min_lr` at the end
+(wavenet_core.training.train).
 Each arm is then scored on the corpus's `test` split, whole voices that never trained:
 - teacher-forced NLL (bits/sample) over `--test-windows` evenly spaced ones of the
   non-overlapping 4,000-sample windows of the `test` utterances (an arm that changes the
@@ -41,18 +42,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import Generator, choose_utterances  # noqa: E402
 from quality_metrics import all_metrics  # noqa: E402
 
-import wavenet_core.train  # noqa: E402
-from wavenet_core.audio import read_wav  # noqa: E402
-from wavenet_core.checkpoint import load_checkpoint, read_metadata, save_checkpoint  # noqa: E402
-from wavenet_core.corpus import load_manifest  # noqa: E402
-from wavenet_core.data import Batch, fixed_batches  # noqa: E402
-from wavenet_core.griffin_lim import griffin_lim  # noqa: E402
-from wavenet_core.mel import log_mel  # noqa: E402
-from wavenet_core.model import WaveNet  # noqa: E402
-from wavenet_core.train import TrainSettings, train, validation_bits  # noqa: E402
-from wavenet_core.transfer import with_cond_net  # noqa: E402
+import wavenet_core.training.train  # noqa: E402
+from wavenet_core.audio.griffin_lim import griffin_lim  # noqa: E402
+from wavenet_core.audio.mel import log_mel  # noqa: E402
+from wavenet_core.audio.wav import read_wav  # noqa: E402
+from wavenet_core.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint  # noqa: E402
+from wavenet_core.model.transfer import with_cond_net  # noqa: E402
+from wavenet_core.model.wavenet import WaveNet  # noqa: E402
+from wavenet_core.training.corpus import load_manifest  # noqa: E402
+from wavenet_core.training.data import Batch, fixed_batches  # noqa: E402
+from wavenet_core.training.train import TrainSettings, train, validation_bits  # noqa: E402
 
-_read = wavenet_core.train.load_utterances
+_read = wavenet_core.training.train.load_utterances
 
 
 @functools.cache
@@ -67,7 +68,7 @@ def shared_read(corpus, split, config, pad, limit=None, progress=None):
     return _shared_read(str(corpus), split, key, pad)[:limit]
 
 
-wavenet_core.train.load_utterances = shared_read
+wavenet_core.training.train.load_utterances = shared_read
 
 CONTROL = {"batch_size": 4, "window": 4000, "lr": 5e-4, "min_lr": 5e-5, "seed": 0}
 """The universal run's recipe (training/README.md)."""
@@ -77,7 +78,7 @@ ARMS = {
     "lr2e-4": {"lr": 2e-4},                  # a gentler restart of the schedule
     "lr-flat": {"lr": 5e-5},                 # no restart: stay at the annealed rate
     "batch16": {"batch_size": 16, "lr": 1e-3},   # 4x batch, 1/4 the steps, lr x sqrt(4)
-    "preemph": {"preemphasis": 0.85},        # LPCNet's pre-emphasis (wavenet_core/emphasis.py)
+    "preemph": {"preemphasis": 0.85},        # LPCNet's pre-emphasis (audio/emphasis.py)
     "condnet": {"cond_layers": 2},           # conditioning network, 2 frames of lookahead
 }
 MODEL_OPTIONS = {"preemphasis": 0.0, "cond_layers": 0}
@@ -89,7 +90,7 @@ def arm_start(init: Path, arm_dir: Path, options: dict, seed: int = 0) -> Path:
     """The starting checkpoint for an arm: `init` itself, or its weights under a config with
     the arm's model `options`: pre-emphasis (same tensors; only what the codes mean
     changes), a conditioning network (`init`'s tensors plus a fresh network, drawn with
-    `seed`, that is exactly the identity: wavenet_core/condnet.py)."""
+    `seed`, that is exactly the identity: wavenet_core/model/condnet.py)."""
     if options == MODEL_OPTIONS:
         return init
     model = load_checkpoint(init, "cpu")

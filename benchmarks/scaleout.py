@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.loadtest import run_load  # noqa: E402
 from tests.helpers.server import free_port  # noqa: E402
+from wavenet_cli.loadtest import run_load  # noqa: E402
 
 
 def tree(pid: int) -> list[int]:
@@ -71,7 +71,7 @@ class ServerUnderTest:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
+        cmd = [sys.executable, "-m", "wavenet_cli.main", "serve", "--port", str(self.port),
                "--model", str(checkpoint)]
         if ray_replicas:
             cmd += ["--ray", "--replicas", str(ray_replicas), "--replica-cpus", "1"]

@@ -6,7 +6,7 @@
 
 Without --url it starts `wavenet serve` with the checkpoint (default: the bundled babble
 model, config B shape) on a free loopback port, backend auto. The load is `wavenet load`'s
-(server/loadtest/): closed-loop clients, WebSocket and streamed HTTP mixed, random
+(wavenet_cli/loadtest/): closed-loop clients, WebSocket and streamed HTTP mixed, random
 speakers and seeds, a share of clients leaving mid-stream. "Capacity": by default as many
 clients as the model has slots (max_streams, from /v1/models), so every slot is always busy
 and nothing queues: the most audio the machine makes per second, whatever the real-time
@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.loadtest import (  # noqa: E402
+from wavenet_cli.loadtest import (  # noqa: E402
     LoadConfig,
     check_loopback,
     process_rss_bytes,

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from wavenet_core.config import CONFIG_B  # noqa: E402
-from wavenet_core.generation.cpu_backend import CpuBackend  # noqa: E402
-from wavenet_core.model import WaveNet  # noqa: E402
-from wavenet_core.roofline import cpu_model  # noqa: E402
+from wavenet_core.bench.roofline import cpu_model  # noqa: E402
+from wavenet_core.generation.cpu.backend import CpuBackend  # noqa: E402
+from wavenet_core.model.config import CONFIG_B  # noqa: E402
+from wavenet_core.model.wavenet import WaveNet  # noqa: E402
 
 
 def main() -> None:

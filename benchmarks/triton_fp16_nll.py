@@ -2,7 +2,8 @@
 
 The kernel's fp16 mode rounds weights and every dot input to float16 and accumulates in
 float32. `packed_forward(..., fp16=True)` does exactly that over whole windows on the CPU
-(tests/core/test_triton_backend.py checks kernel == emulation up to summation order); this script
+(tests/generation/triton/test_triton_backend.py checks kernel == emulation up to summation
+order); this script
 1. checks, on each real model, that the fp32 emulation reproduces `validation_bits` (the
    model's own NLL) and that the kernel's fp16 logits (Triton interpreter on the CPU, or
    the compiled kernel on CUDA) match the fp16 emulation on a short window as closely as
@@ -32,13 +33,13 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.quality import choose_utterances, speaker_for  # noqa: E402
-from wavenet_core.audio import read_wav  # noqa: E402
-from wavenet_core.checkpoint import load_checkpoint, speaker_names  # noqa: E402
-from wavenet_core.corpus import load_manifest  # noqa: E402
-from wavenet_core.data import fixed_batches, make_utterance  # noqa: E402
-from wavenet_core.generation.packed_forward import packed_forward  # noqa: E402
+from wavenet_core.audio.wav import read_wav  # noqa: E402
 from wavenet_core.generation.packing import pack_weights  # noqa: E402
-from wavenet_core.train import validation_bits  # noqa: E402
+from wavenet_core.generation.triton.packed_forward import packed_forward  # noqa: E402
+from wavenet_core.model.checkpoint import load_checkpoint, speaker_names  # noqa: E402
+from wavenet_core.training.corpus import load_manifest  # noqa: E402
+from wavenet_core.training.data import fixed_batches, make_utterance  # noqa: E402
+from wavenet_core.training.train import validation_bits  # noqa: E402
 
 
 def _tensors(batch, config):
@@ -51,7 +52,7 @@ def _tensors(batch, config):
 def kernel_gap(model, batch, samples: int) -> tuple[float, float]:
     """Over the first `samples` inputs: max |kernel fp16 logits - emulated fp16 logits|,
     and, as the yardstick, max |emulated fp16 - the same with float64 accumulation|."""
-    from wavenet_core.generation.triton_backend import TritonBackend
+    from wavenet_core.generation.triton.backend import TritonBackend
 
     config = model.config
     codes, local, speaker = _tensors(batch, config)

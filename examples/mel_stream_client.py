@@ -6,7 +6,7 @@ real time, and the vocoder's audio out as it is made.
 
 A real pipeline gets its frames from an acoustic model (80-band log-mel, hop 256 at 16 kHz,
 the HiFi-GAN convention). Here the frames come from a stand-in: the library's text front end
-speaks `--text` (or `--wav` is read) and `wavenet_core.mel.log_mel` analyses it. Frames go out
+speaks `--text` (or `--wav` is read) and `wavenet_core.audio.mel.log_mel` analyses it. Frames go out
 one per hop (16 ms), each as a binary message of 80 float32 (little-endian), then
 `{"type": "end"}`. The client prints, per frame f, how long after frame f+1 left it the audio
 that depends on frame f came back.
@@ -28,10 +28,10 @@ import websockets
 
 def acoustic_frames(args, model: dict) -> np.ndarray:
     """The stand-in acoustic model: [frames, mel_channels] float32 log-mel."""
-    from wavenet_core.audio import read_wav
-    from wavenet_core.config import MelConfig
-    from wavenet_core.mel import log_mel
-    from wavenet_core.speech import VOICES, speak
+    from wavenet_core.audio.mel import log_mel
+    from wavenet_core.audio.wav import read_wav
+    from wavenet_core.model.config import MelConfig
+    from wavenet_core.text.speech import VOICES, speak
 
     rate = model["sample_rate"]
     if args.wav:

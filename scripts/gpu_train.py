@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from wavenet_core.checkpoint import read_metadata  # noqa: E402
-from wavenet_core.train import METRICS_FILE, MODEL_FILE, TrainSettings, train  # noqa: E402
+from wavenet_core.model.checkpoint import read_metadata  # noqa: E402
+from wavenet_core.training.train import METRICS_FILE, MODEL_FILE, TrainSettings, train  # noqa: E402
 
 PACK = ROOT / "training" / "vocoder-subset.npz"
 BUNDLED = ROOT / "models" / "vocoder.safetensors"
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 def _config_placeholder():
     """train() takes its config from the --init-from / resumed checkpoint; this only says
     'no speaker input' (the universal vocoder)."""
-    from wavenet_core.config import WaveNetConfig
+    from wavenet_core.model.config import WaveNetConfig
 
     return WaveNetConfig(mel_channels=80, num_speakers=0)
 

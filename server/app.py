@@ -16,9 +16,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from server.engine.service import Service
 from server.errors import install_error_handlers
 from server.middleware import RequestContext
-from server.service import Service
 from server.settings import Settings
 
 log = logging.getLogger("wavenet")
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     install_error_handlers(app)
 
-    from server.routes import health, models, page, speech, stream, synthesize
+    from server.api import health, models, page, speech, stream, synthesize
 
     for module in (health, models, synthesize, speech, stream, page):
         app.include_router(module.router)

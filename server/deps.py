@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from server.service import Service
+from server.engine.service import Service
 
 
 def get_service(connection: HTTPConnection) -> Service:

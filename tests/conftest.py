@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from tests.helpers.server import BACKEND, Server, make_checkpoints
-from wavenet_core.audio import write_wav
+from wavenet_core.audio.wav import write_wav
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")

@@ -3,7 +3,7 @@
 When a replica dies mid-stream the proxy just drops the client's TCP connection (close
 code 1006, no reason). With this middleware the client instead gets the protocol's
 error event, `{"type": "error", "code": "replica_lost", ...}`, and close code 1011, like
-any other internal failure (server/routes/stream.py). A streamed HTTP response cannot
+any other internal failure (server/api/stream.py). A streamed HTTP response cannot
 change its status once started; there the error is the chunked body that never ends.
 
 Enable it in the environment of every Ray node (the proxies read it when they start):

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from tests.helpers.models import random_inputs
-from wavenet_core.generation.cpu_backend import CpuBackend
-from wavenet_core.generation.cpu_packing import PaddedMatrices
-from wavenet_core.generation.cpu_weights import rounded
+from wavenet_core.generation.cpu.backend import CpuBackend
+from wavenet_core.generation.cpu.packing import PaddedMatrices
+from wavenet_core.generation.cpu.weights import rounded
 
 
 def rounded_model(model, precision: str):

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from server.routes.stream import CLOSE_CODES
+from server.api.stream import CLOSE_CODES
 from tests.helpers.server import BACKEND, MEL, SMALL, SPEAKERS, Server, metric
 
 FUZZ_EXAMPLES = int(os.environ.get("WAVENET_FUZZ_EXAMPLES", "80"))
@@ -50,7 +50,7 @@ def npy_b64(array: np.ndarray) -> str:
 
 
 def wav_b64(samples: np.ndarray, rate: int) -> str:
-    from wavenet_core.audio import wav_bytes
+    from wavenet_core.audio.wav import wav_bytes
 
     return base64.b64encode(wav_bytes(samples, rate)).decode()
 
@@ -158,7 +158,7 @@ def any_bodies() -> st.SearchStrategy[dict]:
 
 # -- hypothesis on the request schema, in process ------------------------------------------
 def model_entries() -> dict:
-    from server.service import ModelEntry
+    from server.engine.service import ModelEntry
     from wavenet_core import MelConfig, WaveNetConfig
 
     return {
@@ -174,9 +174,9 @@ def check_request(body: dict, entry) -> str:
     """Validate and build one request; -> "ok" or the error code. Fails on anything else."""
     from pydantic import ValidationError
 
+    from server.engine.prepare import build_job
     from server.errors import ApiError
-    from server.jobs import build_job
-    from server.schemas import SynthesisRequest
+    from server.wire.schemas import SynthesisRequest
 
     try:
         req = SynthesisRequest.model_validate(body)

@@ -7,7 +7,7 @@ import math
 from hypothesis import strategies as st
 
 from tests.helpers.tiny_models import random_inputs, random_model
-from wavenet_core.config import MelConfig, WaveNetConfig
+from wavenet_core.model.config import MelConfig, WaveNetConfig
 
 __all__ = ["configs", "random_inputs", "random_model", "variant_options"]
 

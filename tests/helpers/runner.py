@@ -1,8 +1,8 @@
-"""Driving a `server.runner.Runner` directly, chunk by chunk, as the engine loop does."""
+"""Driving a `server.engine.runner.Runner` directly, chunk by chunk, as the engine loop does."""
 
 from __future__ import annotations
 
-from server.scheduler import Plan
+from server.engine.scheduler import Plan
 
 
 def run_in_chunks(runner, streams: list, chunks) -> list[list]:

@@ -27,7 +27,7 @@ MEL = dict(n_mels=20, n_fft=512, win_length=512, hop_length=128)
 
 def cpu_backend_available() -> bool:
     try:
-        from wavenet_core.generation.cpu_backend import CpuBackend  # noqa: F401
+        from wavenet_core.generation.cpu.backend import CpuBackend  # noqa: F401
     except ImportError:
         return False
     return True
@@ -72,7 +72,7 @@ class Server:
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "wavenet_cli.main", "serve", "--port", str(self.port),
              "--model", str(models)], cwd=ROOT, env=full_env, stdout=self._log,
             stderr=subprocess.STDOUT)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from wavenet_core.config import WaveNetConfig
-from wavenet_core.model import WaveNet
+from wavenet_core.model.config import WaveNetConfig
+from wavenet_core.model.wavenet import WaveNet
 
 
 def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:

@@ -17,7 +17,7 @@ from tests.helpers.packaging import (
 
 def test_make_serve_and_readme_use_the_same_entry_point():
     scripts = pyproject()["project"]["scripts"]
-    assert scripts["wavenet"] == "server.cli:main"
+    assert scripts["wavenet"] == "wavenet_cli.main:main"
     serve = makefile_recipe("serve")
     assert "wavenet serve" in serve, serve
     assert "--host 127.0.0.1" in serve or "--host $(HOST)" in serve

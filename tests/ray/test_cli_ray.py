@@ -59,7 +59,7 @@ def test_wavenet_serve_ray_serves_two_replicas_and_stops_cleanly(tmp_path):
            "WAVENET_BACKEND": "cpu", "WAVENET_WARMUP_SAMPLES": "64",
            "WAVENET_MAX_STREAMS": "2"}
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--ray",
+    proc = subprocess.Popen([sys.executable, "-m", "wavenet_cli.main", "serve", "--ray",
                              "--replicas", "2", "--port", str(port), "--model",
                              str(tmp_path)], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -135,7 +135,7 @@ def test_rayservice_is_well_formed():
 
 
 def test_cli_rejects_a_bad_replica_count():
-    out = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--ray",
+    out = subprocess.run([sys.executable, "-m", "wavenet_cli.main", "serve", "--ray",
                           "--replicas", "0"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2 and "--replicas must be at least 1" in out.stderr, out

@@ -13,7 +13,7 @@ a batched generation step, as a numerical or device fault in one stream would be
 server itself has no fault-injection code.
 
 The disconnect storm runs `DISCONNECT_CLIENTS` clients (200, as the issue asks; set
-WAVENET_FAULT_CLIENTS to change it) through server/loadtest/, the `wavenet load` engine.
+WAVENET_FAULT_CLIENTS to change it) through wavenet_cli/loadtest/, the `wavenet load` engine.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import httpx
 import pytest
 import websockets
 
-from server.loadtest import LoadConfig, process_rss_bytes, run_mixed
 from tests.helpers.server import BACKEND, ROOT, Server, metric
 from tests.helpers.ws import read_error, ws_synthesize
+from wavenet_cli.loadtest import LoadConfig, process_rss_bytes, run_mixed
 
 DISCONNECT_CLIENTS = int(os.environ.get("WAVENET_FAULT_CLIENTS", "200"))
 FAULT_SEED = 3_999_999_937
@@ -64,7 +64,7 @@ import os
 import sys
 
 if os.environ.get("WAVENET_TEST_FAULT_SEED"):
-    import wavenet_core.generation.backends as _backends
+    import wavenet_core.generation.registry as _backends
 
     _SEED = int(os.environ["WAVENET_TEST_FAULT_SEED"])
     _AFTER = int(os.environ.get("WAVENET_TEST_FAULT_AFTER", "0"))
@@ -439,8 +439,8 @@ async def _cancel_at_the_end(url: str) -> dict:
     ("http://[2001:db8::1]:80", False),
 ])
 def test_load_tool_refuses_targets_off_loopback(url, allowed, capsys):
-    from server.cli import main
-    from server.loadtest import check_loopback
+    from wavenet_cli.loadtest import check_loopback
+    from wavenet_cli.main import main
 
     if allowed:
         assert check_loopback(url) == url

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from wavenet_core.audio import wav_bytes
+from wavenet_core.audio.wav import wav_bytes
 
 
 def npy(array) -> str:

@@ -151,11 +151,11 @@ def test_protocol_errors_get_error_and_close_code(server, first, then, code, err
 @pytest.mark.skipif(BACKEND != "cpu", reason="bitwise equality is the cpu backend's")
 def test_server_audio_equals_the_library_single_stream_path(server, checkpoints):
     """The runner's slots, chunking and block-wise mel upsampling change nothing: the server
-    gives the samples `wavenet_core.synthesis.synthesize` gives for the same request."""
-    from wavenet_core.audio import float_to_pcm16
-    from wavenet_core.checkpoint import load_checkpoint
-    from wavenet_core.generation.backends import make_backend
-    from wavenet_core.synthesis import local_from_mel, synthesize
+    gives the samples `wavenet_core.generation.synthesis.synthesize` gives for the same request."""
+    from wavenet_core.audio.wav import float_to_pcm16
+    from wavenet_core.generation.registry import make_backend
+    from wavenet_core.generation.synthesis import local_from_mel, synthesize
+    from wavenet_core.model.checkpoint import load_checkpoint
 
     rng = np.random.default_rng(1)
     mel = (rng.standard_normal((70, 20)) - 3).astype(np.float32)   # 70 frames > one block

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wavenet_core.mel import frames_needed  # noqa: F401  (the rule, for this module's users)
+from wavenet_core.audio.mel import frames_needed  # noqa: F401  (the rule, for this module's users)
 
 
 @dataclass

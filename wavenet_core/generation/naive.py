@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wavenet_core.audio.mulaw import silence_code
 from wavenet_core.generation.sampling import next_sample
-from wavenet_core.model import WaveNet
-from wavenet_core.mulaw import silence_code
+from wavenet_core.model.wavenet import WaveNet
 
 
 @torch.no_grad()

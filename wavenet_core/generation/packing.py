@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from wavenet_core.model import WaveNet
+from wavenet_core.model.wavenet import WaveNet
 
 
 @dataclass

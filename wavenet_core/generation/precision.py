@@ -44,7 +44,7 @@ def native_precisions(flags: frozenset[str] | None = None) -> list[str]:
 
 def recorded_costs(path) -> dict[str, float]:
     """The checkpoint's measured NLL cost per precision ({} when none is recorded)."""
-    from wavenet_core.checkpoint import read_metadata
+    from wavenet_core.model.checkpoint import read_metadata
 
     raw = read_metadata(path).get(METADATA_KEY)
     if not raw:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wavenet_core.mulaw import mulaw_decode
+from wavenet_core.audio.mulaw import mulaw_decode
 
 MASK32 = 0xFFFFFFFF
 SEED_SALT = 0x9E3779B9

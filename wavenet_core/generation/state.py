@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from wavenet_core.config import WaveNetConfig
-from wavenet_core.model import WaveNet
-from wavenet_core.mulaw import silence_code
+from wavenet_core.audio.mulaw import silence_code
+from wavenet_core.model.config import WaveNetConfig
+from wavenet_core.model.wavenet import WaveNet
 
 
 @dataclass

@@ -1,0 +1,29 @@
+"""POST /v1/synthesize: the whole file, or a chunked stream as the audio is made
+(`server.wire.audio_response` says how, and which headers go with it)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from server.auth import require_api_key
+from server.deps import ServiceDep
+from server.errors import invalid
+from server.wire.audio_response import audio_response
+from server.wire.schemas import SynthesisRequest
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["synthesis"])
+
+AUDIO_RESPONSES = {200: {"content": {"audio/wav": {}, "application/octet-stream": {}},
+                         "description": "WAV or raw PCM s16le mono"},
+                   404: {"description": "unknown model"}, 413: {"description": "body too large"},
+                   422: {"description": "invalid field"}, 503: {"description": "overloaded"}}
+
+
+@router.post("/synthesize", responses=AUDIO_RESPONSES, response_class=Response)
+async def synthesize(req: SynthesisRequest, request: Request, service: ServiceDep) -> Response:
+    if req.mel_stream:
+        raise invalid("mel_stream", "a mel can be streamed in over WS /v1/stream only; "
+                                    "here send the whole `mel`")
+    entry, handle = await service.submit(req, request.state.request_id)
+    return await audio_response(request, entry, handle, req.format, req.stream,
+                                service.settings.slow_client_seconds)

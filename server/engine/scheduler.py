@@ -1,0 +1,192 @@
+"""Continuous batching at chunk boundaries: which streams run, in which slot, for how long.
+
+Pure Python (no torch, no asyncio): the engine calls `schedule()` before every step and
+`update()` after it. A `Plan` names the slots to free (finished or cancelled streams),
+the streams to open (admitted from the waiting queue into free slots) and the streams
+that produce samples this step, with the step's length K.
+
+K is chosen from a cost model (seconds per step at each batch size, learned from warm-up
+and from every step) so that a step takes about `chunk_target_s`, or `first_target_s`
+when it opens new streams: a new request waits at most one step for its slot plus one
+short step for its first audio, whatever else is running.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:      # for the annotation only: the scheduler itself never looks inside
+    from server.engine.prepare import Job
+
+
+class QueueFull(Exception):
+    """The waiting queue is at its limit."""
+
+
+@dataclass(eq=False)
+class Stream:
+    id: str
+    num_samples: int
+    job: Job | None = None
+    produced: int = 0
+    slot: int | None = None
+    cancelled: bool = False
+    blocked: bool = False     # set by the engine: the consumer's buffer is full
+    ready: int | None = None  # set by the engine for a mel streamed in: samples it allows now
+
+    @property
+    def ahead(self) -> int:
+        """Samples this stream could make now (its conditioning may not have arrived yet)."""
+        limit = self.num_samples if self.ready is None else min(self.ready, self.num_samples)
+        return max(0, limit - self.produced)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.num_samples - self.produced)
+
+    @property
+    def done(self) -> bool:
+        return self.produced >= self.num_samples
+
+
+@dataclass
+class Plan:
+    free: list[int] = field(default_factory=list)
+    open: list[Stream] = field(default_factory=list)
+    step: list[Stream] = field(default_factory=list)
+    num_steps: int = 0
+
+
+class CostModel:
+    """Seconds per generation step by batch size: an exponential moving average per size."""
+
+    def __init__(self, alpha: float = 0.3):
+        self.alpha = alpha
+        self.sizes: list[int] = []
+        self.cost: dict[int, float] = {}
+
+    def observe(self, batch: int, num_steps: int, seconds: float) -> None:
+        if batch < 1 or num_steps < 1 or seconds <= 0:
+            return
+        per_step = seconds / num_steps
+        if batch in self.cost:
+            self.cost[batch] += self.alpha * (per_step - self.cost[batch])
+        else:
+            self.cost[batch] = per_step
+            bisect.insort(self.sizes, batch)
+
+    def per_step(self, batch: int) -> float | None:
+        """Estimated seconds per step; interpolated between known sizes, conservative outside."""
+        if not self.sizes:
+            return None
+        if batch in self.cost:
+            return self.cost[batch]
+        i = bisect.bisect_left(self.sizes, batch)
+        if i == 0:
+            return self.cost[self.sizes[0]]
+        if i == len(self.sizes):
+            top = self.sizes[-1]
+            return self.cost[top] * batch / top
+        lo, hi = self.sizes[i - 1], self.sizes[i]
+        w = (batch - lo) / (hi - lo)
+        return self.cost[lo] * (1 - w) + self.cost[hi] * w
+
+
+class Scheduler:
+    def __init__(self, max_slots: int, max_waiting: int, *, chunk_size: int = 4096,
+                 first_chunk_size: int = 512, min_chunk_size: int = 16,
+                 chunk_target_s: float = 0.04, first_target_s: float = 0.01):
+        self.max_slots, self.max_waiting = max_slots, max_waiting
+        self.chunk_size, self.first_chunk_size = chunk_size, min(first_chunk_size, chunk_size)
+        self.min_chunk_size = min(min_chunk_size, self.first_chunk_size)
+        self.chunk_target_s, self.first_target_s = chunk_target_s, first_target_s
+        self.cost = CostModel()
+        self.waiting: deque[Stream] = deque()
+        self.live: dict[int, Stream] = {}
+        self._free_slots = list(range(max_slots))
+        heapq.heapify(self._free_slots)
+
+    # -- admission -----------------------------------------------------------------------
+    def add(self, stream: Stream) -> None:
+        """Queue a stream; QueueFull when the waiting queue (beyond idle slots) is full."""
+        idle = self.max_slots - sum(1 for s in self.live.values() if not self._leaving(s))
+        if len(self.waiting) >= self.max_waiting + max(0, idle):
+            raise QueueFull
+        self.waiting.append(stream)
+
+    def cancel(self, stream: Stream) -> bool:
+        """Cancel a stream. True if it was still waiting (gone now); a live one leaves its
+        slot at the next `schedule()`."""
+        stream.cancelled = True
+        if stream.slot is None:
+            try:
+                self.waiting.remove(stream)
+            except ValueError:
+                pass
+            return True
+        return False
+
+    @property
+    def num_live(self) -> int:
+        return len(self.live)
+
+    @property
+    def num_waiting(self) -> int:
+        return len(self.waiting)
+
+    @staticmethod
+    def _leaving(stream: Stream) -> bool:
+        return stream.cancelled or stream.done
+
+    # -- one step ------------------------------------------------------------------------
+    def schedule(self) -> Plan | None:
+        """The next step's plan, or None when there is nothing to do."""
+        plan = Plan()
+        for slot in sorted(self.live):
+            if self._leaving(self.live[slot]):
+                del self.live[slot]
+                plan.free.append(slot)
+                heapq.heappush(self._free_slots, slot)
+        while self.waiting and self._free_slots:
+            stream = self.waiting.popleft()
+            stream.slot = heapq.heappop(self._free_slots)
+            self.live[stream.slot] = stream
+            plan.open.append(stream)
+        # a stream blocked on its reader, or waiting for its mel frames, sits this step out
+        plan.step = [self.live[s] for s in sorted(self.live)
+                     if not self.live[s].blocked and self.live[s].ahead > 0]
+        if not plan.step:
+            return plan if plan.free or plan.open else None
+        plan.num_steps = self.chunk_length(plan.step)
+        return plan
+
+    def chunk_length(self, step: list[Stream]) -> int:
+        # short steps for a new stream's first audio, and while a stream waits for its mel
+        # frames (when they come they must not wait behind a long step of the others)
+        fed = [s.ahead for s in step if s.ready is not None]
+        waiting = not fed and any(s.ready is not None and not s.done
+                                  for s in self.live.values())
+        new = waiting or any(s.produced == 0 for s in step)
+        cap = self.first_chunk_size if new else self.chunk_size
+        target = self.first_target_s if new else self.chunk_target_s
+        per_step = self.cost.per_step(len(step))
+        k = cap if per_step is None or per_step <= 0 else round(target / per_step)
+        k = max(self.min_chunk_size, min(cap, k))
+        k = min(k, max(s.remaining for s in step))
+        # no further than a streamed mel's frames allow: its audio goes out as they come
+        return max(1, min([k, *fed]))
+
+    def update(self, plan: Plan, seconds: float) -> list[Stream]:
+        """Record a finished step: count samples, learn its cost. Returns streams now done."""
+        if plan.step and plan.num_steps:
+            self.cost.observe(len(plan.step), plan.num_steps, seconds)
+        finished = []
+        for stream in plan.step:
+            stream.produced = min(stream.num_samples, stream.produced + plan.num_steps)
+            if stream.done and not stream.cancelled:
+                finished.append(stream)
+        return finished

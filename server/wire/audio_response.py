@@ -1,0 +1,106 @@
+"""An HTTP audio response for a stream handle: the whole file, or chunked as it is made.
+
+Headers: X-Request-ID (middleware), X-Sample-Rate, X-Audio-Samples (the length asked for),
+X-Audio-Encoding (pcm_s16le), X-Model. A streamed WAV's header carries 0xFFFFFFFF sizes.
+A client that disconnects frees its slot at the next chunk boundary. A streamed body that
+stops short (failure, slow client, shutdown) is cut, not ended: see `AudioStream`.
+Used by POST /v1/synthesize and POST /v1/audio/speech.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+
+from server.engine.engine import StreamEnd, StreamHandle
+from server.errors import ApiError
+from server.wire.encoding import encode_whole, encoded_stream, media_type
+
+# how a stream's end reads over HTTP: (status, error code, message); DONE is a 200
+HTTP_END = {
+    StreamEnd.CANCELLED: (499, "cancelled", "cancelled"),
+    StreamEnd.DISCONNECTED: (499, "cancelled", "cancelled"),
+    StreamEnd.PROTOCOL_ERROR: (400, "protocol_error", "the request broke the protocol"),
+    StreamEnd.SHUTDOWN: (503, "shutting_down", "the server shut down before the audio was "
+                         "finished"),
+    StreamEnd.ERROR: (500, "generation_failed", "generation failed; see the server log"),
+    StreamEnd.SLOW_CONSUMER: (503, "slow_consumer", "dropped: audio was not read in time"),
+}
+
+
+async def audio_response(request: Request, entry, handle: StreamHandle, fmt: str, stream: bool,
+                         send_timeout: float) -> Response:
+    """The response for `handle`'s audio in `fmt` (wav | pcm), streamed or whole."""
+    rate = entry.config.sample_rate
+    request.state.log.update(model=entry.name, num_samples=handle.num_samples,
+                             stream=stream, format=fmt)
+    headers = {"X-Sample-Rate": str(rate), "X-Audio-Samples": str(handle.num_samples),
+               "X-Audio-Encoding": "pcm_s16le", "X-Model": entry.name}
+    if stream:
+        return AudioStream(handle, _stream_body(request, handle, fmt, rate),
+                           send_timeout=send_timeout,
+                           media_type=media_type(fmt), headers=headers)
+    watcher = asyncio.create_task(_cancel_on_disconnect(request, handle))
+    try:
+        pcm = b"".join([chunk async for chunk in handle])
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        if not handle.finished:
+            handle.cancel()
+        request.state.log.update(handle.log_fields())
+    if handle.status is not StreamEnd.DONE:
+        raise ApiError(*HTTP_END[handle.status or StreamEnd.CANCELLED])
+    return Response(encode_whole(fmt, pcm, rate), media_type=media_type(fmt),
+                    headers=headers)
+
+
+async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            handle.cancel()
+            return
+
+
+class AudioStream(StreamingResponse):
+    """A chunked response of audio still being made. If the audio stops short (generation
+    failed, the client was dropped as too slow, the server shut down) the body is left
+    unterminated, so uvicorn closes the connection and the client sees an incomplete
+    response, never a complete-looking short file. A chunk the client does not accept
+    within `send_timeout` seconds drops the stream ("slow_consumer") the same way."""
+
+    def __init__(self, handle: StreamHandle, body, *, send_timeout: float, **kwargs):
+        super().__init__(body, **kwargs)
+        self.handle, self.send_timeout = handle, send_timeout
+
+    async def stream_response(self, send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            async for chunk in self.body_iterator:
+                await asyncio.wait_for(send({"type": "http.response.body", "body": chunk,
+                                             "more_body": True}), self.send_timeout)
+        except asyncio.TimeoutError:
+            self.handle.cancel(StreamEnd.SLOW_CONSUMER)
+            return
+        finally:
+            await self.body_iterator.aclose()
+            if not self.handle.finished:     # the client left, perhaps before any audio
+                self.handle.cancel()
+        if self.handle.status is StreamEnd.DONE:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _stream_body(request: Request, handle: StreamHandle, fmt: str, rate: int):
+    try:
+        async for chunk in encoded_stream(handle, fmt, rate):
+            yield chunk
+    finally:
+        if not handle.finished:
+            handle.cancel()
+        request.state.log.update(handle.log_fields())

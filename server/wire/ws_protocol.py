@@ -1,0 +1,92 @@
+"""WS /v1/stream's messages from the client: parsing, and the reader that runs beside a stream.
+
+During a stream the client may send `{"type": "cancel"}`; a stream started with
+`"mel_stream": true` also takes its mel: binary float32 little-endian messages of
+n x mel_channels, or `{"type": "mel", "frames": [[...], ...]}`, then `{"type": "end"}`.
+Anything else, or bad frames, ends that stream (and only it) with a `ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.engine.engine import StreamEnd, StreamHandle
+from server.engine.mel_feed import MelFeedError
+from server.wire.schemas import ErrorEvent
+
+
+class ProtocolError(Exception):
+    def __init__(self, close_code: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.close_code, self.error = close_code, ErrorEvent(code=code, message=message,
+                                                             field=field)
+
+
+def parse_message(message: dict, max_bytes: int) -> dict:
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    if message.get("text") is None:
+        raise ProtocolError(1003, "unsupported_data", "send JSON text messages, not binary")
+    if len(message["text"]) > max_bytes:
+        raise ProtocolError(1009, "message_too_large", f"messages are limited to {max_bytes} "
+                                                       "bytes")
+    try:
+        data = json.loads(message["text"])
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(1007, "invalid_json", f"not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:    # too deeply nested, too long a number
+        raise ProtocolError(1007, "invalid_json", f"not usable JSON ({type(exc).__name__})"
+                            ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError(1007, "invalid_request", "type: each message must be a JSON object "
+                                                     "with a string `type`", field="type")
+    return data
+
+
+async def read_client(ws: WebSocket, handle: StreamHandle, settings,
+                      problems: list[ProtocolError]) -> None:
+    """Read the client's messages until the stream ends; a problem is appended to `problems`
+    and ends the stream ("protocol_error"), a lost connection ends it ("disconnected")."""
+    feed = handle.stream.job.feed if handle.stream.job is not None else None
+    try:
+        while True:
+            idle = settings.mel_idle_seconds if feed is not None and not feed.ended else None
+            try:
+                message = await asyncio.wait_for(ws.receive(), idle)
+            except asyncio.TimeoutError:
+                raise ProtocolError(1008, "mel_timeout", f"no mel frame for {idle:g} s "
+                                    "(WAVENET_MEL_IDLE_SECONDS): send frames, then "
+                                    '{"type": "end"}', field="mel") from None
+            if feed is not None and message.get("bytes") is not None:
+                if len(message["bytes"]) > settings.max_body_bytes:
+                    raise ProtocolError(1009, "message_too_large", "messages are limited to "
+                                        f"{settings.max_body_bytes} bytes")
+                feed.append(feed.from_bytes(message["bytes"]))
+                handle.wake()
+                continue
+            data = parse_message(message, settings.max_body_bytes)
+            kind = data["type"]
+            if kind == "cancel":
+                handle.cancel(StreamEnd.CANCELLED)
+                return
+            if feed is not None and kind == "mel":
+                feed.append(feed.from_json(data.get("frames")))
+            elif feed is not None and kind == "end":
+                feed.end()
+            else:
+                allowed = "mel frames, end or cancel" if feed is not None else "only cancel"
+                raise ProtocolError(1008, "protocol_error", f"unexpected {kind!r} message "
+                                    f"during a stream; {allowed} is allowed", field="type")
+            handle.wake()
+    except MelFeedError as exc:
+        code, name = (1009, "mel_too_long") if exc.too_long else (1007, "invalid_mel")
+        problems.append(ProtocolError(code, name, f"mel: {exc}", field="mel"))
+        handle.cancel(StreamEnd.PROTOCOL_ERROR)
+    except ProtocolError as exc:
+        problems.append(exc)
+        handle.cancel(StreamEnd.PROTOCOL_ERROR)
+    except (WebSocketDisconnect, RuntimeError):
+        handle.cancel(StreamEnd.DISCONNECTED)

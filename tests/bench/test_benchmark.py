@@ -1,0 +1,76 @@
+"""`wavenet bench --json` runs every available backend side by side and reports ratios."""
+
+from __future__ import annotations
+
+import json
+
+from wavenet_cli.main import main
+from wavenet_core.bench.cpu import flops_per_sample, ratio_table, weights_per_sample
+from wavenet_core.model.config import CONFIG_A, CONFIG_B
+
+
+def test_weight_counts_match_the_fused_layout():
+    # B: 20 x (128*128 + 192*64) + 128*128 + 256*128
+    assert weights_per_sample(CONFIG_B) == 20 * (128 * 128 + 192 * 64) + 128 * 128 + 256 * 128
+    assert flops_per_sample(CONFIG_A) == 2 * weights_per_sample(CONFIG_A)
+
+
+def test_bench_json_has_every_backend_and_ratios(capsys):
+    assert main(["bench", "--json", "--configs", "B", "--steps", "64", "--eager-steps", "4",
+                 "--naive-samples", "2", "--precisions", "fp32,bf16"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    backends = {(r["backend"], r["batch"]) for r in result["rows"]}
+    assert {("naive", 1), ("torch", 1), ("torch", 16), ("cpu", 1), ("cpu", 16)} <= backends
+    assert all(r["samples_per_s"] > 0 for r in result["rows"])
+    cpu = {(r["precision"], r["batch"], r["threads"], r["mode"]): r for r in result["rows"]
+           if r["backend"] == "cpu"}
+    assert set(cpu) == {(p, b, t, m) for p in ("fp32", "bf16") for b, t, m in (
+        (1, 1, "one"), (1, 2, "split"), (1, 2, "auto"), (16, 2, "group"))}
+    assert set(result["read_gbs"]) == {"L1", "L2", "L3", "DRAM"}
+    assert all(v > 0 for v in result["read_gbs"].values())
+    # bf16 halves the bytes: its batch-1 bound is at least fp32's, from the same or a
+    # nearer cache level; batch 16's bound is compute or 16 rows per weight read.
+    assert cpu["bf16", 1, 1, "one"]["bound"] >= cpu["fp32", 1, 1, "one"]["bound"] > 0
+    for precision in ("fp32", "bf16"):
+        b16 = cpu[precision, 16, 2, "group"]
+        assert 0 < b16["bound"] <= b16["compute_bound"]
+        assert b16["bound_kind"] == "compute" or b16["bound"] < b16["compute_bound"]
+        # group rows are compared with the two threads' FMA peak measured around the call
+        assert b16["roof_gflops"] > 0
+        assert b16["compute_bound"] == b16["roof_gflops"] * 1e9 / flops_per_sample(CONFIG_B)
+    assert all(r["roof_gflops"] == 0 for r in result["rows"] if r["batch"] == 1)
+    assert result["configs"]["B"]["compute_bound_1_core"] > 0
+    # The compute roof is the higher of the FMA loop and the GEMM, and it is what every
+    # compute bound was derived from.
+    assert result["gflops_1_thread"] == max(result["fma_peak_gflops"], result["matmul_gflops"])
+    assert result["configs"]["B"]["compute_bound_1_core"] == \
+        result["gflops_1_thread"] * 1e9 / flops_per_sample(CONFIG_B)
+    table = ratio_table(result)
+    assert "x naive" in table and len(table.splitlines()) == 2 + len(result["rows"])
+
+
+def test_team_peak_counts_every_thread():
+    from wavenet_core.bench.roofline import team_fma_peak_gflops
+
+    one, two = team_fma_peak_gflops(1), team_fma_peak_gflops(2)
+    # two threads do twice the work; on a machine whose cores are shared (or busy) their
+    # total can sink towards one thread's rate, never to half of it or below
+    assert one > 0 and two > 0.5 * one
+
+
+def test_r9y9_rows_compare_a_converted_model_with_their_generator():
+    import pytest
+
+    pytest.importorskip("wavenet_vocoder")
+    from wavenet_core.bench.r9y9 import r9y9_table, run_r9y9_benchmark
+
+    tiny = dict(out_channels=6, layers=4, stacks=2, residual_channels=8, gate_channels=8,
+                skip_out_channels=8, kernel_size=3, cin_channels=5,
+                upsample_conditional_features=True, upsample_scales=[2, 4], scalar_input=True)
+    result = run_r9y9_benchmark(16, log=lambda msg: None, preset=tiny)
+    rows = {(r["backend"], r["precision"], r["batch"]): r for r in result["rows"]}
+    assert set(rows) == {("r9y9", "fp32", 1)} | {(b, p, n) for b, p in (
+        ("torch", "fp32"), ("cpu", "fp32"), ("cpu", "bf16")) for n in (1, 16)}
+    assert all(r["samples_per_s"] > 0 for r in rows.values()) and result["bound"] > 0
+    table = r9y9_table(result)
+    assert "x r9y9" in table and result["cpu"] in table

@@ -1,0 +1,52 @@
+"""scripts/gpu-train on the CPU (--smoke: two tiny steps) where only torch and numpy exist.
+
+The GPU machine has torch, numpy and this tree, nothing else, so the script runs here in a
+subprocess whose `sitecustomize` makes every other third-party package unimportable.
+It trains from the committed pack and the bundled vocoder, writes the checkpoint and
+metrics, and a second run resumes the first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from wavenet_core.model.checkpoint import load_checkpoint, read_metadata
+
+ROOT = Path(__file__).resolve().parents[2]
+NOT_ON_THE_GPU_MACHINE = ("fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings",
+                          "safetensors", "tqdm", "scipy", "librosa", "soundfile", "httpx",
+                          "prometheus_client")
+
+
+def _run(outdir: Path, blocker: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(blocker), "PYTHON": sys.executable}
+    done = subprocess.run([str(ROOT / "scripts" / "gpu-train"), str(outdir), "--smoke"],
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_gpu_train_smoke_with_only_torch_and_numpy(tmp_path):
+    blocker = tmp_path / "site"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        f"for name in {NOT_ON_THE_GPU_MACHINE!r}:\n"
+        "    sys.modules[name] = None\n")
+    out = tmp_path / "run"
+    first = _run(out, blocker)
+    bundled = int(read_metadata(ROOT / "models" / "vocoder.safetensors").get(
+        "total_steps", read_metadata(ROOT / "models" / "vocoder.safetensors")["step"]))
+    assert first["steps_this_run"] == 2 and first["total_steps"] == bundled + 2
+    assert first["device"] == "cpu"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["valid_bits"] and metrics["samples_per_s"] > 0
+    model = load_checkpoint(out / "model.safetensors")
+    assert model.config.num_speakers == 0 and model.config.mel_channels == 80
+    second = _run(out, blocker)
+    assert second["total_steps"] == bundled + 4 and second["steps_this_run"] == 2
+    assert (ROOT / "training" / "vocoder-subset.npz").stat().st_size < 40 * 2**20

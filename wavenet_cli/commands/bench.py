@@ -1,0 +1,68 @@
+"""`wavenet bench [--json]`: side-by-side generation speed with ratios (wavenet_core.bench.cpu).
+
+`wavenet bench --gpu` runs the GPU rows instead (wavenet_core.bench.gpu): the triton
+kernel in fp32 and fp16 beside the CUDA graph, with the GPU's measured limits.
+`wavenet bench --r9y9` runs a converted r9y9-sized vocoder beside r9y9's own generator
+(wavenet_core.bench.r9y9; needs the wavenet-vocoder package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+
+from wavenet_core.bench.cpu import ratio_table, run_benchmark
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--configs", default="A,B", help="comma-separated: A, B")
+    p.add_argument("--steps", type=int, default=4000, help="samples per timed compiled call")
+    p.add_argument("--eager-steps", type=int, default=150, help="samples per eager call")
+    p.add_argument("--naive-samples", type=int, default=30)
+    p.add_argument("--precisions", default="fp32,bf16,int8",
+                   help="comma-separated cpu backend weight formats")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    # issue 12: GPU rows
+    p.add_argument("--gpu", action="store_true",
+                   help="GPU rows: triton fp32/fp16 and cuda-graph, batches 1..1024")
+    p.add_argument("--batches", default="1,16,64,256,1024", help="with --gpu")
+    p.add_argument("--device", default="cuda", help="with --gpu (cpu: Triton interpreter)")
+    p.add_argument("--r9y9", action="store_true",
+                   help="a converted r9y9 MoL LJSpeech-sized model vs r9y9's incremental_forward")
+    p.add_argument("--r9y9-steps", type=int, default=256, help="with --r9y9: samples of theirs")
+
+
+def run(args: argparse.Namespace) -> int:
+    log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    if args.gpu:
+        return _run_gpu(args, log)
+    if args.r9y9:
+        from wavenet_core.bench.r9y9 import r9y9_table, run_r9y9_benchmark
+
+        result = run_r9y9_benchmark(args.r9y9_steps, log=log)
+        print(json.dumps(result, indent=1) if args.json else "\n" + r9y9_table(result))
+        return 0
+    result = run_benchmark(tuple(args.configs.split(",")), args.steps, args.eager_steps,
+                           args.naive_samples, tuple(args.precisions.split(",")), log=log)
+    result["machine"] = {"processor": platform.processor() or platform.machine(),
+                         "python": platform.python_version()}
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print()
+        print(ratio_table(result))
+    return 0
+
+
+def _run_gpu(args: argparse.Namespace, log) -> int:
+    from wavenet_core.bench.gpu import gpu_table, run_gpu_benchmark
+
+    result = run_gpu_benchmark(tuple(args.configs.split(",")),
+                               tuple(int(b) for b in args.batches.split(",")),
+                               steps=args.steps, device=args.device, log=log,
+                               # the interpreter (cpu) is for checking the path: tiny limits
+                               limit_sizes=(1024, 8192) if args.device != "cpu" else (8, 256))
+    print(json.dumps(result, indent=1) if args.json else "\n" + gpu_table(result))
+    return 0

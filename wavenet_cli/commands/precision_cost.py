@@ -1,0 +1,79 @@
+"""`wavenet precision-cost`: measure each CPU precision's held-out NLL cost for a checkpoint
+and (with --write) record it in the checkpoint, where precision "auto" reads it.
+
+Held-out data: the `valid` utterances of a `wavenet corpus` folder (the first N by path,
+of the speakers the checkpoint names), cut into the validation windows training uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="a .safetensors checkpoint")
+    p.add_argument("--corpus", required=True, help="a `wavenet corpus` folder")
+    p.add_argument("--utterances", type=int, default=24, help="held-out utterances to use")
+    p.add_argument("--window", type=int, default=4000, help="predictions per window")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--write", action="store_true",
+                   help="record the costs in the checkpoint's metadata")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from wavenet_core.audio.wav import read_wav
+    from wavenet_core.bench.precision_cost import precision_costs
+    from wavenet_core.bench.roofline import cpu_model
+    from wavenet_core.generation.precision import METADATA_KEY, NLL_BUDGET_BITS
+    from wavenet_core.model.checkpoint import (
+        load_checkpoint,
+        read_metadata,
+        save_checkpoint,
+        speaker_names,
+    )
+    from wavenet_core.training.data import fixed_batches, make_utterance
+
+    model = load_checkpoint(args.checkpoint)
+    config = model.config
+    if config.scalar_io or config.upsample_scales:   # converted r9y9 models
+        raise SystemExit(f"{args.checkpoint}: precision-cost measures the mu-law NLL of models "
+                         "with linearly interpolated mel; this one runs fp32 under precision "
+                         "auto")
+    names = speaker_names(args.checkpoint, config.num_speakers) or []
+    corpus = Path(args.corpus)
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    held_out = sorted((u for u in manifest["utterances"] if u["split"] == "valid"
+                       and (not names or u["speaker"] in names)), key=lambda u: u["path"])
+    items = held_out[:args.utterances]
+    if not items:
+        raise SystemExit(f"{corpus}: no held-out utterances for this model's speakers")
+
+    def speaker(u) -> int:
+        if not config.global_conditioning:
+            return 0
+        return names.index(u["speaker"]) if names else int(u["speaker_id"])
+
+    utts = [make_utterance(read_wav(corpus / u["path"], config.sample_rate)[0], speaker(u),
+                           config, config.receptive_field) for u in items]
+    batches = fixed_batches(utts, config, 8, args.window)
+    if not batches:
+        raise SystemExit(f"no utterance is longer than --window {args.window}")
+    predictions = sum(b.targets.size for b in batches)
+    print(f"{args.checkpoint}: {len(items)} held-out utterances, {predictions:,} predictions; "
+          f"cpu {cpu_model()}")
+    with torch.no_grad():
+        costs = precision_costs(model, batches, threads=args.threads)
+    table = {p: round(v["cost"], 6) for p, v in costs.items() if p != "fp32"}
+    print(json.dumps({"nll_bits": {p: round(v["bits"], 6) for p, v in costs.items()},
+                      "cost_bits": table, "budget_bits": NLL_BUDGET_BITS}))
+    if args.write:
+        meta = read_metadata(args.checkpoint)
+        meta[METADATA_KEY] = json.dumps(table, sort_keys=True)
+        keep = {k: v for k, v in meta.items() if k not in ("format", "format_version", "config")}
+        save_checkpoint(args.checkpoint, model, keep)
+        print(f"recorded {METADATA_KEY} in {args.checkpoint}")
+    return 0

@@ -1,0 +1,53 @@
+"""What reduced-precision weights cost: held-out NLL through the compiled CPU kernel itself.
+
+Each precision's backend teacher-forces the same held-out windows (data.fixed_batches,
+the training's validation windows) from zeroed queues; the logits for positions past the
+receptive field are exactly the valid forward's, so the NLL is the one training reports,
+computed by the kernel that serves. The cost of a precision is its NLL minus fp32's, in
+bits per sample (precision.NLL_BUDGET_BITS is the budget `auto` allows).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from wavenet_core.generation.cpu.backend import CpuBackend
+from wavenet_core.model.wavenet import WaveNet
+from wavenet_core.training.data import Batch
+
+
+def kernel_bits(backend: CpuBackend, batches: list[Batch]) -> float:
+    """Teacher-forced NLL (bits/sample) of `backend` on the windows `batches`."""
+    field = backend.config.receptive_field
+    total, count = 0.0, 0
+    for batch in batches:
+        n = len(batch.inputs)
+        state = backend.new_state(n)
+        for row in range(n):
+            backend.open_slot(state, row, speaker=int(batch.speaker[row]))
+        local = None if batch.local is None else np.ascontiguousarray(
+            batch.local.transpose(0, 2, 1))
+        logits = backend.teacher_force(state, list(range(n)), batch.inputs, local)
+        logits = logits[:, field - 1:].astype(np.float64)
+        peak = logits.max(axis=-1, keepdims=True)
+        log_z = np.log(np.exp(logits - peak).sum(axis=-1)) + peak[..., 0]
+        picked = np.take_along_axis(logits, batch.targets[..., None], axis=-1)[..., 0]
+        total += float((log_z - picked).sum())
+        count += batch.targets.size
+    return total / max(1, count) / math.log(2)
+
+
+def precision_costs(model: WaveNet, batches: list[Batch], precisions=("bf16", "int8"),
+                    threads: int | None = None, log=print) -> dict[str, dict[str, float]]:
+    """{precision: {"bits": NLL, "cost": NLL - fp32's NLL}} for fp32 and `precisions`."""
+    if model.config.cond_layers:
+        raise ValueError(f"cond_layers={model.config.cond_layers}: precision costs of a model "
+                         "with a conditioning network are not measured yet")
+    out = {}
+    for precision in ("fp32",) + tuple(p for p in precisions if p != "fp32"):
+        bits = kernel_bits(CpuBackend(model, threads=threads, precision=precision), batches)
+        out[precision] = {"bits": bits, "cost": bits - out.get("fp32", {"bits": bits})["bits"]}
+        log(f"  {precision}: {bits:.4f} bits/sample (cost {out[precision]['cost']:+.4f})")
+    return out

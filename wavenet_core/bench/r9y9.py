@@ -1,0 +1,100 @@
+"""`wavenet bench --r9y9`: a converted r9y9-sized vocoder on our backends beside r9y9's own
+`incremental_forward`, in one process, so the ratios hold on a shared, noisy machine.
+
+The model is their mixture-of-logistics LJSpeech preset (24 layers, 4 stacks, 512 residual
+and gate channels, 256 skip, kernel 3, 80 mels upsampled x256) with random weights, built
+with their code, saved as a .pth and converted by `convert_r9y9` like a user's file.
+Rows: theirs at batch 1 (their generator makes one stream) on one thread, weight norm
+removed first as their synthesis script does; ours on the torch backend and the compiled
+cpu one (fp32 and bf16 weights) at batch 1 (one thread) and 16 (two threads). The bound is
+the batch-1 weight-streaming bound (roofline.py) for the weights one sample reads: float32,
+or the cpu backend's own bytes in its format.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from wavenet_core.bench.cpu import Row, _log, _threads
+from wavenet_core.bench.r9y9_models import LJSPEECH_MOL, r9y9_hparams, random_r9y9
+from wavenet_core.bench.roofline import cpu_model, measure_levels, stream_bound
+from wavenet_core.bench.timing import time_generation
+from wavenet_core.generation.registry import make_backend
+from wavenet_core.interop.r9y9 import convert_r9y9
+
+NAME = "r9y9-MoL"
+
+
+def weight_bytes(model) -> int:
+    """float32 bytes one sample reads: every weight but the embedding's unused rows and the
+    upsampler (run once per frame)."""
+    skip = ("upsampler.", "embedding.", "speaker_embedding.")
+    return 4 * sum(p.numel() for n, p in model.named_parameters() if not n.startswith(skip))
+
+
+def run_r9y9_benchmark(steps: int = 256, log=print, preset: dict | None = None) -> dict:
+    """Time theirs and ours; returns {"cpu", "bound", "rows": [...]} as plain dicts.
+    `preset` (their WaveNet arguments) replaces the LJSpeech one (the tests use a tiny one)."""
+    theirs = random_r9y9(scale=0.05, **(preset or LJSPEECH_MOL))
+    with tempfile.TemporaryDirectory() as tmp:
+        pth = Path(tmp) / "r9y9.pth"
+        torch.save({"state_dict": theirs.state_dict()}, pth)
+        hp = Path(tmp) / "hparams.json"
+        hp.write_text(json.dumps(r9y9_hparams(theirs)))
+        ours = convert_r9y9(pth, Path(tmp) / "ours.safetensors", hp)
+    config = ours.config
+    hop = config.mel.hop_length
+    frames = torch.rand(1, config.mel_channels, -(-steps // hop))
+    steps = frames.size(2) * hop              # their generator wants whole frames
+    nbytes = weight_bytes(ours)
+    levels = measure_levels()
+    kind, bound = stream_bound(levels, nbytes)
+    log(f"machine: {cpu_model()}; {NAME}: {config.num_layers} layers, {nbytes / 1e6:.0f} MB "
+        f"fp32 weights per sample, batch-1 bound {bound:,.0f}/s ({kind})")
+    rows = []
+    theirs.make_generation_fast_()       # as their synthesis.py does before generating
+    with _threads(1), torch.no_grad():
+        theirs.incremental_forward(c=frames[:, :, :1], T=hop, log_scale_min=config.log_scale_min)
+        start = time.perf_counter()
+        theirs.incremental_forward(c=frames, T=steps, log_scale_min=config.log_scale_min)
+        rate = steps / (time.perf_counter() - start)
+    rows.append(_log(Row(NAME, "r9y9", 1, 1, rate, rate, bound=bound, bound_kind=kind), log))
+    rows_local = ours.upsampler(frames).transpose(1, 2).detach()
+    local_fn = lambda batch, n: rows_local[:, :n].expand(batch, -1, -1)  # noqa: E731
+    for name, precision in (("torch", "fp32"), ("cpu", "fp32"), ("cpu", "bf16")):
+        for batch, threads in ((1, 1), (16, 2)):
+            try:
+                backend = make_backend(ours, name, "cpu", precision, threads=threads)
+            except ImportError:                 # no numba: no cpu rows
+                break
+            with _threads(threads):
+                t = time_generation(backend, batch, min(steps, 128), repeats=2,
+                                    warmup_steps=4, local_fn=local_fn)
+            own_kind, own = ((kind, bound) if name == "torch" else
+                             stream_bound(levels, backend.weight_bytes(1)))
+            rows.append(_log(Row(NAME, name, batch, threads, t.samples_per_s,
+                                 t.per_stream_samples_per_s, precision,
+                                 bound=own if batch == 1 else 0.0,
+                                 bound_kind=own_kind if batch == 1 else ""), log))
+    return {"cpu": cpu_model(), "bound": bound, "bound_kind": kind, "weight_bytes": nbytes,
+            "rows": [r.__dict__ for r in rows]}
+
+
+def r9y9_table(result: dict) -> str:
+    """Every row as samples/s and as a ratio to r9y9's incremental_forward."""
+    theirs = next(r["samples_per_s"] for r in result["rows"] if r["backend"] == "r9y9")
+    lines = [f"cpu: {result['cpu']}",
+             f"{'model':9} {'backend':8} {'prec':4} {'batch':>5} {'thr':>3} {'samples/s':>10} "
+             f"{'per stream':>10} {'x r9y9':>7} {'%bound':>6}"]
+    for r in result["rows"]:
+        share = f"{100 * r['samples_per_s'] / r['bound']:5.0f}%" if r["bound"] else ""
+        lines.append(f"{r['config']:9} {r['backend']:8} {r['precision']:4} {r['batch']:5d} "
+                     f"{r['threads']:3d} "
+                     f"{r['samples_per_s']:10,.0f} {r['per_stream']:10,.0f} "
+                     f"{r['samples_per_s'] / theirs:7.2f} {share:>6}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""wavenet_core.generation.cpu."""

@@ -1,0 +1,296 @@
+"""Compiled CPU generation backend: the whole chunk loop in one numba kernel.
+
+One call of `cpu_loop.run_rows` produces K samples for a group of slots: input vector, every
+layer (ring read/write, fused filter+gate matrix on the k taps [x(t-(k-1)d), ..., x(t)],
+tanh * sigmoid, fused residual+skip matrix), the head and the sampling (codes, or mixture /
+Gaussian samples), with no Python in between. It runs every config option but the learned
+upsampler, which runs outside (the backend then takes per-sample rows, not frames). The kernel
+releases the GIL. Two ways to use the threads (docs/cpu-kernel.md):
+- group mode (at least as many slots as threads): the slots are split into contiguous
+  groups, one per thread, each thread with the whole model;
+- split mode (fewer slots than threads, e.g. one stream on two cores): every thread runs
+  all the slots but owns a column slice of every matrix, packed into its own buffer so it
+  stays in its own core's L2; the threads meet at a spin barrier per layer (cpu_sync.py).
+
+Weights come in three formats (cpu_weights.py): fp32, bf16 (half the bytes) and int8 with
+per-column scales (a quarter), all accumulated in float32; `precision.py` picks one.
+
+Matrix code. Every matrix is stored transposed ([inputs, outputs]), its outputs padded to
+a multiple of 16 and cut into contiguous panels 64 outputs wide. The micro-kernels
+(cpu_kernels.py) keep a block of 4 rows x 64 outputs in registers for the whole input loop;
+at batch 1 the weights stream sequentially from the cache. They are written with explicit
+16-lane vector intrinsics, so LLVM neither needs nor gets a say in the vectorization.
+
+Batch invariance, bitwise. Each output element is one chain of fused multiply-adds over
+the inputs in their natural order, started from the bias (`llvm.fma`, no reassociation),
+whatever the row block, the number of slots in the call, the thread, the team size or the
+chunk size. tanh and sigmoid use a rational approximation (Eigen's float tanh), ~3e-7.
+Sampling reproduces `sampling.counter_uniform` and `sample_codes` bit for bit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import torch
+
+from wavenet_core.generation.cpu.kernels import Call, Dims, Shard, Team
+from wavenet_core.generation.cpu.loop import run_rows
+from wavenet_core.generation.cpu.packing import PaddedMatrices, aligned, split_range
+from wavenet_core.generation.cpu.scalar import OUT_KINDS
+from wavenet_core.generation.cpu.split import SplitChoices
+from wavenet_core.generation.cpu.sync import SPLIT_SUPPORTED, new_flags
+from wavenet_core.generation.cpu.weights import PRECISIONS
+from wavenet_core.generation.mel_frames import MelFrames
+from wavenet_core.generation.registry import CPU_OPTIONS
+from wavenet_core.generation.state import GenerationState
+from wavenet_core.model.wavenet import WaveNet
+
+SPLIT_POLICIES = ("auto", "always", "never")
+
+
+class CpuBackend:
+    """Compiled (numba) CPU generation backend; see the module docstring.
+
+    `threads` worker threads share each call (default: numba's thread count, the number
+    of cores); `precision` is the weight format: fp32, bf16 or int8 (`make_backend`
+    resolves "auto"); `split` says when calls with fewer slots than threads split every
+    matrix across the threads: "always", "never", or "auto" (when measured faster).
+    """
+
+    name = "cpu"
+
+    def __init__(self, model: WaveNet, threads: int | None = None, precision: str = "fp32",
+                 split: str = "auto"):
+        if split not in SPLIT_POLICIES:
+            raise ValueError(f"split must be one of {', '.join(SPLIT_POLICIES)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown cpu precision {precision!r}; choose one of "
+                             f"{', '.join(PRECISIONS)}")
+        model.config.require_seed_design("cpu", CPU_OPTIONS)
+        self.device = torch.device("cpu")
+        self.model = model.to(self.device).eval()
+        self.config = cfg = model.config
+        self.threads = max(1, int(threads or numba.config.NUMBA_NUM_THREADS))
+        self.precision = precision
+        self.matrices = mats = PaddedMatrices(self.model)
+        self.mel_channels = mats.mel_channels
+        # mel as frames (projected per frame, not per sample), unless a learned upsampler
+        # must make the rows first (the runner then sends rows)
+        self.accepts_mel_frames = self.model.upsampler is None
+        spans = [(cfg.kernel_size - 1) * d for d in cfg.dilations]
+        self.dims = Dims(offsets=np.asarray(np.cumsum([0] + spans[:-1]), np.int64),
+                         dilations=np.asarray(cfg.dilations, np.int64),
+                         spans=np.asarray(spans, np.int64), taps=cfg.kernel_size,
+                         emb=mats.embedding, in_w=mats.input_w, c=cfg.residual_channels,
+                         cp=mats.cp, zp=mats.zp, sp=mats.sp, qp=mats.qp, m=mats.mel_channels,
+                         nout=cfg.output_channels, scale=np.float32(cfg.residual_scale),
+                         out_kind=OUT_KINDS[cfg.output], mixtures=cfg.mixtures,
+                         lsm=np.float32(cfg.log_scale_min))
+        self._shards: dict[int, list[Shard]] = {1: [mats.shard(0, 1, precision)]}
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self.split = split
+        self._split_choices = SplitChoices()
+
+    # -- interface ------------------------------------------------------------------
+
+    def new_state(self, num_slots: int) -> GenerationState:
+        return GenerationState.allocate(self.config, num_slots, self.device)
+
+    def open_slot(self, state: GenerationState, slot: int, **kwargs) -> None:
+        state.open_slot(self.model, slot, **kwargs)
+
+    def free_slot(self, state: GenerationState, slot: int) -> None:
+        state.free_slot(slot)
+
+    @torch.no_grad()
+    def step_logits(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
+        """Consume one given input per slot (a code, or a sample for scalar input) -> outputs
+        [n, output_channels]; advances the slots."""
+        slots = self._slots(slots)
+        inputs = np.asarray(torch.as_tensor(inputs).cpu(), dtype=self._input_dtype)
+        if local is not None:
+            local = torch.as_tensor(local, dtype=torch.float32).cpu().reshape(len(slots), 1, -1)
+        return torch.from_numpy(self.teacher_force(state, slots, inputs.reshape(-1, 1),
+                                                   local)[:, 0])
+
+    @torch.no_grad()
+    def teacher_force(self, state: GenerationState, slots, inputs, local=None) -> np.ndarray:
+        """Consume given inputs [n, K] (codes, or samples for scalar input; local [n, K, M])
+        -> outputs [n, K, output_channels]."""
+        slots = self._slots(slots)
+        inputs = np.ascontiguousarray(np.asarray(inputs, dtype=self._input_dtype))
+        if inputs.ndim != 2 or inputs.shape[0] != len(slots):
+            raise ValueError(f"inputs must be [{len(slots)}, K], got {inputs.shape}")
+        logits = np.empty(inputs.shape + (self.config.output_channels,), np.float32)
+        self._run(state, slots, inputs.shape[1], local, inputs, logits)
+        return logits
+
+    @torch.no_grad()
+    def generate(self, state: GenerationState, slots, num_steps: int,
+                 local=None) -> np.ndarray:
+        """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps].
+
+        `local` conditions each produced sample (None without mel): per-sample rows
+        [n, num_steps, M] or `MelFrames` (what the server sends: 1/hop of the projections;
+        rows only with a learned upsampler). Scalar-output models give 16-bit PCM codes
+        (sampling.scalar_codes) and feed the unrounded sample back.
+        """
+        slots = self._slots(slots)
+        forced = np.zeros((len(slots), 0), self._input_dtype)
+        logits = np.zeros((len(slots), 0, 0), np.float32)
+        return self._run(state, slots, int(num_steps), local, forced, logits)
+
+    def warmup(self) -> None:
+        """Compile (or load from numba's cache) and run a tiny generate and teacher pass,
+        on one slot, on a block of four and in split mode, so the first request pays
+        nothing."""
+        state = self.new_state(5)
+        for slot in range(5):
+            self.open_slot(state, slot, seed=slot, temperature=float(slot % 2))
+        m = self.mel_channels
+        self.generate(state, [0], 3, np.zeros((1, 3, m), np.float32) if m else None)
+        self.generate(state, list(range(5)), 3, np.zeros((5, 3, m), np.float32) if m else None)
+        self.step_logits(state, [0], [0], np.zeros((1, m), np.float32) if m else None)
+
+    def close(self) -> None:
+        """Stop the worker threads (a later call starts them again)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
+
+    def split_threads(self, num_slots: int) -> int:
+        """Threads that may split every matrix for a call of `num_slots` slots (1: group
+        mode): all of them when there are fewer slots than threads."""
+        if SPLIT_SUPPORTED and self.split != "never" and 0 < num_slots < self.threads:
+            return self.threads
+        return 1
+
+    def weight_bytes(self, num_slots: int = 1) -> int:
+        """Weight bytes one thread reads per step of a call on `num_slots` slots (its
+        shard in split mode, the whole model in group mode)."""
+        shard = self._team_shards(self.split_threads(num_slots))[0]
+        return shard.w.nbytes + shard.s.nbytes
+
+    # -- internals ------------------------------------------------------------------
+
+    @property
+    def _input_dtype(self):
+        return np.float32 if self.config.scalar_io else np.int64
+
+    @staticmethod
+    def _slots(slots) -> np.ndarray:
+        if isinstance(slots, torch.Tensor):
+            slots = slots.cpu().numpy()
+        return np.ascontiguousarray(np.asarray(slots, dtype=np.int64).reshape(-1))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max(1, self.threads - 1),
+                                                thread_name_prefix="wavenet-cpu")
+            return self._pool
+
+    def _team_shards(self, parts: int) -> list[Shard]:
+        with self._pool_lock:
+            if parts not in self._shards:
+                self._shards[parts] = [self.matrices.shard(p, parts, self.precision)
+                                       for p in range(parts)]
+            return self._shards[parts]
+
+    def _bias(self, state: GenerationState, slots: np.ndarray) -> np.ndarray:
+        """Padded gate bias per slot and layer [n, L, 2cp], the speaker folded in."""
+        gate_b = self.matrices.gate_b
+        bias = np.broadcast_to(gate_b, (len(slots),) + gate_b.shape)
+        if self.matrices.speaker_bias is not None:
+            bias = bias + self.matrices.speaker_bias[state.speaker.numpy()[slots]]
+        return np.ascontiguousarray(bias, dtype=np.float32)
+
+    def _frames(self, local, n: int, num_steps: int) -> MelFrames:
+        """The call's mel as frames (empty ones without mel), contiguous float32."""
+        frames = MelFrames.coerce(local, n, num_steps, self.mel_channels,
+                                  self.accepts_mel_frames)
+        if frames is None:
+            return MelFrames(np.zeros((n, 0, 0), np.float32), np.zeros(n, np.int64), 1,
+                             num_steps)
+        return MelFrames(np.ascontiguousarray(frames.frames, dtype=np.float32),
+                         np.ascontiguousarray(frames.phase, dtype=np.int64), frames.hop,
+                         num_steps)
+
+    def _teams(self, threads: int, n: int) -> list[Team]:
+        """The team of a call on n slots: one Team per thread, all sharing one set of
+        buffers and barrier counters."""
+        d = self.dims
+        shared = dict(flags=new_flags(threads), z=aligned(np.zeros(2 * n * d.zp)),
+                      act=aligned(np.zeros(n * d.sp)), hid=aligned(np.zeros(n * d.sp)),
+                      lg=aligned(np.zeros(n * d.qp)))
+        return [Team(thread=t, threads=threads, **shared) for t in range(threads)]
+
+    def _run(self, state: GenerationState, slots: np.ndarray, num_steps: int, local,
+             forced: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        n = len(slots)
+        if state.ring.device.type != "cpu":
+            raise ValueError("the cpu backend needs a GenerationState on the CPU")
+        if n and (slots.min() < 0 or slots.max() >= state.num_slots):
+            raise IndexError(f"slot out of range for a state of {state.num_slots} slots")
+        if len(np.unique(slots)) != n:
+            raise ValueError("each slot may appear only once per call")
+        mel = self._frames(local, n, num_steps)
+        codes = np.zeros((n, num_steps), np.int64)
+        if n == 0 or num_steps == 0:
+            return codes
+        scalar = self.config.scalar_io
+        if not scalar:
+            classes = self.config.classes
+            first = forced if forced.shape[1] else state.next_input.numpy()[slots]
+            if first.min() < 0 or first.max() >= classes:
+                raise ValueError(f"input codes must be in [0, {classes})")
+        none = np.zeros((n, 0), np.int64)
+        ring = state.ring.numpy()
+        views = dict(positions=state.positions.numpy(),
+                     next_input=state.next_input.numpy(), next_value=state.next_value.numpy(),
+                     seed=state.seed.numpy(), temperature=state.temperature.numpy(),
+                     num_steps=num_steps)
+        bias = self._bias(state, slots)
+
+        def call(lo: int, hi: int, gate_cols=slice(None), private_ring=False) -> Call:
+            rows = slots[lo:hi]
+            # split mode, thread p > 0: its own copy of the call's rings (rows 0..n-1)
+            own, own_rows = (ring[rows], np.arange(hi - lo)) if private_ring else (ring, rows)
+            return Call(slots=rows, ring=own, ring_rows=own_rows, bias=np.ascontiguousarray(
+                            bias[lo:hi][:, :, gate_cols]).reshape(-1),
+                        frames=mel.frames[lo:hi].reshape(-1), phase=mel.phase[lo:hi],
+                        hop=mel.hop, forced=none[lo:hi] if scalar else forced[lo:hi],
+                        forced_v=forced[lo:hi] if scalar else none[lo:hi].astype(np.float32),
+                        codes=codes[lo:hi], logits=logits[lo:hi], **views)
+
+        parts = self.split_threads(n)
+        measured = parts > 1 and self.split == "auto"       # auto: pick and time a mode
+        if measured:
+            choice = self._split_choices.for_call(num_steps)
+            parts = choice.pick(parts)
+        if parts > 1:                     # split mode: every thread on all slots
+            shards = self._team_shards(parts)
+            teams = self._teams(parts, n)
+            jobs = [(shards[p], call(0, n, self.matrices.gate_columns(p, parts), p > 0),
+                     teams[p]) for p in range(parts)]
+        else:                             # group mode: one group of slots per thread
+            groups = split_range(n, min(self.threads, n))
+            solo = self._shards[1][0]
+            jobs = [(solo, call(lo, hi), self._teams(1, hi - lo)[0]) for lo, hi in groups]
+        began = time.perf_counter()
+        futures = [self._executor().submit(run_rows, self.dims, *job) for job in jobs[1:]]
+        try:
+            run_rows(self.dims, *jobs[0])          # the first job runs on the calling thread
+        finally:
+            for future in futures:
+                future.result()
+        if measured:
+            choice.observe(parts, n * num_steps / (time.perf_counter() - began))
+        return codes

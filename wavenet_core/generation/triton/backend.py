@@ -1,0 +1,346 @@
+"""The `triton` backend: a persistent Triton kernel makes a whole chunk per launch.
+
+The CUDA-graph backend replays ~200 small kernels per sample; here one launch makes K
+samples for every slot of the call (see triton_kernel.py for the kernel). Programs own
+groups of `block` slots and never talk to each other, so a slot's codes do not depend on
+its neighbours, its row or the chunk sizes (the dots have the same shape for every row).
+
+Precision: "fp32" (IEEE dots, the torch backend's logits within 1e-4) or "fp16" (float16
+weights and dot inputs, float32 accumulation and state). "auto" is fp16 on CUDA, fp32
+elsewhere; docs/triton-kernel.md gives fp16's measured held-out NLL cost.
+
+Mel conditioning: the kernel adds, per layer, the projection of the mel interpolated
+between two frames; it projects frames (`MelFrames`, 1/hop of the work) or, when given
+per-sample rows [n, K, M] like every backend, treats each row as a frame of hop 1.
+
+Options (docs/architecture.md section 7): every version-2 option runs here
+(`SUPPORTED_OPTIONS`). Scalar-output models return 16-bit codes and feed back the unrounded
+sample, as the torch backend does; a model with a learned upsampler takes per-sample rows
+(its upsampler runs outside the kernel), so it does not accept `MelFrames`.
+
+On a CUDA device the kernel is compiled by `triton.jit`; on the CPU it runs in the
+Triton interpreter (slow: for tests of the kernel's logic, not for serving).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import numpy as np
+import torch
+
+from wavenet_core.generation.mel_frames import MelFrames
+from wavenet_core.generation.packing import pack_weights
+from wavenet_core.generation.sampling import draws_per_sample, scalar_codes
+from wavenet_core.generation.state import GenerationState
+from wavenet_core.model.config import VARIANT_OPTIONS
+from wavenet_core.model.wavenet import WaveNet
+
+PRECISIONS = ("auto", "fp32", "fp16")
+PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection may take
+TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
+SUPPORTED_OPTIONS = VARIANT_OPTIONS      # every option (for models whose weight tiles fit)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} for the triton backend; "
+                         f"choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    return precision
+
+
+def _pow2(n: int) -> int:
+    return max(16, 1 << (int(n) - 1).bit_length())
+
+
+def kernel_shape(config, precision: str) -> tuple[int, int, int, int, int]:
+    """Padded widths (CP, GP, SP, QP: powers of two >= 16, tl.dot's minimum) and the head
+    tile TN: hidden units per step of the head loop, so that its [S, TN] and [TN, outputs]
+    weight tiles (dot operands, staged in shared memory) fit in 64 KiB each."""
+    cp, gp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.gate_width,
+                                         config.skip_channels, config.output_channels))
+    itemsize = 2 if precision == "fp16" else 4
+    return cp, gp, sp, qp, min(sp, max(16, TILE_BYTES // (max(sp, qp) * itemsize)))
+
+
+def require_fit(config, precision: str) -> None:
+    """Refuse a model whose per-layer weight tiles ([C, G], [G, C], [G, S], whole: only
+    the head is tiled) exceed TILE_BYTES: it would not fit an SM's shared memory (and
+    compiling it takes minutes before failing), e.g. r9y9's 512-wide LJSpeech preset."""
+    cp, gp, sp, _, _ = kernel_shape(config, precision)
+    tile = gp * max(cp, sp) * (2 if precision == "fp16" else 4)
+    if tile > TILE_BYTES:
+        raise ValueError(f"the triton kernel keeps a whole {gp} x {max(cp, sp)} weight tile "
+                         f"({tile >> 10} KiB > {TILE_BYTES >> 10} KiB) in shared memory: "
+                         f"this model is too wide for it; use the 'torch' backend")
+
+
+def _compile(device: torch.device):
+    """The kernel, jitted for CUDA or interpreted on the CPU.
+
+    Triton decides at its import whether its own library functions (tl.sigmoid, tl.argmax,
+    ...) are compiled or interpreted, from TRITON_INTERPRET. So the first import in a
+    process decides for the whole process: on the CPU we set TRITON_INTERPRET=1 before it
+    (a process without CUDA never compiles Triton anyway), and a mismatch is an error.
+    """
+    interpret = device.type != "cuda"
+    if interpret and "triton" not in sys.modules:
+        os.environ["TRITON_INTERPRET"] = "1"
+    import triton
+    from triton import knobs
+
+    if bool(knobs.runtime.interpret) != interpret:
+        raise RuntimeError(
+            f"Triton was imported {'without' if interpret else 'with'} TRITON_INTERPRET=1 in "
+            f"this process, so the triton backend cannot run on {device} here (on the CPU, "
+            f"set TRITON_INTERPRET=1 before anything, torch included, imports Triton)")
+    from wavenet_core.generation.triton.kernel import wavenet_chunk
+
+    if interpret:
+        _interpret_dots_row_by_row()
+    return triton.jit(wavenet_chunk)
+
+
+def _interpret_dots_row_by_row() -> None:
+    """Make the interpreter's tl.dot sum every row the same way, wherever it sits.
+
+    The interpreter computes tl.dot with numpy's matmul, and OpenBLAS on an AMD EPYC (Zen 5)
+    gives a row a different summation order depending on its position among the 16 rows
+    (permuting the rows changed their results bitwise), so a stream's samples depended on
+    its neighbours. A GPU's dot has no such dependence, and the kernel's batch invariance
+    (tests/generation/triton/test_triton_*.py) is the GPU's property. einsum runs one loop for every
+    output element."""
+    from triton.runtime import interpreter
+
+    builder = getattr(interpreter, "InterpreterBuilder", None)
+    original = getattr(builder, "create_dot", None)
+    if original is None or not hasattr(interpreter, "TensorHandle"):
+        warnings.warn("this Triton's interpreter has no InterpreterBuilder.create_dot: its "
+                      "tl.dot keeps numpy's matmul", stacklevel=2)
+        return
+    if getattr(original, "row_invariant", False):
+        return
+
+    def create_dot(self, a, b, d, *args, **kwargs):
+        if a.dtype.primitive_bitwidth == 8 or b.dtype.primitive_bitwidth == 8:
+            return original(self, a, b, d, *args, **kwargs)
+        product = np.einsum("...ik,...kn->...in", a.data, b.data, dtype=d.data.dtype)
+        return interpreter.TensorHandle(product + d.data, d.dtype.scalar)
+
+    create_dot.row_invariant = True
+    builder.create_dot = create_dot
+
+
+class TritonBackend:
+    name = "triton"
+
+    def __init__(self, model: WaveNet, device: str | torch.device | None = None,
+                 precision: str = "auto", block: int = 16, num_warps: int = 4):
+        model.config.require_seed_design("triton", SUPPORTED_OPTIONS)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+        require_fit(model.config, self.precision)
+        if block < 16 or block & (block - 1):
+            raise ValueError("block must be a power of two >= 16 (tl.dot's minimum)")
+        self.block, self.num_warps = block, num_warps
+        self.model = model.to(self.device).eval()
+        self.config = cfg = model.config
+        # a learned upsampler runs outside the kernel: its rows come per sample
+        self.accepts_mel_frames = not cfg.upsample_scales
+        self.kernel = _compile(self.device)
+        c, g, ks = cfg.residual_channels, cfg.gate_width, cfg.kernel_size
+        self.cp, self.gp, self.sp, self.qp, self.tn = kernel_shape(cfg, self.precision)
+        w = pack_weights(self.model)
+        wdt = torch.float16 if self.precision == "fp16" else torch.float32
+
+        def mat(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+            """[..., out, in] -> transposed, zero-padded [..., rows, cols] in `wdt`."""
+            t = t.transpose(-1, -2)
+            out = t.new_zeros(t.shape[:-2] + (rows, cols))
+            out[..., :t.shape[-2], :t.shape[-1]] = t
+            return out.to(wdt).contiguous()
+
+        cp, gp, sp = self.cp, self.gp, self.sp
+        taps = w.gate_weight.unflatten(2, (ks, c)).transpose(1, 2)      # [L, k, 2G, C]
+        self.wf, self.wg = mat(taps[:, :, :g], cp, gp), mat(taps[:, :, g:], cp, gp)
+        self.wres = mat(w.out_weight[:, :c], gp, cp)
+        self.wskip = mat(w.out_weight[:, c:], gp, sp)
+        self.wh, self.wl = mat(w.head_weight, sp, sp), mat(w.logits_weight, sp, self.qp)
+        self.bh = self._pad(w.head_bias, sp)
+        self.bl = self._pad(w.logits_bias, self.qp, float("-inf"))
+        self.bres = self.bskip = self._dummy = torch.zeros(1, device=self.device)
+        if w.out_bias is not None:
+            self.bres = self._pad(w.out_bias[:, :c], cp)
+            self.bskip = self._pad(w.out_bias[:, c:], sp)
+        if cfg.scalar_io:       # rows: input weight, input bias
+            self.embedding = self._pad(torch.stack([w.input_weight, w.input_bias]), cp)
+        else:
+            self.embedding = self._pad(w.embedding, cp)
+        self.gate_bias = self._split_pad(w.gate_bias)                    # [L, 2, GP]
+        self.speaker_bias = (None if w.speaker_bias is None else
+                             self._split_pad(w.speaker_bias))            # [spk, L, 2, GP]
+        self.local_weight = w.local_weight                               # [L, 2G, M]
+        spans = [(ks - 1) * d for d in cfg.dilations]
+        self.dilations = torch.tensor(cfg.dilations, dtype=torch.int32, device=self.device)
+        self.offsets = torch.tensor(np.cumsum([0] + spans[:-1]), dtype=torch.int32,
+                                    device=self.device)
+        self._dummy_long = torch.zeros(1, dtype=torch.int64, device=self.device)
+
+    def _pad(self, t: torch.Tensor, width: int, fill: float = 0.0) -> torch.Tensor:
+        """[..., n] -> [..., width] float32, padded with `fill`."""
+        out = torch.full(t.shape[:-1] + (width,), fill, device=self.device)
+        out[..., :t.shape[-1]] = t
+        return out.contiguous()
+
+    def _split_pad(self, t: torch.Tensor) -> torch.Tensor:
+        """[..., 2G] (filter then gate) -> [..., 2, GP] float32, zero-padded."""
+        return self._pad(t.unflatten(-1, (2, -1)), self.gp)
+
+    # -- interface ------------------------------------------------------------------
+
+    def new_state(self, num_slots: int) -> GenerationState:
+        return GenerationState.allocate(self.config, num_slots, self.device)
+
+    def open_slot(self, state: GenerationState, slot: int, **kwargs) -> None:
+        state.open_slot(self.model, slot, **kwargs)
+
+    @torch.no_grad()
+    def generate(self, state: GenerationState, slots, num_steps: int, local=None) -> np.ndarray:
+        """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps]
+        (16-bit codes of the samples for scalar-output models, which feed back unrounded).
+
+        `local`: per-sample rows [n, num_steps, M] (as every backend takes) or `MelFrames`.
+        """
+        slots_t = self._slots(state, slots)
+        scalar = self.config.scalar_io
+        codes = torch.zeros(len(slots_t), int(num_steps), device=self.device,
+                            dtype=torch.float32 if scalar else torch.int64)
+        if len(slots_t) and num_steps > 0:
+            if not scalar:
+                self._check_codes(state.next_input[slots_t])
+            self._launch(state, slots_t, int(num_steps), local, None, codes, self._dummy)
+        elif self.config.local_conditioning:
+            MelFrames.coerce(local, len(slots_t), int(num_steps), self.config.mel_channels,
+                             self.accepts_mel_frames)
+        return (scalar_codes(codes) if scalar else codes).cpu().numpy()
+
+    @torch.no_grad()
+    def teacher_force(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
+        """Consume given inputs [n, K] (codes, or samples for scalar input; local
+        [n, K, M]) -> outputs [n, K, output_channels] (logits or distribution parameters)."""
+        slots_t = self._slots(state, slots)
+        scalar = self.config.scalar_io
+        forced = torch.as_tensor(np.asarray(inputs), device=self.device,
+                                 dtype=torch.float32 if scalar else torch.int64)
+        if forced.ndim != 2 or forced.shape[0] != len(slots_t):
+            raise ValueError(f"inputs must be [{len(slots_t)}, K], got {tuple(forced.shape)}")
+        if forced.numel() and not scalar:
+            self._check_codes(forced)
+        k = forced.shape[1]
+        logits = torch.empty(len(slots_t), k, self.config.output_channels, device=self.device)
+        if len(slots_t) and k:
+            self._launch(state, slots_t, k, local, forced.contiguous(), self._dummy_long, logits)
+        return logits
+
+    @torch.no_grad()
+    def step_logits(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
+        """Consume one given input per slot -> outputs [n, output_channels]; advances them."""
+        inputs = torch.as_tensor(np.asarray(torch.as_tensor(inputs).cpu())).reshape(-1, 1)
+        if local is not None:
+            local = torch.as_tensor(local, dtype=torch.float32).reshape(len(inputs), 1, -1)
+        return self.teacher_force(state, slots, inputs, local)[:, 0]
+
+    def warmup(self) -> None:
+        """Compile the kernel (both modes) so that the first request pays nothing."""
+        state = self.new_state(1)
+        self.open_slot(state, 0)
+        m = self.config.mel_channels
+        local = np.zeros((1, 2, m), np.float32) if m else None
+        self.generate(state, [0], 2, local)
+        self.teacher_force(state, [0], [[0, 0]], local)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _check_codes(self, codes: torch.Tensor) -> None:
+        if bool(((codes < 0) | (codes >= self.config.classes)).any()):
+            raise ValueError(f"input codes must be in [0, {self.config.classes})")
+
+    def _slots(self, state: GenerationState, slots) -> torch.Tensor:
+        if state.ring.device != self.device:
+            raise ValueError(f"the state lives on {state.ring.device}, the backend on "
+                             f"{self.device}")
+        s = np.asarray(torch.as_tensor(slots).cpu(), dtype=np.int64).reshape(-1)
+        if len(s) and (s.min() < 0 or s.max() >= state.num_slots):
+            raise IndexError(f"slot out of range for a state of {state.num_slots} slots")
+        if len(np.unique(s)) != len(s):
+            raise ValueError("each slot may appear only once per call")
+        return torch.from_numpy(s).to(self.device)
+
+    def _projection(self, frames: MelFrames) -> torch.Tensor:
+        """Frames [n, F, M] -> their projections [n, F, L, 2, CP] (mel std folded in)."""
+        f = torch.from_numpy(np.ascontiguousarray(frames.frames)).to(self.device)
+        proj = torch.einsum("nfm,lom->nflo", f, self.local_weight)
+        return self._split_pad(proj)
+
+    def _bias(self, state: GenerationState, slots: torch.Tensor) -> torch.Tensor:
+        bias = self.gate_bias.unsqueeze(0).expand(len(slots), -1, -1, -1)
+        if self.speaker_bias is not None:
+            bias = bias + self.speaker_bias[state.speaker[slots]]
+        return bias.contiguous()
+
+    def _launch(self, state, slots, num_steps, local, forced, codes, logits) -> None:
+        """Run the kernel over the chunk; per-sample mel rows go in spans whose projection
+        fits in PROJECTION_BYTES (each span one launch, outputs copied into place)."""
+        n = len(slots)
+        frames = MelFrames.coerce(local, n, num_steps, self.config.mel_channels,
+                                  self.accepts_mel_frames)
+        span = num_steps
+        if frames is not None and frames.hop == 1:
+            per_step = n * self.config.num_layers * 2 * self.gp * 4
+            span = max(1, PROJECTION_BYTES // per_step - 1)
+        if span >= num_steps:
+            self._run(state, slots, num_steps, frames, forced, codes, logits)
+            return
+        for start in range(0, num_steps, span):
+            k = min(span, num_steps - start)
+            part = MelFrames.from_rows(frames.frames[:, start:start + k])
+            if forced is None:
+                out = torch.empty(n, k, dtype=codes.dtype, device=self.device)
+                self._run(state, slots, k, part, None, out, logits)
+                codes[:, start:start + k] = out
+            else:
+                out = torch.empty(n, k, logits.shape[2], device=self.device)
+                self._run(state, slots, k, part, forced[:, start:start + k].contiguous(),
+                          codes, out)
+                logits[:, start:start + k] = out
+
+    def _run(self, state, slots, num_steps, frames, forced, codes, logits) -> None:
+        proj, phase, hop, num_frames = self._dummy, self._dummy_long, 1, 1
+        if frames is not None:
+            proj = self._projection(frames)
+            phase = torch.from_numpy(frames.phase.astype(np.int64)).to(self.device)
+            hop, num_frames = int(frames.hop), int(frames.frames.shape[1])
+        bias = self._bias(state, slots)
+        cfg = self.config
+        grid = (-(-len(slots) // self.block),)
+        self.kernel[grid](
+            state.ring, state.positions, state.next_value if cfg.scalar_io else state.next_input,
+            state.seed, state.temperature, slots, len(slots), num_steps, bias,
+            self._dummy_long if forced is None else forced, codes, logits,
+            proj, phase, hop, num_frames,
+            self.dilations, self.offsets, self.embedding, self.wf, self.wg, self.wres,
+            self.wskip, self.bres, self.bskip, self.wh, self.bh, self.wl, self.bl,
+            state.ring.size(1), cfg.num_layers, cfg.residual_scale, cfg.log_scale_min,
+            C=cfg.residual_channels, Q=cfg.output_channels, CP=self.cp, GP=self.gp,
+            SP=self.sp, QP=self.qp, TN=self.tn, BB=self.block, KS=cfg.kernel_size,
+            TEACHER=forced is not None, LOCAL=frames is not None,
+            OUT_BIAS=cfg.out_bias, SCALED=cfg.residual_scale != 1.0, SCALAR=cfg.scalar_io,
+            MIXTURES=cfg.mixtures, DRAWS=draws_per_sample(cfg), PRECISION="ieee",
+            num_warps=self.num_warps, num_stages=1)
+

@@ -1,0 +1,150 @@
+"""Training data: utterances from a corpus manifest, and random teacher-forcing windows.
+
+Each utterance is stored as mu-law codes, left-padded with `pad` samples of silence so
+that every window start is valid and the model sees streams begin from silence, exactly
+as generation does. Its log-mel is computed on the padded audio once; a window's
+per-sample conditioning comes from `mel_window`, the same rows generation uses.
+
+A window of `length` predictions starting at s holds inputs codes[s : s+R-1+length],
+targets codes[s+R : s+R+length] and per-sample mel for samples s+1 .. s+R-1+length
+(the mel of the sample each input predicts, see model.py).
+
+A model with a conditioning network (`cond_layers`, condnet.py) conditions the frames
+with weights that train, so its windows carry `frames` (a `FrameWindow`: the raw frames
+the window needs, edge rule applied, and how its rows interpolate them) and no `local`;
+`WaveNet.local_from_frame_window` makes the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wavenet_core.audio.emphasis import preemphasize
+from wavenet_core.audio.mel import log_mel, mel_window
+from wavenet_core.audio.mulaw import mulaw_encode
+from wavenet_core.audio.wav import read_wav
+from wavenet_core.model.condnet import train_frame_window
+from wavenet_core.model.config import WaveNetConfig
+from wavenet_core.training.corpus import load_manifest
+
+
+@dataclass
+class Utterance:
+    codes: np.ndarray          # [samples] uint8 mu-law codes (silence-padded at the start)
+    mel: np.ndarray | None     # [frames, n_mels] float32 log-mel of the padded audio
+    speaker: int
+
+
+@dataclass
+class FrameWindow:
+    frames: np.ndarray         # [B, n + context, n_mels] float32 raw log-mel
+    left: np.ndarray           # [B, R-1+length] int64, into the n conditioned frames
+    right: np.ndarray          # [B, R-1+length] int64
+    weight: np.ndarray         # [B, R-1+length] float32
+
+    @classmethod
+    def concatenate(cls, windows: list[FrameWindow]) -> FrameWindow:
+        return cls(*(np.concatenate([getattr(w, f) for w in windows])
+                     for f in ("frames", "left", "right", "weight")))
+
+
+@dataclass
+class Batch:
+    inputs: np.ndarray         # [B, R-1+length] int64
+    targets: np.ndarray        # [B, length] int64
+    local: np.ndarray | None   # [B, n_mels, R-1+length] float32 (None with `frames`)
+    speaker: np.ndarray        # [B] int64
+    frames: FrameWindow | None = None   # models with a conditioning network
+
+    @classmethod
+    def concatenate(cls, batches: list[Batch]) -> Batch:
+        """Batches of the same window length -> one."""
+        def cat(name):
+            parts = [getattr(b, name) for b in batches]
+            if parts[0] is None:
+                return None
+            if isinstance(parts[0], FrameWindow):
+                return FrameWindow.concatenate(parts)
+            return np.concatenate(parts)
+        return cls(*(cat(n) for n in ("inputs", "targets", "local", "speaker", "frames")))
+
+
+def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
+                    limit: int | None = None, progress=None) -> list[Utterance]:
+    """Read `split` ('train' or 'valid') of a corpus folder, or of a pack (.npz, pack.py)."""
+    corpus_dir = Path(corpus_dir)
+    if corpus_dir.suffix == ".npz":
+        from wavenet_core.training.pack import load_pack_utterances
+
+        return load_pack_utterances(corpus_dir, split, config, pad, limit)
+    manifest = load_manifest(corpus_dir)
+    items = [u for u in manifest["utterances"] if u["split"] == split][:limit]
+    out = []
+    for item in items:
+        audio, _ = read_wav(corpus_dir / item["path"], sample_rate=config.sample_rate)
+        out.append(make_utterance(audio, item["speaker_id"], config, pad))
+        if progress is not None:
+            progress(1)
+    return out
+
+
+def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: int) -> Utterance:
+    audio = np.concatenate([np.zeros(pad, dtype=np.float32), audio.astype(np.float32)])
+    mel = log_mel(audio, config.sample_rate, config.mel) if config.local_conditioning else None
+    codes = mulaw_encode(preemphasize(audio, config.preemphasis))
+    return Utterance(codes.astype(np.uint8), mel, int(speaker))
+
+
+def mel_statistics(utterances: list[Utterance]) -> tuple[float, float]:
+    """Mean and standard deviation of every log-mel value (the model's standardisation)."""
+    values = np.concatenate([u.mel.reshape(-1) for u in utterances]).astype(np.float64)
+    return float(values.mean()), float(values.std())
+
+
+def sample_batch(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
+                 length: int, rng: np.random.Generator) -> Batch:
+    """Random windows, utterances drawn in proportion to their length."""
+    span = config.receptive_field + length
+    usable = [u for u in utterances if len(u.codes) >= span]
+    weights = np.array([len(u.codes) - span + 1 for u in usable], dtype=np.float64)
+    picks = rng.choice(len(usable), size=batch_size, p=weights / weights.sum())
+    starts = [int(rng.integers(0, len(usable[i].codes) - span + 1)) for i in picks]
+    return _assemble([usable[i] for i in picks], starts, config, length)
+
+
+def fixed_batches(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
+                  length: int, max_windows: int | None = None) -> list[Batch]:
+    """Deterministic non-overlapping windows over every utterance (validation), the first
+    `max_windows` of them when given."""
+    span = config.receptive_field + length
+    chosen, starts = [], []
+    for u in utterances:
+        for start in range(0, len(u.codes) - span + 1, length):
+            chosen.append(u)
+            starts.append(start)
+    if max_windows is not None:
+        chosen, starts = chosen[:max_windows], starts[:max_windows]
+    return [_assemble(chosen[i:i + batch_size], starts[i:i + batch_size], config, length)
+            for i in range(0, len(chosen), batch_size)]
+
+
+def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
+              length: int) -> Batch:
+    field = config.receptive_field
+    inputs = np.stack([u.codes[s:s + field - 1 + length] for u, s in zip(utts, starts)])
+    targets = np.stack([u.codes[s + field:s + field + length] for u, s in zip(utts, starts)])
+    local = frames = None
+    if config.cond_layers:
+        parts = [train_frame_window(u.mel, config.cond_left_context, config.cond_lookahead,
+                                    config.mel.hop_length, s + 1, field - 1 + length)
+                 for u, s in zip(utts, starts)]
+        frames = FrameWindow(*(np.stack(p).astype(dtype) for p, dtype in
+                               zip(zip(*parts), (np.float32, np.int64, np.int64, np.float32))))
+    elif config.local_conditioning:
+        local = np.stack([mel_window(u.mel, config.mel.hop_length, s + 1, field - 1 + length).T
+                          for u, s in zip(utts, starts)]).astype(np.float32)
+    speaker = np.array([u.speaker for u in utts], dtype=np.int64)
+    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, frames)
