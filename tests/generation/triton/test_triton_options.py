@@ -19,7 +19,7 @@ import torch
 if importlib.util.find_spec("triton") is None:      # see test_triton_backend.py
     pytest.skip("triton is not installed", allow_module_level=True)
 
-from tests.core.test_triton_backend import (  # noqa: E402
+from tests.generation.triton.test_triton_backend import (  # noqa: E402
     DEVICE,
     FP16_LOGIT_TOLERANCE,
     _rows,
