@@ -25,7 +25,7 @@ class MelConfig:
 
 
 VARIANT_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
-                   "output", "upsample_scales")
+                   "output", "upsample_scales", "excitation")
 """The WaveNetConfig fields beyond the seed's design (other WaveNets: docs/checkpoint-format.md)."""
 
 
@@ -52,6 +52,10 @@ class WaveNetConfig:
     `cond_layers` > 0: a conditioning network over the (standardised) mel frames before
     the upsampling, `cond_layers` residual blocks of `cond_kernel` taps with one frame of
     lookahead each (wavenet_core/model/condnet.py); 0 = none, the seed's design.
+    `excitation` "lpc": linear prediction of order `lpc_order` from the mel predicts each
+    sample from the last ones, the model sees that prediction beside the previous sample
+    and outputs the mu-law distribution of the prediction's error (docs/excitation.md);
+    "none" = the seed's design.
     """
 
     layers_per_stack: int = 10
@@ -80,6 +84,8 @@ class WaveNetConfig:
     upsample_freq_kernel: int = 3
     cond_layers: int = 0
     cond_kernel: int = 3
+    excitation: str = "none"
+    lpc_order: int = 16
 
     def __post_init__(self) -> None:
         cycle = tuple(int(d) for d in self.dilation_cycle)
@@ -112,6 +118,23 @@ class WaveNetConfig:
             raise ValueError("cond_layers > 0 needs a mel-conditioned model (mel_channels > 0)")
         if self.cond_kernel < 2:
             raise ValueError(f"cond_kernel must be >= 2, got {self.cond_kernel}")
+        self._check_excitation()
+
+    def _check_excitation(self) -> None:
+        """An excitation model predicts from the mel, in mu-law, without pre-emphasis."""
+        if self.excitation not in ("none", "lpc"):
+            raise ValueError(f"excitation must be 'none' or 'lpc', got {self.excitation!r}")
+        if self.lpc_order < 1:
+            raise ValueError(f"lpc_order must be >= 1, got {self.lpc_order}")
+        if self.excitation == "none":
+            return
+        if not self.local_conditioning:
+            raise ValueError("excitation 'lpc' needs a mel-conditioned model (mel_channels > 0)")
+        if self.scalar_io:
+            raise ValueError("excitation 'lpc' needs input_kind 'embedding' (softmax output)")
+        if self.preemphasis:
+            raise ValueError("excitation 'lpc' and preemphasis do not combine (the linear "
+                             "prediction already shapes the noise)")
 
     def _check_variant(self) -> None:
         """The options other WaveNets need (kernel, widths, input, output, upsampler)."""
@@ -188,6 +211,16 @@ class WaveNetConfig:
                 and not (n == "gate_channels" and self.gate_width == self.residual_channels)]
 
     @property
+    def lpc_excitation(self) -> bool:
+        """The model outputs the excitation of a linear prediction from the mel."""
+        return self.excitation == "lpc"
+
+    @property
+    def pcm_output(self) -> bool:
+        """Generation returns 16-bit PCM codes (scalar and excitation models), not mu-law."""
+        return self.scalar_io or self.lpc_excitation
+
+    @property
     def local_conditioning(self) -> bool:
         return self.mel_channels > 0
 
@@ -196,14 +229,17 @@ class WaveNetConfig:
         return self.num_speakers > 0
 
     def to_dict(self) -> dict:
-        """Every field, except `preemphasis` when 0 and `cond_layers` / `cond_kernel` when
-        `cond_layers` is 0 (a model without them keeps the config, and the checkpoint, that
-        code before the fields reads)."""
+        """Every field, except `preemphasis` when 0, `cond_layers` / `cond_kernel` when
+        `cond_layers` is 0 and `excitation` / `lpc_order` when `excitation` is "none" (a
+        model without them keeps the config, and the checkpoint, that code before the
+        fields reads)."""
         data = dataclasses.asdict(self)
         if not self.preemphasis:
             del data["preemphasis"]
         if not self.cond_layers:
             del data["cond_layers"], data["cond_kernel"]
+        if not self.lpc_excitation:
+            del data["excitation"], data["lpc_order"]
         return data
 
     @property
