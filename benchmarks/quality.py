@@ -101,7 +101,7 @@ class Generator:
     def __call__(self, mel: np.ndarray, speaker: int, temperature: float, seed: int):
         local = local_from_mel(mel, self.model.config, self.model.upsampler,
                                self.model.cond_net)
-        kwargs = dict(seed=seed, temperature=temperature, speaker=speaker, local=local)
+        kwargs = dict(seed=seed, temperature=temperature, speaker=speaker, local=local, mel=mel)
         try:
             return synthesize(self.backend, len(local), **kwargs)
         except Exception as exc:

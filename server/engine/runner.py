@@ -17,6 +17,8 @@ conditioned one by one (`ConditioningNetwork.condition_frames`, the same values 
 chunk), the feed holding back the network's lookahead until the mel ends (mel_feed.py).
 A model with pre-emphasis gets its decoded audio de-emphasized per slot, the filter state
 carried from chunk to chunk (wavenet_core/audio/emphasis.py), so chunking still changes nothing.
+An excitation model (docs/excitation.md) also gets each chunk's linear-prediction rows from
+the stream's raw mel (`lpc.lpc_window`, rows that do not depend on the chunk).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from server.engine.prepare import Job
 from server.engine.scheduler import Plan
 from wavenet_core.audio.emphasis import Deemphasis
+from wavenet_core.audio.lpc import lpc_window
 from wavenet_core.audio.wav import float_to_pcm16
 from wavenet_core.generation.mel_frames import MelFrames, frames_needed
 from wavenet_core.generation.sampling import codes_to_audio
@@ -151,10 +154,19 @@ class Runner:
         if self.config.mel_channels:
             rows = [local[s.slot] for s in streams]
             cond = MelFrames.stack(rows) if self._frames else np.stack(rows)
-        codes = self.backend.generate(self.state, [s.slot for s in streams], k, cond)
+        codes = self.backend.generate(self.state, [s.slot for s in streams], k, cond,
+                                      **self._lpc_rows(streams, k))
         audio = self.deemphasis(codes_to_audio(codes, self.config), [s.slot for s in streams])
         pcm = float_to_pcm16(audio)
         return [pcm[i, :min(k, s.remaining)].tobytes() for i, s in enumerate(streams)]
+
+    def _lpc_rows(self, streams: list, k: int) -> dict:
+        """An excitation model's linear-prediction rows for the chunk, from each stream's
+        raw mel (`lpc.lpc_window`, as offline synthesis), as the `lpc` keyword; {} else."""
+        if not self.config.lpc_excitation:
+            return {}
+        return {"lpc": np.stack([lpc_window(self.mels[s.slot].mel_frames, self.config,
+                                            s.produced, k) for s in streams])}
 
     def warmup(self, num_samples: int) -> list[tuple[int, int, float]]:
         """Generate a little at batch 1 and at full batch; returns (batch, steps, seconds)
@@ -170,11 +182,14 @@ class Runner:
                 self.backend.open_slot(self.state, slot, seed=slot, temperature=1.0)
             steps = max(8, num_samples // n) if i else num_samples
             local = np.zeros((n, steps, m), np.float32) if m else None
+            lpc = ({"lpc": np.zeros((n, steps, self.config.lpc_order), np.float32)}
+                   if self.config.lpc_excitation else {})
             first = 4 if i == 0 else 1          # first call pays any compilation
             self.backend.generate(self.state, slots, first, None if local is None
-                                  else local[:, :first])
+                                  else local[:, :first], **{k: v[:, :first]
+                                                            for k, v in lpc.items()})
             t0 = time.perf_counter()
-            self.backend.generate(self.state, slots, steps, local)
+            self.backend.generate(self.state, slots, steps, local, **lpc)
             timings.append((n, steps, time.perf_counter() - t0))
             for slot in slots:
                 self.state.free_slot(slot)

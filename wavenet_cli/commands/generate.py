@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     speaker = speaker_index(args.speaker, args.checkpoint)
     if config.global_conditioning and not 0 <= speaker < config.num_speakers:
         raise SystemExit(f"speaker must be in 0..{config.num_speakers - 1}")
-    local = None
+    local = mel = None
     if config.local_conditioning:
         if args.mel:
             mel = np.load(args.mel, allow_pickle=False)
@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     with tqdm(total=num_samples, unit="sample", unit_scale=True, desc="generate") as bar:
         audio = synthesize(backend, num_samples, seed=args.seed, temperature=args.temperature,
-                           speaker=speaker, local=local, chunk=args.chunk, progress=bar.update)
+                           speaker=speaker, local=local, mel=mel, chunk=args.chunk,
+                           progress=bar.update)
     elapsed = time.perf_counter() - began
     write_wav(args.out, audio, config.sample_rate)
     print(f"wrote {args.out}: {num_samples} samples ({num_samples / config.sample_rate:.2f} s) "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from wavenet_core.audio.emphasis import deemphasize
+from wavenet_core.audio.lpc import lpc_window
 from wavenet_core.audio.mel import log_mel, ready_samples
 from wavenet_core.generation.sampling import codes_to_audio
 from wavenet_core.model.config import WaveNetConfig
@@ -68,22 +69,30 @@ def mel_from_audio(audio: np.ndarray, config: WaveNetConfig) -> np.ndarray:
 
 
 def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float = 1.0,
-               speaker: int = 0, local: np.ndarray | None = None, chunk: int = 4000,
+               speaker: int = 0, local: np.ndarray | None = None,
+               mel: np.ndarray | None = None, chunk: int = 4000,
                progress=None) -> np.ndarray:
     """Generate one stream of `num_samples` -> float32 audio in [-1, 1] (backend.config
     says how its codes decode: mu-law, or 16-bit PCM for scalar-output models;
     a pre-emphasized model's audio is de-emphasized).
 
-    `local` [num_samples, n_mels] is per-sample conditioning (see `local_from_mel`).
+    `local` [num_samples, n_mels] is per-sample conditioning (see `local_from_mel`); an
+    excitation model also needs the raw log-mel `mel`, each chunk's linear-prediction rows
+    coming from `lpc.lpc_window` (as in the server's runner).
     `progress(n)` is called after each chunk with the samples it made.
     """
+    config, frame_lpcs = backend.config, {}
+    if config.lpc_excitation and mel is None:
+        raise ValueError("an excitation model (excitation 'lpc') needs the raw log-mel `mel`")
     state = backend.new_state(1)
     backend.open_slot(state, 0, seed=seed, temperature=temperature, speaker=speaker)
     codes = np.empty(num_samples, dtype=np.int64)
     for start in range(0, num_samples, chunk):
         k = min(chunk, num_samples - start)
         cond = None if local is None else local[None, start:start + k]
-        codes[start:start + k] = backend.generate(state, [0], k, cond)[0]
+        extra = ({"lpc": lpc_window(mel, config, start, k, frame_lpcs)[None]}
+                 if config.lpc_excitation else {})
+        codes[start:start + k] = backend.generate(state, [0], k, cond, **extra)[0]
         if progress is not None:
             progress(k)
     return deemphasize(codes_to_audio(codes, backend.config), backend.config.preemphasis)

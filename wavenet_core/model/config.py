@@ -130,6 +130,9 @@ class WaveNetConfig:
             return
         if not self.local_conditioning:
             raise ValueError("excitation 'lpc' needs a mel-conditioned model (mel_channels > 0)")
+        if self.mel.n_mels != self.mel_channels:
+            raise ValueError(f"excitation 'lpc' inverts the mel filterbank: mel_channels "
+                             f"{self.mel_channels} must equal mel.n_mels {self.mel.n_mels}")
         if self.scalar_io:
             raise ValueError("excitation 'lpc' needs input_kind 'embedding' (softmax output)")
         if self.preemphasis:

@@ -13,6 +13,12 @@ A model with a conditioning network (`cond_layers`, condnet.py) conditions the f
 with weights that train, so its windows carry `frames` (a `FrameWindow`: the raw frames
 the window needs, edge rule applied, and how its rows interpolate them) and no `local`;
 `WaveNet.local_from_frame_window` makes the rows.
+
+An excitation model (`excitation` "lpc", docs/excitation.md) keeps per utterance the linear
+prediction p of every sample from the mel's coefficients (`lpc.lpc_window`, the rows
+generation uses) and the codes of the excitation x - p: its windows carry `prediction`
+for samples s+1 .. s+R-1+length (aligned like `local`) and excitation targets. Inputs
+stay the codes of x (of the audio, or a pack's codes decoded).
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from wavenet_core.audio.emphasis import preemphasize
+from wavenet_core.audio.lpc import lpc_window, prediction
 from wavenet_core.audio.mel import log_mel, mel_window
-from wavenet_core.audio.mulaw import mulaw_encode
+from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode, mulaw_encode_exact
 from wavenet_core.audio.wav import read_wav
 from wavenet_core.model.condnet import train_frame_window
 from wavenet_core.model.config import WaveNetConfig
@@ -36,6 +43,8 @@ class Utterance:
     codes: np.ndarray          # [samples] uint8 mu-law codes (silence-padded at the start)
     mel: np.ndarray | None     # [frames, n_mels] float32 log-mel of the padded audio
     speaker: int
+    prediction: np.ndarray | None = None   # [samples] float32 (excitation models)
+    targets: np.ndarray | None = None      # [samples] uint8 excitation codes (idem)
 
 
 @dataclass
@@ -58,6 +67,7 @@ class Batch:
     local: np.ndarray | None   # [B, n_mels, R-1+length] float32 (None with `frames`)
     speaker: np.ndarray        # [B] int64
     frames: FrameWindow | None = None   # models with a conditioning network
+    prediction: np.ndarray | None = None   # [B, R-1+length] float32 (excitation models)
 
     @classmethod
     def concatenate(cls, batches: list[Batch]) -> Batch:
@@ -69,7 +79,8 @@ class Batch:
             if isinstance(parts[0], FrameWindow):
                 return FrameWindow.concatenate(parts)
             return np.concatenate(parts)
-        return cls(*(cat(n) for n in ("inputs", "targets", "local", "speaker", "frames")))
+        return cls(*(cat(n) for n in ("inputs", "targets", "local", "speaker", "frames",
+                                      "prediction")))
 
 
 def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
@@ -95,7 +106,19 @@ def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: 
     audio = np.concatenate([np.zeros(pad, dtype=np.float32), audio.astype(np.float32)])
     mel = log_mel(audio, config.sample_rate, config.mel) if config.local_conditioning else None
     codes = mulaw_encode(preemphasize(audio, config.preemphasis))
-    return Utterance(codes.astype(np.uint8), mel, int(speaker))
+    utterance = Utterance(codes.astype(np.uint8), mel, int(speaker))
+    return with_excitation(utterance, config, audio) if config.lpc_excitation else utterance
+
+
+def with_excitation(utterance: Utterance, config: WaveNetConfig,
+                    audio: np.ndarray | None = None) -> Utterance:
+    """An excitation model's utterance: inputs the codes of x (`audio`, or the decoded
+    codes of a pack), the prediction p of each sample and the codes of x - p."""
+    x = (mulaw_decode(utterance.codes, mu=config.classes - 1) if audio is None
+         else np.asarray(audio, np.float32))
+    p = prediction(x, lpc_window(utterance.mel, config, 0, len(x)))
+    code = lambda v: mulaw_encode_exact(v, config.classes).astype(np.uint8)  # noqa: E731
+    return Utterance(code(x), utterance.mel, utterance.speaker, p, code(x - p))
 
 
 def mel_statistics(utterances: list[Utterance]) -> tuple[float, float]:
@@ -135,7 +158,11 @@ def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
               length: int) -> Batch:
     field = config.receptive_field
     inputs = np.stack([u.codes[s:s + field - 1 + length] for u, s in zip(utts, starts)])
-    targets = np.stack([u.codes[s + field:s + field + length] for u, s in zip(utts, starts)])
+    targets = np.stack([(u.codes if u.targets is None else u.targets)[s + field:s + field + length]
+                        for u, s in zip(utts, starts)])
+    pred = None
+    if config.lpc_excitation:
+        pred = np.stack([u.prediction[s + 1:s + field + length] for u, s in zip(utts, starts)])
     local = frames = None
     if config.cond_layers:
         parts = [train_frame_window(u.mel, config.cond_left_context, config.cond_lookahead,
@@ -147,4 +174,4 @@ def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
         local = np.stack([mel_window(u.mel, config.mel.hop_length, s + 1, field - 1 + length).T
                           for u, s in zip(utts, starts)]).astype(np.float32)
     speaker = np.array([u.speaker for u in utts], dtype=np.int64)
-    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, frames)
+    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, frames, pred)

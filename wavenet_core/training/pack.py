@@ -87,7 +87,7 @@ def read_pack(path) -> tuple[dict, dict]:
 def load_pack_utterances(path, split: str, config: WaveNetConfig, pad: int,
                          limit: int | None = None) -> list:
     """The pack's `split` utterances as `data.Utterance`s; the model must match the pack."""
-    from wavenet_core.training.data import Utterance
+    from wavenet_core.training.data import Utterance, with_excitation
 
     info, a = read_pack(path)
     mel = MelConfig(**info["mel"])
@@ -101,7 +101,8 @@ def load_pack_utterances(path, split: str, config: WaveNetConfig, pad: int,
                           "trains on a corpus folder")
     co, mo = a["code_offsets"], a["mel_offsets"]
     picked = [i for i, s in enumerate(info["splits"]) if s == split][:limit]
-    return [Utterance(a["codes"][co[i]:co[i + 1]],
+    utts = [Utterance(a["codes"][co[i]:co[i + 1]],
                       a["mels"][mo[i]:mo[i + 1]].astype(np.float32)
                       if config.local_conditioning else None, int(a["speakers"][i]))
             for i in picked]
+    return [with_excitation(u, config) for u in utts] if config.lpc_excitation else utts
