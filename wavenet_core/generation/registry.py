@@ -7,6 +7,8 @@ design (converted r9y9 WaveNets: `WaveNetConfig.unsupported_options`) run on the
 backend, on the cpu one (`CPU_OPTIONS`) and on triton (`triton_backend.SUPPORTED_OPTIONS`,
 for models whose weight tiles fit); a backend refuses the options it lacks by name, and
 "auto" picks triton on a GPU, else the cpu backend, else torch, for such a model.
+Excitation models (`excitation` "lpc", docs/excitation.md) run on torch only for now: the
+cpu, triton and cuda-graph backends refuse them naming the option, and "auto" picks torch.
 
 `precision` chooses the weights' number format where a backend offers a choice: the
 compiled CPU backend takes fp32, bf16 or int8 (auto: precision.py's rule, using the
@@ -26,12 +28,12 @@ import torch
 from wavenet_core.generation.precision import PRECISIONS, cpu_candidates, fastest
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.generation.torch.backend import TorchBackend
-from wavenet_core.model.config import VARIANT_OPTIONS
+from wavenet_core.model.config import KERNEL_OPTIONS
 from wavenet_core.model.wavenet import WaveNet
 
 BACKENDS = ("auto", "torch", "cpu", "cuda-graph", "triton")
 # The non-seed config options the compiled cpu backend runs (docs/cpu-kernel.md).
-CPU_OPTIONS = VARIANT_OPTIONS            # the compiled cpu backend runs every option
+CPU_OPTIONS = KERNEL_OPTIONS     # every option but the excitation output (torch runs that)
 BACKEND_PRECISIONS = {"cpu": ("auto", "fp32", "bf16", "int8"),
                       "triton": ("auto", "fp32", "fp16"),
                       "torch": ("auto", "fp32"), "cuda-graph": ("auto", "fp32")}

@@ -35,13 +35,13 @@ from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.packing import pack_weights
 from wavenet_core.generation.sampling import draws_per_sample, scalar_codes
 from wavenet_core.generation.state import GenerationState
-from wavenet_core.model.config import VARIANT_OPTIONS
+from wavenet_core.model.config import KERNEL_OPTIONS
 from wavenet_core.model.wavenet import WaveNet
 
 PRECISIONS = ("auto", "fp32", "fp16")
 PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection may take
 TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
-SUPPORTED_OPTIONS = VARIANT_OPTIONS      # every option (for models whose weight tiles fit)
+SUPPORTED_OPTIONS = KERNEL_OPTIONS  # all but the excitation output (for tiles that fit)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
