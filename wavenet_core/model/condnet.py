@@ -66,10 +66,6 @@ class ConditioningNetwork(nn.Module):
         raw = frames[:, start:start + y.size(2)]
         return raw + (y - centre).transpose(1, 2) * self.mel_std
 
-    def edge_index(self, frames: int) -> np.ndarray:
-        """Indices of the whole mel's frames extended by the edge rule (first / last repeated)."""
-        return np.clip(np.arange(-self.left_context, frames + self.lookahead), 0, frames - 1)
-
     def condition_mel(self, mel) -> np.ndarray:
         """A whole raw log-mel [F, M] -> the conditioned one [F, M] (float32 numpy)."""
         mel = np.asarray(mel, dtype=np.float32)

@@ -38,6 +38,7 @@ import numba
 import numpy as np
 import torch
 
+from wavenet_core.generation.capabilities import require
 from wavenet_core.generation.cpu.kernels import Call, Dims, Shard, Team
 from wavenet_core.generation.cpu.loop import run_rows
 from wavenet_core.generation.cpu.packing import PaddedMatrices, aligned, split_range
@@ -46,7 +47,6 @@ from wavenet_core.generation.cpu.split import SplitChoices
 from wavenet_core.generation.cpu.sync import SPLIT_SUPPORTED, new_flags
 from wavenet_core.generation.cpu.weights import PRECISIONS
 from wavenet_core.generation.mel_frames import MelFrames
-from wavenet_core.generation.registry import CPU_OPTIONS
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.model.wavenet import WaveNet
 
@@ -71,7 +71,7 @@ class CpuBackend:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown cpu precision {precision!r}; choose one of "
                              f"{', '.join(PRECISIONS)}")
-        model.config.require_seed_design("cpu", CPU_OPTIONS)
+        require(model.config, "cpu")
         self.device = torch.device("cpu")
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config
