@@ -1,4 +1,4 @@
-"""A conditioning network over the mel frames, with lookahead, before upsampling (issue 17).
+"""A conditioning network over the mel frames, with lookahead, before upsampling.
 
 `cond_layers` blocks, each `x + out_1x1(tanh(conv(x)))` over the *standardised* frames
 [F, M] -> [F, M] (same shape, same channels). `conv` has `cond_kernel` taps reading frames

@@ -1,7 +1,7 @@
 """The `triton` backend: a persistent Triton kernel makes a whole chunk per launch.
 
 The CUDA-graph backend replays ~200 small kernels per sample; here one launch makes K
-samples for every slot of the call (see triton_kernel.py for the kernel). Programs own
+samples for every slot of the call (see triton/kernel.py for the kernel). Programs own
 groups of `block` slots and never talk to each other, so a slot's codes do not depend on
 its neighbours, its row or the chunk sizes (the dots have the same shape for every row).
 
