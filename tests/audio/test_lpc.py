@@ -56,8 +56,9 @@ def test_synthetic_ar_signals_are_predicted_almost_as_well_as_by_their_own_filte
 
 def test_real_speech_is_predicted_from_its_mel():
     from wavenet_core.text import speech
+    from wavenet_core.text.voices import available_voices
 
-    voices = speech.available_voices()[:3]
+    voices = available_voices()[:3]
     if not voices:
         pytest.skip("no synthesizer voice on this machine")
     for voice in voices:

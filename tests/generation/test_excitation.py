@@ -16,8 +16,9 @@ from tests.helpers.models import excitation_configs, random_model
 from tests.helpers.tiny_models import excitation_inputs
 from wavenet_core.audio.lpc import lpc_window
 from wavenet_core.generation import TorchBackend, naive_generate
+from wavenet_core.generation.conditioning import StreamedMel, WholeMel, local_from_mel
 from wavenet_core.generation.registry import make_backend
-from wavenet_core.generation.synthesis import local_from_mel, synthesize
+from wavenet_core.generation.session import synthesize
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 
 HYPO = settings(max_examples=20, deadline=None)
@@ -126,20 +127,18 @@ def test_a_stream_alone_equals_it_among_fifteen_bitwise(config):
 def test_offline_synthesis_does_not_depend_on_the_chunking():
     backend = make_backend(random_model(SMALL, seed=2), "torch", "cpu")
     mel = np.random.default_rng(1).normal(-4, 2, (9, 4)).astype(np.float32)
-    local = local_from_mel(mel, SMALL)
-    whole = synthesize(backend, len(local), seed=3, local=local, mel=mel, chunk=4000)
+    whole = synthesize(backend, len(mel) * 8, seed=3, mel=mel, chunk=4000)
     for chunk in (1, 7, 29):
         np.testing.assert_array_equal(
-            synthesize(backend, len(local), seed=3, local=local, mel=mel, chunk=chunk), whole)
+            synthesize(backend, len(mel) * 8, seed=3, mel=mel, chunk=chunk), whole)
     assert np.abs(whole).max() > 0.01 and len(np.unique(whole)) > 10
-    with pytest.raises(ValueError, match="raw log-mel"):
-        synthesize(backend, len(local), local=local)
+    with pytest.raises(ValueError, match="predicts from the mel"):
+        synthesize(backend, len(mel) * 8, local=local_from_mel(mel, SMALL))
 
 
 def test_the_runner_streams_equal_one_shot_synthesis_and_a_streamed_mel_equals_whole():
-    from server.engine.mel_feed import MelFeed
     from server.engine.runner import Job, Runner
-    from server.engine.scheduler import Stream
+    from server.engine.scheduler import Plan, Stream
     from tests.helpers.runner import run_in_chunks
     from wavenet_core.audio.wav import float_to_pcm16
 
@@ -147,24 +146,22 @@ def test_the_runner_streams_equal_one_shot_synthesis_and_a_streamed_mel_equals_w
     mel = np.random.default_rng(1).normal(-4, 2, (9, 4)).astype(np.float32)
     total = len(mel) * 8
     expected = float_to_pcm16(synthesize(make_backend(model, "torch", "cpu"), total, seed=3,
-                                         local=local_from_mel(mel, SMALL), mel=mel)).tobytes()
+                                         mel=mel)).tobytes()
     runner = Runner("m", make_backend(model, "torch", "cpu"), SMALL, 3)
-    stream = Stream("s", total, Job(total, seed=3, mel=mel, hop_length=8), slot=2)
+    stream = Stream("s", total, Job(total, seed=3, mel=WholeMel(mel, SMALL)), slot=2)
     assert b"".join(p[0] for p in run_in_chunks(runner, [stream], (13, 27, 32))) == expected
     # frame by frame: each chunk makes only the samples the frames so far make final
-    feed = MelFeed(SMALL, 64)
+    feed = StreamedMel(SMALL, 64)
     runner = Runner("m", make_backend(model, "torch", "cpu"), SMALL, 3)
-    stream = Stream("s", total, Job(total, seed=3, feed=feed, hop_length=8), slot=1)
-    from server.engine.scheduler import Plan
-
-    plan, audio = Plan(open=[stream], step=[stream], num_steps=0), b""
+    stream = Stream("s", total, Job(total, seed=3, mel=feed), slot=1)
+    plan, audio = Plan(open=[stream], running=[stream], chunk_samples=0), b""
     for frames in (2, 3, 3, 1):
         feed.append(mel[feed.count:feed.count + frames])
         if feed.count == len(mel):
             feed.end()
-        plan.num_steps = feed.ready_samples - stream.produced
+        plan.chunk_samples = feed.ready_samples - stream.produced
         audio += runner.execute_sync(plan)[0]
-        stream.produced += plan.num_steps
-        plan = Plan(step=[stream], num_steps=0)
+        stream.produced += plan.chunk_samples
+        plan = Plan(running=[stream], chunk_samples=0)
     runner.close()
     assert audio == expected

@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from tests.helpers.models import excitation_configs, random_model
 from tests.helpers.tiny_models import excitation_inputs
 from wavenet_core import load_checkpoint, save_checkpoint
+from wavenet_core.generation.capabilities import KERNEL_OPTIONS
 from wavenet_core.generation.registry import make_backend
 from wavenet_core.model.checkpoint import read_metadata
-from wavenet_core.model.config import KERNEL_OPTIONS, MelConfig, WaveNetConfig
+from wavenet_core.model.config import MelConfig, WaveNetConfig
 
 SMALL = WaveNetConfig(layers_per_stack=2, stacks=1, residual_channels=5, skip_channels=7,
                       mel_channels=4, mel=MelConfig(n_mels=4), excitation="lpc", lpc_order=8)

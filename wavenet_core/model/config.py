@@ -28,10 +28,6 @@ VARIANT_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale",
                    "output", "upsample_scales", "excitation")
 """The WaveNetConfig fields beyond the seed's design (other WaveNets: docs/checkpoint-format.md)."""
 
-KERNEL_OPTIONS = tuple(o for o in VARIANT_OPTIONS if o != "excitation")
-"""The options the compiled cpu and triton kernels run: all but the excitation output,
-which runs on the torch backend for now (docs/excitation.md)."""
-
 
 @dataclass(frozen=True)
 class WaveNetConfig:

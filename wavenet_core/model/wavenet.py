@@ -17,7 +17,7 @@ or mixture / Gaussian parameters (generation/sampling.py). With a learned upsamp
 (upsampler.py), outside the forward, so a chunk upsamples only its own frames.
 With a conditioning network (`cond_layers`, condnet.py) `local` is the rows of the
 *conditioned* mel: `self.cond_net` makes it from the raw frames, outside the forward
-(`synthesis.local_from_mel`, or `local_from_frame_window` for training windows).
+(`conditioning.local_from_mel`, or `local_from_frame_window` for training windows).
 
 An excitation model (`excitation` "lpc", docs/excitation.md) also takes `prediction`
 [B, T], aligned like `local`: prediction[:, t] is the linear prediction p of x[t+1] from

@@ -28,23 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from wavenet_core.audio.emphasis import preemphasize
-from wavenet_core.audio.lpc import lpc_window, prediction
-from wavenet_core.audio.mel import log_mel, mel_window
-from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode, mulaw_encode_exact
+from wavenet_core.audio.mel import mel_window
 from wavenet_core.audio.wav import read_wav
 from wavenet_core.model.condnet import train_frame_window
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.training.corpus import load_manifest
-
-
-@dataclass
-class Utterance:
-    codes: np.ndarray          # [samples] uint8 mu-law codes (silence-padded at the start)
-    mel: np.ndarray | None     # [frames, n_mels] float32 log-mel of the padded audio
-    speaker: int
-    prediction: np.ndarray | None = None   # [samples] float32 (excitation models)
-    targets: np.ndarray | None = None      # [samples] uint8 excitation codes (idem)
+from wavenet_core.training.pack import load_pack_utterances
+from wavenet_core.training.utterance import Utterance, make_utterance
 
 
 @dataclass
@@ -88,8 +78,6 @@ def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
     """Read `split` ('train' or 'valid') of a corpus folder, or of a pack (.npz, pack.py)."""
     corpus_dir = Path(corpus_dir)
     if corpus_dir.suffix == ".npz":
-        from wavenet_core.training.pack import load_pack_utterances
-
         return load_pack_utterances(corpus_dir, split, config, pad, limit)
     manifest = load_manifest(corpus_dir)
     items = [u for u in manifest["utterances"] if u["split"] == split][:limit]
@@ -100,25 +88,6 @@ def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
         if progress is not None:
             progress(1)
     return out
-
-
-def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: int) -> Utterance:
-    audio = np.concatenate([np.zeros(pad, dtype=np.float32), audio.astype(np.float32)])
-    mel = log_mel(audio, config.sample_rate, config.mel) if config.local_conditioning else None
-    codes = mulaw_encode(preemphasize(audio, config.preemphasis))
-    utterance = Utterance(codes.astype(np.uint8), mel, int(speaker))
-    return with_excitation(utterance, config, audio) if config.lpc_excitation else utterance
-
-
-def with_excitation(utterance: Utterance, config: WaveNetConfig,
-                    audio: np.ndarray | None = None) -> Utterance:
-    """An excitation model's utterance: inputs the codes of x (`audio`, or the decoded
-    codes of a pack), the prediction p of each sample and the codes of x - p."""
-    x = (mulaw_decode(utterance.codes, mu=config.classes - 1) if audio is None
-         else np.asarray(audio, np.float32))
-    p = prediction(x, lpc_window(utterance.mel, config, 0, len(x)))
-    code = lambda v: mulaw_encode_exact(v, config.classes).astype(np.uint8)  # noqa: E731
-    return Utterance(code(x), utterance.mel, utterance.speaker, p, code(x - p))
 
 
 def mel_statistics(utterances: list[Utterance]) -> tuple[float, float]:
