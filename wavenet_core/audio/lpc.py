@@ -46,9 +46,9 @@ def _analysis(sample_rate: int, mel_cfg: MelConfig, order: int):
     area = bank.sum(1)
     cover = bank.sum(0)
     inverse = bank.T / np.where(cover > 0, cover, 1.0)[:, None]       # [bins, n_mels]
+    covered = np.flatnonzero(cover > 0)
     for k in np.flatnonzero(cover <= 0):            # uncovered bins copy the nearest covered
-        inverse[k] = inverse[np.flatnonzero(cover > 0)[np.abs(np.flatnonzero(cover > 0) - k)
-                                                     .argmin()]]
+        inverse[k] = inverse[covered[np.abs(covered - k).argmin()]]
     n_fft = mel_cfg.n_fft
     bins = np.arange(n_fft // 2 + 1)
     weight = np.full(len(bins), 2.0)
