@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from tests.helpers.models import excitation_configs, random_model
 from tests.helpers.tiny_models import excitation_inputs
 from wavenet_core import load_checkpoint, save_checkpoint
-from wavenet_core.generation.capabilities import KERNEL_OPTIONS
-from wavenet_core.generation.registry import make_backend
+from wavenet_core.generation.capabilities import KERNEL_OPTIONS, require, unsupported
 from wavenet_core.model.checkpoint import read_metadata
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 
@@ -85,17 +84,13 @@ def test_bundled_checkpoints_load_as_plain_models():
         assert "excitation" not in model.config.to_dict()
 
 
-def test_kernel_backends_refuse_it_by_name_and_auto_picks_torch():
-    from tests.helpers.server import cpu_backend_available
+def test_the_kernels_without_it_refuse_it_by_name():
     from wavenet_core.generation.torch.cuda_graph import CudaGraphBackend
 
     model = random_model(SMALL)
     assert SMALL.unsupported_options(KERNEL_OPTIONS) == ["excitation='lpc'"]
-    assert make_backend(model, "auto", "cpu").name == "torch"
-    if cpu_backend_available():
-        with pytest.raises(ValueError, match=r"'cpu' backend does not support excitation='lpc'"):
-            make_backend(model, "cpu", "cpu")
     with pytest.raises(ValueError, match=r"'triton' backend does not support excitation='lpc'"):
-        SMALL.require_seed_design("triton", KERNEL_OPTIONS)
+        require(SMALL, "triton")
     with pytest.raises(ValueError, match="excitation='lpc'"):
         CudaGraphBackend(model, "cpu", use_graph=False)
+    assert unsupported(SMALL, "cpu") == [] and unsupported(SMALL, "torch") == []

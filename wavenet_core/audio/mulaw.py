@@ -66,3 +66,9 @@ def mulaw_encode_exact(values, classes: int = MU + 1):
         return torch.bucketize(values.to(torch.float32), bounds, right=True)
     return np.searchsorted(table, np.asarray(values, dtype=np.float32), side="right"
                            ).astype(np.int64)
+
+
+def mulaw_table(classes: int = MU + 1) -> np.ndarray:
+    """float32 [classes]: every code's value (`mulaw_decode`), the lookup every generation
+    path decodes an excitation code with (one table: no per-element `expm1`)."""
+    return mulaw_decode(np.arange(classes), mu=classes - 1).astype(np.float32)

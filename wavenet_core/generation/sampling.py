@@ -31,7 +31,7 @@ import functools
 import numpy as np
 import torch
 
-from wavenet_core.audio.mulaw import mulaw_decode
+from wavenet_core.audio.mulaw import mulaw_decode, mulaw_table
 
 MASK32 = 0xFFFFFFFF
 SEED_SALT = 0x9E3779B9
@@ -113,7 +113,7 @@ def scalar_codes(values: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=8)
 def _decode_table(classes: int, device: str) -> torch.Tensor:
-    return mulaw_decode(torch.arange(classes), mu=classes - 1).to(device)
+    return torch.from_numpy(mulaw_table(classes)).to(device)
 
 
 def excitation_sample(prediction: torch.Tensor, codes: torch.Tensor,
