@@ -1,7 +1,8 @@
 """docs/architecture.md section 3 invariants for excitation models (docs/excitation.md) on
 the torch reference backend and the naive generator: step = full forward, priming = stepping,
 batch invariance, chunked = whole, a streamed mel = the whole mel (the last two on the
-compiled cpu backend too; its own tests: tests/generation/cpu/test_cpu_excitation.py)."""
+compiled cpu and triton backends too; their own tests: tests/generation/cpu/
+test_cpu_excitation.py, tests/generation/triton/test_triton_excitation.py)."""
 
 from __future__ import annotations
 
@@ -126,14 +127,18 @@ def test_a_stream_alone_equals_it_among_fifteen_bitwise(config):
 
 
 def backend_names() -> list[str]:
+    """torch, and the compiled cpu and triton (interpreted without CUDA) where they run."""
+    import importlib.util
+
     from tests.helpers.server import cpu_backend_available
 
-    return ["torch"] + (["cpu"] if cpu_backend_available() else [])
+    return (["torch"] + (["cpu"] if cpu_backend_available() else [])
+            + (["triton"] if importlib.util.find_spec("triton") else []))
 
 
 @pytest.mark.parametrize("name", backend_names())
 def test_offline_synthesis_does_not_depend_on_the_chunking(name):
-    backend = make_backend(random_model(SMALL, seed=2), name, "cpu")
+    backend = make_backend(random_model(SMALL, seed=2), name, "cpu", "fp32")
     mel = np.random.default_rng(1).normal(-4, 2, (9, 4)).astype(np.float32)
     whole = synthesize(backend, len(mel) * 8, seed=3, mel=mel, chunk=4000)
     for chunk in (1, 7, 29):
@@ -154,14 +159,14 @@ def test_the_runner_streams_equal_one_shot_synthesis_and_a_streamed_mel_equals_w
     model = random_model(SMALL, seed=2)
     mel = np.random.default_rng(1).normal(-4, 2, (9, 4)).astype(np.float32)
     total = len(mel) * 8
-    expected = float_to_pcm16(synthesize(make_backend(model, name, "cpu"), total, seed=3,
-                                         mel=mel)).tobytes()
-    runner = Runner("m", make_backend(model, name, "cpu"), SMALL, 3)
+    expected = float_to_pcm16(synthesize(make_backend(model, name, "cpu", "fp32"), total,
+                                         seed=3, mel=mel)).tobytes()
+    runner = Runner("m", make_backend(model, name, "cpu", "fp32"), SMALL, 3)
     stream = Stream("s", total, Job(total, seed=3, mel=WholeMel(mel, SMALL)), slot=2)
     assert b"".join(p[0] for p in run_in_chunks(runner, [stream], (13, 27, 32))) == expected
     # frame by frame: each chunk makes only the samples the frames so far make final
     feed = StreamedMel(SMALL, 64)
-    runner = Runner("m", make_backend(model, name, "cpu"), SMALL, 3)
+    runner = Runner("m", make_backend(model, name, "cpu", "fp32"), SMALL, 3)
     stream = Stream("s", total, Job(total, seed=3, mel=feed), slot=1)
     plan, audio = Plan(open=[stream], running=[stream], chunk_samples=0), b""
     for frames in (2, 3, 3, 1):

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from tests.helpers.models import excitation_configs, random_model
 from tests.helpers.tiny_models import excitation_inputs
 from wavenet_core import load_checkpoint, save_checkpoint
-from wavenet_core.generation.capabilities import KERNEL_OPTIONS, require, unsupported
+from wavenet_core.generation.capabilities import unsupported
 from wavenet_core.model.checkpoint import read_metadata
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 
@@ -84,13 +84,12 @@ def test_bundled_checkpoints_load_as_plain_models():
         assert "excitation" not in model.config.to_dict()
 
 
-def test_the_kernels_without_it_refuse_it_by_name():
+def test_every_backend_but_cuda_graph_runs_it_and_that_one_refuses_it_by_name():
     from wavenet_core.generation.torch.cuda_graph import CudaGraphBackend
 
     model = random_model(SMALL)
-    assert SMALL.unsupported_options(KERNEL_OPTIONS) == ["excitation='lpc'"]
-    with pytest.raises(ValueError, match=r"'triton' backend does not support excitation='lpc'"):
-        require(SMALL, "triton")
-    with pytest.raises(ValueError, match="excitation='lpc'"):
+    assert all(unsupported(SMALL, name) == [] for name in ("torch", "cpu", "triton"))
+    assert unsupported(SMALL, "cuda-graph") == ["excitation='lpc'"]
+    with pytest.raises(ValueError, match=r"'cuda-graph' backend does not support "
+                                         r"excitation='lpc'"):
         CudaGraphBackend(model, "cpu", use_graph=False)
-    assert unsupported(SMALL, "cpu") == [] and unsupported(SMALL, "torch") == []

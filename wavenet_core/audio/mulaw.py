@@ -63,7 +63,7 @@ def mulaw_encode_exact(values, classes: int = MU + 1):
     table = mulaw_thresholds(classes)
     if isinstance(values, torch.Tensor):
         bounds = torch.from_numpy(table).to(values.device)
-        return torch.bucketize(values.to(torch.float32), bounds, right=True)
+        return torch.bucketize(values.to(torch.float32).contiguous(), bounds, right=True)
     return np.searchsorted(table, np.asarray(values, dtype=np.float32), side="right"
                            ).astype(np.int64)
 

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 from wavenet_core.model.config import VARIANT_OPTIONS, WaveNetConfig
 
-KERNEL_OPTIONS = tuple(o for o in VARIANT_OPTIONS if o != "excitation")
-"""What the triton kernel runs: every option but the excitation output, which runs on the
-torch and cpu backends for now (docs/excitation.md)."""
-
 BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {
     "torch": VARIANT_OPTIONS,        # the per-step reference runs every option
     "cpu": VARIANT_OPTIONS,          # docs/cpu-kernel.md, docs/excitation.md
-    "triton": KERNEL_OPTIONS,        # for models whose weight tiles fit (triton.backend)
+    "triton": VARIANT_OPTIONS,       # for models whose weight tiles fit (triton.backend)
     "cuda-graph": (),                # the seed's design only
 }
 
