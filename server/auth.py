@@ -28,7 +28,11 @@ def key_matches(settings, presented: str | None) -> bool:
     if presented is None:
         return False
     expected = settings.api_key.get_secret_value().encode()
-    return hmac.compare_digest(presented.encode(), expected)
+    try:
+        given = presented.encode()
+    except UnicodeEncodeError:       # a lone surrogate from a JSON start message
+        return False
+    return hmac.compare_digest(given, expected)
 
 
 def unauthorized() -> ApiError:

@@ -209,7 +209,9 @@ def mel_conditioning(req: SynthesisRequest, entry, voice, max_seconds: float) ->
                                  "`mel` or `audio` sets the duration")
     if req.audio is not None:
         try:
-            audio, _ = read_wav(_b64("audio", req.audio), sample_rate=rate)
+            # rate range and duration come from the header, before any resampling
+            audio, _ = read_wav(_b64("audio", req.audio), sample_rate=rate,
+                                max_seconds=max_seconds)
         except AudioError as exc:
             raise invalid("audio", str(exc).replace("<bytes>: ", "")) from None
         if len(audio) == 0:
@@ -246,6 +248,9 @@ def requested_length(req: SynthesisRequest, entry, max_seconds: float) -> int:
     if req.num_samples is not None:
         num_samples, field = req.num_samples, "num_samples"
     elif req.seconds is not None:
+        if req.seconds > max_seconds:      # before the product, which 1e308 overflows
+            raise invalid("seconds", f"{req.seconds:g} s is longer than the {max_seconds:g} s "
+                                     f"limit")
         num_samples, field = max(1, round(req.seconds * rate)), "seconds"
     else:
         raise invalid("seconds", "give the length as `seconds` or `num_samples`")
