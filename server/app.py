@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from server.auth import KeyGate
 from server.engine.service import Service
 from server.errors import install_error_handlers
 from server.middleware import RequestContext
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["*"],
                            expose_headers=["X-Request-ID", "X-Sample-Rate", "X-Audio-Samples"])
+    app.add_middleware(KeyGate, settings=settings)      # inside RequestContext: has the id
     app.add_middleware(RequestContext, metrics=service.metrics,
                        max_body_bytes=settings.max_body_bytes)
     return app

@@ -116,11 +116,13 @@ def text_voice(name: str | None):
     raise invalid("voice", f"unknown voice {name!r}; use one of {[v.name for v in voices]}")
 
 
-def speak_text(voice, text: str) -> np.ndarray:
+def speak_text(voice, text: str, max_seconds: float) -> np.ndarray:
     from wavenet_core.text.speech import SpeechError, speak
 
     try:
-        return speak(voice, text)
+        # rendering stops past the limit (plus the silence trimmed after): the length
+        # check below then refuses it, without the whole render's cost
+        return speak(voice, text, max_seconds=max_seconds + 2.0)
     except SpeechError as exc:
         raise invalid("text", f"the synthesizer could not render it ({exc})") from None
 
@@ -222,7 +224,7 @@ def mel_conditioning(req: SynthesisRequest, entry, voice, max_seconds: float) ->
         # the library's rule, as `wavenet generate --audio`: F frames -> F * hop samples
         return mel_from_audio(audio, cfg)
     if voice is not None:
-        audio = speak_text(voice, req.text)
+        audio = speak_text(voice, req.text, max_seconds)
         if len(audio) > max_samples:
             raise invalid("text", f"renders to {len(audio) / rate:.2f} s, longer than the "
                                   f"{max_seconds:g} s limit")

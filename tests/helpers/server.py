@@ -67,8 +67,11 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/stream"
+        # every test client comes from 127.0.0.1: the per-client cap is lifted unless a
+        # test sets it (tests/server/test_fairness.py does)
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), "WAVENET_LOG_LEVEL": "info",
-                    "WAVENET_WARMUP_SAMPLES": "64", **env}
+                    "WAVENET_WARMUP_SAMPLES": "64", "WAVENET_MAX_STREAMS_PER_CLIENT": "1024",
+                    **env}
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 import struct
 import time
 
+import httpx
 import pytest
 
 from tests.helpers.server import BACKEND, Server
@@ -17,6 +19,7 @@ from tests.helpers.ws import ws_error
 from wavenet_core.audio.wav import MAX_RATE, MIN_RATE
 
 KEY = "hostile-test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +90,33 @@ def test_websocket_api_key_with_a_lone_surrogate_is_unauthorized(keyed):
     assert "\\ud800" in start                    # sent as the JSON escape, as a client would
     error, code = asyncio.run(ws_error(keyed.ws_url, start))
     assert code == 1008 and error["code"] == "unauthorized"
+
+
+def test_malformed_json_without_a_key_is_401_not_422(keyed):
+    r = httpx.post(keyed.url + "/v1/synthesize", content=b"{not json",
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer" and r.headers["x-request-id"]
+    ok = httpx.post(keyed.url + "/v1/synthesize", content=b"{not json",
+                    headers={"Content-Type": "application/json", **AUTH})
+    assert ok.status_code == 422
+
+
+def test_the_key_is_checked_before_the_body_is_read(keyed):
+    """A 5 MB upload without a key is refused after its headers: the server does not wait
+    for (or parse) the body, and closes the connection."""
+    head = (f"POST /v1/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+            f"application/json\r\nContent-Length: {5 << 20}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", keyed.port), timeout=3) as sock:
+        sock.sendall(head + b'{"model": "plain", "text": "' + b"a" * 1000)
+        t0 = time.perf_counter()
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            data = sock.recv(4096)
+            if not data:
+                break
+            reply += data
+        elapsed = time.perf_counter() - t0
+    assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
+    assert b"connection: close" in reply.lower()
+    assert elapsed < 1.0
