@@ -72,13 +72,19 @@ class Settings(BaseSettings):
         default_factory=list, description="keys as sha256:<hex> digests (how Ray replicas get "
                                           "them: the keys never appear in a runtime_env)")
     auth_health: bool = Field(False, description="also require the key for health and metrics")
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="pages on other origins that may call the API and "
+                                          "read its responses (CORS); allowed origins too")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="browser origins, besides the server's own page, "
+                                          "whose pages may use /v1 and the WebSocket; * for any")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     warmup_samples: int = Field(256, ge=0, description="samples generated per model at startup")
     torch_threads: int = Field(0, ge=0, description="torch.set_num_threads; 0 keeps the default")
 
-    @field_validator("models", "cors_origins", "api_keys", "api_key_hashes", mode="before")
+    @field_validator("models", "cors_origins", "allowed_origins", "api_keys", "api_key_hashes",
+                     mode="before")
     @classmethod
     def _lists(cls, value):
         return _split_list(value)

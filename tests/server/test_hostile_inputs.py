@@ -13,9 +13,10 @@ import time
 
 import httpx
 import pytest
+import websockets
 
 from tests.helpers.server import BACKEND, Server
-from tests.helpers.ws import ws_error
+from tests.helpers.ws import read_error, ws_error
 from wavenet_core.audio.wav import MAX_RATE, MIN_RATE
 
 KEY = "hostile-test-key"
@@ -120,3 +121,49 @@ def test_the_key_is_checked_before_the_body_is_read(keyed):
     assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
     assert b"connection: close" in reply.lower()
     assert elapsed < 1.0
+
+
+def test_websocket_from_another_origin_is_refused(keyed):
+    async def connect(origin):
+        async with websockets.connect(keyed.ws_url, origin=origin,
+                                      additional_headers=AUTH) as ws:
+            await ws.send(json.dumps({"type": "start", "model": "plain", "num_samples": 64}))
+            return await read_error(ws)
+
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        asyncio.run(connect("http://evil.example"))
+    assert refused.value.response.status_code == 403
+    own = f"http://127.0.0.1:{keyed.port}"                 # the server's own page
+    assert asyncio.run(connect(own)) == (None, 1000)
+    assert asyncio.run(connect(None)) == (None, 1000)       # not a browser
+
+
+def test_http_from_another_origin_is_403_but_the_page_loads(keyed):
+    body = {"model": "plain", "num_samples": 64}
+    r = httpx.post(keyed.url + "/v1/synthesize", json=body,
+                   headers={**AUTH, "Origin": "http://evil.example"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
+    assert httpx.post(keyed.url + "/v1/synthesize", json=body, headers={
+        **AUTH, "Origin": f"http://127.0.0.1:{keyed.port}"}).status_code == 200
+    assert httpx.get(keyed.url + "/", headers={"Origin": "http://evil.example"}
+                     ).status_code == 200
+
+
+def test_allowed_origins_and_the_no_key_warning(checkpoints, tmp_path, keyed):
+    """A listed origin may connect; no key beyond loopback is warned about at start."""
+    (tmp_path / "plain.safetensors").write_bytes((checkpoints / "plain.safetensors")
+                                                 .read_bytes())
+    srv = Server.ready(tmp_path, {"WAVENET_BACKEND": BACKEND,
+                                  "WAVENET_ALLOWED_ORIGINS": "https://app.example"},
+                       tmp_path / "server.log", args=("--host", "0.0.0.0"))
+    try:
+        ok = httpx.post(srv.url + "/v1/synthesize", json={"num_samples": 64},
+                        headers={"Origin": "https://app.example"})
+        other = httpx.post(srv.url + "/v1/synthesize", json={"num_samples": 64},
+                           headers={"Origin": "https://other.example"})
+        log = srv.log()
+    finally:
+        srv.stop()
+    assert ok.status_code == 200 and other.status_code == 403
+    assert "listening on 0.0.0.0 with no API key" in log
+    assert "with no API key" not in keyed.log()
