@@ -15,7 +15,7 @@ import time
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.engine.engine import StreamEnd, StreamHandle
-from server.engine.mel_feed import MelFeedError
+from server.wire.mel_feed import MelFeedError
 from server.wire.schemas import ErrorEvent
 
 
@@ -74,7 +74,7 @@ async def read_client(ws: WebSocket, handle: StreamHandle, settings,
                       problems: list[ProtocolError]) -> None:
     """Read the client's messages until the stream ends; a problem is appended to `problems`
     and ends the stream ("protocol_error"), a lost connection ends it ("disconnected")."""
-    feed = handle.stream.job.feed if handle.stream.job is not None else None
+    feed = handle.mel_source
     started = time.monotonic()
     try:
         while True:
