@@ -32,7 +32,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install install-runtime serve test lint bench constraints
+.PHONY: help venv install install-runtime serve test lint bench constraints gpu-wheels
 
 help:
 	@echo "make serve        install if needed, then serve $(MODELS)/ on http://$(HOST):$(PORT)"
@@ -42,6 +42,7 @@ help:
 	@echo "make install      create $(VENV) and install '.[dev]' with constraints.txt"
 	@echo "make install-runtime  the same, the runtime alone ('.', what 'make serve' needs)"
 	@echo "make constraints  regenerate constraints.txt from $(VENV) (after adding a dependency)"
+	@echo "make gpu-wheels   download the wheels scripts/gpu-check carries (after a pin changes)"
 
 venv install: $(DEV_STAMP)
 install-runtime: $(RUNTIME_STAMP)
@@ -88,3 +89,15 @@ constraints: $(DEV_STAMP)
 	@mv constraints.txt.tmp constraints.txt
 	@for stamp in $(VENV)/.install-*; do if [ -f "$$stamp" ]; then touch "$$stamp"; fi; done
 	@echo "wrote constraints.txt ($$(grep -vc '^#' constraints.txt) pins)"
+
+# The safetensors and tqdm wheels that scripts/gpu-check and scripts/gpu-train carry to the
+# GPU machine (CPython 3.12, x86_64 Linux, no network; scripts/carried_wheels.py): the
+# versions constraints.txt pins. Run it after `make constraints` changes either pin.
+GPU_WHEELS := scripts/wheels
+GPU_PLATFORMS := manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 \
+                 manylinux2014_x86_64 manylinux1_x86_64
+gpu-wheels: | $(BIN)/python
+	rm -f $(GPU_WHEELS)/*.whl
+	$(BIN)/python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp $(addprefix --platform ,$(GPU_PLATFORMS)) -d $(GPU_WHEELS) \
+	  $$(grep -E '^(safetensors|tqdm)==' constraints.txt)

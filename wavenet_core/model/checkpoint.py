@@ -12,10 +12,11 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.model.wavenet import WaveNet
-from wavenet_core.safetensors_io import SafetensorError, safe_open, save_file
 
 FORMAT_NAME = "wavenet-core"
 FORMAT_VERSION = "2"
