@@ -171,3 +171,60 @@ def script_module(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def project_requirements(*extras: str) -> list:
+    """The runtime requirements plus those of `extras` (packaging Requirements), with the
+    project's references to its own extras (dev -> wavenet-server[ray,gpu]) expanded."""
+    from packaging.requirements import Requirement
+
+    project = pyproject()["project"]
+    own = canonical(project["name"])
+    found = [Requirement(text) for text in project["dependencies"]]
+    todo, seen = list(extras), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for text in project["optional-dependencies"][extra]:
+            requirement = Requirement(text)
+            if canonical(requirement.name) == own:
+                todo.extend(requirement.extras)
+            else:
+                found.append(requirement)
+    return found
+
+
+def installed_closure(requirements: list) -> dict[str, str]:
+    """Every distribution `requirements` pull in, transitively, as this venv's metadata says:
+    canonical name -> the requirement that first needed it. Markers are evaluated here;
+    requirements not installed here are listed but not followed."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    needed: dict[str, str] = {}
+    todo = [(requirement, "pyproject.toml") for requirement in requirements]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        requirement, by = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate(
+                {"extra": ""}):
+            continue
+        key = (canonical(requirement.name), frozenset(requirement.extras))
+        needed.setdefault(key[0], by)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            dist = metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            continue
+        for text in dist.requires or []:
+            sub = Requirement(text)
+            envs = [{"extra": ""}] + [{"extra": e} for e in requirement.extras]
+            if sub.marker is None or any(sub.marker.evaluate(e) for e in envs):
+                sub.marker = None
+                todo.append((sub, requirement.name))
+    return needed
