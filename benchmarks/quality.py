@@ -43,13 +43,15 @@ from wavenet_core.audio.griffin_lim import griffin_lim  # noqa: E402
 from wavenet_core.audio.mel import log_mel  # noqa: E402
 from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode  # noqa: E402
 from wavenet_core.audio.wav import read_wav, write_wav  # noqa: E402
+from wavenet_core.generation.conditioning import local_from_mel
 from wavenet_core.generation.registry import make_backend  # noqa: E402
-from wavenet_core.generation.synthesis import local_from_mel, synthesize  # noqa: E402
+from wavenet_core.generation.session import synthesize  # noqa: E402
 from wavenet_core.model.checkpoint import load_checkpoint, read_metadata, speaker_names  # noqa: E402
 from wavenet_core.model.wavenet import WaveNet  # noqa: E402
 from wavenet_core.training.corpus import load_manifest  # noqa: E402
-from wavenet_core.training.data import fixed_batches, make_utterance  # noqa: E402
+from wavenet_core.training.data import fixed_batches  # noqa: E402
 from wavenet_core.training.train import validation_bits  # noqa: E402
+from wavenet_core.training.utterance import make_utterance  # noqa: E402
 
 METRICS = (("mel_distance_db", "log-mel dist (dB) ↓", "{:.2f}"), ("stoi", "STOI ↑", "{:.3f}"),
            ("pesq_wb", "PESQ-WB ↑", "{:.2f}"), ("dnsmos_ovrl", "DNSMOS OVRL ↑", "{:.2f}"),

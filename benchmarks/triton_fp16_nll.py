@@ -38,8 +38,9 @@ from wavenet_core.generation.packing import pack_weights  # noqa: E402
 from wavenet_core.generation.triton.packed_forward import packed_forward  # noqa: E402
 from wavenet_core.model.checkpoint import load_checkpoint, speaker_names  # noqa: E402
 from wavenet_core.training.corpus import load_manifest  # noqa: E402
-from wavenet_core.training.data import fixed_batches, make_utterance  # noqa: E402
+from wavenet_core.training.data import fixed_batches  # noqa: E402
 from wavenet_core.training.train import validation_bits  # noqa: E402
+from wavenet_core.training.utterance import make_utterance  # noqa: E402
 
 
 def _tensors(batch, config):

@@ -31,7 +31,8 @@ def acoustic_frames(args, model: dict) -> np.ndarray:
     from wavenet_core.audio.mel import log_mel
     from wavenet_core.audio.wav import read_wav
     from wavenet_core.model.config import MelConfig
-    from wavenet_core.text.speech import VOICES, speak
+    from wavenet_core.text.speech import speak
+    from wavenet_core.text.voices import VOICES
 
     rate = model["sample_rate"]
     if args.wav:

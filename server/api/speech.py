@@ -33,7 +33,7 @@ RESPONSES = {200: {"content": {"audio/wav": {}, "application/octet-stream": {}},
 
 def our_voice(voice: str | VoiceId | None) -> str | None:
     """An OpenAI voice name -> one of this server's text voices (in order); ours as they are."""
-    from wavenet_core.text.speech import available_voices
+    from wavenet_core.text.voices import available_voices
 
     name = voice.id if isinstance(voice, VoiceId) else voice
     ours = [v.name for v in available_voices()]

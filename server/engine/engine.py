@@ -81,10 +81,15 @@ class StreamHandle:
     @property
     def num_samples(self) -> int | None:
         """The audio's length in samples; None for a mel still streaming in."""
-        feed = self.stream.job.feed if self.stream.job is not None else None
-        if feed is not None:
-            return feed.ready_samples if feed.ended else None
-        return self.stream.num_samples
+        source = self.mel_source
+        return source.num_samples if source is not None else self.stream.num_samples
+
+    @property
+    def mel_source(self):
+        """The stream's mel when it streams in (the WebSocket reader appends to it)."""
+        job = self.stream.job
+        source = job.mel if job is not None else None
+        return source if source is not None and source.live else None
 
     def wake(self) -> None:
         """Something this stream waited for (mel frames) has arrived."""
@@ -241,8 +246,8 @@ class Engine:
             raise
         except Exception:
             log.exception("model %s: generation step failed (requests %s)", self.name,
-                          ", ".join(s.id for s in plan.step + plan.open) or "none")
-            for stream in plan.step + plan.open:
+                          ", ".join(s.id for s in plan.running + plan.open) or "none")
+            for stream in plan.running + plan.open:
                 self.scheduler.cancel(stream)
                 handle = self.handles.get(stream.id)
                 if handle is not None:
@@ -252,14 +257,14 @@ class Engine:
 
     def _deliver(self, plan: Plan, outputs: list, seconds: float) -> None:
         """Hand each stream its chunk, end the failed and the finished, record the step."""
-        for stream, data in zip(plan.step, outputs, strict=True):
+        for stream, data in zip(plan.running, outputs, strict=True):
             if isinstance(data, Exception):       # this stream alone failed
                 self._fail(stream, data)
         finished = self.scheduler.update(plan, seconds)
-        if plan.step:
-            self.metrics.observe_step(self.name, len(plan.step), self.runner.num_slots,
-                                      plan.num_steps, seconds)
-        for stream, data in zip(plan.step, outputs, strict=True):
+        if plan.running:
+            self.metrics.observe_step(self.name, len(plan.running), self.runner.num_slots,
+                                      plan.chunk_samples, seconds)
+        for stream, data in zip(plan.running, outputs, strict=True):
             handle = self.handles.get(stream.id)
             if handle is not None and not handle.finished and data:
                 first = handle.first_audio_at is None
@@ -286,11 +291,11 @@ class Engine:
         now = time.perf_counter()
         for handle in list(self.handles.values()):
             stream = handle.stream
-            feed = stream.job.feed if stream.job is not None else None
-            if feed is not None:
-                stream.ready = feed.ready_samples
-                if feed.ended:
-                    stream.num_samples = feed.ready_samples
+            source = handle.mel_source
+            if source is not None:
+                stream.ready = source.ready_samples
+                if source.ended:
+                    stream.num_samples = source.ready_samples
             stream.blocked = handle.buffered >= self.buffer_chunks
             if not stream.blocked:
                 handle.blocked_since = None

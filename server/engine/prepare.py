@@ -14,12 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from server.engine.mel_feed import MelFeed
 from server.errors import ApiError, invalid
+from server.wire.mel_feed import MelFeed
 from server.wire.schemas import SynthesisRequest
 from wavenet_core.audio.mel import stretch_mel
 from wavenet_core.audio.wav import AudioError, read_wav
-from wavenet_core.generation.synthesis import check_mel, mel_from_audio, mel_num_samples
+from wavenet_core.generation.conditioning import (
+    MelSource,
+    WholeMel,
+    check_mel,
+    mel_from_audio,
+    mel_num_samples,
+)
 
 
 @dataclass
@@ -30,14 +36,7 @@ class Job:
     seed: int = 0
     temperature: float = 1.0
     speaker: int = 0
-    mel: np.ndarray | None = None      # [frames, mel_channels] float32
-    hop_length: int = 256
-    feed: MelFeed | None = None        # a mel streamed in (instead of `mel`)
-
-    @property
-    def mel_frames(self) -> np.ndarray | None:
-        """The mel frames known now: all of `mel`, or those the feed has received."""
-        return self.feed.frames if self.feed is not None else self.mel
+    mel: MelSource | None = None       # the stream's mel: whole, or streamed in (MelFeed)
 
 
 def _b64(field: str, text: str) -> bytes:
@@ -101,7 +100,7 @@ def resolve_speaker(value, entry) -> int:
 
 def text_voice(name: str | None):
     """The synthesizer voice for the text path (espeak-ng / flite / festival, if installed)."""
-    from wavenet_core.text.speech import available_voices
+    from wavenet_core.text.voices import available_voices
 
     voices = available_voices()
     if not voices:
@@ -147,7 +146,7 @@ def build_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
         mel = None
         num_samples = requested_length(req, entry, max_seconds)
     return Job(num_samples=num_samples, seed=req.seed, temperature=req.temperature,
-               speaker=speaker, mel=mel, hop_length=cfg.mel.hop_length)
+               speaker=speaker, mel=None if mel is None else WholeMel(mel, cfg))
 
 
 def _mel_stream_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
@@ -163,9 +162,8 @@ def _mel_stream_job(req: SynthesisRequest, entry, max_seconds: float) -> Job:
         raise invalid("speed", "a streamed mel plays at the pace it is sent")
     max_frames = int(max_seconds * cfg.sample_rate) // cfg.mel.hop_length
     feed = MelFeed(cfg, max_frames)
-    return Job(num_samples=mel_num_samples(max_frames, cfg), seed=req.seed,
-               temperature=req.temperature, speaker=resolve_speaker(req.speaker, entry),
-               hop_length=cfg.mel.hop_length, feed=feed)
+    return Job(num_samples=feed.max_samples, seed=req.seed, temperature=req.temperature,
+               speaker=resolve_speaker(req.speaker, entry), mel=feed)
 
 
 def _stretched(mel: np.ndarray, speed: float, entry, max_seconds: float) -> np.ndarray:

@@ -55,10 +55,10 @@ class Stream:
 
 @dataclass
 class Plan:
-    free: list[int] = field(default_factory=list)
-    open: list[Stream] = field(default_factory=list)
-    step: list[Stream] = field(default_factory=list)
-    num_steps: int = 0
+    free: list[int] = field(default_factory=list)      # slots to free first
+    open: list[Stream] = field(default_factory=list)   # streams admitted into free slots
+    running: list[Stream] = field(default_factory=list)  # streams that make samples now
+    chunk_samples: int = 0                             # how many, each
 
 
 class CostModel:
@@ -157,36 +157,36 @@ class Scheduler:
             self.live[stream.slot] = stream
             plan.open.append(stream)
         # a stream blocked on its reader, or waiting for its mel frames, sits this step out
-        plan.step = [self.live[s] for s in sorted(self.live)
+        plan.running = [self.live[s] for s in sorted(self.live)
                      if not self.live[s].blocked and self.live[s].ahead > 0]
-        if not plan.step:
+        if not plan.running:
             return plan if plan.free or plan.open else None
-        plan.num_steps = self.chunk_length(plan.step)
+        plan.chunk_samples = self.chunk_length(plan.running)
         return plan
 
-    def chunk_length(self, step: list[Stream]) -> int:
+    def chunk_length(self, running: list[Stream]) -> int:
         # short steps for a new stream's first audio, and while a stream waits for its mel
         # frames (when they come they must not wait behind a long step of the others)
-        fed = [s.ahead for s in step if s.ready is not None]
+        fed = [s.ahead for s in running if s.ready is not None]
         waiting = not fed and any(s.ready is not None and not s.done
                                   for s in self.live.values())
-        new = waiting or any(s.produced == 0 for s in step)
+        new = waiting or any(s.produced == 0 for s in running)
         cap = self.first_chunk_size if new else self.chunk_size
         target = self.first_target_s if new else self.chunk_target_s
-        per_step = self.cost.per_step(len(step))
+        per_step = self.cost.per_step(len(running))
         k = cap if per_step is None or per_step <= 0 else round(target / per_step)
         k = max(self.min_chunk_size, min(cap, k))
-        k = min(k, max(s.remaining for s in step))
+        k = min(k, max(s.remaining for s in running))
         # no further than a streamed mel's frames allow: its audio goes out as they come
         return max(1, min([k, *fed]))
 
     def update(self, plan: Plan, seconds: float) -> list[Stream]:
         """Record a finished step: count samples, learn its cost. Returns streams now done."""
-        if plan.step and plan.num_steps:
-            self.cost.observe(len(plan.step), plan.num_steps, seconds)
+        if plan.running and plan.chunk_samples:
+            self.cost.observe(len(plan.running), plan.chunk_samples, seconds)
         finished = []
-        for stream in plan.step:
-            stream.produced = min(stream.num_samples, stream.produced + plan.num_steps)
+        for stream in plan.running:
+            stream.produced = min(stream.num_samples, stream.produced + plan.chunk_samples)
             if stream.done and not stream.cancelled:
                 finished.append(stream)
         return finished

@@ -56,7 +56,7 @@ class ModelEntry:
 
 def text_voices() -> list[str]:
     """Names of the synthesizer voices installed here (the text path's front end)."""
-    from wavenet_core.text.speech import available_voices
+    from wavenet_core.text.voices import available_voices
 
     return [v.name for v in available_voices()]
 

@@ -14,7 +14,7 @@ import json
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.engine.engine import StreamEnd, StreamHandle
-from server.engine.mel_feed import MelFeedError
+from server.wire.mel_feed import MelFeedError
 from server.wire.schemas import ErrorEvent
 
 
@@ -50,7 +50,7 @@ async def read_client(ws: WebSocket, handle: StreamHandle, settings,
                       problems: list[ProtocolError]) -> None:
     """Read the client's messages until the stream ends; a problem is appended to `problems`
     and ends the stream ("protocol_error"), a lost connection ends it ("disconnected")."""
-    feed = handle.stream.job.feed if handle.stream.job is not None else None
+    feed = handle.mel_source
     try:
         while True:
             idle = settings.mel_idle_seconds if feed is not None and not feed.ended else None

@@ -8,7 +8,7 @@ import pytest
 from wavenet_core.audio.emphasis import Deemphasis, deemphasize, preemphasize
 from wavenet_core.audio.mulaw import mulaw_encode
 from wavenet_core.model.config import CONFIG_B, WaveNetConfig
-from wavenet_core.training.data import make_utterance
+from wavenet_core.training.utterance import make_utterance
 
 
 def test_deemphasis_inverts_preemphasis():

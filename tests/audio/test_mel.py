@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers.mel import upsample_mel
 from wavenet_core.audio.mel import (
     LOG_CLAMP,
     log_mel,
     mel_filterbank,
     mel_window,
     num_frames,
-    upsample_mel,
 )
 from wavenet_core.model.config import MelConfig
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from tests.helpers.models import configs, random_inputs, random_model
 from wavenet_core.generation import TorchBackend, naive_generate
-from wavenet_core.generation.registry import CPU_OPTIONS, make_backend
+from wavenet_core.generation.capabilities import unsupported
+from wavenet_core.generation.registry import make_backend
 from wavenet_core.model.config import WaveNetConfig
 
 HYPO = settings(max_examples=25, deadline=None)
@@ -192,7 +193,7 @@ def test_backends_without_the_options_refuse_them_and_auto_picks_one_that_runs_t
         config.require_seed_design("triton")
     with pytest.raises(ValueError, match=r"support input_kind='scalar', output='mol' yet"):
         config.require_seed_design("x", ("kernel_size",))
-    assert config.unsupported_options(CPU_OPTIONS) == []
+    assert unsupported(config, "cpu") == []
     from tests.helpers.server import cpu_backend_available
 
     expected = "cpu" if cpu_backend_available() else "torch"

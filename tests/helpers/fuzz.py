@@ -192,9 +192,10 @@ def check_request(body: dict, entry) -> str:
     assert 1 <= job.num_samples <= int(MAX_SECONDS * cfg.sample_rate)
     assert 0 <= job.speaker < max(1, cfg.num_speakers)
     if cfg.mel_channels:
-        assert job.mel.dtype == np.float32 and job.mel.shape[1] == cfg.mel_channels
-        assert np.isfinite(job.mel).all()
-        assert job.num_samples == len(job.mel) * cfg.mel.hop_length
+        mel = job.mel.frames
+        assert mel.dtype == np.float32 and mel.shape[1] == cfg.mel_channels
+        assert np.isfinite(mel).all()
+        assert job.num_samples == len(mel) * cfg.mel.hop_length
     else:
         assert job.mel is None
     return "ok"

@@ -9,12 +9,12 @@ def run_in_chunks(runner, streams: list, chunks) -> list[list]:
     """Open `streams` and step them by `chunks` samples at a time -> each chunk's outputs
     (one per stream, as `execute_sync` returns them); closes the runner."""
     out = []
-    plan = Plan(open=streams, step=streams, num_steps=chunks[0])
+    plan = Plan(open=streams, running=streams, chunk_samples=chunks[0])
     for k in chunks:
-        plan.num_steps = k
+        plan.chunk_samples = k
         out.append(runner.execute_sync(plan))
         for s in streams:
             s.produced += k
-        plan = Plan(step=streams, num_steps=k)
+        plan = Plan(running=streams, chunk_samples=k)
     runner.close()
     return out

@@ -17,13 +17,14 @@ from hypothesis import strategies as st
 from tests.helpers.models import random_model
 from wavenet_core.audio.mel import mel_window
 from wavenet_core.generation import TorchBackend
+from wavenet_core.generation.conditioning import local_from_mel
 from wavenet_core.generation.mel_frames import MelFrames
-from wavenet_core.generation.synthesis import local_from_mel
 from wavenet_core.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.model.wavenet import WaveNet
-from wavenet_core.training.data import fixed_batches, make_utterance
+from wavenet_core.training.data import fixed_batches
 from wavenet_core.training.train import batch_loss
+from wavenet_core.training.utterance import make_utterance
 
 HYPO = settings(max_examples=20, deadline=None)
 HOP = 4

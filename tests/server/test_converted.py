@@ -17,8 +17,9 @@ from tests.helpers.ws import ws_mel_stream, ws_synthesize
 from wavenet_core import load_checkpoint
 from wavenet_core.audio.wav import float_to_pcm16
 from wavenet_core.bench.r9y9_models import random_r9y9
+from wavenet_core.generation.conditioning import local_from_mel
 from wavenet_core.generation.registry import make_backend
-from wavenet_core.generation.synthesis import local_from_mel, synthesize
+from wavenet_core.generation.session import synthesize
 from wavenet_core.interop.r9y9 import convert_r9y9
 
 pytest.importorskip("wavenet_vocoder")

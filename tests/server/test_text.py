@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers.server import BACKEND, Server
 from wavenet_core.text import espeak_lib
-from wavenet_core.text.speech import available_voices
+from wavenet_core.text.voices import available_voices
 
 pytestmark = pytest.mark.skipif(not available_voices(),
                                 reason="no speech synthesizer here: the text path is off")

@@ -151,10 +151,11 @@ def test_protocol_errors_get_error_and_close_code(server, first, then, code, err
 @pytest.mark.skipif(BACKEND != "cpu", reason="bitwise equality is the cpu backend's")
 def test_server_audio_equals_the_library_single_stream_path(server, checkpoints):
     """The runner's slots, chunking and block-wise mel upsampling change nothing: the server
-    gives the samples `wavenet_core.generation.synthesis.synthesize` gives for the same request."""
+    gives the samples `wavenet_core.generation.session.synthesize` gives for the same request."""
     from wavenet_core.audio.wav import float_to_pcm16
+    from wavenet_core.generation.conditioning import local_from_mel
     from wavenet_core.generation.registry import make_backend
-    from wavenet_core.generation.synthesis import local_from_mel, synthesize
+    from wavenet_core.generation.session import synthesize
     from wavenet_core.model.checkpoint import load_checkpoint
 
     rng = np.random.default_rng(1)

@@ -11,14 +11,14 @@ import pytest
 from wavenet_core.text import espeak_lib
 from wavenet_core.text.speech import (
     SAMPLE_RATE,
-    VOICES,
     SpeechError,
     Voice,
     _espeak_options,
-    available_voices,
     bundled,
     speak,
 )
+from wavenet_core.text.voices import SERVED_VOICES as VOICES
+from wavenet_core.text.voices import available_voices
 
 needs_wheel = pytest.mark.skipif(not espeak_lib.available(),
                                  reason="the espeakng-loader wheel is missing")

@@ -6,9 +6,10 @@ import json
 import pytest
 import torch
 
+from tests.helpers.mel import upsample_mel
 from wavenet_cli.main import main as cli_main
 from wavenet_core import load_checkpoint
-from wavenet_core.audio.mel import mel_window, upsample_mel
+from wavenet_core.audio.mel import mel_window
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.training.data import load_utterances, mel_statistics, sample_batch
 from wavenet_core.training.train import TrainSettings, train, use_bfloat16

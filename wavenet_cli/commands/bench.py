@@ -24,7 +24,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precisions", default="fp32,bf16,int8",
                    help="comma-separated cpu backend weight formats")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    # issue 12: GPU rows
     p.add_argument("--gpu", action="store_true",
                    help="GPU rows: triton fp32/fp16 and cuda-graph, batches 1..1024")
     p.add_argument("--batches", default="1,16,64,256,1024", help="with --gpu")

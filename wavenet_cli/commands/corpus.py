@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from wavenet_core.training.corpus import HELD_OUT, available_voices, build_corpus, load_manifest
+from wavenet_core.training.corpus import HELD_OUT, build_corpus, corpus_voices, load_manifest
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.list_voices:
-        for v in available_voices():
+        for v in corpus_voices():
             split = "held-out" if v.name in HELD_OUT else "train"
             print(f"{v.name}\t{split}\t{v.engine}\t{v.voice}\t{' '.join(v.args)}")
         return 0

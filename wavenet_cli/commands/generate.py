@@ -8,9 +8,10 @@ import time
 import numpy as np
 
 from wavenet_core.audio.wav import read_wav, write_wav
+from wavenet_core.generation.conditioning import check_mel, mel_from_audio, mel_num_samples
 from wavenet_core.generation.precision import PRECISIONS, recorded_costs
 from wavenet_core.generation.registry import BACKENDS, make_backend
-from wavenet_core.generation.synthesis import local_from_mel, mel_from_audio, synthesize
+from wavenet_core.generation.session import synthesize
 from wavenet_core.model.checkpoint import load_checkpoint, speaker_names
 
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     speaker = speaker_index(args.speaker, args.checkpoint)
     if config.global_conditioning and not 0 <= speaker < config.num_speakers:
         raise SystemExit(f"speaker must be in 0..{config.num_speakers - 1}")
-    local = None
+    mel = None
     if config.local_conditioning:
         if args.mel:
             mel = np.load(args.mel, allow_pickle=False)
@@ -59,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
             mel = mel_from_audio(read_wav(args.audio, config.sample_rate)[0], config)
         else:
             raise SystemExit("this model is mel conditioned: give --mel or --audio")
-        local = local_from_mel(mel, config, model.upsampler, model.cond_net)
-        num_samples = len(local)
+        mel = check_mel(mel, config)
+        num_samples = mel_num_samples(len(mel), config)
     else:
         if args.mel or args.audio:
             raise SystemExit("this model takes no mel: give --seconds")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     with tqdm(total=num_samples, unit="sample", unit_scale=True, desc="generate") as bar:
         audio = synthesize(backend, num_samples, seed=args.seed, temperature=args.temperature,
-                           speaker=speaker, local=local, chunk=args.chunk, progress=bar.update)
+                           speaker=speaker, mel=mel, chunk=args.chunk, progress=bar.update)
     elapsed = time.perf_counter() - began
     write_wav(args.out, audio, config.sample_rate)
     print(f"wrote {args.out}: {num_samples} samples ({num_samples / config.sample_rate:.2f} s) "

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         save_checkpoint,
         speaker_names,
     )
-    from wavenet_core.training.data import fixed_batches, make_utterance
+    from wavenet_core.training.data import fixed_batches
+    from wavenet_core.training.utterance import make_utterance
 
     model = load_checkpoint(args.checkpoint)
     config = model.config

@@ -8,7 +8,7 @@ htk=False, norm='slaney')`` followed by HiFi-GAN's ``log(clamp(mel, min=1e-5))``
 
 Alignment. With ``center=True`` the audio is reflect-padded by ``n_fft // 2`` on each side,
 so frame ``f`` is centred on sample ``f * hop_length`` and ``len(audio)`` samples give
-``1 + len(audio) // hop_length`` frames. ``upsample_mel`` gives sample ``s`` the linear
+``1 + len(audio) // hop_length`` frames. ``mel_window`` gives sample ``s`` the linear
 interpolation between the two frames whose centres surround it, at position
 ``s / hop_length`` in frame units; positions before frame 0 or after the last frame are
 clamped to that frame. So sample ``f * hop_length`` sees frame ``f`` exactly.
@@ -188,14 +188,3 @@ def stretch_mel(mel, speed: float) -> np.ndarray:
     right = np.minimum(left + 1, last)
     weight = np.where(left < last, position - left, 0.0).astype(np.float32)[:, None]
     return frames[left] * (np.float32(1.0) - weight) + frames[right] * weight
-
-
-def upsample_mel(mel, hop_length: int, num_samples: int):
-    """Frame features ``[frames, n_mels]`` -> per-sample float32 ``[num_samples, n_mels]``.
-
-    Linear interpolation between frame centres (frame f sits at sample f * hop_length),
-    clamped at both ends; see the module docstring and ``mel_window``.
-    """
-    if num_samples < 0:
-        raise ValueError(f"need num_samples >= 0, got {num_samples}")
-    return _like(mel_window(mel, hop_length, 0, num_samples), mel)

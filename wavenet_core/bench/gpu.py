@@ -8,7 +8,7 @@ the same GPU are measured in the same run, and every figure is also given as a r
   against the weight bytes one kernel program reads per sample (the kernel re-reads its
   layer weights at every sample: programs x samples/s x weight bytes);
 - bf16 matrix throughput (a large bf16 GEMM), against the model's FLOPs (2 per weight per
-  sample, `benchmark.flops_per_sample`) times the aggregate samples/s.
+  sample, `cpu.flops_per_sample`) times the aggregate samples/s.
 
 Import-safe without CUDA or Triton; `run_gpu_benchmark(device="cpu", ...)` runs the same
 code through the Triton interpreter with tiny sizes (that is how the tests exercise it).

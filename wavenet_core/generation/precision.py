@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")   # every backend's, see backends.py
+PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")   # every backend's, see registry.py
 NLL_BUDGET_BITS = 0.02
 METADATA_KEY = "precision_nll_cost"
 NATIVE_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"),

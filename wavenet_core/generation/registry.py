@@ -3,10 +3,9 @@
 "auto" picks the triton backend on a GPU (the CUDA-graph backend when Triton is not
 installed or its kernel fails to build) and the compiled CPU backend otherwise, falling
 back to plain PyTorch when neither is available. Models with options beyond the seed's
-design (converted r9y9 WaveNets: `WaveNetConfig.unsupported_options`) run on the torch
-backend, on the cpu one (`CPU_OPTIONS`) and on triton (`triton_backend.SUPPORTED_OPTIONS`,
-for models whose weight tiles fit); a backend refuses the options it lacks by name, and
-"auto" picks triton on a GPU, else the cpu backend, else torch, for such a model.
+design (converted r9y9 WaveNets) run where `capabilities.BACKEND_OPTIONS` says; a backend
+refuses the options it lacks by name, and "auto" picks, among triton on a GPU, the cpu
+backend and torch, the first that runs the model.
 
 `precision` chooses the weights' number format where a backend offers a choice: the
 compiled CPU backend takes fp32, bf16 or int8 (auto: precision.py's rule, using the
@@ -23,15 +22,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from wavenet_core.generation.capabilities import require, unsupported
 from wavenet_core.generation.precision import PRECISIONS, cpu_candidates, fastest
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.generation.torch.backend import TorchBackend
-from wavenet_core.model.config import VARIANT_OPTIONS
 from wavenet_core.model.wavenet import WaveNet
 
 BACKENDS = ("auto", "torch", "cpu", "cuda-graph", "triton")
-# The non-seed config options the compiled cpu backend runs (docs/cpu-kernel.md).
-CPU_OPTIONS = VARIANT_OPTIONS            # the compiled cpu backend runs every option
 BACKEND_PRECISIONS = {"cpu": ("auto", "fp32", "bf16", "int8"),
                       "triton": ("auto", "fp32", "fp16"),
                       "torch": ("auto", "fp32"), "cuda-graph": ("auto", "fp32")}
@@ -84,11 +81,9 @@ def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"
                          f"{', '.join(PRECISIONS)}")
     if name == "auto":
         if dev.type == "cuda":
-            from wavenet_core.generation.triton.backend import SUPPORTED_OPTIONS
-
-            if model.config.unsupported_options(SUPPORTED_OPTIONS):
+            if unsupported(model.config, "triton"):
                 return TorchBackend(model, dev)
-            fallback = "torch" if model.config.unsupported_options() else "cuda-graph"
+            fallback = "torch" if unsupported(model.config, "cuda-graph") else "cuda-graph"
             try:
                 backend = make_backend(model, "triton", str(dev), precision)
                 backend.warmup()           # compiles now: a failure falls back here
@@ -97,12 +92,13 @@ def make_backend(model: WaveNet, name: str = "auto", device: str | None = "auto"
                 warnings.warn(f"triton backend unavailable ({exc!r}); using {fallback}",
                               stacklevel=2)
                 return make_backend(model, fallback, str(dev))
-        if model.config.unsupported_options(CPU_OPTIONS):
+        if unsupported(model.config, "cpu"):
             return TorchBackend(model, dev)
         try:
             return make_backend(model, "cpu", str(dev), precision, nll_costs, threads)
         except ImportError:
             return TorchBackend(model, dev)
+    require(model.config, name)
     if precision not in BACKEND_PRECISIONS[name]:
         raise ValueError(f"the {name!r} backend takes precision "
                          f"{', '.join(BACKEND_PRECISIONS[name])}, not {precision!r}")

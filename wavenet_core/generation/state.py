@@ -65,9 +65,6 @@ class GenerationState:
     def num_slots(self) -> int:
         return self.ring.size(0)
 
-    def live_slots(self) -> list[int]:
-        return [int(i) for i in np.flatnonzero(self.live)]
-
     def free_slot(self, slot: int) -> None:
         self.live[slot] = False
 

@@ -1,4 +1,4 @@
-"""A conditioning network over the mel frames, with lookahead, before upsampling (issue 17).
+"""A conditioning network over the mel frames, with lookahead, before upsampling.
 
 `cond_layers` blocks, each `x + out_1x1(tanh(conv(x)))` over the *standardised* frames
 [F, M] -> [F, M] (same shape, same channels). `conv` has `cond_kernel` taps reading frames
@@ -65,10 +65,6 @@ class ConditioningNetwork(nn.Module):
         centre = x[:, :, start:start + y.size(2)]
         raw = frames[:, start:start + y.size(2)]
         return raw + (y - centre).transpose(1, 2) * self.mel_std
-
-    def edge_index(self, frames: int) -> np.ndarray:
-        """Indices of the whole mel's frames extended by the edge rule (first / last repeated)."""
-        return np.clip(np.arange(-self.left_context, frames + self.lookahead), 0, frames - 1)
 
     def condition_mel(self, mel) -> np.ndarray:
         """A whole raw log-mel [F, M] -> the conditioned one [F, M] (float32 numpy)."""

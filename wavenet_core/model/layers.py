@@ -1,4 +1,4 @@
-"""The seed notebook's building blocks (its "Dialated" spelled "Dilated").
+"""The seed notebook's building blocks: the dilated residual layer and its convolutions.
 
 Design decisions kept from the seed: two dilated kernel-2 convolutions per layer (filter
 for tanh, gate for sigmoid), no padding, two 1x1 convolutions on z (residual and skip),

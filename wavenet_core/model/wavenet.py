@@ -17,7 +17,7 @@ or mixture / Gaussian parameters (generation/sampling.py). With a learned upsamp
 (upsampler.py), outside the forward, so a chunk upsamples only its own frames.
 With a conditioning network (`cond_layers`, condnet.py) `local` is the rows of the
 *conditioned* mel: `self.cond_net` makes it from the raw frames, outside the forward
-(`synthesis.local_from_mel`, or `local_from_frame_window` for training windows).
+(`conditioning.local_from_mel`, or `local_from_frame_window` for training windows).
 
 Inside, activations run channels-last ([B, T, C]); see layers.py.
 """

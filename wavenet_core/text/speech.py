@@ -2,7 +2,7 @@
 
 Used by the corpus builder (training speech) and by the server's text path (the vocoder
 resynthesizes the mel of what a synthesizer said). Each `Voice` names an engine and its
-voice; `available_voices()` lists those this machine can render.
+voice; the registry of voices is voices.py.
 
 espeak-ng voices come from the `espeakng-loader` wheel's library (`espeak_lib`) where it is
 installed, so a fresh `pip install` speaks with no system package; without it, from a system
@@ -53,24 +53,6 @@ class Voice:
         raise SpeechError(f"unknown engine {self.engine!r}")
 
 
-# Fixed order: speaker ids follow it (after dropping voices this machine lacks).
-VOICES: tuple[Voice, ...] = (
-    Voice("espeak-us-m3", "espeak-ng", "en-us+m3", ("-s", "165")),
-    Voice("espeak-us-f2", "espeak-ng", "en-us+f2", ("-s", "160", "-p", "60")),
-    Voice("espeak-rp-m1", "espeak-ng", "en-gb-x-rp+m1", ("-s", "155", "-p", "40")),
-    Voice("espeak-klatt", "espeak-ng", "en+klatt", ("-s", "170")),
-    Voice("espeak-scot-f4", "espeak-ng", "en-gb-scotland+f4", ("-s", "160", "-p", "65")),
-    Voice("espeak-029-m7", "espeak-ng", "en-029+m7", ("-s", "150", "-p", "35")),
-    Voice("espeak-us-klatt4", "espeak-ng", "en-us+klatt4", ("-s", "175", "-p", "55")),
-    Voice("flite-slt", "flite", "slt"),
-    Voice("flite-rms", "flite", "rms"),
-    Voice("flite-awb", "flite", "awb"),
-    Voice("flite-kal16", "flite", "kal16"),
-    Voice("festival-kal", "festival", "kal_diphone"),
-    Voice("festival-ked", "festival", "ked_diphone"),
-    Voice("festival-rab", "festival", "rab_diphone"),
-)
-
 _BINARY = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
 
 
@@ -94,7 +76,8 @@ def _espeak_options(args: tuple[str, ...]) -> dict[str, int]:
 
 
 @functools.cache
-def _usable(voice: Voice) -> bool:
+def usable(voice: Voice) -> bool:
+    """Whether this machine renders `voice`: through the wheel's library or a program."""
     return bundled(voice) or program_available(voice)
 
 
@@ -126,11 +109,6 @@ def program_available(voice: Voice) -> bool:
         return False
     data = _espeak_data()
     return not variant or data is None or Path(data, "voices", "!v", variant).exists()
-
-
-def available_voices() -> list[Voice]:
-    """The voices of `VOICES` this machine can render, in `VOICES` order."""
-    return [v for v in VOICES if _usable(v)]
 
 
 def trim_and_normalise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db: float = 40.0,

@@ -1,4 +1,5 @@
-"""Every speech-synthesizer voice the Debian packages offer, and which are held out.
+"""The one registry of speech-synthesizer voices: those the server speaks with, every voice
+the Debian packages offer for the corpus, and which are held out of training.
 
 Why: a vocoder meets mels of voices it never heard, so the corpus reads with as many
 distinct voices as the machine has, and some whole voices never reach training (they
@@ -17,11 +18,26 @@ language's script), and MBROLA (not in Debian main).
 
 from __future__ import annotations
 
-from wavenet_core.text.speech import VOICES as VOICES_OF_THE_BUNDLED_MODELS
-from wavenet_core.text.speech import Voice, program_available
+from wavenet_core.text.speech import Voice, program_available, usable
 
-# The first 14 are the voices the bundled models were trained with (ids 0-11 where present).
-_FIRST = VOICES_OF_THE_BUNDLED_MODELS
+# The voices the bundled models were trained with, in their speaker-id order (ids 0-11 where
+# present), and the voices the server's text path offers.
+SERVED_VOICES: tuple[Voice, ...] = (
+    Voice("espeak-us-m3", "espeak-ng", "en-us+m3", ("-s", "165")),
+    Voice("espeak-us-f2", "espeak-ng", "en-us+f2", ("-s", "160", "-p", "60")),
+    Voice("espeak-rp-m1", "espeak-ng", "en-gb-x-rp+m1", ("-s", "155", "-p", "40")),
+    Voice("espeak-klatt", "espeak-ng", "en+klatt", ("-s", "170")),
+    Voice("espeak-scot-f4", "espeak-ng", "en-gb-scotland+f4", ("-s", "160", "-p", "65")),
+    Voice("espeak-029-m7", "espeak-ng", "en-029+m7", ("-s", "150", "-p", "35")),
+    Voice("espeak-us-klatt4", "espeak-ng", "en-us+klatt4", ("-s", "175", "-p", "55")),
+    Voice("flite-slt", "flite", "slt"),
+    Voice("flite-rms", "flite", "rms"),
+    Voice("flite-awb", "flite", "awb"),
+    Voice("flite-kal16", "flite", "kal16"),
+    Voice("festival-kal", "festival", "kal_diphone"),
+    Voice("festival-ked", "festival", "ked_diphone"),
+    Voice("festival-rab", "festival", "rab_diphone"),
+)
 
 # espeak-ng 1.51's variants (those with a space in the name cannot be passed), less the
 # seven used above; each reads with an English accent chosen in turn from _ACCENTS.
@@ -47,7 +63,7 @@ _FESTIVAL = (
 )
 
 # Fixed order: speaker ids follow it (after dropping voices this machine lacks).
-VOICES: tuple[Voice, ...] = _FIRST + tuple(
+VOICES: tuple[Voice, ...] = SERVED_VOICES + tuple(
     Voice(f"espeak-{v}", "espeak-ng", f"{_ACCENTS[i % len(_ACCENTS)]}+{v}")
     for i, v in enumerate(_ESPEAK_VARIANTS)
 ) + tuple(Voice(name, "festival", voice) for name, voice in _FESTIVAL)
@@ -59,12 +75,9 @@ HELD_OUT: frozenset[str] = frozenset(
     [f"espeak-{v}" for v in _ESPEAK_VARIANTS[::8]]
     + ["festival-slt-hts", "festival-fi-lj", "festival-it-pc"])
 
-def usable(voice: Voice) -> bool:
-    """Whether this machine can render `voice` with its synthesizer programs (the corpus
-    renders through them)."""
-    return program_available(voice)
-
-
-def available_voices() -> list[Voice]:
-    """The voices of `VOICES` this machine can render, in `VOICES` order."""
-    return [v for v in VOICES if usable(v)]
+def available_voices(voices: tuple[Voice, ...] = SERVED_VOICES, *,
+                     programs_only: bool = False) -> list[Voice]:
+    """The voices of `voices` this machine can render, in their order. `programs_only`:
+    through its synthesizer programs alone (the corpus renders through them)."""
+    can = program_available if programs_only else usable
+    return [v for v in voices if can(v)]

@@ -27,7 +27,7 @@ from wavenet_core.audio.wav import write_wav
 from wavenet_core.text.speech import SAMPLE_RATE, SpeechError, Voice, speak, trim_and_normalise
 from wavenet_core.text.voices import HELD_OUT, VOICES, available_voices
 
-__all__ = ["HELD_OUT", "VOICES", "Voice", "available_voices", "build_corpus", "load_manifest",
+__all__ = ["HELD_OUT", "VOICES", "Voice", "build_corpus", "corpus_voices", "load_manifest",
            "make_sentences", "speak", "split_texts", "trim_and_normalise", "CorpusError"]
 
 MANIFEST = "manifest.json"
@@ -145,6 +145,12 @@ def render(voice: Voice, text: str, out_path: str | Path, workdir: str | Path,
     return len(audio)
 
 
+def corpus_voices() -> list[Voice]:
+    """Every voice of `VOICES` this machine's synthesizer programs render (speaker ids
+    follow this order)."""
+    return available_voices(VOICES, programs_only=True)
+
+
 def build_corpus(out_dir: str | Path, sentences_per_speaker: int = 100,
                  valid_fraction: float = 0.1, seed: int = 0, progress: bool = True,
                  jobs: int = 2, voices: list[Voice] | None = None,
@@ -152,13 +158,13 @@ def build_corpus(out_dir: str | Path, sentences_per_speaker: int = 100,
                  keep_existing: bool = False) -> dict:
     """Render the corpus into `out_dir` (old WAVs in train/, valid/ and test/ are removed).
 
-    `voices` defaults to `available_voices()`; `num_speakers` keeps the first N of them.
+    `voices` defaults to `corpus_voices()`; `num_speakers` keeps the first N of them.
     Voices named in `held_out` read only the held-out sentences, into 'test'; the others
     are the training speakers (manifest `speakers`, ids in that order). A sentence a voice
     cannot render (some festival voices fail on some words) is left out and listed in the
     manifest's `failed`. `keep_existing` reuses WAVs already there (resuming a build).
     """
-    voices = list(available_voices() if voices is None else voices)[:num_speakers]
+    voices = list(corpus_voices() if voices is None else voices)[:num_speakers]
     if not voices:
         raise CorpusError("no speech synthesizer found: install one, e.g. "
                           "`apt-get install -y espeak-ng flite` (festival voices optional)")

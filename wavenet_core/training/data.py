@@ -22,20 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from wavenet_core.audio.emphasis import preemphasize
-from wavenet_core.audio.mel import log_mel, mel_window
-from wavenet_core.audio.mulaw import mulaw_encode
+from wavenet_core.audio.mel import mel_window
 from wavenet_core.audio.wav import read_wav
 from wavenet_core.model.condnet import train_frame_window
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.training.corpus import load_manifest
-
-
-@dataclass
-class Utterance:
-    codes: np.ndarray          # [samples] uint8 mu-law codes (silence-padded at the start)
-    mel: np.ndarray | None     # [frames, n_mels] float32 log-mel of the padded audio
-    speaker: int
+from wavenet_core.training.pack import load_pack_utterances
+from wavenet_core.training.utterance import Utterance, make_utterance
 
 
 @dataclass
@@ -77,8 +70,6 @@ def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
     """Read `split` ('train' or 'valid') of a corpus folder, or of a pack (.npz, pack.py)."""
     corpus_dir = Path(corpus_dir)
     if corpus_dir.suffix == ".npz":
-        from wavenet_core.training.pack import load_pack_utterances
-
         return load_pack_utterances(corpus_dir, split, config, pad, limit)
     manifest = load_manifest(corpus_dir)
     items = [u for u in manifest["utterances"] if u["split"] == split][:limit]
@@ -89,13 +80,6 @@ def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
         if progress is not None:
             progress(1)
     return out
-
-
-def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: int) -> Utterance:
-    audio = np.concatenate([np.zeros(pad, dtype=np.float32), audio.astype(np.float32)])
-    mel = log_mel(audio, config.sample_rate, config.mel) if config.local_conditioning else None
-    codes = mulaw_encode(preemphasize(audio, config.preemphasis))
-    return Utterance(codes.astype(np.uint8), mel, int(speaker))
 
 
 def mel_statistics(utterances: list[Utterance]) -> tuple[float, float]:

@@ -4,7 +4,7 @@ Why: `scripts/gpu-train` trains where there is no synthesizer and nothing to dow
 what it trains on travels with the tree and must stay small (under 40 MB). `wavenet corpus
 --pack FILE` makes it from a built corpus: whole utterances of the training voices, drawn
 round-robin over the voices until `minutes` of training audio, plus a few 'valid' ones.
-Each utterance is stored exactly as `data.make_utterance` builds it (`pad` samples of
+Each utterance is stored exactly as `utterance.make_utterance` builds it (`pad` samples of
 silence first, the log-mel of the padded audio), so training reads it without recomputing;
 `load_utterances` accepts the .npz wherever it accepts a corpus folder.
 No pickle: every array is numeric, the description is JSON in a uint8 array.
@@ -21,6 +21,7 @@ import numpy as np
 from wavenet_core.audio.wav import read_wav
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.training.corpus import CorpusError, load_manifest
+from wavenet_core.training.utterance import Utterance, make_utterance
 
 PACK_FORMAT = 1
 
@@ -45,8 +46,6 @@ def choose(manifest: dict, split: str, seconds: float) -> list[dict]:
 def write_pack(corpus_dir, out_path, minutes: float, valid_minutes: float = 1.0,
                pad: int = 1023, mel: MelConfig | None = None) -> dict:
     """Pack a subset of `corpus_dir` into `out_path` (.npz); returns its description."""
-    from wavenet_core.training.data import make_utterance
-
     corpus_dir, mel = Path(corpus_dir), mel or MelConfig()
     manifest = load_manifest(corpus_dir)
     config = WaveNetConfig(sample_rate=manifest["sample_rate"], mel_channels=mel.n_mels, mel=mel)
@@ -86,9 +85,7 @@ def read_pack(path) -> tuple[dict, dict]:
 
 def load_pack_utterances(path, split: str, config: WaveNetConfig, pad: int,
                          limit: int | None = None) -> list:
-    """The pack's `split` utterances as `data.Utterance`s; the model must match the pack."""
-    from wavenet_core.training.data import Utterance
-
+    """The pack's `split` utterances as `utterance.Utterance`s; the model must match the pack."""
     info, a = read_pack(path)
     mel = MelConfig(**info["mel"])
     if pad != info["pad"] or config.sample_rate != info["sample_rate"] or (

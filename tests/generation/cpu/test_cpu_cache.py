@@ -1,5 +1,5 @@
 """The CPU kernel's numba cache is keyed on every source the kernel compiles from
-(cpu_cache.py): an edit to a callee's file must not find the old machine code."""
+(generation/cpu/cache.py): an edit to a callee's file must not find the old machine code."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from wavenet_core.generation.cpu.cache import kernel_digest, kernel_sources
 def test_the_cache_folder_is_named_by_the_digest_of_every_kernel_source():
     assert numba.config.CACHE_DIR.endswith(f"wavenet-kernels-{kernel_digest()}")
     names = {p.name for p in kernel_sources()}
-    assert {"cpu_loop.py", "cpu_simd.py", "cpu_sync.py", "cpu_kernels.py", "cpu_weights.py",
-            "sampling.py"} <= names
+    assert {"loop.py", "simd.py", "sync.py", "kernels.py", "weights.py", "sampling.py"} <= names
 
 
 def test_any_edit_to_any_kernel_source_changes_the_digest(tmp_path):
+    (tmp_path / "cpu").mkdir()
     for path in kernel_sources():
-        shutil.copy(path, tmp_path / path.name)
-    copies = kernel_sources(tmp_path)
+        shutil.copy(path, tmp_path / path.relative_to(path.parents[1]))
+    copies = kernel_sources(tmp_path / "cpu")
     before = kernel_digest(copies)
     assert before == kernel_digest()
-    for name in ("cpu_simd.py", "sampling.py"):
+    for name in ("cpu/simd.py", "sampling.py"):
         edited = tmp_path / name
         original = edited.read_bytes()
         edited.write_bytes(original + b"\n# a change\n")

@@ -2,7 +2,7 @@
 the CPU is a Haswell, with Haswell's features only) must use no 512-bit register and
 must give bitwise the samples and logits of this machine's build, in every precision.
 LLVM splits each 16-lane operation into 8-lane ones, and the AVX2 build uses smaller
-register blocks (cpu_simd.WIDE_REGISTERS); every output's FMA chain and the bf16/int8
+register blocks (cpu.simd.WIDE_REGISTERS); every output's FMA chain and the bf16/int8
 widening are the same, so nothing may differ (docs/cpu-kernel.md, "Weight formats").
 The AVX2 build compiles in a subprocess with its own numba cache."""
 

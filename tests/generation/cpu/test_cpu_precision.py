@@ -25,8 +25,9 @@ from wavenet_core.generation.cpu.weights import bf16_bits, encode_panels, int8_c
 from wavenet_core.generation.precision import cpu_candidates, native_precisions
 from wavenet_core.generation.registry import make_backend
 from wavenet_core.model.config import WaveNetConfig
-from wavenet_core.training.data import fixed_batches, make_utterance
+from wavenet_core.training.data import fixed_batches
 from wavenet_core.training.train import validation_bits
+from wavenet_core.training.utterance import make_utterance
 
 PRECISIONS = ("fp32", "bf16", "int8")
 MEL_SPEAKERS = WaveNetConfig(layers_per_stack=3, stacks=2, dilation_cycle=(1, 3, 5),

@@ -1,4 +1,4 @@
-"""The split mode's barrier (cpu_sync.py): threads that meet at every barrier never pass
+"""The split mode's barrier (cpu/sync.py): threads that meet at every barrier never pass
 one early and never sleep through a partner's arrival (no lost wake-up)."""
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from tests.helpers.server import BACKEND, MEL, SMALL, Server
 from tests.helpers.ws import ws_audio_before_end, ws_mel_stream, ws_whole_mel
 from wavenet_core import MelConfig, WaveNet, WaveNetConfig, save_checkpoint
 from wavenet_core.audio.mel import mel_window
-from wavenet_core.model.upsampler import conditioning_window
 
 HOP, WIDTH = MEL["hop_length"], MEL["n_mels"]
 CONFIG = WaveNetConfig(**SMALL, mel_channels=WIDTH, mel=MelConfig(**MEL), mel_mean=-5.0,
@@ -80,28 +79,32 @@ def test_audio_waits_for_the_networks_lookahead(server):
     assert len(audio) == 2 * 5 * HOP and done["status"] == "done" and done["samples"] == 5 * HOP
 
 
-def test_the_runners_chunks_give_the_whole_mels_conditioned_rows():
-    from server.engine.runner import Runner
+def test_the_sessions_chunks_give_the_whole_mels_conditioned_rows():
     from wavenet_core.generation import TorchBackend
+    from wavenet_core.generation.conditioning import WholeMel
+    from wavenet_core.generation.session import GenerationSession
 
     model = cond_model()
-    runner = Runner("cond", TorchBackend(model), CONFIG, 1)
+    session = GenerationSession(TorchBackend(model), 1)
     mel = random_mel(11, seed=4)
     whole = model.cond_net.condition_mel(mel)
     assert np.abs(whole - mel).max() > 0.1                   # not the identity
     want = mel_window(whole, HOP, 0, len(mel) * HOP)
     rng = np.random.default_rng(0)
     for _ in range(5):
+        session.open(0, mel=WholeMel(mel, CONFIG))
         start, got = 0, []
         while start < len(want):
             k = min(int(rng.integers(1, 3 * HOP)), len(want) - start)
-            got.append(conditioning_window(None, *runner._mel_window(mel, HOP, start, k)))
+            rows = session.conditioning(0, k)
+            got.append(rows)
+            session.generate([0], k, [rows])
             start += k
+        session.free(0)
         got = np.concatenate(got)
         last = (len(mel) - 1) * HOP                         # before the last frame: bitwise
         np.testing.assert_array_equal(got[:last], want[:last])
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
-    runner.close()
 
 
 def test_a_runner_without_the_network_refuses_a_cond_config():

@@ -22,18 +22,18 @@ def test_scheduler_admits_at_chunk_boundaries_and_frees_slots():
     with pytest.raises(QueueFull):
         s.add(Stream("d", 5))
     plan = s.schedule()
-    assert [x.id for x in plan.open] == ["a", "b"] and plan.num_steps == 10   # first chunk
+    assert [x.id for x in plan.open] == ["a", "b"] and plan.chunk_samples == 10   # first chunk
     assert s.update(plan, 1e-6) == []
     plan = s.schedule()
-    assert plan.open == [] and plan.num_steps == 100
+    assert plan.open == [] and plan.chunk_samples == 100
     assert s.update(plan, 1e-6) == [a]              # a needed only 15 more
     plan = s.schedule()
     assert plan.free == [0] and [x.id for x in plan.open] == ["c"] and c.slot == 0
-    assert plan.num_steps == 10                     # a short first chunk again, for c
+    assert plan.chunk_samples == 10                     # a short first chunk again, for c
     s.cancel(b)
     s.update(plan, 1e-6)
     plan = s.schedule()
-    assert sorted(plan.free) == [0, 1] and plan.step == [] and s.num_live == 0
+    assert sorted(plan.free) == [0, 1] and plan.running == [] and s.num_live == 0
 
 
 def test_chunk_length_follows_the_cost_model():
@@ -56,7 +56,7 @@ class FakeRunner:
 
     async def execute(self, plan):
         await asyncio.sleep(0.001)
-        return [b"\x00\x00" * min(plan.num_steps, s.remaining) for s in plan.step]
+        return [b"\x00\x00" * min(plan.chunk_samples, s.remaining) for s in plan.running]
 
     def close(self):
         pass
@@ -136,12 +136,12 @@ def test_a_stream_waiting_for_mel_frames_sits_out_and_bounds_the_step():
         s.add(stream)
     fed.ready = 512                                  # no frame beyond what it has made
     plan = s.schedule()
-    assert plan.step == [plain]                      # the waiting stream sits out
-    assert plan.num_steps == 100                     # short steps while it waits
+    assert plan.running == [plain]                      # the waiting stream sits out
+    assert plan.chunk_samples == 100                     # short steps while it waits
     s.update(plan, 0.01)
     fed.ready = 768                                  # one more frame: 256 samples
     plan = s.schedule()
-    assert plan.step == [plain, fed] and plan.num_steps == 256     # that frame's samples
+    assert plan.running == [plain, fed] and plan.chunk_samples == 256     # that frame's samples
     fed.ready = 512 + 40
     fed.produced = 512
-    assert s.schedule().num_steps == 40              # no further than its frames allow
+    assert s.schedule().chunk_samples == 40              # no further than its frames allow

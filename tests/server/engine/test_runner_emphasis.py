@@ -12,8 +12,9 @@ from server.engine.scheduler import Stream
 from tests.helpers.runner import run_in_chunks
 from tests.helpers.tiny_models import random_model
 from wavenet_core.audio.wav import float_to_pcm16
+from wavenet_core.generation.conditioning import WholeMel, local_from_mel
 from wavenet_core.generation.registry import make_backend
-from wavenet_core.generation.synthesis import local_from_mel, synthesize
+from wavenet_core.generation.session import synthesize
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 
 CONFIG = WaveNetConfig(layers_per_stack=3, stacks=1, residual_channels=6, skip_channels=10,
@@ -24,8 +25,8 @@ MELS = [np.random.default_rng(i).standard_normal((5, 3)).astype(np.float32) for 
 
 def _runner_audio(chunks: tuple[int, ...]) -> list[bytes]:
     runner = Runner("m", make_backend(random_model(CONFIG, seed=3), "torch", "cpu"), CONFIG, 3)
-    streams = [Stream(f"s{i}", 40, Job(40, seed=i, temperature=1.0, mel=MELS[i],
-                                       hop_length=8), slot=slot)
+    streams = [Stream(f"s{i}", 40, Job(40, seed=i, temperature=1.0,
+                                       mel=WholeMel(MELS[i], CONFIG)), slot=slot)
                for i, slot in enumerate((2, 0))]
     out = [b"", b""]
     for pcms in run_in_chunks(runner, streams, chunks):

@@ -16,6 +16,7 @@ from server.engine.runner import Job, Runner  # noqa: E402
 from server.engine.scheduler import Stream  # noqa: E402
 from tests.helpers.runner import run_in_chunks  # noqa: E402
 from tests.helpers.tiny_models import random_model  # noqa: E402
+from wavenet_core.generation.conditioning import WholeMel  # noqa: E402
 from wavenet_core.generation.registry import make_backend  # noqa: E402
 from wavenet_core.model.config import MelConfig, WaveNetConfig  # noqa: E402
 
@@ -30,8 +31,8 @@ def _audio(backend_name: str) -> list[bytes]:
     runner = Runner("m", make_backend(model, backend_name, device, "fp32"), CONFIG, 3)
     rng = np.random.default_rng(0)
     streams = [Stream(f"s{i}", 30, Job(30, seed=i, temperature=0.0, speaker=i % 2,
-                                       mel=rng.standard_normal((5, 3)).astype(np.float32),
-                                       hop_length=8), slot=slot)
+                                       mel=WholeMel(rng.standard_normal((5, 3)), CONFIG)),
+                      slot=slot)
                for i, slot in enumerate((2, 0))]
     out = [b"", b""]
     for pcms in run_in_chunks(runner, streams, (13, 17)):

@@ -1,6 +1,6 @@
 """Compiled CPU generation backend: the whole chunk loop in one numba kernel.
 
-One call of `cpu_loop.run_rows` produces K samples for a group of slots: input vector, every
+One call of `cpu.loop.run_rows` produces K samples for a group of slots: input vector, every
 layer (ring read/write, fused filter+gate matrix on the k taps [x(t-(k-1)d), ..., x(t)],
 tanh * sigmoid, fused residual+skip matrix), the head and the sampling (codes, or mixture /
 Gaussian samples), with no Python in between. It runs every config option but the learned
@@ -10,14 +10,14 @@ releases the GIL. Two ways to use the threads (docs/cpu-kernel.md):
   groups, one per thread, each thread with the whole model;
 - split mode (fewer slots than threads, e.g. one stream on two cores): every thread runs
   all the slots but owns a column slice of every matrix, packed into its own buffer so it
-  stays in its own core's L2; the threads meet at a spin barrier per layer (cpu_sync.py).
+  stays in its own core's L2; the threads meet at a spin barrier per layer (cpu/sync.py).
 
-Weights come in three formats (cpu_weights.py): fp32, bf16 (half the bytes) and int8 with
+Weights come in three formats (cpu/weights.py): fp32, bf16 (half the bytes) and int8 with
 per-column scales (a quarter), all accumulated in float32; `precision.py` picks one.
 
 Matrix code. Every matrix is stored transposed ([inputs, outputs]), its outputs padded to
 a multiple of 16 and cut into contiguous panels 64 outputs wide. The micro-kernels
-(cpu_kernels.py) keep a block of 4 rows x 64 outputs in registers for the whole input loop;
+(cpu/kernels.py) keep a block of 4 rows x 64 outputs in registers for the whole input loop;
 at batch 1 the weights stream sequentially from the cache. They are written with explicit
 16-lane vector intrinsics, so LLVM neither needs nor gets a say in the vectorization.
 
@@ -38,6 +38,7 @@ import numba
 import numpy as np
 import torch
 
+from wavenet_core.generation.capabilities import require
 from wavenet_core.generation.cpu.kernels import Call, Dims, Shard, Team
 from wavenet_core.generation.cpu.loop import run_rows
 from wavenet_core.generation.cpu.packing import PaddedMatrices, aligned, split_range
@@ -46,7 +47,6 @@ from wavenet_core.generation.cpu.split import SplitChoices
 from wavenet_core.generation.cpu.sync import SPLIT_SUPPORTED, new_flags
 from wavenet_core.generation.cpu.weights import PRECISIONS
 from wavenet_core.generation.mel_frames import MelFrames
-from wavenet_core.generation.registry import CPU_OPTIONS
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.model.wavenet import WaveNet
 
@@ -71,7 +71,7 @@ class CpuBackend:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown cpu precision {precision!r}; choose one of "
                              f"{', '.join(PRECISIONS)}")
-        model.config.require_seed_design("cpu", CPU_OPTIONS)
+        require(model.config, "cpu")
         self.device = torch.device("cpu")
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config

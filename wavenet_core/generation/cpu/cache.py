@@ -1,11 +1,11 @@
 """Where numba caches the CPU kernel's machine code: a folder named by a digest of every
 source the kernel compiles from.
 
-numba keys a cached function on its own source file only. `run_rows` (cpu_loop.py) links
+numba keys a cached function on its own source file only. `run_rows` (cpu/loop.py) links
 in the sampler, the barrier, the micro-kernels and the weight loads from other files, so
 after an edit to one of those (or a `git pull`, or an upgrade over an old install) numba
-would load the old machine code of an unchanged cpu_loop.py: it did, here, and tests ran
-against a sampler that had been changed. Importing this module (cpu_simd.py does, before
+would load the old machine code of an unchanged cpu/loop.py: it did, here, and tests ran
+against a sampler that had been changed. Importing this module (cpu/simd.py does, before
 any kernel is defined) points numba's cache at `<base>/wavenet-kernels-<digest>`, where
 base is NUMBA_CACHE_DIR if set, else this package's __pycache__; a changed source gives a
 new folder, so a stale kernel cannot be found. This sets `numba.config.CACHE_DIR` for the

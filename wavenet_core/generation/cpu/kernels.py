@@ -1,6 +1,6 @@
 """The compiled chunk loop: register-blocked matrix micro-kernels and `_run_rows`, which
 makes K samples for a group of slots (every layer, the head and sampling) in one call.
-See cpu_backend.py and docs/cpu-kernel.md for the design.
+See cpu/backend.py and docs/cpu-kernel.md for the design.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from wavenet_core.generation.cpu.weights import (
 # 1 mol (`mixtures`), 2 gaussian, lsm their log_scale_min.
 Dims = namedtuple("Dims", "offsets dilations spans taps emb in_w c cp zp sp qp m nout scale "
                           "out_kind mixtures lsm")
-# Shard: one thread's column slice of every matrix, in one weight format (cpu_weights.py):
+# Shard: one thread's column slice of every matrix, in one weight format (cpu/weights.py):
 # gate columns [filter J | gate J] for its z channels J = [j_lo, j_lo + jt), out columns
 # [residual (all cp) | skip S = [s_lo, s_lo + st)], head columns [h_lo, h_lo + ht), logit
 # columns [q_lo, q_lo + qt). w: the weights, s: int8 column scales (else empty), *_off/_soff:
@@ -356,7 +356,7 @@ def _k1x1(w, s, p, ld, n_in, x, xo, init, io, y, yo, so):
 @njit(**_JIT)
 def _matmul(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n):
     """y[r, :n_out] = init[r, :n_out] + x[r, :n_in] @ W for r < n; W packed at w[wo:]
-    by `cpu_weights.encode_panels` (panels of 64 outputs, then the tail), its int8 column
+    by `cpu.weights.encode_panels` (panels of 64 outputs, then the tail), its int8 column
     scales (if any) at s[so:]."""
     full = n_out // PANEL
     for blk in range(full):

@@ -1,6 +1,6 @@
 """`run_rows`: K samples for a group of slots in one compiled call (every layer, the head
 and sampling), by one thread alone or by a team of threads that split every matrix by
-output column. See cpu_backend.py and docs/cpu-kernel.md for the design.
+output column. See cpu/backend.py and docs/cpu-kernel.md for the design.
 
 A team of T threads all run this function on the same slots, each with its own Shard.
 Per layer: every thread reads the k-1 ring taps and writes the layer input to its ring

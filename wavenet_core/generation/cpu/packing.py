@@ -1,4 +1,4 @@
-"""Cutting the model's weights into the CPU kernel's shards (see cpu_backend.py).
+"""Cutting the model's weights into the CPU kernel's shards (see cpu/backend.py).
 
 `PaddedMatrices` holds the fused matrices of `packing.pack_weights`, transposed to
 [inputs, outputs] and padded to vector widths; `shard(part, parts, precision)` cuts one

@@ -1,7 +1,7 @@
 """Numba building blocks of the compiled CPU backend: 16-lane float32 vectors (load, store,
 splat, fused multiply-add as LLVM intrinsics), vectorizable tanh and exp, the in-kernel
 sampler (bitwise the same uniforms as `sampling.counter_uniform`), aligned buffers.
-See cpu_backend.py for the design.
+See cpu/backend.py for the design.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _target_has_avx512() -> bool:
 
 
 # Register blocks of 16 accumulators (4 x 64, 8 x 32, one row x 128) need AVX-512; with
-# AVX2 they spill, so cpu_kernels._matmul uses blocks of 4 vectors there (2 x 32, 1 x 64).
+# AVX2 they spill, so cpu.kernels._matmul uses blocks of 4 vectors there (2 x 32, 1 x 64).
 WIDE_REGISTERS = _target_has_avx512()
 LANES = 16            # floats per vector
 PANEL = 64            # outputs per weight panel (4 vectors)

@@ -1,4 +1,4 @@
-"""A barrier for the threads that split one batch's layers (cpu_backend.py, split mode).
+"""A barrier for the threads that split one batch's layers (cpu/backend.py, split mode).
 
 Each thread owns a counter and a count of the threads that may sleep on it, 128 bytes from
 the others'. Arriving at barrier number g, a thread publishes g (an atomic exchange: a full

@@ -1,6 +1,6 @@
 """Weight formats of the compiled CPU backend and their 16-lane loads (see docs/cpu-kernel.md).
 
-A matrix is stored as `[inputs, outputs]` panels (cpu_backend.py) in one of three formats;
+A matrix is stored as `[inputs, outputs]` panels (cpu/backend.py) in one of three formats;
 the dtype of the weight buffer says which, and numba compiles one kernel per format:
 
 - fp32  (float32): the weights as trained.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from wavenet_core.generation.capabilities import require
 from wavenet_core.generation.sampling import counter_uniform, sample_codes
 from wavenet_core.generation.state import GenerationState
 from wavenet_core.generation.torch.backend import TorchBackend
@@ -40,7 +41,7 @@ class CudaGraphBackend(TorchBackend):
 
     def __init__(self, model: WaveNet, device: str | torch.device = "cuda",
                  max_chunk: int = 4096, use_graph: bool | None = None):
-        model.config.require_seed_design("cuda-graph")
+        require(model.config, "cuda-graph")
         super().__init__(model, device)
         self.max_chunk = max_chunk
         self.use_graph = self.device.type == "cuda" if use_graph is None else use_graph

@@ -1,7 +1,7 @@
 """The `triton` backend: a persistent Triton kernel makes a whole chunk per launch.
 
 The CUDA-graph backend replays ~200 small kernels per sample; here one launch makes K
-samples for every slot of the call (see triton_kernel.py for the kernel). Programs own
+samples for every slot of the call (see triton/kernel.py for the kernel). Programs own
 groups of `block` slots and never talk to each other, so a slot's codes do not depend on
 its neighbours, its row or the chunk sizes (the dots have the same shape for every row).
 
@@ -14,9 +14,9 @@ between two frames; it projects frames (`MelFrames`, 1/hop of the work) or, when
 per-sample rows [n, K, M] like every backend, treats each row as a frame of hop 1.
 
 Options (docs/architecture.md section 7): every version-2 option runs here
-(`SUPPORTED_OPTIONS`). Scalar-output models return 16-bit codes and feed back the unrounded
-sample, as the torch backend does; a model with a learned upsampler takes per-sample rows
-(its upsampler runs outside the kernel), so it does not accept `MelFrames`.
+(`capabilities.BACKEND_OPTIONS`). Scalar-output models return 16-bit codes and feed back
+the unrounded sample, as the torch backend does; a model with a learned upsampler takes
+per-sample rows (its upsampler runs outside the kernel), so it does not accept `MelFrames`.
 
 On a CUDA device the kernel is compiled by `triton.jit`; on the CPU it runs in the
 Triton interpreter (slow: for tests of the kernel's logic, not for serving).
@@ -31,17 +31,16 @@ import warnings
 import numpy as np
 import torch
 
+from wavenet_core.generation.capabilities import require
 from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.packing import pack_weights
 from wavenet_core.generation.sampling import draws_per_sample, scalar_codes
 from wavenet_core.generation.state import GenerationState
-from wavenet_core.model.config import VARIANT_OPTIONS
 from wavenet_core.model.wavenet import WaveNet
 
 PRECISIONS = ("auto", "fp32", "fp16")
 PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection may take
 TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
-SUPPORTED_OPTIONS = VARIANT_OPTIONS      # every option (for models whose weight tiles fit)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -140,7 +139,7 @@ class TritonBackend:
 
     def __init__(self, model: WaveNet, device: str | torch.device | None = None,
                  precision: str = "auto", block: int = 16, num_warps: int = 4):
-        model.config.require_seed_design("triton", SUPPORTED_OPTIONS)
+        require(model.config, "triton")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)

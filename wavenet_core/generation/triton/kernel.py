@@ -11,7 +11,7 @@ residual scale). Then the head and, unless teacher-forced, the sampling with the
 counter-based RNG of `sampling.py` (same integer operations, bitwise the same uniforms):
 a softmax code, or a mixture / Gaussian sample in [-1, 1], which feeds the next sample.
 The version-2 options (docs/architecture.md section 7) are constexpr switches, so the
-seed's design (k = 2, no biases, scale 1, softmax) compiles to the same work as before.
+seed's design (k = 2, no biases, scale 1, softmax) compiles to no work for options it lacks.
 
 Every weight is stored transposed ([in, out]), padded to powers of two >= 16 (tl.dot's
 minimum), in float32 (dots with input_precision="ieee", no TF32) or float16 (activations

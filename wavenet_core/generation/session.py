@@ -1,0 +1,119 @@
+"""A generation session: slots of one backend's state, each fed by its own mel source.
+
+Every caller generates through this: `wavenet generate` and `synthesize()` (one slot), and
+the server's runner (many slots, one thread). Per slot it keeps the stream's `MelSource`
+and position, the conditioning network's cache of final frames, and the de-emphasis
+filter's state; per chunk it turns the source's frames into the backend's conditioning,
+generates and decodes. Nothing here depends on how the stream is chunked: a chunk's
+conditioning rows depend only on sample positions (docs/architecture.md section 4), the
+conditioning network computes each frame alone (`condition_frames`), and de-emphasis
+carries its state, so a stream's samples are bitwise the same for any chunking and for a
+mel streamed in or sent whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wavenet_core.audio.emphasis import Deemphasis
+from wavenet_core.audio.wav import float_to_pcm16
+from wavenet_core.generation.conditioning import MelSource, WholeMel
+from wavenet_core.generation.mel_frames import MelFrames, frames_needed
+from wavenet_core.generation.sampling import codes_to_audio
+from wavenet_core.model.upsampler import conditioning_window
+
+
+class GenerationSession:
+    def __init__(self, backend, num_slots: int, cond_net=None, config=None):
+        self.backend, self.num_slots = backend, num_slots
+        self.config = config if config is not None else backend.config
+        model = getattr(backend, "model", None)
+        self._upsampler = getattr(model, "upsampler", None)
+        self._cond = cond_net or getattr(model, "cond_net", None)
+        if self.config.cond_layers and self._cond is None:   # never unconditioned frames
+            raise ValueError(f"cond_layers={self.config.cond_layers}: pass the model's "
+                             "cond_net")
+        # a backend that projects mel frames itself gets the chunk's frames, not rows
+        self._frames = bool(getattr(backend, "accepts_mel_frames", False))
+        self.deemphasis = Deemphasis(self.config.preemphasis, num_slots)
+        self.state = backend.new_state(num_slots)
+        self.sources: dict[int, MelSource | None] = {}
+        self.position: dict[int, int] = {}
+        self._cond_cache: dict[int, dict] = {}
+
+    def open(self, slot: int, *, seed: int = 0, temperature: float = 1.0, speaker: int = 0,
+             mel: MelSource | None = None) -> None:
+        self.backend.open_slot(self.state, slot, speaker=speaker, seed=seed,
+                               temperature=temperature)
+        self.deemphasis.reset(slot)
+        self.sources[slot], self.position[slot], self._cond_cache[slot] = mel, 0, {}
+
+    def free(self, slot: int) -> None:
+        self.state.free_slot(slot)
+        for table in (self.sources, self.position, self._cond_cache):
+            table.pop(slot, None)
+
+    def conditioning(self, slot: int, count: int):
+        """The slot's conditioning for its next `count` samples: per-sample rows
+        [count, M], or the chunk's frames (`MelFrames`) for a backend that takes them;
+        None for a model without a mel."""
+        source = self.sources[slot]
+        if source is None:
+            if self.config.mel_channels:
+                raise ValueError("this model is mel conditioned: open the slot with a mel")
+            return None
+        mel, hop, start = source.frames, self.config.mel.hop_length, self.position[slot]
+        if self._cond is not None:
+            # the chunk's frames conditioned one by one (each final frame once per stream)
+            first = start // hop
+            mel = self._cond.condition_frames(mel, first, frames_needed(hop, count),
+                                              self._cond_cache[slot])
+            start -= first * hop
+        if self._frames:
+            return MelFrames.window(mel, hop, start, count)
+        return conditioning_window(self._upsampler, mel, hop, start, count)
+
+    def generate(self, slots: list[int], count: int, conditioning: list | None = None
+                 ) -> np.ndarray:
+        """`count` more samples for each slot -> float32 audio [len(slots), count]
+        (decoded, de-emphasized). `conditioning[i]` is slot i's: from `conditioning`, or
+        per-sample rows [count, M] computed beforehand."""
+        cond = None
+        if self.config.mel_channels:
+            frames = all(isinstance(c, MelFrames) for c in conditioning)
+            cond = MelFrames.stack(conditioning) if frames else np.stack(conditioning)
+        codes = self.backend.generate(self.state, slots, count, cond)
+        for slot in slots:
+            self.position[slot] += count
+        return self.deemphasis(codes_to_audio(codes, self.config), slots)
+
+    def generate_pcm(self, slots: list[int], count: int, conditioning: list | None = None
+                     ) -> np.ndarray:
+        """As `generate`, as 16-bit PCM [len(slots), count]."""
+        return float_to_pcm16(self.generate(slots, count, conditioning))
+
+
+def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float = 1.0,
+               speaker: int = 0, mel: np.ndarray | None = None,
+               local: np.ndarray | None = None, chunk: int = 4000, cond_net=None,
+               progress=None) -> np.ndarray:
+    """One stream of `num_samples` -> float32 audio in [-1, 1]: a one-slot session.
+
+    The conditioning is the log-mel `mel` [frames, n_mels] (conditioned chunk by chunk, as
+    the server does), or per-sample rows `local` [num_samples, n_mels] computed beforehand
+    (`conditioning.local_from_mel`). `progress(n)` is called after each chunk.
+    """
+    if mel is not None and local is not None:
+        raise ValueError("give mel or local, not both")
+    session = GenerationSession(backend, 1, cond_net)
+    source = WholeMel(mel, backend.config) if mel is not None else None
+    session.open(0, seed=seed, temperature=temperature, speaker=speaker, mel=source)
+    audio = np.empty(num_samples, dtype=np.float32)
+    for start in range(0, num_samples, chunk):
+        k = min(chunk, num_samples - start)
+        cond = ([local[start:start + k]] if local is not None
+                else None if source is None else [session.conditioning(0, k)])
+        audio[start:start + k] = session.generate([0], k, cond)[0]
+        if progress is not None:
+            progress(k)
+    return audio
