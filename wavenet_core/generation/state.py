@@ -113,3 +113,17 @@ class GenerationState:
         for layer_in, offset, span in zip(inputs, self.offsets, self.spans):
             times = torch.arange(max(0, consumed - span), consumed, device=self.ring.device)
             self.ring[slot, offset + times % span] = layer_in[0, :, times - first].T
+
+
+class StateSlots:
+    """The slot methods of a backend whose state is a `GenerationState` (the backend has
+    `config`, `device` and `model`): the caller owns the state, the backend only fills it."""
+
+    def new_state(self, num_slots: int) -> GenerationState:
+        return GenerationState.allocate(self.config, num_slots, self.device)
+
+    def open_slot(self, state: GenerationState, slot: int, **kwargs) -> None:
+        state.open_slot(self.model, slot, **kwargs)
+
+    def free_slot(self, state: GenerationState, slot: int) -> None:
+        state.free_slot(slot)

@@ -47,13 +47,13 @@ from wavenet_core.generation.cpu.split import SplitChoices
 from wavenet_core.generation.cpu.sync import SPLIT_SUPPORTED, new_flags
 from wavenet_core.generation.cpu.weights import PRECISIONS
 from wavenet_core.generation.mel_frames import MelFrames
-from wavenet_core.generation.state import GenerationState
+from wavenet_core.generation.state import GenerationState, StateSlots
 from wavenet_core.model.wavenet import WaveNet
 
 SPLIT_POLICIES = ("auto", "always", "never")
 
 
-class CpuBackend:
+class CpuBackend(StateSlots):
     """Compiled (numba) CPU generation backend; see the module docstring.
 
     `threads` worker threads share each call (default: numba's thread count, the number
@@ -98,15 +98,6 @@ class CpuBackend:
         self._split_choices = SplitChoices()
 
     # -- interface ------------------------------------------------------------------
-
-    def new_state(self, num_slots: int) -> GenerationState:
-        return GenerationState.allocate(self.config, num_slots, self.device)
-
-    def open_slot(self, state: GenerationState, slot: int, **kwargs) -> None:
-        state.open_slot(self.model, slot, **kwargs)
-
-    def free_slot(self, state: GenerationState, slot: int) -> None:
-        state.free_slot(slot)
 
     @torch.no_grad()
     def step_logits(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:

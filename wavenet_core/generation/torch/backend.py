@@ -19,11 +19,11 @@ import torch
 
 from wavenet_core.generation.packing import pack_weights
 from wavenet_core.generation.sampling import next_sample
-from wavenet_core.generation.state import GenerationState
+from wavenet_core.generation.state import GenerationState, StateSlots
 from wavenet_core.model.wavenet import WaveNet
 
 
-class TorchBackend:
+class TorchBackend(StateSlots):
     name = "torch"
 
     def __init__(self, model: WaveNet, device: str | torch.device | None = None):
@@ -47,15 +47,6 @@ class TorchBackend:
         self.back = torch.tensor(back, device=self.device)                # [L, k-1]
         self.spans = torch.tensor(spans, device=self.device).unsqueeze(1)  # [L, 1]
         self.offsets = torch.tensor(offsets, device=self.device).unsqueeze(1)
-
-    def new_state(self, num_slots: int) -> GenerationState:
-        return GenerationState.allocate(self.config, num_slots, self.device)
-
-    def open_slot(self, state: GenerationState, slot: int, **kwargs) -> None:
-        state.open_slot(self.model, slot, **kwargs)
-
-    def free_slot(self, state: GenerationState, slot: int) -> None:
-        state.free_slot(slot)
 
     def warmup(self) -> None:
         """One short generate on one slot (on CUDA this also builds the graph)."""

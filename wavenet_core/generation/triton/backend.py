@@ -35,7 +35,7 @@ from wavenet_core.generation.capabilities import require
 from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.packing import pack_weights
 from wavenet_core.generation.sampling import draws_per_sample, scalar_codes
-from wavenet_core.generation.state import GenerationState
+from wavenet_core.generation.state import GenerationState, StateSlots
 from wavenet_core.model.wavenet import WaveNet
 
 PRECISIONS = ("auto", "fp32", "fp16")
@@ -134,7 +134,7 @@ def _interpret_dots_row_by_row() -> None:
     builder.create_dot = create_dot
 
 
-class TritonBackend:
+class TritonBackend(StateSlots):
     name = "triton"
 
     def __init__(self, model: WaveNet, device: str | torch.device | None = None,
@@ -202,12 +202,6 @@ class TritonBackend:
         return self._pad(t.unflatten(-1, (2, -1)), self.gp)
 
     # -- interface ------------------------------------------------------------------
-
-    def new_state(self, num_slots: int) -> GenerationState:
-        return GenerationState.allocate(self.config, num_slots, self.device)
-
-    def open_slot(self, state: GenerationState, slot: int, **kwargs) -> None:
-        state.open_slot(self.model, slot, **kwargs)
 
     @torch.no_grad()
     def generate(self, state: GenerationState, slots, num_steps: int, local=None) -> np.ndarray:
