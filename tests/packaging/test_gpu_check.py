@@ -33,10 +33,10 @@ def test_gpu_check_dry_run_without_the_server_packages(tmp_path):
     the carried wheels, the versions still parse, and pytest collects the test files
     without tests/conftest.py (which imports httpx)."""
     site = hide_installed(tmp_path / "site", NOT_ON_THE_GPU_MACHINE, WARNING)
-    env = dict(os.environ, PYTHONPATH=f"{site}{os.pathsep}{ROOT}")
+    env = dict(os.environ, PYTHONPATH=str(site))
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu-check"), str(out),
-                          "--dry-run"], env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "scripts/gpu-check", str(out), "--dry-run"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads((out / "gpu-check.json").read_text())
     assert report["ok"], report
