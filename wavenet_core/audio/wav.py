@@ -1,6 +1,6 @@
 """16-bit PCM mono WAV read/write, and resampling.
 
-Policy (documented in README): `read_wav` converts, it never rejects usable audio:
+Policy (documented in docs/training.md): `read_wav` converts, it never rejects usable audio:
 several channels are averaged to mono, 8/16/24/32-bit PCM is accepted, and another
 sample rate is resampled to the asked one (polyphase, windowed sinc). Anything that is
 not PCM WAV (float WAV, compressed) raises `AudioError` naming the problem.
