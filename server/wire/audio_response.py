@@ -28,7 +28,16 @@ HTTP_END = {
                          "finished"),
     StreamEnd.ERROR: (500, "generation_failed", "generation failed; see the server log"),
     StreamEnd.SLOW_CONSUMER: (503, "slow_consumer", "dropped: audio was not read in time"),
+    StreamEnd.SHED: (429, "too_many_requests", "shed from the queue: this client holds more "
+                     "than its share of an overloaded model; retry later"),
 }
+RETRY_AFTER = {StreamEnd.SHED: {"Retry-After": "2"}, StreamEnd.SHUTDOWN: {"Retry-After": "5"}}
+
+
+def end_error(status: StreamEnd | None) -> ApiError:
+    """The HTTP error for a stream that ended without its audio."""
+    status = status or StreamEnd.CANCELLED
+    return ApiError(*HTTP_END[status], headers=RETRY_AFTER.get(status))
 
 
 async def audio_response(request: Request, entry, handle: StreamHandle, fmt: str, stream: bool,
@@ -54,7 +63,7 @@ async def audio_response(request: Request, entry, handle: StreamHandle, fmt: str
             handle.cancel()
         request.state.log.update(handle.log_fields())
     if handle.status is not StreamEnd.DONE:
-        raise ApiError(*HTTP_END[handle.status or StreamEnd.CANCELLED])
+        raise end_error(handle.status)
     return Response(encode_whole(fmt, pcm, rate), media_type=media_type(fmt),
                     headers=headers)
 
