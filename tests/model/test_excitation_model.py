@@ -93,3 +93,13 @@ def test_every_backend_but_cuda_graph_runs_it_and_that_one_refuses_it_by_name():
     with pytest.raises(ValueError, match=r"'cuda-graph' backend does not support "
                                          r"excitation='lpc'"):
         CudaGraphBackend(model, "cpu", use_graph=False)
+
+
+def test_precision_cost_refuses_excitation_models(tmp_path):
+    """Its NLL is of the excitation codes, not the mu-law NLL precision-cost records."""
+    from wavenet_cli.main import main
+
+    path = tmp_path / "excitation.safetensors"
+    save_checkpoint(path, random_model(SMALL))
+    with pytest.raises(SystemExit, match="no excitation output"):
+        main(["precision-cost", str(path), "--corpus", str(tmp_path)])
