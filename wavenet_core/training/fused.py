@@ -249,6 +249,21 @@ def fused_skip(model: WaveNet, codes: torch.Tensor, frames, speaker: torch.Tenso
                                weight.float().contiguous(), skip_w, skip_b, *flat)
 
 
+def fused_batch_loss(model: WaveNet, batch, bfloat16: bool = False) -> torch.Tensor:
+    """`train.batch_loss` of a data.Batch (on the CPU), the fast way; a mel model's batch
+    carries frames (`sample_batch(..., frames=True)`)."""
+    c = model.config
+    if c.local_conditioning and batch.frames is None:
+        raise ValueError("the fused step takes local conditioning as frames: "
+                         "sample_batch(..., frames=True)")
+    frames = None if batch.frames is None else tuple(
+        torch.from_numpy(getattr(batch.frames, f)) for f in ("frames", "left", "right", "weight"))
+    speaker = torch.from_numpy(batch.speaker) if c.global_conditioning else None
+    prediction = None if batch.prediction is None else torch.from_numpy(batch.prediction)
+    return fused_loss(model, torch.from_numpy(batch.inputs), frames, speaker, prediction,
+                      torch.from_numpy(batch.targets), bfloat16)
+
+
 def fused_loss(model: WaveNet, codes, frames, speaker, prediction, targets,
                bfloat16: bool) -> torch.Tensor:
     """Mean cross-entropy of targets [B, W]: `train.batch_loss`'s value, the fast way."""
