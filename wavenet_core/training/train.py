@@ -110,6 +110,18 @@ def batch_loss(model: WaveNet, batch: Batch, device, bfloat16: bool = False,
     return F.cross_entropy(logits.float(), torch.from_numpy(batch.targets).to(device))
 
 
+def train_step(model: WaveNet, optimizer: torch.optim.Optimizer, batch: Batch, device,
+               bfloat16: bool, fused: bool, grad_clip: float) -> tuple[torch.Tensor, float]:
+    """One teacher-forced step: loss, backward, gradient clipping, optimizer step ->
+    (loss, gradient norm before clipping)."""
+    loss = batch_loss(model, batch, device, bfloat16, fused)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
+    optimizer.step()
+    return loss, grad_norm
+
+
 @torch.no_grad()
 def validation_bits(model: WaveNet, batches: list[Batch], device) -> float:
     """Held-out negative log-likelihood in bits per sample."""
@@ -211,11 +223,8 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = sample_batch(train_utts, config, s.batch_size, s.window, rng, frames=fused)
-            loss = batch_loss(model, batch, device, bfloat16, fused)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip))
-            optimizer.step()
+            loss, grad_norm = train_step(model, optimizer, batch, device, bfloat16, fused,
+                                         s.grad_clip)
             rate = s.batch_size * s.window / (time.monotonic() - t0)
             record = {"step": step + 1, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm,
                       "samples_per_s": rate, "elapsed_s": time.monotonic() - began}
