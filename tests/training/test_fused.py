@@ -131,14 +131,15 @@ def test_fused_loss_takes_time_major_rows():
 def test_cross_entropy_kernel_matches_torch():
     logits = torch.randn(37, 70) * 3
     targets = torch.randint(0, 70, (37,))
-    grad = torch.empty_like(logits)
+    grad, grad_sum = torch.empty_like(logits), torch.zeros(70)
     total = kernels.cross_entropy(logits.numpy(), targets.numpy(), np.float32(1 / 37),
-                                  grad.numpy())
+                                  grad.numpy(), grad_sum.numpy())
     ref = logits.clone().requires_grad_()
     loss = F.cross_entropy(ref, targets)
     loss.backward()
     assert total / 37 == pytest.approx(loss.item(), rel=1e-6)
     torch.testing.assert_close(grad, ref.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(grad_sum, ref.grad.sum(0), rtol=1e-5, atol=1e-7)
 
 
 def test_training_fused_or_plain_writes_the_same_files(tiny_corpus, tmp_path):

@@ -9,6 +9,7 @@ are in the products' type as in the plain path, whose loss reads them as float32
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from wavenet_core.training import kernels
@@ -27,9 +28,10 @@ class HeadLoss(torch.autograd.Function):
         logits = torch.mm(hidden, w2.to(dt).t())
         logits.add_(b2.to(dt))
         grad = torch.empty_like(logits)
+        ctx.grad_sum = torch.zeros(logits.size(1))
         rows = logits.size(0)
         total = kernels.cross_entropy(_np(logits), _np(targets.contiguous()),
-                                      torch.tensor(1.0 / rows).item(), _np(grad))
+                                      np.float32(1.0 / rows), _np(grad), _np(ctx.grad_sum))
         ctx.save_for_backward(act, hidden, grad, w1, w2)
         return torch.tensor(total / rows, dtype=torch.float32)
 
@@ -37,10 +39,10 @@ class HeadLoss(torch.autograd.Function):
     def backward(ctx, g):
         act, hidden, grad, w1, w2 = ctx.saved_tensors
         dt = act.dtype
+        d_b2 = ctx.grad_sum
         if float(g) != 1.0:
-            grad = grad * g.to(dt)
+            grad, d_b2 = grad * g.to(dt), d_b2 * g
         d_w2 = torch.mm(grad.t(), hidden).float()
-        d_b2 = grad.sum(0, dtype=torch.float32)
         d_hidden = torch.ops.aten.threshold_backward(torch.mm(grad, w2.to(dt)), hidden, 0)
         d_w1 = torch.mm(d_hidden.t(), act).float()
         d_b1 = d_hidden.sum(0, dtype=torch.float32)

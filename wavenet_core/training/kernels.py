@@ -222,10 +222,11 @@ def stream_backward(g_res, g_taps, shift, scale, g_in, g_in_low):
 
 
 @njit(**_JIT)
-def cross_entropy(logits, targets, scale, grad):
+def cross_entropy(logits, targets, scale, grad, grad_sum):
     """-log softmax(logits[r])[targets[r]] summed over rows (float64), and into grad the
-    loss's gradient times `scale`: (softmax(logits[r]) - onehot(targets[r])) * scale.
-    Maximum and sum run in 16 lanes (fixed order), so they vectorize."""
+    loss's gradient times `scale`: (softmax(logits[r]) - onehot(targets[r])) * scale, its
+    column sums (as stored) into grad_sum (float32). Maximum and sum run in 16 lanes
+    (fixed order), so they vectorize."""
     rows, classes = logits.shape
     lanes = 16
     whole = classes - classes % lanes
@@ -259,9 +260,11 @@ def cross_entropy(logits, targets, scale, grad):
         for c in range(whole, classes):
             total_exp += x[c]
         inv = _ONE / total_exp
-        for c in range(classes):
-            _put(gr, c, x[c] * inv * scale)
         target = targets[r]
-        _put(gr, target, (x[target] * inv - _ONE) * scale)
+        x[target] -= total_exp
+        for c in range(classes):
+            v = _stored(gr, x[c] * inv * scale)
+            _put(gr, c, v)
+            grad_sum[c] += v
         total += np.log(np.float64(total_exp)) + peak - _get(lr, target)
     return total
