@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from wavenet_core.model.wavenet import WaveNet
-from wavenet_core.training import kernels
+from wavenet_core.training import buffers, kernels
 from wavenet_core.training.fused_head import HeadLoss
 from wavenet_core.training.kernels import numpy_view
 
@@ -67,26 +67,28 @@ def _layer_forward(spec, x, xb, window, group, index, zcat):
     channels, gate = x.size(1), bias.size(0) // 2
     rows = x.size(0) - (k - 1) * shift
     w = taps.detach().to(dt)
-    pre = torch.mm(xb[(k - 1) * shift:], w[k - 1].t())
+    pre = torch.mm(xb[(k - 1) * shift:], w[k - 1].t(), out=buffers.take((rows, 2 * gate), dt))
     for j in range(k - 1):
         pre.addmm_(xb[j * shift:j * shift + rows], w[j].t())
-    t, s, z = (torch.empty(rows, gate, dtype=dt) for _ in range(3))
+    t, s, z = (buffers.take((rows, gate), dt) for _ in range(3))
     kernels.gate_forward(numpy_view(pre), numpy_view(bias), window.proj, index * 2 * gate,
                          window.left, window.right, window.weight,
                          window.left.shape[1] - rows // window.left.shape[0], window.spk[index],
                          numpy_view(t), numpy_view(s), numpy_view(z))
+    buffers.give(pre)
     zcat[:, index * gate:(index + 1) * gate] = z[rows - zcat.size(0):]
     kept = (xb, t, s, z)
     if res_w is None:
         return kept, None
-    r = torch.mm(z, res_w.detach().to(dt).t())
+    r = torch.mm(z, res_w.detach().to(dt).t(), out=buffers.take((rows, channels), dt))
     if res_b is not None:
         r += res_b.detach().to(dt)
-    nxt = torch.empty(rows, channels)
-    nxt_low = torch.empty(rows, channels, dtype=dt)
+    nxt = buffers.take((rows, channels))
+    nxt_low = buffers.take((rows, channels), dt)
     kernels.residual_forward(numpy_view(x[x.size(0) - rows:]), numpy_view(r),
                              np.float32(spec.residual_scale), numpy_view(nxt),
                              numpy_view(nxt_low))
+    buffers.give(r)
     return kept, (nxt, nxt_low)
 
 
@@ -102,31 +104,39 @@ def _layer_backward(spec, ctx, index, g_res, g_skip, g_proj):
     window = ctx.window
     batch = window.left.shape[0]
     shift = spec.dilations[index] * batch
-    dz = torch.mm(g_skip, ctx.skip_w_low[:, index * gate:(index + 1) * gate])
+    dz = torch.mm(g_skip, ctx.skip_w_low[:, index * gate:(index + 1) * gate],
+                  out=buffers.take((g_skip.size(0), gate), dt))
     gz = d_res_w = d_res_b = None
     if g_res is not None:
-        gz = torch.mm(g_res[1], res_w.detach().to(dt))
+        gz = torch.mm(g_res[1], res_w.detach().to(dt), out=buffers.take((rows, gate), dt))
         d_res_w = torch.mm(g_res[1].t(), z).float()
         d_res_b = None if res_b is None else g_res[0].sum(0)
-    gpre = torch.empty(rows, 2 * gate, dtype=dt)
+    gpre = buffers.take((rows, 2 * gate), dt)
     d_bias = torch.zeros(2 * gate)
     d_spk = torch.zeros(window.spk[index].shape)
     kernels.gate_backward(numpy_view(gz, numpy_view(dz)), numpy_view(dz), numpy_view(t),
                           numpy_view(s), numpy_view(gpre), numpy_view(d_bias), g_proj,
                           index * 2 * gate, window.left, window.right, window.weight,
                           window.left.shape[1] - rows // batch, numpy_view(d_spk))
+    buffers.give(dz, gz)
     w = taps.detach().to(dt)
     d_taps = torch.stack([torch.mm(xb[j * shift:j * shift + rows].t(), gpre).t()
                           for j in range(k)]).float()
-    g_taps = torch.empty(k, rows, xb.size(1), dtype=dt)
+    g_taps = buffers.take((k, rows, xb.size(1)), dt)
     for j in range(k):
         torch.mm(gpre, w[j], out=g_taps[j])
-    g_in = torch.empty(xb.shape)
-    g_in_low = torch.empty(xb.shape, dtype=dt)
+    # layer 0's input gradient goes to autograd: a tensor of its own, not a kept buffer
+    g_in = torch.empty(xb.shape) if index == 0 else buffers.take(xb.shape)
+    g_in_low = buffers.take(xb.shape, dt)
     scale = 1.0 if index == 0 else spec.residual_scale
     kernels.stream_backward(numpy_view(None if g_res is None else g_res[0], numpy_view(g_in)),
                             numpy_view(g_taps), shift, np.float32(scale), numpy_view(g_in),
                             numpy_view(g_in_low))
+    buffers.give(g_taps, gpre, t, s, z, *(g_res or ()))
+    if index > 0:
+        buffers.give(xb)    # (layer 0's is x0's cast, or x0 itself in float32)
+    else:
+        buffers.give(g_in_low)
     return [d_taps, d_bias, None if spk_bias is None else d_spk, d_res_w, d_res_b], \
         (g_in, g_in_low)
 
@@ -148,11 +158,13 @@ class ResidualStack(torch.autograd.Function):
         proj_np = (np.zeros((batch, 1, len(groups) * 2 * gate), np.float32) if proj is None
                    else numpy_view(proj))
         window = _Window(proj_np, numpy_view(left), numpy_view(right), numpy_view(weight), spk)
-        zcat = torch.empty(spec.out_steps * batch, len(groups) * gate, dtype=dt)
+        zcat = buffers.take((spec.out_steps * batch, len(groups) * gate), dt)
         x, xb, saved = x0, x0.to(dt), []
         for i, group in enumerate(groups):
             kept, nxt = _layer_forward(spec, x, xb, window, group, i, zcat)
             saved.append(kept)
+            if x is not x0:
+                buffers.give(x)      # (the stream this layer read is read no more)
             if nxt is not None:
                 x, xb = nxt
         skip = torch.mm(zcat, skip_w.to(dt).t())
@@ -177,6 +189,7 @@ class ResidualStack(torch.autograd.Function):
             layer_grads, g_res = _layer_backward(spec, ctx, i, g_res, g, numpy_view(g_proj))
             grads[i * PER_LAYER:(i + 1) * PER_LAYER] = layer_grads
             ctx.layers[i] = None
+        buffers.give(ctx.zcat)
         ctx.zcat = None
         return (None, g_res[0], g_proj if ctx.has_proj else None, None, None, None, d_skip_w,
                 d_skip_b, *grads)
