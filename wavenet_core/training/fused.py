@@ -12,17 +12,20 @@ residual stack is one autograd Function (`ResidualStack`) whose backward is writ
 - local conditioning is projected per frame, not per sample: a window's rows interpolate
   its frames linearly, and a product commutes with that, so each layer adds the
   interpolated projections of ~20 frames (kernels.py) instead of multiplying 5,000 rows;
-- only the last `W` (output) rows of a layer's skip reach the head: the skips are one
-  product, those rows of every layer's z side by side times every skip weight stacked;
+- only the last `W` (output) rows of a layer's skip reach the head: only those rows of z
+  are multiplied by the skip weights, accumulating into one skip sum (in bfloat16, as the
+  plain path sums its skips);
 - the last layer's residual output, which nothing reads, is not computed (its weights get
   no gradient, as in the plain path);
 - the passes between products (gate, bias, conditioning, residual add and cast, and their
-  gradients) are one numba pass each (kernels.py).
+  gradients) are one numba pass each (kernels.py);
+- work buffers are kept between steps (buffers.py), not faulted in afresh.
 
-The weights stay the model's parameters (checkpoint and optimizer files are unchanged);
-input vectors, conditioning network, frame projection, head and loss run through autograd
-as in the plain path. With bfloat16 the products take bfloat16 operands as autocast gives
-them and the residual stream stays float32, as in the plain path.
+The head and the loss are one Function too (fused_head.py); input vectors, conditioning
+network and frame projections run through autograd. The weights stay the model's
+parameters (checkpoint and optimizer files are unchanged). With bfloat16 the products
+take bfloat16 operands as autocast gives them and the residual stream stays float32, as
+in the plain path. Figures: benchmarks/train_speed.py, docs/training.md.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ class _Window(NamedTuple):
     spk: list             # per layer [B, 2G] float32 speaker biases
 
 
-def _layer_forward(spec, x, xb, window, group, index, zcat):
+def _layer_forward(spec, x, xb, window, group, index, skip, skip_w):
     """One layer. x: its input stream [L_in*B, C] float32 (rows t*B + b), xb: the same in
     the products' type. Returns what its backward needs and the next layer's (x, xb), or
     None after the last layer."""
@@ -76,7 +79,12 @@ def _layer_forward(spec, x, xb, window, group, index, zcat):
                          window.left.shape[1] - rows // window.left.shape[0], window.spk[index],
                          numpy_view(t), numpy_view(s), numpy_view(z))
     buffers.give(pre)
-    zcat[:, index * gate:(index + 1) * gate] = z[rows - zcat.size(0):]
+    tail = z[rows - skip.size(0):]          # the rows the head reads: this layer's skip
+    weight = skip_w[:, index * gate:(index + 1) * gate].t()
+    if index == 0:
+        torch.mm(tail, weight, out=skip)
+    else:
+        skip.addmm_(tail, weight)
     kept = (xb, t, s, z)
     if res_w is None:
         return kept, None
@@ -92,7 +100,7 @@ def _layer_forward(spec, x, xb, window, group, index, zcat):
     return kept, (nxt, nxt_low)
 
 
-def _layer_backward(spec, ctx, index, g_res, g_skip, g_proj):
+def _layer_backward(spec, ctx, index, g_res, g_skip, g_skip_t, d_skip_w, g_proj):
     """One layer's backward. g_res: (gradient of its output stream times the residual
     scale [L*B, C] float32, the same in the products' type), None for the last layer.
     Returns the weight gradients and the next (lower) layer's g_res pair (for layer 0:
@@ -106,6 +114,7 @@ def _layer_backward(spec, ctx, index, g_res, g_skip, g_proj):
     shift = spec.dilations[index] * batch
     dz = torch.mm(g_skip, ctx.skip_w_low[:, index * gate:(index + 1) * gate],
                   out=buffers.take((g_skip.size(0), gate), dt))
+    d_skip_w[:, index * gate:(index + 1) * gate] = torch.mm(g_skip_t, z[rows - dz.size(0):])
     gz = d_res_w = d_res_b = None
     if g_res is not None:
         gz = torch.mm(g_res[1], res_w.detach().to(dt), out=buffers.take((rows, gate), dt))
@@ -158,21 +167,20 @@ class ResidualStack(torch.autograd.Function):
         proj_np = (np.zeros((batch, 1, len(groups) * 2 * gate), np.float32) if proj is None
                    else numpy_view(proj))
         window = _Window(proj_np, numpy_view(left), numpy_view(right), numpy_view(weight), spk)
-        zcat = buffers.take((spec.out_steps * batch, len(groups) * gate), dt)
+        skip = torch.empty(spec.out_steps * batch, skip_w.size(0), dtype=dt)
+        skip_w_low = skip_w.detach().to(dt)
         x, xb, saved = x0, x0.to(dt), []
         for i, group in enumerate(groups):
-            kept, nxt = _layer_forward(spec, x, xb, window, group, i, zcat)
+            kept, nxt = _layer_forward(spec, x, xb, window, group, i, skip, skip_w_low)
             saved.append(kept)
             if x is not x0:
                 buffers.give(x)      # (the stream this layer read is read no more)
             if nxt is not None:
                 x, xb = nxt
-        skip = torch.mm(zcat, skip_w.to(dt).t())
         if skip_b is not None:
             skip += skip_b.to(dt)
-        ctx.spec, ctx.layers, ctx.zcat, ctx.window = spec, saved, zcat, window
-        ctx.groups = groups
-        ctx.skip_w_low = skip_w.detach().to(dt)
+        ctx.spec, ctx.layers, ctx.window = spec, saved, window
+        ctx.groups, ctx.skip_w_low = groups, skip_w_low
         ctx.has_proj, ctx.has_skip_b = proj is not None, skip_b is not None
         return skip
 
@@ -180,17 +188,17 @@ class ResidualStack(torch.autograd.Function):
     def backward(ctx, g_skip):
         spec, dt = ctx.spec, ctx.spec.dtype
         g = g_skip.to(dt).contiguous()
-        d_skip_w = torch.mm(g.t(), ctx.zcat).float()
+        g_t = g.t().contiguous()    # (a product reads its rows' dimension faster contiguous)
+        d_skip_w = torch.empty(ctx.skip_w_low.shape)
         d_skip_b = g.float().sum(0) if ctx.has_skip_b else None
         g_proj = torch.zeros(ctx.window.proj.shape)
         grads: list = [None] * (len(ctx.groups) * PER_LAYER)
         g_res = None
         for i in reversed(range(len(ctx.groups))):
-            layer_grads, g_res = _layer_backward(spec, ctx, i, g_res, g, numpy_view(g_proj))
+            layer_grads, g_res = _layer_backward(spec, ctx, i, g_res, g, g_t, d_skip_w,
+                                                 numpy_view(g_proj))
             grads[i * PER_LAYER:(i + 1) * PER_LAYER] = layer_grads
             ctx.layers[i] = None
-        buffers.give(ctx.zcat)
-        ctx.zcat = None
         return (None, g_res[0], g_proj if ctx.has_proj else None, None, None, None, d_skip_w,
                 d_skip_b, *grads)
 
