@@ -219,14 +219,16 @@ def mel_conditioning(req: SynthesisRequest, entry, voice, max_seconds: float) ->
         if len(audio) > max_samples:
             raise invalid("audio", f"{len(audio) / rate:.2f} s is longer than the "
                                    f"{max_seconds:g} s limit")
-        # the library's rule, as `wavenet generate --audio`: F frames -> F * hop samples
+        # the model's feature recipe, as `wavenet generate --audio` and training
         return mel_from_audio(audio, cfg)
     if voice is not None:
+        from wavenet_core.text.speech import SAMPLE_RATE
+
         audio = speak_text(voice, req.text, max_seconds)
-        if len(audio) > max_samples:
-            raise invalid("text", f"renders to {len(audio) / rate:.2f} s, longer than the "
-                                  f"{max_seconds:g} s limit")
-        return mel_from_audio(audio, cfg)
+        if len(audio) > max_seconds * SAMPLE_RATE:
+            raise invalid("text", f"renders to {len(audio) / SAMPLE_RATE:.2f} s, longer than "
+                                  f"the {max_seconds:g} s limit")
+        return mel_from_audio(audio, cfg, SAMPLE_RATE)    # resampled to the model's rate
     if req.mel is not None:
         raw = decode_npy(req.mel) if isinstance(req.mel, str) else _nested(req.mel)
         mel = _checked_mel(raw, cfg)
