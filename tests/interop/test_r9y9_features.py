@@ -104,3 +104,24 @@ def test_bad_meanvar_files_are_named(pth, tmp_path, capsys, arrays, hparams, mes
     np.savez(mv, **arrays)
     assert convert(pth, tmp_path, "--hparams", str(hp), "--meanvar", str(mv)) == 1
     assert message in capsys.readouterr().err
+
+
+def test_generate_audio_uses_the_recipe_at_the_models_rate(pth, tmp_path):
+    """`wavenet generate --audio` (a 16 kHz WAV) gives bitwise the audio of `--mel` with the
+    recipe's features of that WAV resampled to the model's 22,050 Hz."""
+    from wavenet_core.audio.recipes import model_features
+    from wavenet_core.audio.wav import read_wav, write_wav
+
+    assert convert(pth, tmp_path) == 0
+    ckpt = tmp_path / "o.safetensors"
+    config = load_checkpoint(ckpt).config
+    wav, npy = tmp_path / "in.wav", tmp_path / "mel.npy"
+    write_wav(wav, np.random.default_rng(1).uniform(-0.5, 0.5, 800), 16000)
+    np.save(npy, model_features(read_wav(wav, 22050)[0], config))
+    outs = []
+    for source in (["--audio", str(wav)], ["--mel", str(npy)]):
+        out = tmp_path / f"out{len(outs)}.wav"
+        assert main(["generate", str(ckpt), *source, "-o", str(out), "--seed", "3",
+                     "--backend", "torch"]) == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and len(outs[0]) > 44 + 2 * 1000

@@ -59,6 +59,7 @@ def test_converted_models_are_served(converted):
     models = {m["name"]: m for m in httpx.get(srv.url + "/v1/models").json()["data"]}
     assert models["mol"]["status"] == models["softmax"]["status"] == "ready", models
     assert models["mol"]["conditioning"] == ["mel"] and models["mol"]["hop_length"] == 16
+    assert models["mol"]["features"] == "r9y9" and models["softmax"]["features"] is None
     r = httpx.post(srv.url + "/v1/synthesize", json={"model": "softmax", "num_samples": 300,
                                                      "seed": 3, "speaker": 1, "format": "pcm"},
                    timeout=60)

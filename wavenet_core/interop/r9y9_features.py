@@ -5,8 +5,8 @@ say which one trained the model: v0.1.x presets carry `min_level_db` and `ref_le
 (20 log10 normalised to [0, 1]); their later GitHub master's do not, and its features are
 standardised with the `meanvar.joblib` its preprocessing wrote (a pickled scikit-learn
 StandardScaler), which `--meanvar` supplies: an .npz with `mean` and `scale` arrays, or the
-joblib file itself only with `trust_pickle` (unpickling can run code). No hparams at all
-means their LJSpeech preset, a v0.1.x one.
+joblib file itself only with `trust_pickle` (unpickling can run code). Hparams without any
+audio key (or none at all) mean their LJSpeech preset, a v0.1.x one.
 """
 
 from __future__ import annotations
@@ -22,21 +22,28 @@ V01_DEFAULTS = {"rescaling": True, "rescaling_max": 0.999, "preemphasis": 0.0,
 """v0.1.x's audio hparams as in their LJSpeech preset (lws, no pre-emphasis)."""
 
 
+AUDIO_KEYS = frozenset({"sample_rate", "fft_size", "hop_size", "win_length", "num_mels",
+                        "fmin", "fmax", "window", "highpass_cutoff"})
+"""Audio hparams: a file with some of them but no min_level_db is a master one."""
+
+
 class FeaturesError(ValueError):
     """The hparams or meanvar file do not give a recipe; the message says why."""
 
 
 def r9y9_recipe(hparams: dict | None, meanvar=None, trust_pickle: bool = False,
                 bands: int | None = None) -> FeatureRecipe:
-    """The recipe of their features: v0.1.x from its hparams (or the preset without any),
-    master from its hparams plus the `meanvar` file (`bands` mel bands expected)."""
-    v01 = hparams is None or "min_level_db" in hparams or "ref_level_db" in hparams
+    """The recipe of their features: v0.1.x from its hparams (the preset's without audio
+    hparams), master from its hparams plus the `meanvar` file (`bands` mel bands expected)."""
+    hparams = hparams or {}
+    v01 = ("min_level_db" in hparams or "ref_level_db" in hparams
+           or (meanvar is None and not AUDIO_KEYS & set(hparams)))
     if v01:
         if meanvar is not None:
             raise FeaturesError("--meanvar is for r9y9 master features, but these hparams "
                                 "have min_level_db / ref_level_db (v0.1.x features, "
                                 "normalised to [0, 1] without a meanvar)")
-        hp = {**V01_DEFAULTS, **(hparams or {})}
+        hp = {**V01_DEFAULTS, **hparams}
         preemphasis = hp["preemphasis"] if hp.get("preemphasize", True) else 0.0
         return FeatureRecipe(
             kind="r9y9", rescaling_max=float(hp["rescaling_max"]) if hp["rescaling"] else 0.0,

@@ -100,7 +100,7 @@ class WaveNetConfig:
             object.__setattr__(self, "mel", MelConfig(**self.mel))
         if isinstance(self.features, dict):
             object.__setattr__(self, "features", FeatureRecipe.from_dict(self.features))
-        self.features.check_mel(self.mel.n_mels, self.mel.n_fft, self.mel.hop_length)
+        self.features.check_bands(self.mel.n_mels)
         if cycle and len(cycle) != self.layers_per_stack:
             raise ValueError(
                 f"dilation_cycle has {len(cycle)} entries but "

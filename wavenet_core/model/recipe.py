@@ -74,15 +74,11 @@ class FeatureRecipe:
             if not all(s > 0 for s in self.scale):
                 raise ValueError("features scale must be > 0 in every band")
 
-    def check_mel(self, n_mels: int, n_fft: int, hop_length: int) -> None:
-        """A per-band standardisation needs one mean and scale per mel band; lws's STFT
-        a frame size that is a multiple of the hop."""
+    def check_bands(self, n_mels: int) -> None:
+        """A per-band standardisation needs one mean and scale per mel band."""
         if self.mean and len(self.mean) != n_mels:
             raise ValueError(f"features mean and scale have {len(self.mean)} bands, the mel "
                              f"{n_mels}")
-        if self.kind == "r9y9" and self.stft == "lws" and n_fft % hop_length:
-            raise ValueError(f"features stft 'lws' needs n_fft ({n_fft}) a multiple of "
-                             f"hop_length ({hop_length})")
 
     def to_dict(self) -> dict:
         """`kind` and the fields this kind uses."""
