@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     first_chunk_target_ms: float = Field(10.0, gt=0,
                                          description="wall time aimed at for a stream's first step")
     max_seconds: float = Field(30.0, gt=0, description="longest audio one request may ask for")
+    max_speech_seconds: float = Field(
+        300.0, gt=0, description="longest audio of a text spoken sentence by sentence "
+                                 "(/v1/audio/speech's 4,096 characters, Wyoming)")
     max_body_bytes: int = Field(8 << 20, ge=1024, description="request body / WS message cap")
     stream_buffer_chunks: int = Field(32, ge=2, le=4096,
                                       description="chunks buffered per stream before it pauses")

@@ -19,6 +19,7 @@ from server.engine.scheduler import Scheduler
 from server.errors import ApiError
 from server.metrics import Metrics
 from server.settings import Settings
+from server.wire.encoding import FormatError, check_output
 from server.wire.schemas import ModelInfo, SynthesisRequest
 
 log = logging.getLogger("wavenet.service")
@@ -220,17 +221,24 @@ class Service:
                            f"{entry.error}", field="model")
         return entry
 
-    async def submit(self, req: SynthesisRequest, request_id: str
-                     ) -> tuple[ModelEntry, StreamHandle]:
+    async def submit(self, req: SynthesisRequest, request_id: str,
+                     max_seconds: float | None = None) -> tuple[ModelEntry, StreamHandle]:
         """Validate a request against its model and queue it: -> (entry, handle).
-        Every transport (HTTP, WebSocket) comes in through here."""
+        Every transport (HTTP, WebSocket, Wyoming) comes in through here. `max_seconds`
+        overrides the setting (a long text spoken sentence by sentence)."""
+        try:
+            check_output(req.format, req.sample_rate)
+        except FormatError as exc:
+            raise ApiError(400, "unsupported_format", f"{exc.field}: {exc}",
+                           field=exc.field) from None
         entry = self.get(req.model)
         settings = self.settings
+        max_seconds = max_seconds or settings.max_seconds
         if req.mel is not None or req.audio is not None or req.text is not None:
             # decoding, mel analysis and the text synthesizer are CPU work: off the event loop
-            job = await asyncio.to_thread(build_job, req, entry, settings.max_seconds)
+            job = await asyncio.to_thread(build_job, req, entry, max_seconds)
         else:
-            job = build_job(req, entry, settings.max_seconds)
+            job = build_job(req, entry, max_seconds)
         try:
             handle = entry.engine.submit(job, request_id)
         except Overloaded:
