@@ -56,9 +56,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.start()
+        wyoming = None
+        if settings.wyoming:
+            from server.wyoming import WyomingServer
+
+            wyoming = WyomingServer(service, settings.wyoming)
+            await wyoming.start()
         try:
             yield
         finally:
+            if wyoming is not None:
+                await wyoming.stop()
             await service.close()
 
     app = FastAPI(title="WaveNet inference server", version="1", lifespan=lifespan,

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     warmup_samples: int = Field(256, ge=0, description="samples generated per model at startup")
     torch_threads: int = Field(0, ge=0, description="torch.set_num_threads; 0 keeps the default")
+    wyoming: str | None = Field(None, description="also serve the Wyoming protocol (Home "
+                                "Assistant) here, e.g. tcp://0.0.0.0:10200 (server/wyoming.py)")
 
     @field_validator("models", "cors_origins", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ The output rate (8-48 kHz) is made by `server.wire.resample` before encoding.
 from __future__ import annotations
 
 import contextlib
+import io
 import struct
 from dataclasses import dataclass, field
 
@@ -111,15 +112,19 @@ class Output:
         return AudioOutput(self)
 
     def whole(self, pcm: bytes) -> bytes:
-        """A whole signal at the model's rate -> the complete file."""
+        """A whole signal at the model's rate -> the complete file. Its container is written
+        to a seekable buffer, so its headers are complete: FLAC's STREAMINFO has the length
+        and MD5, an mp3 has its LAME tag (decoders then drop the encoder's delay)."""
         pcm = resample_whole(pcm, self.model_rate, self.rate)
         if self.format == "wav":
             return wav_header(self.rate, len(pcm) // 2) + pcm
-        out = self.open()
+        if self.spec.container is None:
+            return pcm
+        encoder = _AvEncoder(self.spec, self.rate, whole=True)
         try:
-            return out.feed_resampled(pcm) + out.finish()
+            return encoder.encode(pcm) + encoder.finish()
         finally:
-            out.close()
+            encoder.close()
 
 
 def resolve_output(fmt: str, rate: int | None, model_rate: int,
@@ -183,7 +188,7 @@ class AudioOutput:
 
 
 class _Sink:
-    """The container's output file: collects what the muxer writes until it is taken."""
+    """A stream's output file (not seekable): collects what the muxer writes until taken."""
 
     def __init__(self):
         self.parts: list[bytes] = []
@@ -196,18 +201,35 @@ class _Sink:
         out, self.parts = b"".join(self.parts), []
         return out
 
+    def clear(self) -> None:
+        self.parts.clear()
+
+
+class _File(io.BytesIO):
+    """A whole file's output (seekable): its bytes are taken once, at the end."""
+
+    def take(self) -> bytes:
+        return b""
+
+    def clear(self) -> None:
+        self.seek(0)
+        self.truncate()
+
 
 class _AvEncoder:
     """One PyAV container and encoder. PyAV re-frames the input to the codec's frame size,
     so where the chunks break never changes a byte."""
 
-    def __init__(self, spec: Format, rate: int):
+    def __init__(self, spec: Format, rate: int, whole: bool = False):
         import av
 
         self._av, self.rate, self._pts = av, rate, 0
-        self._sink = _Sink()
+        self._sink = _File() if whole else _Sink()
+        options = {"flush_packets": "1", **spec.options}
+        if whole:
+            options.pop("write_xing", None)
         self._box = av.open(self._sink, "w", format=spec.container, buffer_size=4096,
-                            container_options={"flush_packets": "1", **spec.options})
+                            container_options=options)
         try:
             self._stream = self._box.add_stream(spec.codec, rate=rate, layout="mono")
             if spec.bit_rate:
@@ -229,12 +251,14 @@ class _AvEncoder:
     def finish(self) -> bytes:
         self._box.mux(self._stream.encode(None))
         self._box.close()
+        if isinstance(self._sink, _File):
+            return self._sink.getvalue()
         return self._sink.take()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):     # already closed, or closing a broken one
             self._box.close()
-        self._sink.parts.clear()
+        self._sink.clear()
 
 
 def wav_header(sample_rate: int, num_samples: int | None = None) -> bytes:
