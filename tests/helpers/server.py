@@ -63,7 +63,8 @@ def free_port() -> int:
 class Server:
     """A `wavenet serve` subprocess; `url`, `ws_url`, `stop()`."""
 
-    def __init__(self, models: Path, env: dict[str, str], log_path: Path):
+    def __init__(self, models: Path, env: dict[str, str], log_path: Path,
+                 extra_args: list[str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/stream"
@@ -73,7 +74,7 @@ class Server:
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wavenet_cli.main", "serve", "--port", str(self.port),
-             "--model", str(models)], cwd=ROOT, env=full_env, stdout=self._log,
+             "--model", str(models), *(extra_args or [])], cwd=ROOT, env=full_env, stdout=self._log,
             stderr=subprocess.STDOUT)
 
     @classmethod
