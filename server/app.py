@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="WaveNet inference server", version="1", lifespan=lifespan,
                   description="Fast WaveNet generation, continuously batched and streamed.")
     app.state.service = service
+    from server.wire.encoding import AudioOutput
+
+    service.metrics.encoders.set_function(lambda: AudioOutput.live)
     install_error_handlers(app)
 
     from server.api import health, models, page, speech, stream, synthesize
