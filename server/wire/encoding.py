@@ -38,7 +38,8 @@ class Format:
     codec: str | None = None
     rates: tuple[int, ...] | None = None     # None: any rate in MIN_RATE..MAX_RATE
     bit_rate: int | None = None
-    options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)          # the muxer's
+    codec_options: dict = field(default_factory=dict)    # the encoder's
     lossless: bool = True
 
 
@@ -47,9 +48,11 @@ class Format:
 FORMATS = {f.name: f for f in (
     Format("mp3", "audio/mpeg", "mp3", "mp3", "libmp3lame", MPEG_RATES, 64000,
            {"id3v2_version": "0", "write_xing": "0"}, lossless=False),
-    # a short Ogg page, so each page leaves with its packets (the muxer's default is 1 s)
+    # 10 ms frames, each in its own Ogg page (the muxer's default page is 1 s): the first
+    # page leaves with the engine's first chunk (512 samples); bitexact: no random serial
     Format("opus", "audio/ogg", "opus", "ogg", "libopus", (8000, 12000, 16000, 24000, 48000),
-           32000, {"page_duration": "20000", "fflags": "+bitexact"}, lossless=False),
+           32000, {"page_duration": "10000", "fflags": "+bitexact"},
+           codec_options={"frame_duration": "10"}, lossless=False),
     Format("aac", "audio/aac", "aac", "adts", "aac", MPEG_RATES, 64000, lossless=False),
     Format("flac", "audio/flac", "flac", "flac", "flac"),
     Format("wav", "audio/wav", "pcm_s16le"),
@@ -231,7 +234,8 @@ class _AvEncoder:
         self._box = av.open(self._sink, "w", format=spec.container, buffer_size=4096,
                             container_options=options)
         try:
-            self._stream = self._box.add_stream(spec.codec, rate=rate, layout="mono")
+            self._stream = self._box.add_stream(spec.codec, rate=rate, layout="mono",
+                                                options=dict(spec.codec_options))
             if spec.bit_rate:
                 self._stream.bit_rate = spec.bit_rate
         except BaseException:

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
+from server.wire.resample import resample_whole
 from tests.helpers.decode import best_lag, decode
 from tests.helpers.server import BACKEND, Server
 
@@ -64,15 +65,19 @@ def test_every_response_format_decodes_to_the_pcm_audio(client, fmt):
         assert len(samples) >= len(pcm) + lag and lag <= 2200
 
 
-def test_streaming_response_gives_the_same_audio_chunked(client):
-    whole = client.audio.speech.create(model="tts-1-hd", voice="alloy", input=TEXT,
-                                       response_format="pcm").content
+def test_pcm_is_24_khz_the_models_audio_resampled(client):
+    """LiveKit's plugin plays pcm as OpenAI's 24 kHz: it is the model's 16 kHz audio (same
+    seed, same samples) resampled, bitwise as resampling the whole at once."""
+    native = client.audio.speech.create(model="tts-1-hd", voice="alloy", input=TEXT,
+                                        response_format="pcm",
+                                        extra_body={"sample_rate": 16000}).content
     with client.audio.speech.with_streaming_response.create(
             model="tts-1-hd", voice="alloy", input=TEXT, response_format="pcm") as response:
         assert response.headers["transfer-encoding"] == "chunked"
         assert response.headers["x-model"] == "mel"
+        assert response.headers["x-sample-rate"] == "24000"
         chunks = list(response.iter_bytes())
-    assert b"".join(chunks) == whole and len(whole) > 0
+    assert b"".join(chunks) == resample_whole(native, 16000, 24000) and len(native) > 0
 
 
 def test_speed_stretches_the_audio(client):
