@@ -80,6 +80,7 @@ RUN --mount=type=bind,source=wheels,target=/wheels \
 
 COPY pyproject.toml README.md ./
 COPY wavenet_core ./wavenet_core
+COPY wavenet_cli ./wavenet_cli
 COPY server ./server
 
 # The project and its runtime dependencies (no dev extra; EXTRAS if given), pinned by
@@ -92,7 +93,7 @@ RUN --mount=type=bind,source=wheels,target=/wheels \
     && project="." && if [[ -n "${EXTRAS}" ]]; then project=".[${EXTRAS}]"; fi \
     && pip install --no-cache-dir "${extra[@]}" -c /tmp/constraints.txt "${project}" \
     && rm /tmp/constraints.txt \
-    && python -I -c "import torch, server, wavenet_core; print('torch', torch.__version__)"
+    && python -I -c "import torch, server, wavenet_core, wavenet_cli.main; print('torch', torch.__version__)"
 
 # ---------------------------------------------------------------------------- runtime
 FROM ${BASE_IMAGE} AS runtime

@@ -56,7 +56,9 @@ def start_server(checkpoint: Path, args, max_streams: int):
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WAVENET_MAX_STREAMS": str(max_streams),
-           "WAVENET_LOG_LEVEL": "warning"}
+           "WAVENET_LOG_LEVEL": "warning",
+           # every client here is one address: capacity, not per-client fairness, is measured
+           "WAVENET_MAX_STREAMS_PER_CLIENT": str(max_streams)}
     cmd = [sys.executable, "-m", "wavenet_cli.main", "serve", "--port", str(port), "--model",
            str(checkpoint), "--backend", args.backend, "--device", args.device]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,

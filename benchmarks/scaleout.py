@@ -76,6 +76,7 @@ class ServerUnderTest:
         if ray_replicas:
             cmd += ["--ray", "--replicas", str(ray_replicas), "--replica-cpus", "1"]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "WAVENET_LOG_LEVEL": "warning",
+               "WAVENET_MAX_STREAMS_PER_CLIENT": "1024",   # one loopback client: capacity
                "RAY_USAGE_STATS_ENABLED": "0"}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)

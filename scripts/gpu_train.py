@@ -5,9 +5,11 @@
 Why: a GPU machine lent for a few minutes has torch and numpy and this tree, nothing else
 (no network, no synthesizer, no FastAPI), so this runs from the committed pack
 (`training/vocoder-subset.npz`, made by `wavenet corpus --pack`) and imports only
-wavenet_core. OUTDIR gets `model.safetensors` (+ optimizer, state.json, metrics.jsonl:
-`--resume` continues it) and `metrics.json`, the run's summary. A second run into the same
-OUTDIR resumes it. `--smoke` is the test suite's CPU check: two tiny steps.
+wavenet_core, with safetensors and tqdm from the wheels carried in scripts/wheels where
+they are not installed (scripts/carried_wheels.py). OUTDIR gets `model.safetensors`
+(+ optimizer, state.json, metrics.jsonl: `--resume` continues it) and `metrics.json`, the
+run's summary. A second run into the same OUTDIR resumes it. `--smoke` is the test
+suite's CPU check: two tiny steps.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+
+from carried_wheels import use_carried_wheels  # noqa: E402
+
+use_carried_wheels()
 
 import torch  # noqa: E402
 

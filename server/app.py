@@ -16,9 +16,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from server.auth import KeyGate
 from server.engine.service import Service
 from server.errors import install_error_handlers
 from server.middleware import RequestContext
+from server.origins import OriginGate
 from server.settings import Settings
 
 log = logging.getLogger("wavenet")
@@ -81,10 +83,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (health, models, synthesize, speech, stream, page):
         app.include_router(module.router)
+    app.add_middleware(KeyGate, settings=settings)
+    app.add_middleware(OriginGate, settings=settings)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["*"],
                            expose_headers=["X-Request-ID", "X-Sample-Rate", "X-Audio-Samples"])
+    # outermost: request id, body cap, log line (the gates inside it answer with the id)
     app.add_middleware(RequestContext, metrics=service.metrics,
                        max_body_bytes=settings.max_body_bytes)
     return app

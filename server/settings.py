@@ -1,6 +1,6 @@
 """Server settings: one pydantic-settings class, read from WAVENET_* environment variables.
 
-List values (WAVENET_MODELS, WAVENET_CORS_ORIGINS) accept JSON (`["a", "b"]`) or a
+List values (WAVENET_MODELS, WAVENET_API_KEYS, ...) accept JSON (`["a", "b"]`) or a
 comma-separated string (`a,b`). `models` entries are checkpoint files or folders of
 `*.safetensors`; the default is the `models/` folder bundled next to the package.
 """
@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     chunk_target_ms: float = Field(100.0, gt=0, description="wall time aimed at per engine step")
     first_chunk_target_ms: float = Field(10.0, gt=0,
                                          description="wall time aimed at for a stream's first step")
+    max_streams_per_client: int = Field(
+        0, ge=0, description="streams (live and waiting) one client, an API key or else an "
+                             "address, may hold per model; 0: half of max_streams")
+    prepare_workers: int = Field(2, ge=1, le=256, description="threads that decode audio, "
+                                 "analyse mels and render text for admitted requests")
     max_seconds: float = Field(30.0, gt=0, description="longest audio one request may ask for")
     max_speech_seconds: float = Field(
         300.0, gt=0, description="longest audio of a text spoken sentence by sentence "
@@ -58,11 +63,24 @@ class Settings(BaseSettings):
                                       description="chunks buffered per stream before it pauses")
     mel_idle_seconds: float = Field(10.0, gt=0, description="a streamed mel with no frame for "
                                     "this long ends with an error (mel_timeout)")
+    mel_lag_seconds: float = Field(5.0, gt=0, description="a streamed mel more than this "
+                                   "many seconds behind real time ends (mel_too_slow)")
     slow_client_seconds: float = Field(30.0, gt=0,
                                        description="a paused stream is dropped after this long")
     api_key: SecretStr | None = None
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="more keys, one per client: each key gets its own "
+                                          "share of the slots and the queue")
+    api_key_hashes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="keys as sha256:<hex> digests (how Ray replicas get "
+                                          "them: the keys never appear in a runtime_env)")
     auth_health: bool = Field(False, description="also require the key for health and metrics")
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="pages on other origins that may call the API and "
+                                          "read its responses (CORS); allowed origins too")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="browser origins, besides the server's own page, "
+                                          "whose pages may use /v1 and the WebSocket; * for any")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     warmup_samples: int = Field(256, ge=0, description="samples generated per model at startup")
@@ -70,10 +88,21 @@ class Settings(BaseSettings):
     wyoming: str | None = Field(None, description="also serve the Wyoming protocol (Home "
                                 "Assistant) here, e.g. tcp://0.0.0.0:10200 (server/wyoming.py)")
 
-    @field_validator("models", "cors_origins", mode="before")
+    @field_validator("models", "cors_origins", "allowed_origins", "api_keys", "api_key_hashes",
+                     mode="before")
     @classmethod
     def _lists(cls, value):
         return _split_list(value)
+
+    @field_validator("api_key_hashes")
+    @classmethod
+    def _hashes(cls, value: list[str]) -> list[str]:
+        for item in value:
+            hexa = item.removeprefix("sha256:")
+            if not item.startswith("sha256:") or len(hexa) != 64 or \
+                    any(c not in "0123456789abcdef" for c in hexa.lower()):
+                raise ValueError("each API key hash is sha256:<64 hex digits>")
+        return [item.lower() for item in value]
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -87,6 +116,10 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value):
         return value.lower() if isinstance(value, str) else value
+
+    def client_cap(self) -> int:
+        """Streams one client may hold per model (`max_streams_per_client`, 0: auto)."""
+        return self.max_streams_per_client or max(1, self.max_streams // 2)
 
     def checkpoint_paths(self) -> list[Path]:
         """Every checkpoint named by `models`: files as given, folders' *.safetensors sorted.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from server.auth import require_api_key_for_health
 from server.deps import ServiceDep
 
-router = APIRouter(dependencies=[Depends(require_api_key_for_health)], tags=["health"])
+router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from server.auth import require_api_key
 from server.deps import ServiceDep
 from server.errors import ApiError
 from server.wire.schemas import ModelInfo, ModelList
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.get("/models", response_model=ModelList)

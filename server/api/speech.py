@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from server.auth import require_api_key
 from server.deps import ServiceDep
 from server.engine.service import OPENAI_ALIASES
 from server.engine.spoken_text import SpokenText
@@ -32,7 +31,7 @@ from server.wire.encoding import FORMATS, resolve_output
 from server.wire.schemas import SpeechRequest, VoiceId
 from wavenet_core.text.sentences import split_sentences
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"])
 log = logging.getLogger("wavenet.speech")
 
 OPENAI_RATE = 24000
@@ -91,7 +90,7 @@ async def speech(req: SpeechRequest, request: Request, service: ServiceDep) -> R
             service, sentences[0], model=service.resolve(req.model),
             voice=our_voice(req.voice), speed=req.speed, format=req.response_format,
             sample_rate=req.sample_rate, request_id=request.state.request_id,
-            max_seconds=service.settings.max_speech_seconds)
+            client=request.state.client, max_seconds=service.settings.max_speech_seconds)
     except ApiError as exc:
         raise _renamed(exc) from None
     for sentence in sentences[1:]:

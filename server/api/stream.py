@@ -23,7 +23,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from server.auth import bearer_token, key_matches
+from server.auth import identify, peer_address
 from server.deps import ServiceDep
 from server.engine.engine import StreamEnd
 from server.errors import ApiError, field_name
@@ -48,8 +48,11 @@ CLOSE_CODES = {
     1013: "overloaded or model unavailable, retry later",
     4404: "unknown model",
     4408: "client too slow reading audio (dropped)",
+    4410: "mel streamed in too slowly: more than WAVENET_MEL_LAG_SECONDS behind real time",
+    4429: "too many streams from this client, or shed for others; retry later",
 }
-CLOSE_FOR_STATUS = {400: 1007, 401: 1008, 404: 4404, 413: 1009, 422: 1007, 503: 1013}
+CLOSE_FOR_STATUS = {400: 1007, 401: 1008, 404: 4404, 413: 1009, 422: 1007, 429: 4429,
+                    503: 1013}
 # how a stream's end reads over the WebSocket: (close code, error code, message); no error
 # code means a "done" event (with the status) before the close
 WS_END = {
@@ -60,23 +63,26 @@ WS_END = {
     StreamEnd.SHUTDOWN: (1001, "shutting_down", "the server is shutting down"),
     StreamEnd.SLOW_CONSUMER: (4408, "slow_consumer", "dropped: audio was not read in time"),
     StreamEnd.ERROR: (1011, "generation_failed", "generation failed; see the server log"),
+    StreamEnd.SHED: (4429, "too_many_requests", "shed from the queue: this client holds more "
+                     "than its share of an overloaded model; retry later"),
 }
 
 
-def _request(data: dict, settings, headers) -> SynthesisRequest:
+def _request(data: dict, settings, ws: WebSocket) -> tuple[SynthesisRequest, str]:
+    """The start message -> (request, client id); the key by header or by `api_key`."""
     if data["type"] != "start":
         raise ProtocolError(1008, "protocol_error", f"expected a start message, got "
                                                     f"{data['type']!r}", field="type")
     fields = {k: v for k, v in data.items() if k not in ("type", "api_key")}
     fields.setdefault("format", "pcm")
-    presented = bearer_token(headers.get("authorization"))
-    if presented is None and isinstance(data.get("api_key"), str):
-        presented = data["api_key"]
-    if not key_matches(settings, presented):
+    client = ws.scope["state"].get("client")         # KeyGate's, from the header
+    if client is None and isinstance(data.get("api_key"), str):
+        client = identify(settings, data["api_key"], peer_address(ws.scope))
+    if client is None:
         raise ProtocolError(1008, "unauthorized", "a valid API key is required (Authorization "
                                                   "header or `api_key` in the start message)")
     try:
-        return SynthesisRequest.model_validate(fields)
+        return SynthesisRequest.model_validate(fields), client
     except ValidationError as exc:
         first = exc.errors()[0]
         field = field_name(first.get("loc", ()))
@@ -99,9 +105,9 @@ async def stream(ws: WebSocket, service: ServiceDep) -> None:
         except asyncio.TimeoutError:
             raise ProtocolError(1008, "start_timeout", f"no start message within "
                                                        f"{START_TIMEOUT_S:g} s") from None
-        req = _request(parse_message(message, settings.max_body_bytes), settings, ws.headers)
+        req, client = _request(parse_message(message, settings.max_body_bytes), settings, ws)
         try:
-            entry, handle = await service.submit(req, request_id)
+            entry, handle = await service.submit(req, request_id, client)
         except ApiError as exc:
             raise ProtocolError(CLOSE_FOR_STATUS.get(exc.status, 1011), exc.code, exc.message,
                                 exc.field) from None

@@ -1,7 +1,9 @@
 """The engine: one model's async front door and its generation loop.
 
 `submit(job)` queues a request and returns a `StreamHandle`, an async iterator of PCM
-s16le chunks; `handle.status` says how it ended. The loop repeats
+s16le chunks; `handle.status` says how it ended. `reserve(client)` takes the request's place
+in the queue first (or refuses it) and `attach(handle, job)` gives it its job once prepared:
+a request is admitted before any costly preparation is done for it. The loop repeats
 `plan = scheduler.schedule()` -> `await runner.execute(plan)` (a worker thread) ->
 `scheduler.update(plan, seconds)` and hands each stream its chunk.
 
@@ -20,7 +22,7 @@ from enum import Enum
 
 from server.engine.prepare import Job
 from server.engine.runner import Runner
-from server.engine.scheduler import Plan, QueueFull, Scheduler, Stream
+from server.engine.scheduler import ClientLimit, Plan, QueueFull, Scheduler, Stream
 from server.metrics import Metrics
 
 log = logging.getLogger("wavenet.engine")
@@ -38,6 +40,7 @@ class StreamEnd(str, Enum):
     SLOW_CONSUMER = "slow_consumer"    # the client did not read the audio in time
     SHUTDOWN = "shutdown"              # the server is stopping
     PROTOCOL_ERROR = "protocol_error"  # the client broke the protocol mid-stream
+    SHED = "shed"                      # its client's flood: dropped from a full queue
     ERROR = "error"                    # generation failed (a server-side problem)
 
     def __str__(self) -> str:
@@ -45,7 +48,16 @@ class StreamEnd(str, Enum):
 
 
 class Overloaded(Exception):
-    """The waiting queue is full; retry later."""
+    """The waiting queue is full; retry later. `flooding`: the client holds more than its
+    share (429), else the server is busy (503)."""
+
+    def __init__(self, flooding: bool = False):
+        super().__init__("flooding" if flooding else "overloaded")
+        self.flooding = flooding
+
+
+class TooManyStreams(Exception):
+    """The client holds its cap of streams on this model already."""
 
 
 class ShuttingDown(Exception):
@@ -156,21 +168,38 @@ class Engine:
         self._idle.set()
 
     # -- front door ----------------------------------------------------------------------
-    def submit(self, job: Job, request_id: str | None = None) -> StreamHandle:
+    def submit(self, job: Job, request_id: str | None = None, client: str = ""
+               ) -> StreamHandle:
+        handle = self.reserve(request_id, client)
+        self.attach(handle, job)
+        return handle
+
+    def reserve(self, request_id: str | None = None, client: str = "") -> StreamHandle:
+        """A place in the queue for a request still to be prepared (`attach` its job), or
+        ShuttingDown / Overloaded / TooManyStreams. A stream shed for it ends "shed"."""
         if not self.accepting:
             raise ShuttingDown
-        stream = Stream(id=request_id or uuid.uuid4().hex, num_samples=job.num_samples,
-                        job=job)
+        stream = Stream(id=request_id or uuid.uuid4().hex, num_samples=0, client=client,
+                        preparing=True)
         try:
-            self.scheduler.add(stream)
-        except QueueFull:
-            raise Overloaded from None
+            shed = self.scheduler.add(stream)
+        except QueueFull as exc:
+            raise Overloaded(exc.flooding) from None
+        except ClientLimit:
+            raise TooManyStreams from None
+        if shed is not None and shed.id in self.handles:
+            self._end(self.handles[shed.id], StreamEnd.SHED)
         handle = StreamHandle(self, stream, self.sample_rate)
         self.handles[stream.id] = handle
         self._idle.clear()
         self._gauges()
-        self.wake()
         return handle
+
+    def attach(self, handle: StreamHandle, job: Job) -> None:
+        """The reserved stream's job: it may take a slot from the next step on."""
+        stream = handle.stream
+        stream.num_samples, stream.job, stream.preparing = job.num_samples, job, False
+        self.wake()
 
     def cancel(self, handle: StreamHandle, status: StreamEnd = StreamEnd.CANCELLED) -> None:
         if handle.finished:

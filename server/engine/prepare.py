@@ -115,11 +115,13 @@ def text_voice(name: str | None):
     raise invalid("voice", f"unknown voice {name!r}; use one of {[v.name for v in voices]}")
 
 
-def speak_text(voice, text: str) -> np.ndarray:
+def speak_text(voice, text: str, max_seconds: float) -> np.ndarray:
     from wavenet_core.text.speech import SpeechError, speak
 
     try:
-        return speak(voice, text)
+        # rendering stops past the limit (plus the silence trimmed after): the length
+        # check below then refuses it, without the whole render's cost
+        return speak(voice, text, max_seconds=max_seconds + 2.0)
     except SpeechError as exc:
         raise invalid("text", f"the synthesizer could not render it ({exc})") from None
 
@@ -207,7 +209,9 @@ def mel_conditioning(req: SynthesisRequest, entry, voice, max_seconds: float) ->
                                  "`mel` or `audio` sets the duration")
     if req.audio is not None:
         try:
-            audio, _ = read_wav(_b64("audio", req.audio), sample_rate=rate)
+            # rate range and duration come from the header, before any resampling
+            audio, _ = read_wav(_b64("audio", req.audio), sample_rate=rate,
+                                max_seconds=max_seconds)
         except AudioError as exc:
             raise invalid("audio", str(exc).replace("<bytes>: ", "")) from None
         if len(audio) == 0:
@@ -218,7 +222,7 @@ def mel_conditioning(req: SynthesisRequest, entry, voice, max_seconds: float) ->
         # the library's rule, as `wavenet generate --audio`: F frames -> F * hop samples
         return mel_from_audio(audio, cfg)
     if voice is not None:
-        audio = speak_text(voice, req.text)
+        audio = speak_text(voice, req.text, max_seconds)
         if len(audio) > max_samples:
             raise invalid("text", f"renders to {len(audio) / rate:.2f} s, longer than the "
                                   f"{max_seconds:g} s limit")
@@ -244,6 +248,9 @@ def requested_length(req: SynthesisRequest, entry, max_seconds: float) -> int:
     if req.num_samples is not None:
         num_samples, field = req.num_samples, "num_samples"
     elif req.seconds is not None:
+        if req.seconds > max_seconds:      # before the product, which 1e308 overflows
+            raise invalid("seconds", f"{req.seconds:g} s is longer than the {max_seconds:g} s "
+                                     f"limit")
         num_samples, field = max(1, round(req.seconds * rate)), "seconds"
     else:
         raise invalid("seconds", "give the length as `seconds` or `num_samples`")

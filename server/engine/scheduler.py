@@ -8,23 +8,38 @@ that produce samples this step, with the step's length K.
 K is chosen from a cost model (seconds per step at each batch size, learned from warm-up
 and from every step) so that a step takes about `chunk_target_s`, or `first_target_s`
 when it opens new streams: a new request waits at most one step for its slot plus one
-short step for its first audio, whatever else is running.
+short step for its first audio, whatever else is running. Between clients, slots and the
+queue are shared fairly (`server.engine.fairness`).
+
+A stream may join the queue before its conditioning is ready (`preparing`, while the service
+prepares it): it holds its place, and is admitted to a slot only once it is ready.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from server.engine import fairness
 
 if TYPE_CHECKING:      # for the annotation only: the scheduler itself never looks inside
     from server.engine.prepare import Job
 
 
 class QueueFull(Exception):
-    """The waiting queue is at its limit."""
+    """The waiting queue is at its limit. `flooding`: the asking client holds more than its
+    share (it should slow down: 429), else the server is busy (503)."""
+
+    def __init__(self, flooding: bool = False):
+        super().__init__("flooding" if flooding else "queue full")
+        self.flooding = flooding
+
+
+class ClientLimit(Exception):
+    """The client already holds its cap of streams (live and waiting) on this model."""
 
 
 @dataclass(eq=False)
@@ -37,6 +52,8 @@ class Stream:
     cancelled: bool = False
     blocked: bool = False     # set by the engine: the consumer's buffer is full
     ready: int | None = None  # set by the engine for a mel streamed in: samples it allows now
+    client: str = ""          # who asked (an API key's id, or an address): fairness counts by it
+    preparing: bool = False   # queued while its job is being prepared: not admitted yet
 
     @property
     def ahead(self) -> int:
@@ -99,8 +116,10 @@ class CostModel:
 class Scheduler:
     def __init__(self, max_slots: int, max_waiting: int, *, chunk_size: int = 4096,
                  first_chunk_size: int = 512, min_chunk_size: int = 16,
-                 chunk_target_s: float = 0.04, first_target_s: float = 0.01):
+                 chunk_target_s: float = 0.04, first_target_s: float = 0.01,
+                 per_client: int | None = None):
         self.max_slots, self.max_waiting = max_slots, max_waiting
+        self.per_client = per_client
         self.chunk_size, self.first_chunk_size = chunk_size, min(first_chunk_size, chunk_size)
         self.min_chunk_size = min(min_chunk_size, self.first_chunk_size)
         self.chunk_target_s, self.first_target_s = chunk_target_s, first_target_s
@@ -111,12 +130,25 @@ class Scheduler:
         heapq.heapify(self._free_slots)
 
     # -- admission -----------------------------------------------------------------------
-    def add(self, stream: Stream) -> None:
-        """Queue a stream; QueueFull when the waiting queue (beyond idle slots) is full."""
-        idle = self.max_slots - sum(1 for s in self.live.values() if not self._leaving(s))
-        if len(self.waiting) >= self.max_waiting + max(0, idle):
-            raise QueueFull
+    def add(self, stream: Stream) -> Stream | None:
+        """Queue a stream. ClientLimit when its client holds `per_client` streams already;
+        QueueFull when the waiting queue (beyond idle slots) is full and no other client's
+        stream is to be shed for it. Returns the stream shed, if one was (gone from the
+        queue: the caller ends it)."""
+        staying = [s for s in self.live.values() if not self._leaving(s)]
+        if self.per_client is not None and (fairness.held(staying, stream.client)
+                                            + fairness.held(self.waiting, stream.client)
+                                            >= self.per_client):
+            raise ClientLimit
+        shed = None
+        if len(self.waiting) >= self.max_waiting + max(0, self.max_slots - len(staying)):
+            shed = fairness.shed_victim(list(self.waiting), stream.client)
+            if shed is None:
+                raise QueueFull(fairness.is_flooding(list(self.waiting), staying,
+                                                     stream.client))
+            self.cancel(shed)
         self.waiting.append(stream)
+        return shed
 
     def cancel(self, stream: Stream) -> bool:
         """Cancel a stream. True if it was still waiting (gone now); a live one leaves its
@@ -151,8 +183,13 @@ class Scheduler:
                 del self.live[slot]
                 plan.free.append(slot)
                 heapq.heappush(self._free_slots, slot)
+        live_per_client = Counter(s.client for s in self.live.values())
         while self.waiting and self._free_slots:
-            stream = self.waiting.popleft()
+            stream = fairness.next_admission(self.waiting, live_per_client)
+            if stream is None:
+                break
+            self.waiting.remove(stream)
+            live_per_client[stream.client] += 1
             stream.slot = heapq.heappop(self._free_slots)
             self.live[stream.slot] = stream
             plan.open.append(stream)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.engine.engine import Engine, Overloaded, ShuttingDown, StreamHandle
+from server.engine.engine import Engine, Overloaded, ShuttingDown, StreamHandle, TooManyStreams
 from server.engine.prepare import build_job
 from server.engine.runner import Runner
 from server.engine.scheduler import Scheduler
@@ -88,6 +89,10 @@ class Service:
         self.loaded = False
         self.draining = False
         self._load_task: asyncio.Task | None = None
+        # decoding, mel analysis and text rendering: bounded threads, and never more work
+        # queued for them than the queues have places (each job holds one first)
+        self._prepare = ThreadPoolExecutor(settings.prepare_workers,
+                                           thread_name_prefix="prepare")
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -126,7 +131,7 @@ class Service:
                 s.max_streams, s.max_waiting, chunk_size=s.chunk_size,
                 first_chunk_size=s.first_chunk_size, min_chunk_size=s.min_chunk_size,
                 chunk_target_s=s.chunk_target_ms / 1000,
-                first_target_s=s.first_chunk_target_ms / 1000)
+                first_target_s=s.first_chunk_target_ms / 1000, per_client=s.client_cap())
             for timing in await runner.call(runner.warmup, s.warmup_samples):
                 scheduler.cost.observe(*timing)
             entry.engine = Engine(entry.name, runner, scheduler, self.metrics,
@@ -167,6 +172,7 @@ class Service:
         for entry in self.models.values():
             if entry.engine is not None:
                 await entry.engine.stop()
+        self._prepare.shutdown(wait=False, cancel_futures=True)
         await asyncio.sleep(0)   # let routes see their streams end before the loop goes
 
     # -- lookup --------------------------------------------------------------------------
@@ -221,31 +227,57 @@ class Service:
                            f"{entry.error}", field="model")
         return entry
 
-    async def submit(self, req: SynthesisRequest, request_id: str,
+    async def submit(self, req: SynthesisRequest, request_id: str, client: str = "",
                      max_seconds: float | None = None) -> tuple[ModelEntry, StreamHandle]:
-        """Validate a request against its model and queue it: -> (entry, handle).
-        Every transport (HTTP, WebSocket, Wyoming) comes in through here. `max_seconds`
-        overrides the setting (a long text spoken sentence by sentence)."""
+        """Admit a request, then prepare it against its model: -> (entry, handle).
+        Every transport (HTTP, WebSocket, Wyoming) comes in through here. The place in the
+        queue comes first (or 503 / 429), so a refused request costs no preparation.
+        `max_seconds` overrides the setting (a long text spoken sentence by sentence)."""
         try:
             check_output(req.format, req.sample_rate)
         except FormatError as exc:
             raise ApiError(400, "unsupported_format", f"{exc.field}: {exc}",
                            field=exc.field) from None
         entry = self.get(req.model)
-        settings = self.settings
-        max_seconds = max_seconds or settings.max_seconds
-        if req.mel is not None or req.audio is not None or req.text is not None:
-            # decoding, mel analysis and the text synthesizer are CPU work: off the event loop
-            job = await asyncio.to_thread(build_job, req, entry, max_seconds)
-        else:
-            job = build_job(req, entry, max_seconds)
+        handle = self._reserve(entry, request_id, client)
+        max_seconds = max_seconds or self.settings.max_seconds
         try:
-            handle = entry.engine.submit(job, request_id)
-        except Overloaded:
+            if req.mel is not None or req.audio is not None or req.text is not None:
+                job = await self.prepare(build_job, req, entry, max_seconds)
+            else:
+                job = build_job(req, entry, max_seconds)
+        except BaseException:
+            handle.cancel()
+            raise
+        if handle.finished:                  # shed from the queue while it was prepared
+            raise shed_error(entry.name)
+        entry.engine.attach(handle, job)
+        return entry, handle
+
+    async def prepare(self, fn, *args):
+        """Run CPU-bound preparation (decoding, the text synthesizer) on the bounded pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._prepare, fn, *args)
+
+    def _reserve(self, entry: ModelEntry, request_id: str, client: str) -> StreamHandle:
+        try:
+            return entry.engine.reserve(request_id, client)
+        except Overloaded as exc:
+            if exc.flooding:
+                raise shed_error(entry.name) from None
             raise ApiError(503, "overloaded", f"model {entry.name!r} has "
-                           f"{settings.max_waiting} requests waiting already; retry later",
+                           f"{self.settings.max_waiting} requests waiting already; retry "
+                           "later", headers={"Retry-After": "1"}) from None
+        except TooManyStreams:
+            raise ApiError(429, "too_many_streams", f"this client holds "
+                           f"{self.settings.client_cap()} streams on model {entry.name!r} "
+                           "already (WAVENET_MAX_STREAMS_PER_CLIENT); retry when one ends",
                            headers={"Retry-After": "1"}) from None
         except ShuttingDown:
             raise ApiError(503, "shutting_down", "the server is shutting down",
                            headers={"Retry-After": "5"}) from None
-        return entry, handle
+
+
+def shed_error(model: str) -> ApiError:
+    return ApiError(429, "too_many_requests", f"model {model!r} is overloaded and this "
+                    "client holds more than its share of it; retry later",
+                    headers={"Retry-After": "2"})

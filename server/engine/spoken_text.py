@@ -1,12 +1,13 @@
 """A long text spoken as one continuous stream, one sentence at a time.
 
-The first sentence is rendered (synthesizer voice -> audio -> log-mel) before the request
-is queued, so a bad voice or text is a 4xx and the first audio is not kept waiting for the
-rest. The stream's mel is a `MelFeed`, as for a mel streamed in over the WebSocket; a task
-renders the following sentences and appends their frames while the vocoder speaks the
-earlier ones. Used by /v1/audio/speech (the whole `input`) and the Wyoming server (text
-that arrives in chunks). A sentence that fails later, or a text longer than the limit,
-ends the stream with an error (the response is cut, never a short file that looks whole).
+The request is admitted first (its place in the queue, as every request), then the first
+sentence is rendered (synthesizer voice -> audio -> log-mel), so a bad voice or text is a
+4xx and the first audio is not kept waiting for the rest. The stream's mel is a `MelFeed`,
+as for a mel streamed in over the WebSocket; a task renders the following sentences and
+appends their frames while the vocoder speaks the earlier ones. Used by /v1/audio/speech
+(the whole `input`) and the Wyoming server (text that arrives in chunks). A sentence that
+fails later, or a text longer than the limit, ends the stream with an error (the response
+is cut, never a short file that looks whole).
 """
 
 from __future__ import annotations
@@ -32,35 +33,40 @@ PAUSE_S = 0.2          # silence after each sentence (the synthesizer trims its 
 class SpokenText:
     """`await SpokenText.start(...)` -> .entry, .handle; then `add(sentence)`, `end()`."""
 
-    def __init__(self, entry, handle: StreamHandle, voice, speed: float):
-        self.entry, self.handle, self.voice, self.speed = entry, handle, voice, speed
+    def __init__(self, service, entry, handle: StreamHandle, voice, speed: float):
+        self.service, self.entry, self.handle = service, entry, handle
+        self.voice, self.speed = voice, speed
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._feed(), name=f"text-{handle.id}")
 
     @classmethod
     async def start(cls, service, first: str, *, model: str | None, voice: str | None,
                     speed: float = 1.0, seed: int = 0, format: str = "pcm",
-                    sample_rate: int | None = None, request_id: str,
+                    sample_rate: int | None = None, request_id: str, client: str = "",
                     max_seconds: float | None = None) -> SpokenText:
+        """Admit the stream (its mel to come), then render the first sentence into it: a
+        bad voice or model is refused before, a text the synthesizer cannot say after."""
         entry = service.get(model)
         if not entry.config.mel_channels:
             raise invalid("text", f"model {entry.name!r} is not a vocoder (no mel "
                                   "conditioning)")
         spoken = text_voice(voice)
-        mel = await asyncio.to_thread(sentence_mel, spoken, first, entry.config, speed)
         speaker = spoken.name if spoken.name in (entry.speakers or []) else None
         req = SynthesisRequest(model=entry.name, mel_stream=True, seed=seed, speaker=speaker,
                                format=format, sample_rate=sample_rate)
-        entry, handle = await service.submit(req, request_id, max_seconds)
-        self = cls(entry, handle, spoken, speed)
+        entry, handle = await service.submit(req, request_id, client, max_seconds)
+        self = cls(service, entry, handle, spoken, speed)
         try:
-            self._append(mel)
-        except MelFeedError:
+            self._append(await service.prepare(sentence_mel, spoken, first, entry.config,
+                                               speed))
+        except BaseException as exc:
             self.cancel()
             handle.cancel()
-            limit = max_seconds or service.settings.max_seconds
-            raise invalid("text", f"its first sentence is longer than the {limit:g} s "
-                                  "limit") from None
+            if isinstance(exc, MelFeedError):
+                limit = max_seconds or service.settings.max_seconds
+                raise invalid("text", f"its first sentence is longer than the {limit:g} s "
+                                      "limit") from None
+            raise
         return self
 
     def add(self, sentence: str) -> None:
@@ -87,8 +93,8 @@ class SpokenText:
             while (sentence := await self._queue.get()) is not None:
                 if self.handle.finished:
                     return
-                mel = await asyncio.to_thread(sentence_mel, self.voice, sentence,
-                                              self.entry.config, self.speed)
+                mel = await self.service.prepare(sentence_mel, self.voice, sentence,
+                                                 self.entry.config, self.speed)
                 if not self._append(mel):
                     return
             if feed is not None and not self.handle.finished:

@@ -4,7 +4,7 @@ The app keeps its own prometheus_client registry (its /metrics answers for one r
 only: whichever the proxy picked). Once a second, the bridge reads that registry and
 mirrors it into `ray.serve.metrics`, which adds `deployment`, `replica` and
 `application` tags; Ray's metrics agent on every node exports them for Prometheus
-(see README, "Scaling out"). Ray prefixes every name with `ray_`.
+(see docs/deployment.md, "Metrics"). Ray prefixes every name with `ray_`.
 
 - counters: incremented by what the registry gained since the last pass;
 - gauges: set to the registry's value;

@@ -29,15 +29,24 @@ def shutdown_timeout_s(settings: Settings) -> float:
     return settings.max_seconds + settings.shutdown_grace_seconds + SHUTDOWN_MARGIN_S
 
 
+SECRET_ENV = ("WAVENET_API_KEY", "WAVENET_API_KEYS")
+
+
 def replica_env(num_cpus: float) -> dict[str, str]:
     """Environment for every replica, on whichever node: the caller's WAVENET_* settings,
     and one compute thread per CPU the replica reserves unless told otherwise.
 
-    Not the API key: a runtime_env is visible in Ray's state API and dashboard. Replicas
-    read it from their node's environment (a local cluster inherits the caller's)."""
+    The API keys go as their SHA-256 digests (WAVENET_API_KEY_HASHES), never as keys: a
+    runtime_env is visible in Ray's state API and dashboard, and a digest is all a replica
+    needs to check a key. So every replica, on any node, requires the caller's keys."""
+    from server.auth import key_hashes
+
     threads = str(max(1, math.floor(num_cpus)))
     env = {k: v for k, v in os.environ.items()
-           if k.startswith("WAVENET_") and k != "WAVENET_API_KEY"}
+           if k.startswith("WAVENET_") and k not in SECRET_ENV}
+    hashes = key_hashes(Settings())
+    if hashes:
+        env["WAVENET_API_KEY_HASHES"] = ",".join(hashes)
     env.setdefault("WAVENET_TORCH_THREADS", threads)
     env.setdefault("OMP_NUM_THREADS", threads)
     return env

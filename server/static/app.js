@@ -18,6 +18,8 @@ const CLOSE_REASONS = {
   1013: "The server is busy; try again in a moment.",
   4404: "Unknown model.",
   4408: "Dropped: the audio was not read quickly enough.",
+  4410: "The mel came too slowly: it fell too far behind real time.",
+  4429: "Too many streams from this client (or shed for others under load); retry later.",
 };
 const ERROR_TITLES = {
   unauthorized: "Unauthorized",

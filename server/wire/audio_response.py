@@ -36,7 +36,16 @@ HTTP_END = {
                          "finished"),
     StreamEnd.ERROR: (500, "generation_failed", "generation failed; see the server log"),
     StreamEnd.SLOW_CONSUMER: (503, "slow_consumer", "dropped: audio was not read in time"),
+    StreamEnd.SHED: (429, "too_many_requests", "shed from the queue: this client holds more "
+                     "than its share of an overloaded model; retry later"),
 }
+RETRY_AFTER = {StreamEnd.SHED: {"Retry-After": "2"}, StreamEnd.SHUTDOWN: {"Retry-After": "5"}}
+
+
+def end_error(status: StreamEnd | None) -> ApiError:
+    """The HTTP error for a stream that ended without its audio."""
+    status = status or StreamEnd.CANCELLED
+    return ApiError(*HTTP_END[status], headers=RETRY_AFTER.get(status))
 
 
 async def audio_response(request: Request, entry, handle: StreamHandle, output: Output,
@@ -67,7 +76,7 @@ async def audio_response(request: Request, entry, handle: StreamHandle, output: 
             handle.cancel()
         request.state.log.update(handle.log_fields())
     if handle.status is not StreamEnd.DONE:
-        raise ApiError(*HTTP_END[handle.status or StreamEnd.CANCELLED])
+        raise end_error(handle.status)
     data = await asyncio.to_thread(output.whole, pcm)     # encoding is CPU work
     return Response(data, media_type=output.spec.media_type, headers=headers)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -46,20 +47,38 @@ def parse_message(message: dict, max_bytes: int) -> dict:
     return data
 
 
+async def _next_message(ws: WebSocket, feed, settings, started: float) -> dict:
+    """The client's next message. While a mel streams in it must keep up: a message within
+    `mel_idle_seconds`, and never more than `mel_lag_seconds` behind real time (a slot
+    must not be held for hours by a frame now and then)."""
+    if feed is None or feed.ended:
+        return await ws.receive()
+    received = feed.count * feed.hop / feed.config.sample_rate
+    lag_left = started + received + settings.mel_lag_seconds - time.monotonic()
+    wait = min(settings.mel_idle_seconds, max(0.0, lag_left))
+    try:
+        return await asyncio.wait_for(ws.receive(), wait)
+    except asyncio.TimeoutError:
+        if wait < settings.mel_idle_seconds:
+            raise ProtocolError(4410, "mel_too_slow", f"the mel is more than "
+                                f"{settings.mel_lag_seconds:g} s behind real time "
+                                f"({received:.2f} s of audio in "
+                                f"{time.monotonic() - started:.1f} s; "
+                                "WAVENET_MEL_LAG_SECONDS)", field="mel") from None
+        raise ProtocolError(1008, "mel_timeout", f"no mel frame for {wait:g} s "
+                            "(WAVENET_MEL_IDLE_SECONDS): send frames, then "
+                            '{"type": "end"}', field="mel") from None
+
+
 async def read_client(ws: WebSocket, handle: StreamHandle, settings,
                       problems: list[ProtocolError]) -> None:
     """Read the client's messages until the stream ends; a problem is appended to `problems`
     and ends the stream ("protocol_error"), a lost connection ends it ("disconnected")."""
     feed = handle.mel_source
+    started = time.monotonic()
     try:
         while True:
-            idle = settings.mel_idle_seconds if feed is not None and not feed.ended else None
-            try:
-                message = await asyncio.wait_for(ws.receive(), idle)
-            except asyncio.TimeoutError:
-                raise ProtocolError(1008, "mel_timeout", f"no mel frame for {idle:g} s "
-                                    "(WAVENET_MEL_IDLE_SECONDS): send frames, then "
-                                    '{"type": "end"}', field="mel") from None
+            message = await _next_message(ws, feed, settings, started)
             if feed is not None and message.get("bytes") is not None:
                 if len(message["bytes"]) > settings.max_body_bytes:
                     raise ProtocolError(1009, "message_too_large", "messages are limited to "

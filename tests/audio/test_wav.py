@@ -69,3 +69,17 @@ def test_other_pcm_widths(width):
 def test_not_a_wav_is_a_clear_error():
     with pytest.raises(AudioError, match="not a PCM WAV"):
         read_wav(b"RIFF....nonsense")
+
+
+@pytest.mark.parametrize("rate", [1, 7999, 192001, 1_000_003])
+def test_rates_outside_8_to_192_khz_are_refused_before_resampling(rate):
+    with pytest.raises(AudioError, match=f"sample rate {rate} Hz is outside 8000-192000 Hz"):
+        read_wav(_wav(1, 2, rate, bytes(200)), sample_rate=16000)
+
+
+def test_max_seconds_is_checked_on_the_data_before_conversion():
+    frames = bytes(2 * 8000 * 3)                       # 3 s at 8 kHz
+    with pytest.raises(AudioError, match="3.00 s is longer than the 2 s limit"):
+        read_wav(_wav(1, 2, 8000, frames), sample_rate=16000, max_seconds=2)
+    audio, _ = read_wav(_wav(1, 2, 8000, frames), sample_rate=16000, max_seconds=3)
+    assert len(audio) == 48000

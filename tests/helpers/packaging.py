@@ -3,6 +3,7 @@ pyproject.toml) shared by the tests in tests/packaging/."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -13,6 +14,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+# What the GPU machine lacks among the packages this project uses: it has Python 3.12 with
+# torch, triton, numba and numpy (scripts/gpu-check, scripts/gpu-train).
+NOT_ON_THE_GPU_MACHINE = ("fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings",
+                          "safetensors", "tqdm", "scipy", "librosa", "soundfile", "httpx",
+                          "prometheus_client")
 ENTRY_POINT = ["wavenet", "serve"]
 
 
@@ -104,3 +110,121 @@ def pyproject() -> dict:
     except ModuleNotFoundError:  # Python 3.10
         tomllib = pytest.importorskip("tomli")
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+SITECUSTOMIZE_HIDING = '''\
+"""Written by tests/helpers/packaging.py: {names} are not installed here (see there)."""
+import sys
+
+HIDDEN = {names!r}
+if {stderr_line!r}:
+    print({stderr_line!r}, file=sys.stderr, flush=True)
+
+
+class _Without:
+    """A site-packages finder that finds everything but HIDDEN."""
+
+    def __init__(self, finder):
+        self._finder = finder
+
+    def find_spec(self, name, target=None):
+        if name.partition(".")[0] in HIDDEN:
+            return None
+        return self._finder.find_spec(name, target)
+
+    def __getattr__(self, attr):
+        return getattr(self._finder, attr)
+
+
+def _site_packages_hook(entry):
+    if not str(entry).rstrip("/").endswith(("site-packages", "dist-packages")):
+        raise ImportError(entry)
+    for hook in sys.path_hooks:
+        if hook is not _site_packages_hook:
+            try:
+                return _Without(hook(entry))
+            except ImportError:
+                continue
+    raise ImportError(entry)
+
+
+sys.path_hooks.insert(0, _site_packages_hook)
+sys.path_importer_cache.clear()
+'''
+
+
+def hide_installed(folder: Path, names: tuple[str, ...], stderr_line: str = "") -> Path:
+    """`folder` with a sitecustomize.py that hides the top-level packages `names` in every
+    site-packages folder: a child process with `folder` first on PYTHONPATH imports them
+    only from elsewhere (a carried wheel, say), as on a machine where they are not
+    installed, and `importlib.util.find_spec` finds none there. A `stderr_line` is printed
+    on stderr as each such process starts (a warning it cannot avoid)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        SITECUSTOMIZE_HIDING.format(names=tuple(names), stderr_line=stderr_line))
+    return folder
+
+
+def script_module(name: str):
+    """scripts/<name>.py imported as a module, without putting scripts/ on sys.path."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def project_requirements(*extras: str) -> list:
+    """The runtime requirements plus those of `extras` (packaging Requirements), with the
+    project's references to its own extras (dev -> wavenet-server[ray,gpu]) expanded."""
+    from packaging.requirements import Requirement
+
+    project = pyproject()["project"]
+    own = canonical(project["name"])
+    found = [Requirement(text) for text in project["dependencies"]]
+    todo, seen = list(extras), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for text in project["optional-dependencies"][extra]:
+            requirement = Requirement(text)
+            if canonical(requirement.name) == own:
+                todo.extend(requirement.extras)
+            else:
+                found.append(requirement)
+    return found
+
+
+def installed_closure(requirements: list) -> dict[str, str]:
+    """Every distribution `requirements` pull in, transitively, as this venv's metadata says:
+    canonical name -> the requirement that first needed it. Markers are evaluated here;
+    requirements not installed here are listed but not followed."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    needed: dict[str, str] = {}
+    todo = [(requirement, "pyproject.toml") for requirement in requirements]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        requirement, by = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate(
+                {"extra": ""}):
+            continue
+        key = (canonical(requirement.name), frozenset(requirement.extras))
+        needed.setdefault(key[0], by)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            dist = metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            continue
+        for text in dist.requires or []:
+            sub = Requirement(text)
+            envs = [{"extra": ""}] + [{"extra": e} for e in requirement.extras]
+            if sub.marker is None or any(sub.marker.evaluate(e) for e in envs):
+                sub.marker = None
+                todo.append((sub, requirement.name))
+    return needed

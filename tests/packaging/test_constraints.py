@@ -9,7 +9,8 @@ from tests.helpers.packaging import (
     ROOT,
     canonical,
     constraint_pins,
-    pyproject,
+    installed_closure,
+    project_requirements,
 )
 
 
@@ -27,34 +28,12 @@ def test_constraints_pin_torch_and_every_other_place_agrees():
 
 
 def test_constraints_pin_everything_make_installs():
-    """Every requirement of `pip install -e .[dev]`, transitively, has a pin."""
-    from packaging.requirements import Requirement
-
-    project = pyproject()["project"]
-    top = project["dependencies"] + project["optional-dependencies"]["dev"]
+    """Every requirement of `pip install -e .[dev]` (the dev extra holds every other extra),
+    transitively, has a pin."""
+    top = project_requirements("dev")
     pins = constraint_pins()
-    todo = [Requirement(r) for r in top]
-    assert not [r.name for r in todo if canonical(r.name) not in pins], (
+    assert not [r.name for r in top if canonical(r.name) not in pins], (
         "pyproject dependencies without a pin in constraints.txt (run `make constraints`)"
     )
-    seen: set[tuple[str, frozenset[str]]] = set()
-    unpinned: dict[str, str] = {}
-    while todo:
-        requirement = todo.pop()
-        key = (canonical(requirement.name), frozenset(requirement.extras))
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            dist = metadata.distribution(requirement.name)
-        except metadata.PackageNotFoundError:
-            continue  # not installed here: its own requirements cannot be read
-        for text in dist.requires or []:
-            sub = Requirement(text)
-            envs = [{"extra": ""}] + [{"extra": e} for e in requirement.extras]
-            if sub.marker is not None and not any(sub.marker.evaluate(e) for e in envs):
-                continue
-            if canonical(sub.name) not in pins:
-                unpinned[canonical(sub.name)] = requirement.name
-            todo.append(sub)
+    unpinned = {name: by for name, by in installed_closure(top).items() if name not in pins}
     assert not unpinned, f"not pinned in constraints.txt (needed by): {unpinned}"

@@ -14,6 +14,7 @@ from tests.helpers.packaging import (
     dockerfile_cmd,
     dockerfile_instructions,
     find_hadolint,
+    pyproject,
 )
 
 
@@ -101,3 +102,17 @@ def test_dockerfile_cmd_is_the_exec_form_of_wavenet_serve():
     assert cmd[:2] == ENTRY_POINT
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
     assert cmd[cmd.index("--port") + 1] == "8000"
+
+
+def test_dockerfile_installs_every_package_and_the_runtime_plus_extras():
+    """Every package pyproject.toml ships is copied in (the `wavenet` entry point lives in
+    wavenet_cli); the image gets the runtime alone unless EXTRAS names extras."""
+    include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    copied = {args.split()[0] for keyword, args in dockerfile_instructions()
+              if keyword == "COPY" and not args.startswith("--")}
+    assert packages <= copied, f"not copied into the image: {packages - copied}"
+    args = {a.split("=", 1)[0] for keyword, a in dockerfile_instructions() if keyword == "ARG"}
+    assert "EXTRAS" in args
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'project=".[${EXTRAS}]"' in text and "[dev]" not in text

@@ -1,48 +1,93 @@
-"""scripts/gpu-check: runs where only torch, triton and numpy exist (no FastAPI)."""
+"""scripts/gpu-check and the wheels it carries: it runs where only torch, triton, numba and
+numpy exist (no FastAPI, no httpx, no safetensors, no tqdm), and a warning on a step's
+stderr does not lose the run."""
 
 from __future__ import annotations
 
-from tests.helpers.packaging import ROOT
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tests.helpers.packaging import (
+    NOT_ON_THE_GPU_MACHINE,
+    ROOT,
+    canonical,
+    constraint_pins,
+    hide_installed,
+    script_module,
+)
+
+wheels = script_module("carried_wheels")
+
+WARNING = "UserWarning: a warning every process prints on stderr"
 
 
-def test_gpu_check_dry_run_needs_no_fastapi_and_its_shims_write_real_safetensors(tmp_path):
-    """scripts/gpu-check --dry-run with FastAPI unimportable and the stand-ins for
-    safetensors/tqdm forced; the stand-in's files must be the real format."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    root = ROOT
-    blocked = tmp_path / "blocked" / "fastapi"
-    blocked.mkdir(parents=True)
-    (blocked / "__init__.py").write_text("raise ImportError('fastapi is blocked here')\n")
-    env = dict(os.environ, PYTHONPATH=f"{blocked.parent}{os.pathsep}{root}")
+def test_gpu_check_dry_run_without_the_server_packages(tmp_path):
+    """--dry-run where the server's packages, safetensors and tqdm are not installed and
+    every process prints a warning on stderr: the imports take safetensors and tqdm from
+    the carried wheels, the versions still parse, and pytest collects the test files
+    without tests/conftest.py (which imports httpx)."""
+    site = hide_installed(tmp_path / "site", NOT_ON_THE_GPU_MACHINE, WARNING)
+    env = dict(os.environ, PYTHONPATH=str(site))
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, str(root / "scripts" / "gpu-check"), str(out),
-                          "--dry-run", "--force-shims"], env=env, capture_output=True,
-                         text=True, timeout=300)
+    run = subprocess.run([sys.executable, "scripts/gpu-check", str(out), "--dry-run"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads((out / "gpu-check.json").read_text())
-    assert report["ok"] and report["steps"]["imports"]["rc"] == 0
+    assert report["ok"], report
+    assert {"safetensors", "tqdm", "fastapi"} <= set(report["missing_packages"])
+    assert report["versions"]["torch"].startswith(constraint_pins()["torch"])
+    carried = report["carried_wheels"]
+    assert [os.path.basename(c) for c in carried] == [
+        wheels.wheel_for(name).stem for name in wheels.PACKAGES]
+    where = report["steps"]["imports"]["from"]
+    for name, folder in zip(wheels.PACKAGES, carried):
+        assert where[name].startswith(folder + os.sep), (name, where[name])
+    assert report["steps"]["imports"]["stderr_tail"] == [WARNING]
     assert report["steps"]["runner"]["cases"] == ["2"]
+    assert report["steps"]["collect"]["rc"] == 0
+    assert re.match(r"\d+ tests collected", report["steps"]["collect"]["tail"][-1])
     assert json.loads((out / "corpus" / "manifest.json").read_text())["speakers"] == ["s0", "s1"]
-    tensors = {"a": torch.randn(3, 4), "b": torch.arange(5), "e": torch.zeros(0)}
-    save_file(tensors, str(tmp_path / "real.safetensors"), metadata={"k": "v"})
-    script = ("import sys, json; from safetensors.torch import save_file, load_file; "
-              "from safetensors import safe_open; import torch; "
-              f"t = load_file({str(tmp_path / 'real.safetensors')!r}); "
-              f"save_file(t, {str(tmp_path / 'shim.safetensors')!r}, metadata={{'k': 'v'}}); "
-              f"f = safe_open({str(tmp_path / 'real.safetensors')!r}); "
-              "print(json.dumps(f.metadata()))")
-    shim_env = dict(os.environ, PYTHONPATH=str(root / "scripts" / "gpu_check_shims"))
-    done = subprocess.run([sys.executable, "-c", script], env=shim_env, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"k": "v"}
-    back = load_file(str(tmp_path / "shim.safetensors"))
-    assert set(back) == set(tensors)
-    assert all(torch.equal(back[k], tensors[k]) for k in tensors)
+    assert WARNING in (out / "gpu-check.log").read_text()
+
+
+def test_the_carried_wheels_are_the_pinned_versions_for_the_gpu_machines_python():
+    """One wheel per package, the version constraints.txt pins (`make gpu-wheels` after a pin
+    changes), installable on CPython 3.12 on x86_64 Linux."""
+    pins = constraint_pins()
+    found = sorted(path.name.split("-")[0] for path in wheels.WHEELS.glob("*.whl"))
+    assert found == sorted(wheels.PACKAGES)
+    for name in wheels.PACKAGES:
+        wheel = wheels.wheel_for(name)
+        _, version, python, abi, platform = wheel.stem.split("-")
+        assert version == pins[canonical(name)], f"{wheel.name}: run `make gpu-wheels`"
+        assert (python, abi) == ("py3", "none") or (
+            re.fullmatch(r"cp3(\d+)", python) and abi == "abi3"
+            and int(python[3:]) <= 12) or (python, abi) == ("cp312", "cp312"), wheel.name
+        assert platform == "any" or all(re.fullmatch(r"manylinux[_0-9]*_x86_64", tag)
+                                        for tag in platform.split(".")), wheel.name
+        assert wheel.stat().st_size < 2 * 2**20
+
+
+def test_unpacking_a_wheel_once_and_refusing_one_that_needs_pip(tmp_path):
+    folder = wheels.unpack(wheels.wheel_for("tqdm"), tmp_path)
+    assert (folder / "tqdm" / "__init__.py").is_file()
+    assert wheels.unpack(wheels.wheel_for("tqdm"), tmp_path) == folder
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]   # no partial folder left
+    scattered = tmp_path / "scattered-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(scattered, "w") as z:
+        z.writestr("scattered/__init__.py", "")
+        z.writestr("scattered-1.0.data/scripts/tool", "#!/bin/sh\n")
+    with pytest.raises(ValueError, match="outside site-packages"):
+        wheels.unpack(scattered, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([folder.name, scattered.name])
+
+
+def test_carried_wheels_are_used_only_where_the_package_is_missing(tmp_path):
+    assert wheels.use_carried_wheels(("safetensors", "tqdm"), tmp_path) == []   # installed here
+    assert not list(tmp_path.iterdir())

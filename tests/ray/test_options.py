@@ -41,12 +41,43 @@ def test_autoscaling_between_replicas_and_max(two_models):
                                           "target_ongoing_requests": TARGET_SHARE * 16}
 
 
-def test_replica_env_carries_settings_but_not_the_api_key(monkeypatch):
+def test_replica_env_carries_settings_and_key_digests_not_keys(monkeypatch):
     monkeypatch.setenv("WAVENET_MAX_STREAMS", "4")
     monkeypatch.setenv("WAVENET_API_KEY", "secret")
+    monkeypatch.setenv("WAVENET_API_KEYS", "other-key")
     monkeypatch.setenv("WAVENET_TORCH_THREADS", "3")
     monkeypatch.setenv("HOME_UNRELATED", "x")
     env = replica_env(1.0)
     assert env["WAVENET_MAX_STREAMS"] == "4" and env["WAVENET_TORCH_THREADS"] == "3"
     assert "WAVENET_API_KEY" not in env and "HOME_UNRELATED" not in env
+    assert "WAVENET_API_KEYS" not in env
+    assert "secret" not in str(env) and "other-key" not in str(env)
+    assert env["WAVENET_API_KEY_HASHES"].count("sha256:") == 2
     assert env["OMP_NUM_THREADS"] == "1"
+
+
+def test_a_replica_started_with_replica_env_requires_the_callers_keys(monkeypatch,
+                                                                      checkpoints, tmp_path):
+    """What a replica on a node without WAVENET_API_KEY gets: a real server started with
+    replica_env() alone (the digests) refuses no key and accepts each of the caller's."""
+    import httpx
+
+    from tests.helpers.server import BACKEND, Server
+
+    monkeypatch.setenv("WAVENET_API_KEY", "secret")
+    monkeypatch.setenv("WAVENET_API_KEYS", "other-key")
+    env = replica_env(1.0)
+    for name in ("WAVENET_API_KEY", "WAVENET_API_KEYS"):
+        monkeypatch.delenv(name)
+    (tmp_path / "plain.safetensors").write_bytes((checkpoints / "plain.safetensors")
+                                                 .read_bytes())
+    srv = Server.ready(tmp_path, {**env, "WAVENET_BACKEND": BACKEND}, tmp_path / "replica.log")
+    try:
+        body = {"num_samples": 64, "format": "pcm"}
+        url = srv.url + "/v1/synthesize"
+        statuses = [httpx.post(url, json=body, headers=headers).status_code for headers in (
+            {}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer secret"},
+            {"Authorization": "Bearer other-key"})]
+    finally:
+        srv.stop()
+    assert statuses == [401, 401, 200, 200]

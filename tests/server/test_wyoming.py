@@ -27,7 +27,7 @@ def wy(checkpoints, tmp_path_factory):
     port = free_port()
     srv = Server(checkpoints, {"WAVENET_BACKEND": BACKEND},
                  tmp_path_factory.mktemp("wyoming") / "server.log",
-                 extra_args=["--wyoming", f"tcp://127.0.0.1:{port}"])
+                 args=("--wyoming", f"tcp://127.0.0.1:{port}"))
     try:
         srv.wait_ready()
         srv.wyoming_port = port

@@ -1,9 +1,10 @@
 """scripts/gpu-train on the CPU (--smoke: two tiny steps) where only torch and numpy exist.
 
 The GPU machine has torch, numpy and this tree, nothing else, so the script runs here in a
-subprocess whose `sitecustomize` makes every other third-party package unimportable.
-It trains from the committed pack and the bundled vocoder, writes the checkpoint and
-metrics, and a second run resumes the first.
+subprocess whose `sitecustomize` hides every other third-party package it could use
+(tests/helpers/packaging.py): safetensors and tqdm then come from the wheels the script
+carries. It trains from the committed pack and the bundled vocoder, writes the checkpoint
+and metrics, and a second run resumes the first.
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers.packaging import NOT_ON_THE_GPU_MACHINE, ROOT, hide_installed
 from wavenet_core.model.checkpoint import load_checkpoint, read_metadata
-
-ROOT = Path(__file__).resolve().parents[2]
-NOT_ON_THE_GPU_MACHINE = ("fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings",
-                          "safetensors", "tqdm", "scipy", "librosa", "soundfile", "httpx",
-                          "prometheus_client")
 
 
 def _run(outdir: Path, blocker: Path) -> dict:
@@ -31,12 +28,7 @@ def _run(outdir: Path, blocker: Path) -> dict:
 
 
 def test_gpu_train_smoke_with_only_torch_and_numpy(tmp_path):
-    blocker = tmp_path / "site"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(
-        "import sys\n"
-        f"for name in {NOT_ON_THE_GPU_MACHINE!r}:\n"
-        "    sys.modules[name] = None\n")
+    blocker = hide_installed(tmp_path / "site", NOT_ON_THE_GPU_MACHINE)
     out = tmp_path / "run"
     first = _run(out, blocker)
     bundled = int(read_metadata(ROOT / "models" / "vocoder.safetensors").get(

@@ -1,14 +1,10 @@
-"""The compact training pack (8-bit codes + float16 mels) and the built-in safetensors I/O."""
+"""The compact training pack (8-bit codes + float16 mels)."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-import torch
 
-from wavenet_core import safetensors_io as st
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.training.corpus import CorpusError, load_manifest
 from wavenet_core.training.data import load_utterances
@@ -49,27 +45,6 @@ def test_choose_is_round_robin_until_the_budget():
     assert [u["path"] for u in choose(manifest, "train", 3.0)] == [
         "train/a_0.wav", "train/b_0.wav", "train/a_1.wav"]
     assert len(choose(manifest, "train", 100.0)) == 6
-
-
-@pytest.mark.parametrize("writer,reader", [("lite", "lite"), ("lite", "package"),
-                                           ("package", "lite")])
-def test_built_in_safetensors_matches_the_package(tmp_path, writer, reader):
-    safetensors = pytest.importorskip("safetensors.torch")
-    tensors = {"w": torch.randn(3, 4), "n": torch.arange(5, dtype=torch.int64),
-               "h": torch.randn(2).to(torch.bfloat16), "e": torch.zeros(0, 2)}
-    path = str(tmp_path / "t.safetensors")
-    save = st.lite_save_file if writer == "lite" else safetensors.save_file
-    save(tensors, path, metadata={"config": json.dumps({"a": 1})})
-    load = st.lite_load_file if reader == "lite" else safetensors.load_file
-    back = load(path)
-    assert set(back) == set(tensors)
-    for name, t in tensors.items():
-        assert back[name].dtype == t.dtype and torch.equal(back[name], t)
-    with st.lite_safe_open(path) as f:
-        assert json.loads(f.metadata()["config"]) == {"a": 1}
-    (tmp_path / "bad").write_bytes(b"\x05")
-    with pytest.raises(st.LiteSafetensorError):
-        st.lite_load_file(str(tmp_path / "bad"))
 
 
 def test_corpus_command_packs_an_existing_corpus(tiny_corpus, tmp_path, capsys):

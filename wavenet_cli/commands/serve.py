@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 
 from wavenet_core.generation.precision import PRECISIONS
 
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.origins import exposure_warning
     from server.settings import Settings
 
     overrides = {"models": args.model, "backend": args.backend, "device": args.device,
@@ -91,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         return launch.run(args, fields)
     settings = Settings(**fields)
     app = create_app(settings)
+    warning = exposure_warning(settings, args.host)
+    if warning:
+        logging.getLogger("wavenet").warning(warning)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level,
                             access_log=False, lifespan="on",
                             ws_max_size=settings.max_body_bytes + 4096,

@@ -1,9 +1,13 @@
 """16-bit PCM mono WAV read/write, and resampling.
 
-Policy (documented in README): `read_wav` converts, it never rejects usable audio:
+Policy (documented in docs/training.md): `read_wav` converts, it never rejects usable audio:
 several channels are averaged to mono, 8/16/24/32-bit PCM is accepted, and another
 sample rate is resampled to the asked one (polyphase, windowed sinc). Anything that is
 not PCM WAV (float WAV, compressed) raises `AudioError` naming the problem.
+
+Bounded work from the header alone: a rate outside `MIN_RATE`..`MAX_RATE` (a 144-byte file
+claiming 1 Hz or 4 GHz would otherwise be resampled into gigabytes) and, with `max_seconds`
+given, audio longer than that are rejected before anything is converted or resampled.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import wave
 from pathlib import Path
 
 import numpy as np
+
+MIN_RATE, MAX_RATE = 8_000, 192_000
 
 
 class AudioError(ValueError):
@@ -43,10 +49,12 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     return buf.getvalue()
 
 
-def read_wav(source, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+def read_wav(source, sample_rate: int | None = None, max_seconds: float | None = None
+             ) -> tuple[np.ndarray, int]:
     """Read a PCM WAV (path, bytes or binary file) -> (float32 mono audio, sample rate).
 
     With `sample_rate` given, the audio is resampled to it and that rate is returned.
+    With `max_seconds` given, longer audio raises `AudioError` before any conversion.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
@@ -54,11 +62,19 @@ def read_wav(source, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     try:
         with wave.open(str(source) if isinstance(source, (str, Path)) else source, "rb") as w:
             channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            if channels <= 0:
+                raise AudioError(f"{name}: invalid header (channels={channels})")
+            if not MIN_RATE <= rate <= MAX_RATE:
+                raise AudioError(f"{name}: sample rate {rate} Hz is outside "
+                                 f"{MIN_RATE}-{MAX_RATE} Hz")
+            # the header's frame count may lie (streaming WAVs say 0xFFFFFFFF); the data
+            # read is what counts, and it is never more than the file
             frames = w.readframes(w.getnframes())
     except (wave.Error, EOFError) as exc:
         raise AudioError(f"{name}: not a PCM WAV file ({exc})") from exc
-    if rate <= 0 or channels <= 0:
-        raise AudioError(f"{name}: invalid header (rate={rate}, channels={channels})")
+    seconds = len(frames) // max(1, width * channels) / rate
+    if max_seconds is not None and seconds > max_seconds:
+        raise AudioError(f"{name}: {seconds:.2f} s is longer than the {max_seconds:g} s limit")
     audio = _pcm_to_float(frames, width, name)
     usable = len(audio) - len(audio) % channels
     audio = audio[:usable].reshape(-1, channels).mean(axis=1).astype(np.float32)

@@ -2,7 +2,11 @@
 
 Loading never unpickles: safetensors holds raw tensors, the metadata holds JSON. Every
 problem (unreadable file, missing/extra/misshaped/non-finite tensor, unknown version)
-raises `CheckpointError` naming the file and, where there is one, the tensor.
+raises `CheckpointError` naming the file and, where there is one, the tensor. The
+`safetensors` package reads the file and refuses overlapping tensors, holes and data
+shorter than the header says; its errors become `CheckpointError`. A config beyond sane
+sizes (`CONFIG_LIMITS`) is refused, and every tensor's shape is checked against the header
+before the model is built, so a small file cannot make the loader allocate a huge model.
 The format is documented tensor by tensor in docs/checkpoint-format.md.
 """
 
@@ -12,14 +16,41 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.model.wavenet import WaveNet
-from wavenet_core.safetensors_io import SafetensorError, safe_open, save_file
 
 FORMAT_NAME = "wavenet-core"
 FORMAT_VERSION = "2"
 READABLE_VERSIONS = ("1", "2")   # version 1: the seed's design only (config defaults)
+
+
+# far beyond any WaveNet published, far below what would exhaust a server
+CONFIG_LIMITS = {"num_layers": 1024, "residual_channels": 4096, "skip_channels": 8192,
+                 "gate_width": 8192, "classes": 65536, "mel_channels": 1024,
+                 "num_speakers": 100_000, "speaker_channels": 4096, "kernel_size": 64,
+                 "mixtures": 1024, "cond_layers": 64, "cond_kernel": 65,
+                 "sample_rate": 192_000, "receptive_field": 1 << 20}
+RING_LIMIT = 1 << 24      # receptive_field x residual_channels: one slot's ring of floats
+MEL_LIMITS = {"n_mels": 1024, "n_fft": 1 << 16, "win_length": 1 << 16, "hop_length": 1 << 14}
+
+
+def config_too_large(config: WaveNetConfig) -> str | None:
+    """Which sane size the config exceeds, or None."""
+    for name, limit in CONFIG_LIMITS.items():
+        if getattr(config, name) > limit:
+            return f"{name} {getattr(config, name)} exceeds {limit}"
+    if config.receptive_field * config.residual_channels > RING_LIMIT:
+        return (f"receptive_field x residual_channels {config.receptive_field} x "
+                f"{config.residual_channels} exceeds {RING_LIMIT}")
+    for name, limit in MEL_LIMITS.items():
+        if getattr(config.mel, name) > limit:
+            return f"mel.{name} {getattr(config.mel, name)} exceeds {limit}"
+    if len(config.upsample_scales) > 16:
+        return f"{len(config.upsample_scales)} upsample_scales exceed 16"
+    return None
 
 
 class CheckpointError(ValueError):
@@ -84,16 +115,21 @@ def load_config(path) -> WaveNetConfig:
         raise CheckpointError(path, f"unsupported format_version {meta.get('format_version')!r}"
                                     f" (this library reads {', '.join(READABLE_VERSIONS)})")
     try:
-        return WaveNetConfig.from_json(meta["config"])
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        config = WaveNetConfig.from_json(meta["config"])
+    except (KeyError, ValueError, TypeError, RecursionError, OverflowError,
+            json.JSONDecodeError) as exc:
         raise CheckpointError(path, f"bad 'config' metadata ({exc})") from exc
+    problem = config_too_large(config)
+    if problem:
+        raise CheckpointError(path, f"'config' beyond sane sizes: {problem}")
+    return config
 
 
 def load_checkpoint(path, device: str | torch.device = "cpu") -> WaveNet:
     """Rebuild the model from its config and load every tensor, checked by name and shape."""
     config = load_config(path)
-    model = WaveNet(config)
-    expected = model.state_dict()
+    with torch.device("meta"):               # shapes only: nothing allocated yet
+        expected = WaveNet(config).state_dict()
     state = {}
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -102,17 +138,22 @@ def load_checkpoint(path, device: str | torch.device = "cpu") -> WaveNet:
                 raise CheckpointError(path, "missing", tensor=name)
             for name in sorted(names - set(expected)):
                 raise CheckpointError(path, "unexpected tensor for this config", tensor=name)
-            for name, want in expected.items():
-                got = f.get_tensor(name)
-                if tuple(got.shape) != tuple(want.shape):
-                    raise CheckpointError(path, f"shape {tuple(got.shape)}, expected "
+            for name, want in expected.items():      # every shape before any data
+                shape = tuple(f.get_slice(name).get_shape())
+                if shape != tuple(want.shape):
+                    raise CheckpointError(path, f"shape {shape}, expected "
                                                 f"{tuple(want.shape)}", tensor=name)
+            for name in expected:
+                got = f.get_tensor(name)
                 if got.dtype != torch.float32:
                     raise CheckpointError(path, f"dtype {got.dtype}, expected float32", name)
                 if not torch.isfinite(got).all():
                     raise CheckpointError(path, "contains NaN or infinite values", tensor=name)
                 state[name] = got
-    except (SafetensorError, OSError) as exc:
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
         raise CheckpointError(path, f"damaged safetensors data ({exc})") from exc
+    model = WaveNet(config)
     model.load_state_dict(state)
     return model.to(device).eval()

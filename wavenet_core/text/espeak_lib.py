@@ -47,11 +47,14 @@ def has_voice(voice: str) -> bool:
     return available() and _run(["--check", voice]).returncode == 0
 
 
-def speak(voice: str, text: str, rate: int | None = None, pitch: int | None = None
-          ) -> np.ndarray:
+def speak(voice: str, text: str, rate: int | None = None, pitch: int | None = None,
+          max_samples: int | None = None) -> np.ndarray:
     """`text` in `voice` (e.g. "en-us+f2"), `rate` words per minute, `pitch` 0-99 ->
-    float32 audio in [-1, 1] at `SAMPLE_RATE`; the same input gives the same audio."""
-    done = _run([voice, str(rate or 175), str(50 if pitch is None else pitch)], text)
+    float32 audio in [-1, 1] at `SAMPLE_RATE`; the same input gives the same audio.
+    With `max_samples`, synthesis stops soon after that many (the result is longer, by
+    at most one of the library's buffers, so a caller can tell it was cut)."""
+    args = [voice, str(rate or 175), str(50 if pitch is None else pitch)]
+    done = _run(args + ([str(max_samples)] if max_samples is not None else []), text)
     if done.returncode != 0:
         reason = {2: "the espeakng-loader wheel is missing or does not load",
                   3: f"no voice {voice!r}"}.get(done.returncode, f"exit {done.returncode}")

@@ -1,6 +1,7 @@
 """Runs the `espeakng-loader` wheel's libespeak-ng once, in its own process (see espeak_lib).
 
-    python espeak_worker.py VOICE RATE PITCH < text      -> raw PCM s16le on stdout
+    python espeak_worker.py VOICE RATE PITCH [MAX] < text -> raw PCM s16le on stdout
+                                                            (synthesis stops past MAX samples)
     python espeak_worker.py --check VOICE                -> exit 0 when the voice exists
 
 Standalone on purpose (the standard library and the wheel only, no package import), so it
@@ -48,6 +49,8 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--check"]:
         return 0 if has_voice(lib, data, argv[1]) else 3
     voice, rate, pitch = argv[0], int(argv[1]), int(argv[2])
+    limit = int(argv[3]) if len(argv) > 3 else None
+    made = [0]
     if not has_voice(lib, data, voice) or lib.espeak_SetVoiceByName(voice.encode()) != 0:
         return 3
     out = sys.stdout.buffer
@@ -57,7 +60,8 @@ def main(argv: list[str]) -> int:
     def collect(wav, count, events):
         if count > 0 and wav:
             out.write(ctypes.string_at(wav, 2 * count))
-        return 0
+            made[0] += count
+        return 1 if limit is not None and made[0] > limit else 0   # 1: stop synthesis
 
     lib.espeak_SetSynthCallback(collect)
     lib.espeak_SetParameter(RATE, rate, 0)

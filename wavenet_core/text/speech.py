@@ -127,16 +127,19 @@ def trim_and_normalise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db
 
 
 def speak(voice: Voice, text: str, workdir: str | Path | None = None,
-          program: bool | None = None) -> np.ndarray:
+          program: bool | None = None, max_seconds: float | None = None) -> np.ndarray:
     """Synthesize `text` with `voice` -> trimmed, peak-normalised float32 audio at 16 kHz.
 
     `program` None: the bundled library where it has the voice, else the system program;
     True / False forces one. The text reaches a program as data (stdin or a single argv
-    item, never a shell).
+    item, never a shell). With `max_seconds`, the bundled library stops rendering soon after
+    that much audio (a caller checks the length; a system program renders it all).
     """
     if program is False or (program is None and bundled(voice)):
+        limit = None if max_seconds is None else int(max_seconds * espeak_lib.SAMPLE_RATE)
         try:
-            audio = espeak_lib.speak(voice.voice, text, **_espeak_options(voice.args))
+            audio = espeak_lib.speak(voice.voice, text, **_espeak_options(voice.args),
+                                     max_samples=limit)
         except espeak_lib.EspeakLibError as exc:
             raise SpeechError(f"{voice.name}: {exc}") from None
         if not audio.size:

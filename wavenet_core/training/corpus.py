@@ -21,10 +21,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
+from tqdm import tqdm
+
 from wavenet_core.audio.wav import write_wav
 from wavenet_core.text.speech import SAMPLE_RATE, SpeechError, Voice, speak, trim_and_normalise
 from wavenet_core.text.voices import HELD_OUT, VOICES, available_voices
-from wavenet_core.training.progress import progress_bar
 
 __all__ = ["HELD_OUT", "VOICES", "Voice", "build_corpus", "corpus_voices", "load_manifest",
            "make_sentences", "speak", "split_texts", "trim_and_normalise", "CorpusError"]
@@ -191,8 +192,8 @@ def build_corpus(out_dir: str | Path, sentences_per_speaker: int = 100,
     with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(max(1, jobs)) as pool:
         futures = {pool.submit(render, voice_of[u["speaker"]], u["text"], out / u["path"],
                                work, keep_existing): u for u in utterances}
-        with progress_bar(total=len(futures), disable=not progress, unit="utt",
-                          desc="corpus") as bar:
+        with tqdm(total=len(futures), disable=not progress, unit="utt",
+                  desc="corpus") as bar:
             try:
                 for future in as_completed(futures):
                     try:

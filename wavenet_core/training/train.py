@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
 
 from wavenet_core.generation.registry import resolve_device
 from wavenet_core.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.model.transfer import starting_point, with_cond_net
 from wavenet_core.model.wavenet import WaveNet
-from wavenet_core.safetensors_io import load_file, save_file
 from wavenet_core.training.data import (
     Batch,
     fixed_batches,
@@ -32,7 +33,6 @@ from wavenet_core.training.data import (
     mel_statistics,
     sample_batch,
 )
-from wavenet_core.training.progress import progress_bar
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -190,7 +190,7 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
         (out / "state.json").write_text(json.dumps({"step": step}))
 
     began = time.monotonic()
-    bar = progress_bar(range(start_step, s.steps), initial=start_step, total=s.steps,
+    bar = tqdm(range(start_step, s.steps), initial=start_step, total=s.steps,
                disable=not progress, dynamic_ncols=True)
     with open(out / METRICS_FILE, "a") as log:
         step = start_step

@@ -34,5 +34,5 @@ def test_every_close_code_the_server_sends_is_documented_and_explained_on_the_pa
 def test_statuses_are_the_wire_words():
     assert [e.value for e in StreamEnd] == ["done", "cancelled", "disconnected",
                                             "slow_consumer", "shutdown", "protocol_error",
-                                            "error"]
+                                            "shed", "error"]
     assert str(StreamEnd.SLOW_CONSUMER) == "slow_consumer"
