@@ -12,6 +12,8 @@
   during a streaming synthesis (Home Assistant sends both) is ignored, as wyoming-piper does.
 - Problems are an `error` event naming them (unknown voice, no vocoder loaded, overloaded);
   the connection stays open.
+- The protocol has no authentication: WAVENET_API_KEY does not cover it, so bind it to a
+  network you trust (Home Assistant's).
 """
 
 from __future__ import annotations
@@ -140,10 +142,16 @@ class Handler:
         try:
             return await SpokenText.start(
                 service, first, model=vocoder.name, voice=voice, format="pcm",
-                request_id=uuid.uuid4().hex, max_seconds=service.settings.max_speech_seconds)
+                request_id=uuid.uuid4().hex, client=self._client(),
+                max_seconds=service.settings.max_speech_seconds)
         except ApiError as exc:
             await self._error(exc.message, exc.code)
             return None
+
+    def _client(self) -> str:
+        """Fairness and the per-client cap count a Wyoming peer by its address, as HTTP's."""
+        peer = self.events.writer.get_extra_info("peername")
+        return f"addr:{peer[0]}" if peer else "addr:wyoming"
 
     async def _send_audio(self, stream: SpokenText) -> None:
         from wyoming.audio import AudioChunk, AudioStart, AudioStop

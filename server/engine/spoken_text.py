@@ -33,9 +33,10 @@ PAUSE_S = 0.2          # silence after each sentence (the synthesizer trims its 
 class SpokenText:
     """`await SpokenText.start(...)` -> .entry, .handle; then `add(sentence)`, `end()`."""
 
-    def __init__(self, service, entry, handle: StreamHandle, voice, speed: float):
+    def __init__(self, service, entry, handle: StreamHandle, voice, speed: float,
+                 max_seconds: float):
         self.service, self.entry, self.handle = service, entry, handle
-        self.voice, self.speed = voice, speed
+        self.voice, self.speed, self.max_seconds = voice, speed, max_seconds
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._feed(), name=f"text-{handle.id}")
 
@@ -55,15 +56,15 @@ class SpokenText:
         req = SynthesisRequest(model=entry.name, mel_stream=True, seed=seed, speaker=speaker,
                                format=format, sample_rate=sample_rate)
         entry, handle = await service.submit(req, request_id, client, max_seconds)
-        self = cls(service, entry, handle, spoken, speed)
+        limit = max_seconds or service.settings.max_seconds
+        self = cls(service, entry, handle, spoken, speed, limit)
         try:
             self._append(await service.prepare(sentence_mel, spoken, first, entry.config,
-                                               speed))
+                                               speed, limit))
         except BaseException as exc:
             self.cancel()
             handle.cancel()
             if isinstance(exc, MelFeedError):
-                limit = max_seconds or service.settings.max_seconds
                 raise invalid("text", f"its first sentence is longer than the {limit:g} s "
                                       "limit") from None
             raise
@@ -94,7 +95,8 @@ class SpokenText:
                 if self.handle.finished:
                     return
                 mel = await self.service.prepare(sentence_mel, self.voice, sentence,
-                                                 self.entry.config, self.speed)
+                                                 self.entry.config, self.speed,
+                                                 self.max_seconds)
                 if not self._append(mel):
                     return
             if feed is not None and not self.handle.finished:
@@ -110,9 +112,10 @@ class SpokenText:
             self.handle.cancel(StreamEnd.ERROR)
 
 
-def sentence_mel(voice, sentence: str, cfg, speed: float) -> np.ndarray:
-    """One sentence's log-mel: spoken, a pause after it, stretched by `speed`."""
-    audio = speak_text(voice, sentence)
+def sentence_mel(voice, sentence: str, cfg, speed: float, max_seconds: float) -> np.ndarray:
+    """One sentence's log-mel: spoken (its render stops past `max_seconds`), a pause after
+    it, stretched by `speed`."""
+    audio = speak_text(voice, sentence, max_seconds)
     audio = np.concatenate([audio, np.zeros(int(PAUSE_S * cfg.sample_rate), audio.dtype)])
     mel = mel_from_audio(audio, cfg)
     return stretch_mel(mel, speed) if speed != 1.0 else mel
