@@ -89,7 +89,8 @@ async def speech(req: SpeechRequest, request: Request, service: ServiceDep) -> R
         spoken = await SpokenText.start(
             service, sentences[0], model=service.resolve(req.model),
             voice=our_voice(req.voice), speed=req.speed, format=req.response_format,
-            sample_rate=req.sample_rate, request_id=request.state.request_id,
+            sample_rate=req.sample_rate, preferred_rate=OPENAI_RATE,
+            request_id=request.state.request_id,
             client=request.state.client, max_seconds=service.settings.max_speech_seconds)
     except ApiError as exc:
         raise _renamed(exc) from None
@@ -98,7 +99,7 @@ async def speech(req: SpeechRequest, request: Request, service: ServiceDep) -> R
     spoken.end()
     entry, handle = spoken.entry, spoken.handle
     output = resolve_output(req.response_format, req.sample_rate, entry.config.sample_rate,
-                            preferred=OPENAI_RATE)
+                            preferred=OPENAI_RATE)      # the rate SpokenText asked for
     return await audio_response(request, entry, handle, output, True,
                                 service.settings.slow_client_seconds,
                                 sse_input=req.input if sse else None)

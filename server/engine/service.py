@@ -20,7 +20,7 @@ from server.engine.scheduler import Scheduler
 from server.errors import ApiError
 from server.metrics import Metrics
 from server.settings import Settings
-from server.wire.encoding import FormatError, check_output
+from server.wire.encoding import FormatError, check_output, resolve_output
 from server.wire.schemas import ModelInfo, SynthesisRequest
 
 log = logging.getLogger("wavenet.service")
@@ -251,6 +251,8 @@ class Service:
             raise
         if handle.finished:                  # shed from the queue while it was prepared
             raise shed_error(entry.name)
+        job.first_samples = resolve_output(req.format, req.sample_rate,
+                                           entry.config.sample_rate).first_samples
         entry.engine.attach(handle, job)
         return entry, handle
 

@@ -20,6 +20,7 @@ import numpy as np
 from server.engine.engine import StreamEnd, StreamHandle
 from server.engine.prepare import speak_text, text_voice
 from server.errors import ApiError, invalid
+from server.wire.encoding import FORMATS, resolve_output
 from server.wire.mel_feed import MelFeedError
 from server.wire.schemas import SynthesisRequest
 from wavenet_core.audio.mel import stretch_mel
@@ -43,8 +44,9 @@ class SpokenText:
     @classmethod
     async def start(cls, service, first: str, *, model: str | None, voice: str | None,
                     speed: float = 1.0, seed: int = 0, format: str = "pcm",
-                    sample_rate: int | None = None, request_id: str, client: str = "",
-                    max_seconds: float | None = None) -> SpokenText:
+                    sample_rate: int | None = None, preferred_rate: int | None = None,
+                    request_id: str, client: str = "", max_seconds: float | None = None
+                    ) -> SpokenText:
         """Admit the stream (its mel to come), then render the first sentence into it: a
         bad voice or model is refused before, a text the synthesizer cannot say after."""
         entry = service.get(model)
@@ -53,6 +55,9 @@ class SpokenText:
                                   "conditioning)")
         spoken = text_voice(voice)
         speaker = spoken.name if spoken.name in (entry.speakers or []) else None
+        if format in FORMATS:                # else the service refuses it, naming them
+            sample_rate = resolve_output(format, sample_rate, entry.config.sample_rate,
+                                         preferred_rate).rate
         req = SynthesisRequest(model=entry.name, mel_stream=True, seed=seed, speaker=speaker,
                                format=format, sample_rate=sample_rate)
         entry, handle = await service.submit(req, request_id, client, max_seconds)

@@ -15,6 +15,7 @@ The output rate (8-48 kHz) is made by `server.wire.resample` before encoding.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import struct
 from dataclasses import dataclass, field
@@ -114,6 +115,13 @@ class Output:
     def open(self) -> AudioOutput:
         return AudioOutput(self)
 
+    @property
+    def first_samples(self) -> int:
+        """Samples at the model's rate this output takes in before its first audio bytes
+        leave (an mp3 frame and LAME's look-ahead, soxr's filter...): the engine makes at
+        least these in a stream's first step."""
+        return _first_samples(self)
+
     def whole(self, pcm: bytes) -> bytes:
         """A whole signal at the model's rate -> the complete file. Its container is written
         to a seekable buffer, so its headers are complete: FLAC's STREAMINFO has the length
@@ -143,6 +151,21 @@ def resolve_output(fmt: str, rate: int | None, model_rate: int,
     return Output(fmt, rate, model_rate)
 
 
+@functools.cache
+def _first_samples(output: Output) -> int:
+    """Measured once per output kind: silence fed 32 samples at a time until audio leaves."""
+    if output.rate == output.model_rate and output.spec.container is None:
+        return 1                                 # pcm and wav: each sample as it comes
+    out, fed = output.open(), 0
+    try:
+        while not out.audio_out and fed < output.model_rate:
+            out.feed(bytes(64))
+            fed += 32
+    finally:
+        out.close()
+    return fed
+
+
 class AudioOutput:
     """One response's audio: PCM s16le at the model's rate in, the format's bytes out.
     `close()` frees the resampler and the encoder whether or not the stream finished;
@@ -158,6 +181,7 @@ class AudioOutput:
         self._encoder = _AvEncoder(spec, output.rate) if spec.container else None
         self._header = wav_header(output.rate) if spec.name == "wav" else b""
         self._open = True
+        self.audio_out = False      # whether any audio (not just a header) has left
         AudioOutput.live += 1
 
     def feed(self, pcm: bytes) -> bytes:
@@ -168,8 +192,11 @@ class AudioOutput:
     def feed_resampled(self, pcm: bytes) -> bytes:
         head, self._header = self._header, b""
         if self._encoder is None:
+            self.audio_out = self.audio_out or bool(pcm)
             return head + pcm
-        return self._encoder.encode(pcm)
+        out = self._encoder.encode(pcm)
+        self.audio_out = self.audio_out or self._encoder.audio_out
+        return out
 
     def finish(self) -> bytes:
         """The rest of the stream: the resampler's tail, the encoder's last packets."""
@@ -195,9 +222,11 @@ class _Sink:
 
     def __init__(self):
         self.parts: list[bytes] = []
+        self.total = 0
 
     def write(self, data) -> int:
         self.parts.append(bytes(data))
+        self.total += len(data)
         return len(data)
 
     def take(self) -> bytes:
@@ -210,6 +239,8 @@ class _Sink:
 
 class _File(io.BytesIO):
     """A whole file's output (seekable): its bytes are taken once, at the end."""
+
+    total = 0
 
     def take(self) -> bytes:
         return b""
@@ -238,6 +269,8 @@ class _AvEncoder:
                                                 options=dict(spec.codec_options))
             if spec.bit_rate:
                 self._stream.bit_rate = spec.bit_rate
+            self._box.start_encoding()       # the header now: what follows it is audio
+            self._header_bytes = self._sink.total
         except BaseException:
             self.close()
             raise
@@ -251,6 +284,11 @@ class _AvEncoder:
             self._pts += x.size
             self._box.mux(self._stream.encode(frame))
         return self._sink.take()
+
+    @property
+    def audio_out(self) -> bool:
+        """Whether audio has left (bytes beyond the container's header)."""
+        return self._sink.total > self._header_bytes
 
     def finish(self) -> bytes:
         self._box.mux(self._stream.encode(None))
