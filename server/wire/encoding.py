@@ -14,10 +14,12 @@ The output rate (8-48 kHz) is made by `server.wire.resample` before encoding.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import io
 import struct
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -169,11 +171,14 @@ def _first_samples(output: Output) -> int:
 class AudioOutput:
     """One response's audio: PCM s16le at the model's rate in, the format's bytes out.
     `close()` frees the resampler and the encoder whether or not the stream finished;
-    `AudioOutput.live` counts the open ones (the /metrics gauge wavenet_audio_encoders)."""
+    `AudioOutput.live` counts the open ones (the /metrics gauge wavenet_audio_encoders).
+    Calls hold a lock: a stream encodes on a worker thread while the event loop may close
+    it (the client left), and FFmpeg's encoder must not be freed under a running call."""
 
     live = 0
 
     def __init__(self, output: Output):
+        self._lock = threading.Lock()
         self.output = output
         spec = output.spec
         self._resampler = (StreamResampler(output.model_rate, output.rate)
@@ -184,10 +189,18 @@ class AudioOutput:
         self.audio_out = False      # whether any audio (not just a header) has left
         AudioOutput.live += 1
 
+    @property
+    def costly(self) -> bool:
+        """Whether feeding it is real work (an encoder or a resampler), worth a thread."""
+        return self._encoder is not None or self._resampler is not None
+
     def feed(self, pcm: bytes) -> bytes:
-        if self._resampler is not None:
-            pcm = self._resampler.feed(pcm)
-        return self.feed_resampled(pcm)
+        with self._lock:
+            if not self._open:
+                return b""
+            if self._resampler is not None:
+                pcm = self._resampler.feed(pcm)
+            return self.feed_resampled(pcm)
 
     def feed_resampled(self, pcm: bytes) -> bytes:
         head, self._header = self._header, b""
@@ -200,21 +213,25 @@ class AudioOutput:
 
     def finish(self) -> bytes:
         """The rest of the stream: the resampler's tail, the encoder's last packets."""
-        tail = self._resampler.finish() if self._resampler is not None else b""
-        out = self.feed_resampled(tail) if tail or self._header else b""
-        if self._encoder is not None:
-            out += self._encoder.finish()
-        return out
+        with self._lock:
+            if not self._open:
+                return b""
+            tail = self._resampler.finish() if self._resampler is not None else b""
+            out = self.feed_resampled(tail) if tail or self._header else b""
+            if self._encoder is not None:
+                out += self._encoder.finish()
+            return out
 
     def close(self) -> None:
-        if not self._open:
-            return
-        self._open = False
-        AudioOutput.live -= 1
-        if self._resampler is not None:
-            self._resampler.close()
-        if self._encoder is not None:
-            self._encoder.close()
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+            AudioOutput.live -= 1
+            if self._resampler is not None:
+                self._resampler.close()
+            if self._encoder is not None:
+                self._encoder.close()
 
 
 class _Sink:
@@ -318,16 +335,23 @@ def wav_header(sample_rate: int, num_samples: int | None = None) -> bytes:
 async def encoded_stream(chunks, output: Output):
     """PCM chunks -> the bytes on the wire, each chunk's as soon as it is encoded. The end
     of the stream (the encoder's last packets) goes out only when the audio is complete;
-    the encoder is closed however the stream ends."""
+    the encoder is closed however the stream ends. Encoding and resampling run on a worker
+    thread (PyAV and soxr release the GIL), so the event loop starts the engine's next step
+    meanwhile instead of after every stream's chunk is encoded."""
     out = output.open()
+    run = asyncio.to_thread if out.costly else _inline
     try:
         async for chunk in chunks:
-            data = out.feed(chunk)
+            data = await run(out.feed, chunk)
             if data:
                 yield data
         if getattr(chunks, "status", StreamEnd.DONE) is StreamEnd.DONE:
-            tail = out.finish()
+            tail = await run(out.finish)
             if tail:
                 yield tail
     finally:
-        out.close()
+        out.close()          # waits for a call still running on its thread (the lock)
+
+
+async def _inline(fn, *args):
+    return fn(*args)
