@@ -116,6 +116,36 @@ def test_bad_format_or_rate_is_a_400_naming_the_supported(server, client, fields
     assert res["error"]["field"] == field and names in res["error"]["message"]
 
 
+@pytest.mark.parametrize("fmt", ["mp3", "opus"])
+def test_a_client_that_leaves_mid_stream_takes_its_encoder_with_it(server, fmt):
+    """An encoded stream left after its first bytes (over HTTP, then the WebSocket): its
+    slot and its encoder and resampler are freed."""
+    body = {"model": "plain", "seconds": 20, "format": fmt, "sample_rate": 24000}
+    with httpx.stream("POST", server.url + "/v1/synthesize", json={**body, "stream": True},
+                      timeout=30) as r:
+        assert r.status_code == 200 and next(r.iter_raw())
+
+    async def leave_ws():
+        import json
+
+        import websockets
+
+        async with websockets.connect(server.ws_url) as ws:
+            await ws.send(json.dumps({"type": "start", **body}))
+            while not isinstance(await ws.recv(), bytes):
+                pass
+            ws.transport.abort()
+    asyncio.run(leave_ws())
+    deadline = time.monotonic() + 10
+    while True:
+        text = httpx.get(server.url + "/metrics").text
+        if (metric(text, "wavenet_audio_encoders") == 0
+                and metric(text, "wavenet_live_streams", model="plain") == 0):
+            break
+        assert time.monotonic() < deadline, "a stream or its encoder was left behind"
+        time.sleep(0.05)
+
+
 def test_no_encoder_is_left_open(server, client):
     """After every test above (the module's last): the gauge of open encoders and
     resamplers is back to zero."""

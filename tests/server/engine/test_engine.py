@@ -52,7 +52,8 @@ def test_chunk_length_follows_the_cost_model():
 def test_a_first_step_makes_what_the_encoder_takes_before_its_first_bytes():
     """An mp3 response's encoder gives nothing until about 1,728 samples came (its frame and
     LAME's look-ahead): that stream's first step makes them at once, so its first bytes are
-    one step away; a pcm stream's first step stays the short one."""
+    one step away; a pcm stream's first step stays the short one, and one that starts
+    beside the mp3 stream is not kept waiting for it."""
     from server.wire.encoding import resolve_output
 
     s = Scheduler(4, 0, chunk_size=10_000, first_chunk_size=1000, min_chunk_size=16,
@@ -65,6 +66,7 @@ def test_a_first_step_makes_what_the_encoder_takes_before_its_first_bytes():
         "pcm", None, 16000).first_samples))
     assert s.chunk_length([pcm]) == 100
     assert s.chunk_length([mp3]) == need
+    assert s.chunk_length([mp3, pcm]) == 100     # the pcm stream's first bytes do not wait
     mp3.produced = need                  # its bytes are out: the cost model rules again
     assert s.chunk_length([mp3]) == 400
 
