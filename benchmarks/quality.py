@@ -104,6 +104,8 @@ class Generator:
         local = local_from_mel(mel, self.model.config, self.model.upsampler,
                                self.model.cond_net)
         kwargs = dict(seed=seed, temperature=temperature, speaker=speaker, local=local)
+        if self.model.config.lpc_excitation:    # its predictions come from the mel itself
+            kwargs = dict(kwargs, local=None, mel=mel)
         try:
             return synthesize(self.backend, len(local), **kwargs)
         except Exception as exc:

@@ -123,11 +123,14 @@ class Runner:
                 self.backend.open_slot(self.state, slot, seed=slot, temperature=1.0)
             steps = max(8, num_samples // n) if i else num_samples
             local = np.zeros((n, steps, m), np.float32) if m else None
+            lpc = ({"lpc": np.zeros((n, steps, self.config.lpc_order), np.float32)}
+                   if self.config.lpc_excitation else {})     # an excitation model's rows
             first = 4 if i == 0 else 1          # first call pays any compilation
             self.backend.generate(self.state, slots, first, None if local is None
-                                  else local[:, :first])
+                                  else local[:, :first], **{key: rows[:, :first]
+                                                            for key, rows in lpc.items()})
             t0 = time.perf_counter()
-            self.backend.generate(self.state, slots, steps, local)
+            self.backend.generate(self.state, slots, steps, local, **lpc)
             timings.append((n, steps, time.perf_counter() - t0))
             for slot in slots:
                 self.state.free_slot(slot)

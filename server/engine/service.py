@@ -49,6 +49,7 @@ class ModelEntry:
                 ["speaker"] if cfg.num_speakers else [])
             out.mel_channels, out.num_speakers = cfg.mel_channels, cfg.num_speakers
             out.hop_length = cfg.mel.hop_length if cfg.mel_channels else None
+            out.features = cfg.features.kind if cfg.mel_channels else None
             out.speakers = self.speakers
             out.voices = text_voices() if cfg.mel_channels else []
             out.backend, out.device = self.backend, self.device

@@ -96,6 +96,8 @@ class ModelInfo(BaseModel):
     conditioning: list[str] = []
     mel_channels: int = 0
     hop_length: int | None = None
+    features: str | None = Field(None, description="a mel model's feature recipe (ours, "
+                                 "nvidia, r9y9, r9y9-master): what `mel` must hold")
     num_speakers: int = 0
     speakers: list[str] | None = None
     voices: list[str] = Field(default_factory=list,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tests.helpers.tiny_models import random_inputs, random_model
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 
-__all__ = ["configs", "random_inputs", "random_model", "variant_options"]
+__all__ = ["configs", "excitation_configs", "random_inputs", "random_model", "variant_options"]
 
 
 @st.composite
@@ -54,3 +54,15 @@ def variant_options(draw, local: bool):
                                                        max_size=2)))
         extra["upsample_freq_kernel"] = draw(st.sampled_from([1, 3, 5]))
     return extra
+
+
+@st.composite
+def excitation_configs(draw, max_layers=4):
+    """`configs(local=True, options=True)` as excitation models (softmax output, which the
+    option needs) of order 1 .. 20."""
+    import dataclasses
+
+    base = draw(configs(local=True, max_layers=max_layers, options=True))
+    return dataclasses.replace(base, input_kind="embedding", output="softmax", mixtures=0,
+                               mel=dataclasses.replace(base.mel, n_mels=base.mel_channels),
+                               excitation="lpc", lpc_order=draw(st.integers(1, 20)))

@@ -30,3 +30,23 @@ def random_inputs(config: WaveNetConfig, length: int, seed: int = 0):
     speaker = (torch.randint(0, config.num_speakers, (1,), generator=g)
                if config.global_conditioning else None)
     return codes, local, speaker
+
+
+def excitation_inputs(config: WaveNetConfig, length: int, seed: int = 0) -> dict:
+    """Teacher forcing an excitation model: samples `x` [1, length] in [-1, 1], their codes,
+    coefficient rows `lpc` [1, length, order] (row t predicts x[t+1]: the row of the sample
+    the input predicts, like `local`), the forward's `prediction` [1, length] (of x[t+1]
+    from x[..t], silence before), `local` and `speaker`."""
+    import numpy as np
+
+    from wavenet_core.audio.lpc import prediction
+    from wavenet_core.audio.mulaw import mulaw_encode_exact
+
+    g = torch.Generator().manual_seed(seed + 1000)
+    x = (torch.rand(1, length, generator=g) * 2 - 1) * 0.8
+    lpc = torch.randn(1, length, config.lpc_order, generator=g) * 0.3
+    _, local, speaker = random_inputs(config, length, seed)
+    samples = np.concatenate([x[0].numpy(), [0.0]]).astype(np.float32)
+    rows = np.concatenate([np.zeros((1, config.lpc_order), np.float32), lpc[0].numpy()])
+    return dict(x=x, codes=mulaw_encode_exact(x, config.classes), lpc=lpc, local=local,
+                speaker=speaker, prediction=torch.from_numpy(prediction(samples, rows)[1:])[None])

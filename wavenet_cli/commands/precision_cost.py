@@ -40,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_checkpoint(args.checkpoint)
     config = model.config
-    if config.scalar_io or config.upsample_scales:   # converted r9y9 models
+    if config.scalar_io or config.upsample_scales or config.lpc_excitation:
         raise SystemExit(f"{args.checkpoint}: precision-cost measures the mu-law NLL of models "
-                         "with linearly interpolated mel; this one runs fp32 under precision "
-                         "auto")
+                         "with linearly interpolated mel and no excitation output; this one "
+                         "runs fp32 under precision auto")
     names = speaker_names(args.checkpoint, config.num_speakers) or []
     corpus = Path(args.corpus)
     manifest = json.loads((corpus / "manifest.json").read_text())

@@ -11,7 +11,8 @@ from wavenet_core.training.train import TrainSettings, train
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", required=True, help="corpus folder (with manifest.json)")
+    p.add_argument("--corpus", required=True,
+                   help="corpus folder (with manifest.json), or a training pack (.npz)")
     p.add_argument("--out", required=True, help="run folder: checkpoints and metrics.jsonl")
     p.add_argument("--resume", action="store_true", help="continue from the run folder")
     model = p.add_argument_group("model")
@@ -28,6 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "of lookahead (0 = none; with --init-from one is added, starting "
                             "as the identity)")
     model.add_argument("--cond-kernel", type=int, default=3, help="its conv taps (default 3)")
+    model.add_argument("--excitation", choices=("none", "lpc"), default="none",
+                       help="lpc: linear prediction from the mel carries the envelope and the "
+                            "model outputs the excitation (docs/excitation.md; needs --mel)")
+    model.add_argument("--lpc-order", type=int, default=16, help="its order (default 16)")
     run = p.add_argument_group("training")
     for field in dataclasses.fields(TrainSettings):
         if field.name in ("corpus", "out_dir"):
@@ -38,10 +43,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          help=f"default {field.default}")
 
 
+def corpus_description(corpus: str) -> dict:
+    """The corpus folder's manifest, or a training pack's description (.npz, pack.py): both
+    name the speakers and the sample rate."""
+    if str(corpus).endswith(".npz"):
+        from wavenet_core.training.pack import read_pack
+
+        return read_pack(corpus)[0]
+    return load_manifest(corpus)
+
+
 def run(args: argparse.Namespace) -> int:
-    manifest = load_manifest(args.corpus)
+    manifest = corpus_description(args.corpus)
     speakers = list(manifest["speakers"])
     mel = MelConfig(hop_length=args.hop_length)
+    if args.excitation != "none" and not args.mel:
+        raise SystemExit("--excitation lpc needs a mel-conditioned model: add --mel")
     if args.cond_layers and not (args.mel or args.init_from):
         raise SystemExit("--cond-layers needs a mel-conditioned model: add --mel")
     config = WaveNetConfig(
@@ -52,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         num_speakers=len(speakers) if args.speakers else 0,
         speaker_channels=args.speaker_channels, mel=mel,
         cond_layers=args.cond_layers, cond_kernel=args.cond_kernel,
+        excitation=args.excitation, lpc_order=args.lpc_order,
     )
     settings = TrainSettings(corpus=args.corpus, out_dir=args.out, **{
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)
@@ -62,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"receptive field {config.receptive_field} samples, {config.num_layers} layers, "
               f"speakers {len(speakers) if args.speakers else 0}, "
-              f"mel {'yes' if args.mel else 'no'}")
+              f"mel {'yes' if args.mel else 'no'}, excitation {args.excitation}")
     path = train(config, settings, resume=args.resume,
                  speakers=speakers if args.speakers else None)
     print(f"checkpoint: {path}")

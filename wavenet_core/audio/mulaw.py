@@ -45,3 +45,30 @@ def silence_code(classes: int = MU + 1) -> int:
 
 
 SILENCE_CODE = silence_code()
+
+
+def mulaw_thresholds(classes: int = MU + 1) -> np.ndarray:
+    """float32 [classes - 1]: code c covers values in [t[c-1], t[c]) (the value where
+    `mulaw_encode`'s rounding turns from c-1 to c), for a comparison-only encoder."""
+    mu = classes - 1
+    y = (np.arange(1, classes, dtype=np.float64) - 0.5) * (2.0 / mu) - 1.0
+    return (np.sign(y) * np.expm1(np.abs(y) * math.log1p(mu)) / mu).astype(np.float32)
+
+
+def mulaw_encode_exact(values, classes: int = MU + 1):
+    """`mulaw_encode` by comparisons with `mulaw_thresholds` (no logarithm): the same code
+    for every value but those within a float32 ulp of a threshold, and one result on every
+    device and vector width, so generation that encodes its own output stays bitwise
+    batch-invariant (excitation models feed back the code of the sample they made)."""
+    table = mulaw_thresholds(classes)
+    if isinstance(values, torch.Tensor):
+        bounds = torch.from_numpy(table).to(values.device)
+        return torch.bucketize(values.to(torch.float32).contiguous(), bounds, right=True)
+    return np.searchsorted(table, np.asarray(values, dtype=np.float32), side="right"
+                           ).astype(np.int64)
+
+
+def mulaw_table(classes: int = MU + 1) -> np.ndarray:
+    """float32 [classes]: every code's value (`mulaw_decode`), the lookup every generation
+    path decodes an excitation code with (one table: no per-element `expm1`)."""
+    return mulaw_decode(np.arange(classes), mu=classes - 1).astype(np.float32)

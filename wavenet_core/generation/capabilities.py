@@ -12,7 +12,7 @@ from wavenet_core.model.config import VARIANT_OPTIONS, WaveNetConfig
 
 BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {
     "torch": VARIANT_OPTIONS,        # the per-step reference runs every option
-    "cpu": VARIANT_OPTIONS,          # docs/cpu-kernel.md
+    "cpu": VARIANT_OPTIONS,          # docs/cpu-kernel.md, docs/excitation.md
     "triton": VARIANT_OPTIONS,       # for models whose weight tiles fit (triton.backend)
     "cuda-graph": (),                # the seed's design only
 }

@@ -7,6 +7,8 @@ optional bias. Speaker conditioning folds into a per-speaker bias, and the model
 standardisation folds into the local weights and the gate bias, so the backends take raw
 log-mel rows exactly as the model does. Scalar-input models have `input_weight` and
 `input_bias` [C] instead of an embedding (first-layer input = value * weight + bias).
+Excitation models add `prediction_input` [C] (first-layer input = embedding[code] + p *
+prediction_input, p the sample's linear prediction).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class PackedWeights:
     out_bias: torch.Tensor | None = None      # [L, C+S] (config.out_bias)
     input_weight: torch.Tensor | None = None  # [C] (scalar input)
     input_bias: torch.Tensor | None = None    # [C]
+    prediction_input: torch.Tensor | None = None  # [C] (excitation models)
 
 
 def _taps(weight: torch.Tensor) -> torch.Tensor:
@@ -78,4 +81,6 @@ def pack_weights(model: WaveNet) -> PackedWeights:
         out_bias=torch.stack(out_b) if out_b else None,
         input_weight=None if scalar is None else scalar.weight[:, 0, 0].clone(),
         input_bias=None if scalar is None else scalar.bias.clone(),
+        prediction_input=(None if model.prediction_input is None
+                          else model.prediction_input.detach().clone()),
     )

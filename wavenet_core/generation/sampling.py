@@ -16,14 +16,22 @@ stream's draws repeat after 2**32 / D samples: 74 hours at 16 kHz for 10 mixture
 - gaussian: `mean + T * exp(log_std) * sqrt(-2 log(1 - u_0)) * cos(2 pi u_1)` (Box-Muller).
 log scales are clamped below at `log_scale_min`, the sample to [-1, 1]; temperature T = 0
 gives the most likely mixture's mean. Their codes are 16-bit PCM, round(32767 x).
+
+Excitation models (`excitation` "lpc", docs/excitation.md) sample the mu-law code of the
+excitation e like any softmax model (one draw), then make x = clamp(p + decode(e), -1, 1)
+with the sample's linear prediction p; x is fed back unrounded and returned as 16-bit PCM.
+The code is decoded through a table, never a per-element `expm1`, so a slot's x does not
+depend on how many other slots share the call.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
-from wavenet_core.audio.mulaw import mulaw_decode
+from wavenet_core.audio.mulaw import mulaw_decode, mulaw_table
 
 MASK32 = 0xFFFFFFFF
 SEED_SALT = 0x9E3779B9
@@ -103,12 +111,30 @@ def scalar_codes(values: torch.Tensor) -> torch.Tensor:
     return torch.round(values * PCM_SCALE).to(torch.int64)
 
 
+@functools.lru_cache(maxsize=8)
+def _decode_table(classes: int, device: str) -> torch.Tensor:
+    return torch.from_numpy(mulaw_table(classes)).to(device)
+
+
+def excitation_sample(prediction: torch.Tensor, codes: torch.Tensor,
+                      classes: int) -> torch.Tensor:
+    """Excitation codes [n] and predictions p [n] -> samples clamp(p + e, -1, 1) [n]."""
+    e = _decode_table(classes, str(codes.device))[codes]
+    return torch.clamp(prediction.to(e.device) + e, -1.0, 1.0)
+
+
 def next_sample(outputs: torch.Tensor, config, temperature: torch.Tensor,
-                seeds: torch.Tensor, positions: torch.Tensor):
+                seeds: torch.Tensor, positions: torch.Tensor,
+                prediction: torch.Tensor | None = None):
     """One step's outputs [n, output_channels] -> (next inputs, codes), both [n].
 
-    Softmax models feed back the code; scalar models the unrounded sample in [-1, 1].
+    Softmax models feed back the code; scalar models the unrounded sample in [-1, 1];
+    excitation models (with their `prediction` [n]) the sample p + e, unrounded.
     """
+    if config.lpc_excitation:
+        codes = sample_codes(outputs, temperature, counter_uniform(seeds, positions))
+        values = excitation_sample(prediction, codes, config.classes)
+        return values, scalar_codes(values)
     if config.scalar_io:
         values = sample_scalar(outputs, config, temperature, seeds, positions)
         return values, scalar_codes(values)
@@ -118,6 +144,6 @@ def next_sample(outputs: torch.Tensor, config, temperature: torch.Tensor,
 
 def codes_to_audio(codes, config):
     """A backend's codes -> float32 audio in [-1, 1] (mu-law, or 16-bit PCM codes)."""
-    if config.scalar_io:
+    if config.pcm_output:
         return np.asarray(codes, dtype=np.float32) / np.float32(PCM_SCALE)
     return mulaw_decode(np.asarray(codes))

@@ -8,7 +8,9 @@ generates and decodes. Nothing here depends on how the stream is chunked: a chun
 conditioning rows depend only on sample positions (docs/architecture.md section 4), the
 conditioning network computes each frame alone (`condition_frames`), and de-emphasis
 carries its state, so a stream's samples are bitwise the same for any chunking and for a
-mel streamed in or sent whole.
+mel streamed in or sent whole. An excitation model (docs/excitation.md) also gets each
+chunk's linear-prediction rows from the slot's raw mel (`lpc.lpc_window`: a row depends on
+its sample and one frame, each frame computed once per stream).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from wavenet_core.audio.emphasis import Deemphasis
+from wavenet_core.audio.lpc import lpc_window
 from wavenet_core.audio.wav import float_to_pcm16
 from wavenet_core.generation.conditioning import MelSource, WholeMel
 from wavenet_core.generation.mel_frames import MelFrames, frames_needed
@@ -40,6 +43,7 @@ class GenerationSession:
         self.sources: dict[int, MelSource | None] = {}
         self.position: dict[int, int] = {}
         self._cond_cache: dict[int, dict] = {}
+        self._lpc_cache: dict[int, dict] = {}
 
     def open(self, slot: int, *, seed: int = 0, temperature: float = 1.0, speaker: int = 0,
              mel: MelSource | None = None) -> None:
@@ -47,10 +51,11 @@ class GenerationSession:
                                temperature=temperature)
         self.deemphasis.reset(slot)
         self.sources[slot], self.position[slot], self._cond_cache[slot] = mel, 0, {}
+        self._lpc_cache[slot] = {}
 
     def free(self, slot: int) -> None:
         self.state.free_slot(slot)
-        for table in (self.sources, self.position, self._cond_cache):
+        for table in (self.sources, self.position, self._cond_cache, self._lpc_cache):
             table.pop(slot, None)
 
     def conditioning(self, slot: int, count: int):
@@ -82,10 +87,25 @@ class GenerationSession:
         if self.config.mel_channels:
             frames = all(isinstance(c, MelFrames) for c in conditioning)
             cond = MelFrames.stack(conditioning) if frames else np.stack(conditioning)
-        codes = self.backend.generate(self.state, slots, count, cond)
+        codes = self.backend.generate(self.state, slots, count, cond,
+                                      **self._lpc_rows(slots, count))
         for slot in slots:
             self.position[slot] += count
         return self.deemphasis(codes_to_audio(codes, self.config), slots)
+
+    def _lpc_rows(self, slots: list[int], count: int) -> dict:
+        """An excitation model's coefficient rows [len(slots), count, order] for the chunk,
+        as the backend's `lpc` keyword; {} for other models."""
+        if not self.config.lpc_excitation:
+            return {}
+        rows = []
+        for slot in slots:
+            if self.sources.get(slot) is None:
+                raise ValueError("an excitation model (excitation 'lpc') predicts from the "
+                                 "mel: open the slot with one")
+            rows.append(lpc_window(self.sources[slot].frames, self.config,
+                                   self.position[slot], count, self._lpc_cache[slot]))
+        return {"lpc": np.stack(rows)}
 
     def generate_pcm(self, slots: list[int], count: int, conditioning: list | None = None
                      ) -> np.ndarray:

@@ -11,6 +11,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from wavenet_core.model.recipe import FeatureRecipe
+
 
 @dataclass(frozen=True)
 class MelConfig:
@@ -25,7 +27,7 @@ class MelConfig:
 
 
 VARIANT_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
-                   "output", "upsample_scales")
+                   "output", "upsample_scales", "excitation")
 """The WaveNetConfig fields beyond the seed's design (other WaveNets: docs/checkpoint-format.md)."""
 
 
@@ -52,6 +54,12 @@ class WaveNetConfig:
     `cond_layers` > 0: a conditioning network over the (standardised) mel frames before
     the upsampling, `cond_layers` residual blocks of `cond_kernel` taps with one frame of
     lookahead each (wavenet_core/model/condnet.py); 0 = none, the seed's design.
+    `excitation` "lpc": linear prediction of order `lpc_order` from the mel predicts each
+    sample from the last ones, the model sees that prediction beside the previous sample
+    and outputs the mu-law distribution of the prediction's error (docs/excitation.md);
+    "none" = the seed's design.
+    `features` the recipe that makes the model's features from audio (recipe.py; default
+    "ours", this project's log-mel).
     """
 
     layers_per_stack: int = 10
@@ -80,6 +88,9 @@ class WaveNetConfig:
     upsample_freq_kernel: int = 3
     cond_layers: int = 0
     cond_kernel: int = 3
+    excitation: str = "none"
+    lpc_order: int = 16
+    features: FeatureRecipe = field(default_factory=FeatureRecipe)
 
     def __post_init__(self) -> None:
         cycle = tuple(int(d) for d in self.dilation_cycle)
@@ -87,6 +98,9 @@ class WaveNetConfig:
         object.__setattr__(self, "upsample_scales", tuple(int(s) for s in self.upsample_scales))
         if isinstance(self.mel, dict):
             object.__setattr__(self, "mel", MelConfig(**self.mel))
+        if isinstance(self.features, dict):
+            object.__setattr__(self, "features", FeatureRecipe.from_dict(self.features))
+        self.features.check_bands(self.mel.n_mels)
         if cycle and len(cycle) != self.layers_per_stack:
             raise ValueError(
                 f"dilation_cycle has {len(cycle)} entries but "
@@ -112,6 +126,29 @@ class WaveNetConfig:
             raise ValueError("cond_layers > 0 needs a mel-conditioned model (mel_channels > 0)")
         if self.cond_kernel < 2:
             raise ValueError(f"cond_kernel must be >= 2, got {self.cond_kernel}")
+        self._check_excitation()
+
+    def _check_excitation(self) -> None:
+        """An excitation model predicts from the mel, in mu-law, without pre-emphasis."""
+        if self.excitation not in ("none", "lpc"):
+            raise ValueError(f"excitation must be 'none' or 'lpc', got {self.excitation!r}")
+        if self.lpc_order < 1:
+            raise ValueError(f"lpc_order must be >= 1, got {self.lpc_order}")
+        if self.excitation == "none":
+            return
+        if self.features.kind not in ("ours", "nvidia"):
+            raise ValueError(f"excitation 'lpc' inverts a natural-log mel (features 'ours' "
+                             f"or 'nvidia'), not {self.features.kind!r} features")
+        if not self.local_conditioning:
+            raise ValueError("excitation 'lpc' needs a mel-conditioned model (mel_channels > 0)")
+        if self.mel.n_mels != self.mel_channels:
+            raise ValueError(f"excitation 'lpc' inverts the mel filterbank: mel_channels "
+                             f"{self.mel_channels} must equal mel.n_mels {self.mel.n_mels}")
+        if self.scalar_io:
+            raise ValueError("excitation 'lpc' needs input_kind 'embedding' (softmax output)")
+        if self.preemphasis:
+            raise ValueError("excitation 'lpc' and preemphasis do not combine (the linear "
+                             "prediction already shapes the noise)")
 
     def _check_variant(self) -> None:
         """The options other WaveNets need (kernel, widths, input, output, upsampler)."""
@@ -188,6 +225,16 @@ class WaveNetConfig:
                 and not (n == "gate_channels" and self.gate_width == self.residual_channels)]
 
     @property
+    def lpc_excitation(self) -> bool:
+        """The model outputs the excitation of a linear prediction from the mel."""
+        return self.excitation == "lpc"
+
+    @property
+    def pcm_output(self) -> bool:
+        """Generation returns 16-bit PCM codes (scalar and excitation models), not mu-law."""
+        return self.scalar_io or self.lpc_excitation
+
+    @property
     def local_conditioning(self) -> bool:
         return self.mel_channels > 0
 
@@ -196,14 +243,20 @@ class WaveNetConfig:
         return self.num_speakers > 0
 
     def to_dict(self) -> dict:
-        """Every field, except `preemphasis` when 0 and `cond_layers` / `cond_kernel` when
-        `cond_layers` is 0 (a model without them keeps the config, and the checkpoint, that
-        code before the fields reads)."""
+        """Every field, except `preemphasis` when 0, `cond_layers` / `cond_kernel` when
+        `cond_layers` is 0, `excitation` / `lpc_order` when `excitation` is "none" and
+        `features` when it is "ours" (a model without them keeps the config, and the
+        checkpoint, that code before the fields reads)."""
         data = dataclasses.asdict(self)
+        data["features"] = self.features.to_dict()
+        if self.features.kind == "ours":
+            del data["features"]
         if not self.preemphasis:
             del data["preemphasis"]
         if not self.cond_layers:
             del data["cond_layers"], data["cond_kernel"]
+        if not self.lpc_excitation:
+            del data["excitation"], data["lpc_order"]
         return data
 
     @property
@@ -228,6 +281,8 @@ class WaveNetConfig:
         data = dict(data)
         if "mel" in data and isinstance(data["mel"], dict):
             data["mel"] = MelConfig(**data["mel"])
+        if isinstance(data.get("features"), dict):
+            data["features"] = FeatureRecipe.from_dict(data["features"])
         for key in ("dilation_cycle", "upsample_scales"):
             if key in data:
                 data[key] = tuple(data[key])

@@ -19,6 +19,12 @@ With a conditioning network (`cond_layers`, condnet.py) `local` is the rows of t
 *conditioned* mel: `self.cond_net` makes it from the raw frames, outside the forward
 (`conditioning.local_from_mel`, or `local_from_frame_window` for training windows).
 
+An excitation model (`excitation` "lpc", docs/excitation.md) also takes `prediction`
+[B, T], aligned like `local`: prediction[:, t] is the linear prediction p of x[t+1] from
+the samples before it (wavenet_core/audio/lpc.py). It enters as p times a learned vector
+`prediction_input` [C] added to the input vector, and the outputs are the logits of the
+mu-law code of the excitation x[t+1] - p.
+
 Inside, activations run channels-last ([B, T, C]); see layers.py.
 """
 
@@ -44,6 +50,8 @@ class WaveNet(nn.Module):
             self.input_1x1 = Conv1d1x1(1, c.residual_channels, bias=True)
         else:
             self.embedding = nn.Embedding(c.classes, c.residual_channels)
+        self.prediction_input = (nn.Parameter(torch.randn(c.residual_channels))
+                                 if c.lpc_excitation else None)
         self.upsampler = (LearnedUpsampler(c.upsample_scales, c.upsample_freq_kernel)
                           if c.upsample_scales and c.local_conditioning else None)
         self.cond_net = ConditioningNetwork(c) if c.cond_layers else None
@@ -71,11 +79,19 @@ class WaveNet(nn.Module):
             raise ValueError("this model is speaker conditioned: pass `speaker` ids")
         return self.speaker_embedding(speaker)
 
-    def input_vectors(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Codes (or samples in [-1, 1]) [B, T] -> first-layer inputs [B, T, C]."""
-        if self.embedding is not None:
-            return self.embedding(inputs)
-        return pointwise(inputs.to(torch.float32).unsqueeze(-1), self.input_1x1)
+    def input_vectors(self, inputs: torch.Tensor,
+                      prediction: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes (or samples in [-1, 1]) [B, T] (and an excitation model's predictions
+        [B, T]) -> first-layer inputs [B, T, C]."""
+        if (prediction is None) != (self.prediction_input is None):
+            raise ValueError("an excitation model (excitation 'lpc') needs `prediction`; "
+                             "other models take none")
+        if self.embedding is None:
+            return pointwise(inputs.to(torch.float32).unsqueeze(-1), self.input_1x1)
+        x = self.embedding(inputs)
+        if prediction is not None:
+            x = x + prediction.to(x.dtype).unsqueeze(-1) * self.prediction_input
+        return x
 
     def local_from_frame_window(self, frames: torch.Tensor, left: torch.Tensor,
                                 right: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -97,12 +113,12 @@ class WaveNet(nn.Module):
 
     def run_layers(self, codes: torch.Tensor, local: torch.Tensor | None = None,
                    speaker: torch.Tensor | None = None, pad: bool = False,
-                   keep_inputs: bool = False):
+                   keep_inputs: bool = False, prediction: torch.Tensor | None = None):
         """Embedding and residual stacks -> (summed skips [B, S, T_out], per-layer inputs).
 
         Per-layer inputs [B, C, T] are kept only with `keep_inputs` (queue priming needs them).
         """
-        x = self.input_vectors(codes)
+        x = self.input_vectors(codes, prediction)
         spk = self.speaker_vectors(speaker)
         local = self.standardise_local(local)
         layer_inputs, skips = [], []
@@ -121,7 +137,8 @@ class WaveNet(nn.Module):
         return pointwise(hidden, self.logits_1x1).transpose(1, 2)
 
     def forward(self, codes: torch.Tensor, local: torch.Tensor | None = None,
-                speaker: torch.Tensor | None = None, pad: bool = False) -> torch.Tensor:
+                speaker: torch.Tensor | None = None, pad: bool = False,
+                prediction: torch.Tensor | None = None) -> torch.Tensor:
         """codes [B, T] -> outputs [B, output_channels, T - R + 1] ([.., T] with pad)."""
-        skip_sum, _ = self.run_layers(codes, local, speaker, pad=pad)
+        skip_sum, _ = self.run_layers(codes, local, speaker, pad=pad, prediction=prediction)
         return self.head(skip_sum)

@@ -13,6 +13,12 @@ A model with a conditioning network (`cond_layers`, condnet.py) conditions the f
 with weights that train, so its windows carry `frames` (a `FrameWindow`: the raw frames
 the window needs, edge rule applied, and how its rows interpolate them) and no `local`;
 `WaveNet.local_from_frame_window` makes the rows.
+
+An excitation model (`excitation` "lpc", docs/excitation.md) keeps per utterance the linear
+prediction p of every sample from the mel's coefficients (`lpc.lpc_window`, the rows
+generation uses) and the codes of the excitation x - p: its windows carry `prediction`
+for samples s+1 .. s+R-1+length (aligned like `local`) and excitation targets. Inputs
+stay the codes of x (of the audio, or a pack's codes decoded).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class Batch:
     local: np.ndarray | None   # [B, n_mels, R-1+length] float32 (None with `frames`)
     speaker: np.ndarray        # [B] int64
     frames: FrameWindow | None = None   # models with a conditioning network
+    prediction: np.ndarray | None = None   # [B, R-1+length] float32 (excitation models)
 
     @classmethod
     def concatenate(cls, batches: list[Batch]) -> Batch:
@@ -62,7 +69,8 @@ class Batch:
             if isinstance(parts[0], FrameWindow):
                 return FrameWindow.concatenate(parts)
             return np.concatenate(parts)
-        return cls(*(cat(n) for n in ("inputs", "targets", "local", "speaker", "frames")))
+        return cls(*(cat(n) for n in ("inputs", "targets", "local", "speaker", "frames",
+                                      "prediction")))
 
 
 def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
@@ -119,7 +127,11 @@ def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
               length: int) -> Batch:
     field = config.receptive_field
     inputs = np.stack([u.codes[s:s + field - 1 + length] for u, s in zip(utts, starts)])
-    targets = np.stack([u.codes[s + field:s + field + length] for u, s in zip(utts, starts)])
+    targets = np.stack([(u.codes if u.targets is None else u.targets)[s + field:s + field + length]
+                        for u, s in zip(utts, starts)])
+    pred = None
+    if config.lpc_excitation:
+        pred = np.stack([u.prediction[s + 1:s + field + length] for u, s in zip(utts, starts)])
     local = frames = None
     if config.cond_layers:
         parts = [train_frame_window(u.mel, config.cond_left_context, config.cond_lookahead,
@@ -131,4 +143,4 @@ def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
         local = np.stack([mel_window(u.mel, config.mel.hop_length, s + 1, field - 1 + length).T
                           for u, s in zip(utts, starts)]).astype(np.float32)
     speaker = np.array([u.speaker for u in utts], dtype=np.int64)
-    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, frames)
+    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, frames, pred)

@@ -21,7 +21,7 @@ import numpy as np
 from wavenet_core.audio.wav import read_wav
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.training.corpus import CorpusError, load_manifest
-from wavenet_core.training.utterance import Utterance, make_utterance
+from wavenet_core.training.utterance import Utterance, make_utterance, with_excitation
 
 PACK_FORMAT = 1
 
@@ -93,12 +93,16 @@ def load_pack_utterances(path, split: str, config: WaveNetConfig, pad: int,
         raise CorpusError(f"{path} was packed for pad {info['pad']}, {info['sample_rate']} Hz,"
                           f" {mel}; this model needs pad {pad}, {config.sample_rate} Hz,"
                           f" {config.mel}")
+    if config.local_conditioning and config.features.kind != "ours":
+        raise CorpusError(f"{path} holds this project's log-mel; a model with "
+                          f"{config.features.kind!r} features trains on a corpus folder")
     if config.preemphasis:
         raise CorpusError(f"{path} holds codes of plain audio; a model with preemphasis "
                           "trains on a corpus folder")
     co, mo = a["code_offsets"], a["mel_offsets"]
     picked = [i for i, s in enumerate(info["splits"]) if s == split][:limit]
-    return [Utterance(a["codes"][co[i]:co[i + 1]],
+    utts = [Utterance(a["codes"][co[i]:co[i + 1]],
                       a["mels"][mo[i]:mo[i + 1]].astype(np.float32)
                       if config.local_conditioning else None, int(a["speakers"][i]))
             for i in picked]
+    return [with_excitation(u, config) for u in utts] if config.lpc_excitation else utts

@@ -86,7 +86,8 @@ def learning_rate(step: int, s: TrainSettings, elapsed_minutes: float = 0.0) -> 
 
 
 def batch_loss(model: WaveNet, batch: Batch, device, bfloat16: bool = False) -> torch.Tensor:
-    """Mean cross-entropy (nats per sample) of the batch's targets."""
+    """Mean cross-entropy (nats per sample) of the batch's targets (an excitation model's:
+    of the excitation codes, given the prediction)."""
     inputs = torch.from_numpy(batch.inputs).to(device)
     local = None if batch.local is None else torch.from_numpy(batch.local).to(device)
     if batch.frames is not None:     # a conditioning network: rows from conditioned frames
@@ -96,8 +97,10 @@ def batch_loss(model: WaveNet, batch: Batch, device, bfloat16: bool = False) -> 
                   for f in ("frames", "left", "right", "weight"))).float()
     speaker = torch.from_numpy(batch.speaker).to(device) if model.config.global_conditioning \
         else None
+    prediction = (None if batch.prediction is None
+                  else torch.from_numpy(batch.prediction).to(device))
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
-        logits = model(inputs, local, speaker)
+        logits = model(inputs, local, speaker, prediction=prediction)
     return F.cross_entropy(logits.float(), torch.from_numpy(batch.targets).to(device))
 
 

@@ -1,6 +1,9 @@
 """One training utterance: the mu-law codes of silence-padded audio and its log-mel.
 
-Both the corpus folder reader (data.py) and the pack reader (pack.py) make these.
+Both the corpus folder reader (data.py) and the pack reader (pack.py) make these. An
+excitation model's (docs/excitation.md) also holds the linear prediction p of every sample
+from its mel's coefficients (`lpc.lpc_window`, the rows generation uses) and the codes of
+the excitation x - p; its codes are those of x (the audio, or a pack's codes decoded).
 """
 
 from __future__ import annotations
@@ -10,20 +13,36 @@ from dataclasses import dataclass
 import numpy as np
 
 from wavenet_core.audio.emphasis import preemphasize
-from wavenet_core.audio.mel import log_mel
-from wavenet_core.audio.mulaw import mulaw_encode
+from wavenet_core.audio.lpc import lpc_window, prediction
+from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode, mulaw_encode_exact
+from wavenet_core.audio.recipes import model_features
 from wavenet_core.model.config import WaveNetConfig
 
 
 @dataclass
 class Utterance:
     codes: np.ndarray          # [samples] uint8 mu-law codes (silence-padded at the start)
-    mel: np.ndarray | None     # [frames, n_mels] float32 log-mel of the padded audio
+    mel: np.ndarray | None     # [frames, n_mels] float32 features of the padded audio (the
+                               # model's recipe: log-mel unless it says otherwise)
     speaker: int
+    prediction: np.ndarray | None = None   # [samples] float32 (excitation models)
+    targets: np.ndarray | None = None      # [samples] uint8 excitation codes (idem)
 
 
 def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: int) -> Utterance:
     audio = np.concatenate([np.zeros(pad, dtype=np.float32), audio.astype(np.float32)])
-    mel = log_mel(audio, config.sample_rate, config.mel) if config.local_conditioning else None
+    mel = model_features(audio, config) if config.local_conditioning else None
     codes = mulaw_encode(preemphasize(audio, config.preemphasis))
-    return Utterance(codes.astype(np.uint8), mel, int(speaker))
+    utterance = Utterance(codes.astype(np.uint8), mel, int(speaker))
+    return with_excitation(utterance, config, audio) if config.lpc_excitation else utterance
+
+
+def with_excitation(utterance: Utterance, config: WaveNetConfig,
+                    audio: np.ndarray | None = None) -> Utterance:
+    """An excitation model's utterance: inputs the codes of x (`audio`, or the decoded
+    codes of a pack), the prediction p of each sample and the codes of x - p."""
+    x = (mulaw_decode(utterance.codes, mu=config.classes - 1) if audio is None
+         else np.asarray(audio, np.float32))
+    p = prediction(x, lpc_window(utterance.mel, config, 0, len(x)))
+    code = lambda v: mulaw_encode_exact(v, config.classes).astype(np.uint8)  # noqa: E731
+    return Utterance(code(x), utterance.mel, utterance.speaker, p, code(x - p))

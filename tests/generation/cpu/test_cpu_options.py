@@ -48,7 +48,8 @@ def _rows(config, n, steps, seed):
 def _float64_forward(ref, codes, local, speaker):
     """The reference's forward, scalar inputs in float64 too."""
     if ref.input_1x1 is not None:
-        ref.input_vectors = lambda x: pointwise(x.double().unsqueeze(-1), ref.input_1x1)
+        ref.input_vectors = lambda x, prediction=None: pointwise(x.double().unsqueeze(-1),
+                                                                 ref.input_1x1)
     with torch.no_grad():
         return ref(codes, None if local is None else local.double(), speaker)[0].T.numpy()
 

@@ -3,8 +3,9 @@
 One call of `cpu.loop.run_rows` produces K samples for a group of slots: input vector, every
 layer (ring read/write, fused filter+gate matrix on the k taps [x(t-(k-1)d), ..., x(t)],
 tanh * sigmoid, fused residual+skip matrix), the head and the sampling (codes, or mixture /
-Gaussian samples), with no Python in between. It runs every config option but the learned
-upsampler, which runs outside (the backend then takes per-sample rows, not frames). The kernel
+Gaussian samples, or an excitation model's samples, docs/excitation.md), with no Python in
+between. It runs every config option but the learned upsampler, which runs outside (the
+backend then takes per-sample rows, not frames). The kernel
 releases the GIL. Two ways to use the threads (docs/cpu-kernel.md):
 - group mode (at least as many slots as threads): the slots are split into contiguous
   groups, one per thread, each thread with the whole model;
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 
 from wavenet_core.generation.capabilities import require
+from wavenet_core.generation.cpu.excitation import excitation_dims
 from wavenet_core.generation.cpu.kernels import Call, Dims, Shard, Team
 from wavenet_core.generation.cpu.loop import run_rows
 from wavenet_core.generation.cpu.packing import PaddedMatrices, aligned, split_range
@@ -90,7 +92,7 @@ class CpuBackend(StateSlots):
                          cp=mats.cp, zp=mats.zp, sp=mats.sp, qp=mats.qp, m=mats.mel_channels,
                          nout=cfg.output_channels, scale=np.float32(cfg.residual_scale),
                          out_kind=OUT_KINDS[cfg.output], mixtures=cfg.mixtures,
-                         lsm=np.float32(cfg.log_scale_min))
+                         lsm=np.float32(cfg.log_scale_min), **excitation_dims(self.model))
         self._shards: dict[int, list[Shard]] = {1: [mats.shard(0, 1, precision)]}
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -100,42 +102,48 @@ class CpuBackend(StateSlots):
     # -- interface ------------------------------------------------------------------
 
     @torch.no_grad()
-    def step_logits(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
-        """Consume one given input per slot (a code, or a sample for scalar input) -> outputs
-        [n, output_channels]; advances the slots."""
+    def step_logits(self, state: GenerationState, slots, inputs, local=None,
+                    lpc=None) -> torch.Tensor:
+        """Consume one given input per slot (a code, or a sample for scalar input and
+        excitation models, these with the predicted sample's coefficient rows `lpc`
+        [n, order]) -> outputs [n, output_channels]; advances the slots."""
         slots = self._slots(slots)
         inputs = np.asarray(torch.as_tensor(inputs).cpu(), dtype=self._input_dtype)
         if local is not None:
             local = torch.as_tensor(local, dtype=torch.float32).cpu().reshape(len(slots), 1, -1)
+        if lpc is not None:
+            lpc = np.asarray(torch.as_tensor(lpc).cpu(), np.float32).reshape(len(slots), 1, -1)
         return torch.from_numpy(self.teacher_force(state, slots, inputs.reshape(-1, 1),
-                                                   local)[:, 0])
+                                                   local, lpc)[:, 0])
 
     @torch.no_grad()
-    def teacher_force(self, state: GenerationState, slots, inputs, local=None) -> np.ndarray:
-        """Consume given inputs [n, K] (codes, or samples for scalar input; local [n, K, M])
-        -> outputs [n, K, output_channels]."""
+    def teacher_force(self, state: GenerationState, slots, inputs, local=None,
+                      lpc=None) -> np.ndarray:
+        """Consume given inputs [n, K] (codes, or samples for scalar input and excitation
+        models; local [n, K, M], lpc [n, K, order]) -> outputs [n, K, output_channels]."""
         slots = self._slots(slots)
         inputs = np.ascontiguousarray(np.asarray(inputs, dtype=self._input_dtype))
         if inputs.ndim != 2 or inputs.shape[0] != len(slots):
             raise ValueError(f"inputs must be [{len(slots)}, K], got {inputs.shape}")
         logits = np.empty(inputs.shape + (self.config.output_channels,), np.float32)
-        self._run(state, slots, inputs.shape[1], local, inputs, logits)
+        self._run(state, slots, inputs.shape[1], local, inputs, logits, lpc)
         return logits
 
     @torch.no_grad()
     def generate(self, state: GenerationState, slots, num_steps: int,
-                 local=None) -> np.ndarray:
+                 local=None, lpc=None) -> np.ndarray:
         """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps].
 
         `local` conditions each produced sample (None without mel): per-sample rows
         [n, num_steps, M] or `MelFrames` (what the server sends: 1/hop of the projections;
-        rows only with a learned upsampler). Scalar-output models give 16-bit PCM codes
+        rows only with a learned upsampler); an excitation model's `lpc` [n, num_steps,
+        order] predicts it. Scalar-output and excitation models give 16-bit PCM codes
         (sampling.scalar_codes) and feed the unrounded sample back.
         """
         slots = self._slots(slots)
         forced = np.zeros((len(slots), 0), self._input_dtype)
         logits = np.zeros((len(slots), 0, 0), np.float32)
-        return self._run(state, slots, int(num_steps), local, forced, logits)
+        return self._run(state, slots, int(num_steps), local, forced, logits, lpc)
 
     def warmup(self) -> None:
         """Compile (or load from numba's cache) and run a tiny generate and teacher pass,
@@ -144,10 +152,15 @@ class CpuBackend(StateSlots):
         state = self.new_state(5)
         for slot in range(5):
             self.open_slot(state, slot, seed=slot, temperature=float(slot % 2))
-        m = self.mel_channels
-        self.generate(state, [0], 3, np.zeros((1, 3, m), np.float32) if m else None)
-        self.generate(state, list(range(5)), 3, np.zeros((5, 3, m), np.float32) if m else None)
-        self.step_logits(state, [0], [0], np.zeros((1, m), np.float32) if m else None)
+        m, order = self.mel_channels, self.dims.order
+        rows = (lambda n, k: np.zeros((n, k, order), np.float32)) if order else (
+            lambda n, k: None)
+        self.generate(state, [0], 3, np.zeros((1, 3, m), np.float32) if m else None,
+                      rows(1, 3))
+        self.generate(state, list(range(5)), 3, np.zeros((5, 3, m), np.float32) if m else None,
+                      rows(5, 3))
+        self.step_logits(state, [0], [0], np.zeros((1, m), np.float32) if m else None,
+                         None if not order else rows(1, 1)[:, 0])
 
     def close(self) -> None:
         """Stop the worker threads (a later call starts them again)."""
@@ -173,7 +186,25 @@ class CpuBackend(StateSlots):
 
     @property
     def _input_dtype(self):
-        return np.float32 if self.config.scalar_io else np.int64
+        return np.float32 if self._values else np.int64
+
+    @property
+    def _values(self) -> bool:
+        """The model feeds back samples, not codes (scalar input, excitation models)."""
+        return self.config.scalar_io or self.config.lpc_excitation
+
+    def _lpc_rows(self, lpc, n: int, num_steps: int) -> np.ndarray:
+        """The call's coefficient rows [n, K, order], contiguous float32 (empty for a model
+        without an excitation output)."""
+        order = self.dims.order
+        if not order:
+            return np.zeros((n, 0, 0), np.float32)
+        if lpc is None:
+            raise ValueError("an excitation model (excitation 'lpc') needs `lpc` rows")
+        rows = np.ascontiguousarray(np.asarray(lpc, dtype=np.float32))
+        if rows.shape != (n, num_steps, order):
+            raise ValueError(f"lpc must be [{n}, {num_steps}, {order}], got {rows.shape}")
+        return rows
 
     @staticmethod
     def _slots(slots) -> np.ndarray:
@@ -224,7 +255,7 @@ class CpuBackend(StateSlots):
         return [Team(thread=t, threads=threads, **shared) for t in range(threads)]
 
     def _run(self, state: GenerationState, slots: np.ndarray, num_steps: int, local,
-             forced: np.ndarray, logits: np.ndarray) -> np.ndarray:
+             forced: np.ndarray, logits: np.ndarray, lpc=None) -> np.ndarray:
         n = len(slots)
         if state.ring.device.type != "cpu":
             raise ValueError("the cpu backend needs a GenerationState on the CPU")
@@ -233,10 +264,11 @@ class CpuBackend(StateSlots):
         if len(np.unique(slots)) != n:
             raise ValueError("each slot may appear only once per call")
         mel = self._frames(local, n, num_steps)
+        lpc = self._lpc_rows(lpc, n, num_steps)
         codes = np.zeros((n, num_steps), np.int64)
         if n == 0 or num_steps == 0:
             return codes
-        scalar = self.config.scalar_io
+        scalar = self._values              # samples (forced_v) in, not codes (forced)
         if not scalar:
             classes = self.config.classes
             first = forced if forced.shape[1] else state.next_input.numpy()[slots]
@@ -249,6 +281,7 @@ class CpuBackend(StateSlots):
                      seed=state.seed.numpy(), temperature=state.temperature.numpy(),
                      num_steps=num_steps)
         bias = self._bias(state, slots)
+        history = state.lpc_history.numpy()
 
         def call(lo: int, hi: int, gate_cols=slice(None), private_ring=False) -> Call:
             rows = slots[lo:hi]
@@ -259,7 +292,8 @@ class CpuBackend(StateSlots):
                         frames=mel.frames[lo:hi].reshape(-1), phase=mel.phase[lo:hi],
                         hop=mel.hop, forced=none[lo:hi] if scalar else forced[lo:hi],
                         forced_v=forced[lo:hi] if scalar else none[lo:hi].astype(np.float32),
-                        codes=codes[lo:hi], logits=logits[lo:hi], **views)
+                        codes=codes[lo:hi], logits=logits[lo:hi], lpc=lpc[lo:hi],
+                        lpc_history=history, **views)
 
         parts = self.split_threads(n)
         measured = parts > 1 and self.split == "auto"       # auto: pick and time a mode

@@ -34,9 +34,13 @@ from wavenet_core.generation.cpu.weights import (
 # [classes, c] (empty for scalar input), in_w [2, c] the scalar input's weight and bias
 # (empty for embedding input); widths c, padded cp (residual), zp (z), sp (skip), qp
 # (outputs), m mel channels, nout outputs; scale the residual scale; out_kind 0 softmax,
-# 1 mol (`mixtures`), 2 gaussian, lsm their log_scale_min.
+# 1 mol (`mixtures`), 2 gaussian, lsm their log_scale_min. An excitation model
+# (docs/excitation.md): order its lpc_order (0: none), pred_w [c] the prediction's input
+# vector, thresholds [classes - 1] the mu-law code thresholds of its input, table
+# [classes] the excitation codes' values (all three empty for other models).
 Dims = namedtuple("Dims", "offsets dilations spans taps emb in_w c cp zp sp qp m nout scale "
-                          "out_kind mixtures lsm")
+                          "out_kind mixtures lsm order pred_w thresholds table")
+
 # Shard: one thread's column slice of every matrix, in one weight format (cpu/weights.py):
 # gate columns [filter J | gate J] for its z channels J = [j_lo, j_lo + jt), out columns
 # [residual (all cp) | skip S = [s_lo, s_lo + st)], head columns [h_lo, h_lo + ht), logit
@@ -53,9 +57,12 @@ Shard = namedtuple("Shard", "w s gate_off gate_soff out_off out_soff head_off he
 # per-row phase [n] and hop (mel_frames.MelFrames: row r's step k interpolates frames
 # (phase[r] + k) // hop and the next; per-sample rows are frames of hop 1); forced [n, K]
 # teacher-forced codes, or forced_v [n, K] values for scalar input (K = 0: sample), codes
-# [n, K] out, logits [n, K, nout] out (K = 0: not kept).
+# [n, K] out, logits [n, K, nout] out (K = 0: not kept); an excitation model's lpc
+# [n, K, order] coefficient rows of the samples made (or predicted) and lpc_history
+# [slots, order] the state's LPC histories, newest first (empty for other models).
 Call = namedtuple("Call", "slots num_steps ring ring_rows positions next_input next_value seed "
-                          "temperature bias frames phase hop forced forced_v codes logits")
+                          "temperature bias frames phase hop forced forced_v codes logits "
+                          "lpc lpc_history")
 # Team: this thread's number, the team size, the barrier counters and the buffers the team
 # shares: z [2, n, zp] (double buffered by layer), act/hid [n, sp], lg [n, qp].
 Team = namedtuple("Team", "thread threads flags z act hid lg")

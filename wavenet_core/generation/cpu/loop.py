@@ -12,7 +12,10 @@ and its own skip columns, from [x | skip] (+ the out bias), then scales x.
 The head: skip slices -> shared act; barrier; head columns -> shared hid; barrier; logit
 columns -> shared lg; barrier; every thread samples the same code (or scalar sample)
 from the same outputs. Options the model does not use (out bias, residual scale 1, scalar
-input and output) cost one branch per layer or per step, outside the inner loops.
+input and output, an excitation output) cost one branch per layer or per step, outside
+the inner loops. An excitation model (docs/excitation.md) feeds back samples: each step
+shifts the row's sample into its LPC history, predicts p from the step's coefficient row,
+feeds embedding[code of x] + p * pred_w, and makes x = clamp(p + e) from the sampled code.
 Each output element is the same FMA chain whatever the team size, so a team's samples
 are bitwise one thread's. With T = 1 the barriers return at once.
 """
@@ -22,6 +25,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from wavenet_core.generation.cpu.excitation import (
+    excitation_value,
+    mulaw_code,
+    push_and_predict,
+)
 from wavenet_core.generation.cpu.kernels import _matmul
 from wavenet_core.generation.cpu.scalar import pcm_code, sample_scalar_one
 from wavenet_core.generation.cpu.simd import (
@@ -55,6 +63,7 @@ def run_rows(dims, shard, call, team):
     jt2 = 2 * jt
     xw = cp + shard.st                  # per row: residual stream x [cp], my skip slice
     scalar = dims.in_w.shape[0] > 0
+    order = dims.order                  # an excitation model's LPC order (0: none)
     teacher = call.forced.shape[1] > 0 or call.forced_v.shape[1] > 0
     keep_logits = call.logits.shape[1] > 0
     has_out_b = shard.out_b.shape[0] > 0
@@ -70,10 +79,19 @@ def run_rows(dims, shard, call, team):
     code = np.zeros(n, np.int64)
     value = np.zeros(n, np.float32)
     phase = np.zeros(n * num_layers, np.int64)      # pos % span, kept incrementally
+    history = np.zeros((n, order), np.float32)      # each row's LPC history, newest first
+    pred = np.zeros(n, np.float32)                  # each row's prediction this step
+    scratch = np.zeros(max(1, 2 * order), np.float32)
+    size = 1
+    while size < order:
+        size *= 2
+    scratch = scratch[:size]
     for r in range(n):
         pos[r] = call.positions[slots[r]]
         code[r] = call.next_input[slots[r]]
         value[r] = call.next_value[slots[r]]
+        for j in range(order):
+            history[r, j] = call.lpc_history[slots[r], j]
         for layer in range(num_layers):
             phase[r * num_layers + layer] = pos[r] % dims.spans[layer]
     # Mel: per block of `sub` steps, each row's frames that block touches are projected
@@ -121,6 +139,15 @@ def run_rows(dims, shard, call, team):
                     ib = dims.in_w[1]
                     for o in range(c):
                         xr[o] = v * iw[o] + ib[o]
+                elif order > 0:             # excitation: x's code, plus p * pred_w
+                    if teacher:
+                        value[r] = call.forced_v[r, k]
+                    pred[r] = push_and_predict(history[r], value[r], call.lpc[r, k], scratch)
+                    e = dims.emb[mulaw_code(value[r], dims.thresholds)]
+                    pw = dims.pred_w
+                    p = pred[r]
+                    for o in range(c):
+                        xr[o] = e[o] + p * pw[o]
                 else:
                     if teacher:
                         code[r] = call.forced[r, k]
@@ -238,6 +265,12 @@ def run_rows(dims, shard, call, team):
                                                  pos[r])
                     if lead:
                         call.codes[r, k] = pcm_code(value[r])
+                elif not teacher and order > 0:
+                    e = _sample(lr, call.temperature[slot],
+                                counter_uniform_one(call.seed[slot], pos[r]), probs)
+                    value[r] = excitation_value(pred[r], e, dims.table)
+                    if lead:
+                        call.codes[r, k] = pcm_code(value[r])
                 elif not teacher:
                     code[r] = _sample(lr, call.temperature[slot],
                                       counter_uniform_one(call.seed[slot], pos[r]), probs)
@@ -247,6 +280,8 @@ def run_rows(dims, shard, call, team):
     if lead:
         for r in range(n):
             call.positions[slots[r]] = pos[r]
+            for j in range(order):
+                call.lpc_history[slots[r], j] = history[r, j]
             if not teacher:
                 call.next_input[slots[r]] = code[r]
                 call.next_value[slots[r]] = value[r]

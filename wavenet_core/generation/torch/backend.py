@@ -10,6 +10,9 @@ value * input_weight + input_bias), per layer l (dilation d, kernel k, ring leng
 Then head: relu(relu(skip) @ head_weight.T + head_bias) @ logits_weight.T + logits_bias,
 and sampling (sampling.py: softmax codes, or mixture / Gaussian samples fed back as the
 next input). Eager PyTorch pays a few microseconds per op, which is what caps this backend.
+An excitation model (docs/excitation.md) consumes samples x: each step pushes x into the
+slot's `lpc_history`, predicts p = lpc.predict(history, the sample's coefficient row),
+feeds embedding[mu-law code of x] + p * prediction_input, and samples x' = p + e.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wavenet_core.audio.lpc import predict
+from wavenet_core.audio.mulaw import mulaw_encode_exact
 from wavenet_core.generation.packing import pack_weights
 from wavenet_core.generation.sampling import next_sample
 from wavenet_core.generation.state import GenerationState, StateSlots
@@ -54,7 +59,9 @@ class TorchBackend(StateSlots):
         self.open_slot(state, 0)
         m = self.config.mel_channels
         local = torch.zeros(1, 2, m, device=self.device) if m else None
-        self.generate(state, [0], 2, local)
+        lpc = (torch.zeros(1, 2, self.config.lpc_order, device=self.device)
+               if self.config.lpc_excitation else None)
+        self.generate(state, [0], 2, local, lpc)
 
     def _layer_bias(self, state: GenerationState, slots: torch.Tensor) -> torch.Tensor:
         """Filter/gate bias per slot and layer [n, L, 2C], the speaker folded in."""
@@ -66,13 +73,34 @@ class TorchBackend(StateSlots):
     @torch.no_grad()
     def step_logits(self, state: GenerationState, slots, inputs: torch.Tensor,
                     local: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-                    active: torch.Tensor | None = None) -> torch.Tensor:
-        """Consume one input per slot (a code, or a sample in [-1, 1] for scalar input)
-        -> outputs [n, output_channels] (logits or distribution parameters); advances them.
+                    active: torch.Tensor | None = None,
+                    lpc: torch.Tensor | None = None) -> torch.Tensor:
+        """Consume one input per slot (a code, or a sample in [-1, 1] for scalar input and
+        excitation models, these with the predicted sample's coefficient rows `lpc`
+        [n, lpc_order]) -> outputs [n, output_channels] (logits or distribution
+        parameters); advances them.
 
         With an `active` mask [n] (the CUDA graph runs every slot), inactive rows
         compute but leave their queues and positions untouched. No host syncs here.
         """
+        return self._step(state, slots, inputs, local, bias, active, lpc)[0]
+
+    def _excitation_input(self, state: GenerationState, slots: torch.Tensor,
+                          values: torch.Tensor, lpc: torch.Tensor | None,
+                          keep: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """An excitation model's first-layer inputs [n, C] and predictions p [n]."""
+        if lpc is None:
+            raise ValueError("an excitation model (excitation 'lpc') needs `lpc` rows")
+        values = values.to(self.device, torch.float32)
+        old = state.lpc_history[slots]
+        history = torch.cat([values.unsqueeze(1), old[:, :-1]], 1)
+        state.lpc_history[slots] = history if keep is None else torch.where(keep, history, old)
+        p = predict(history, torch.as_tensor(lpc, dtype=torch.float32, device=self.device))
+        codes = mulaw_encode_exact(values, self.config.classes)
+        return self.w.embedding[codes] + p.unsqueeze(1) * self.w.prediction_input, p
+
+    def _step(self, state, slots, inputs, local=None, bias=None, active=None, lpc=None):
+        """step_logits -> (outputs, excitation models' predictions p [n] or None)."""
         slots = torch.as_tensor(slots, dtype=torch.int64, device=self.device)
         w, c, g = self.w, self.config.residual_channels, self.config.gate_width
         if bias is None:
@@ -87,8 +115,12 @@ class TorchBackend(StateSlots):
         pos = state.positions[slots]
         index = (slots.view(-1, 1, 1) * state.ring.size(1) + self.offsets
                  + (pos.view(-1, 1, 1) - self.back) % self.spans)          # [n, L, k-1]
-        x = self._input_vectors(inputs.to(self.device))
         keep = None if active is None else active.unsqueeze(1)
+        p = None
+        if self.config.lpc_excitation:
+            x, p = self._excitation_input(state, slots, inputs, lpc, keep)
+        else:
+            x = self._input_vectors(inputs.to(self.device))
         skip, scale = None, self.config.residual_scale
         for layer in range(len(state.dilations)):
             cols = index[:, layer]
@@ -106,7 +138,7 @@ class TorchBackend(StateSlots):
             skip = out[:, c:] if skip is None else skip + out[:, c:]
         state.positions[slots] = pos + (1 if active is None else active.to(pos.dtype))
         hidden = torch.relu(torch.addmm(w.head_bias, torch.relu(skip), w.head_weight.T))
-        return torch.addmm(w.logits_bias, hidden, w.logits_weight.T)
+        return torch.addmm(w.logits_bias, hidden, w.logits_weight.T), p
 
     def _input_vectors(self, inputs: torch.Tensor) -> torch.Tensor:
         w = self.w
@@ -116,12 +148,13 @@ class TorchBackend(StateSlots):
 
     @torch.no_grad()
     def generate(self, state: GenerationState, slots, num_steps: int,
-                 local: torch.Tensor | None = None) -> np.ndarray:
+                 local: torch.Tensor | None = None, lpc=None) -> np.ndarray:
         """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps].
 
-        `local` [n, num_steps, M] conditions each produced sample (None without mel).
-        Scalar-output models give 16-bit PCM codes (sampling.scalar_codes) and feed the
-        unrounded sample back.
+        `local` [n, num_steps, M] conditions each produced sample (None without mel), an
+        excitation model's `lpc` [n, num_steps, lpc_order] predicts it (lpc.lpc_window).
+        Scalar-output and excitation models give 16-bit PCM codes (sampling.scalar_codes)
+        and feed the unrounded sample back.
         """
         slots = torch.as_tensor(slots, dtype=torch.int64, device=self.device)
         out = torch.empty(len(slots), num_steps, dtype=torch.int64, device=self.device)
@@ -129,13 +162,16 @@ class TorchBackend(StateSlots):
         temperature, seed = state.temperature[slots], state.seed[slots]
         if local is not None:
             local = torch.as_tensor(local, dtype=torch.float32, device=self.device)
-        scalar = self.config.scalar_io
+        if lpc is not None:
+            lpc = torch.as_tensor(lpc, dtype=torch.float32, device=self.device)
+        scalar = self.config.scalar_io or self.config.lpc_excitation
         for k in range(num_steps):
             counters = state.positions[slots]
             inputs = state.next_value[slots] if scalar else state.next_input[slots]
-            logits = self.step_logits(state, slots, inputs,
-                                      None if local is None else local[:, k], bias)
-            fed, codes = next_sample(logits, self.config, temperature, seed, counters)
+            logits, p = self._step(state, slots, inputs,
+                                   None if local is None else local[:, k], bias,
+                                   lpc=None if lpc is None else lpc[:, k])
+            fed, codes = next_sample(logits, self.config, temperature, seed, counters, p)
             (state.next_value if scalar else state.next_input)[slots] = fed
             out[:, k] = codes
         return out.cpu().numpy()

@@ -29,8 +29,10 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     kinds = {"pos_ptr": "*i64", "next_ptr": "*i64", "seed_ptr": "*i64", "slots_ptr": "*i64",
              "forced_ptr": "*i64", "codes_ptr": "*i64", "phase_ptr": "*i64",
              "dil_ptr": "*i32", "off_ptr": "*i32"}
-    if config.scalar_io:        # samples, not codes, in and out
+    values = config.scalar_io or config.lpc_excitation
+    if values:                  # samples, not codes, in and out
         kinds.update(next_ptr="*fp32", forced_ptr="*fp32", codes_ptr="*fp32")
+    order = config.lpc_order if config.lpc_excitation else 1
     weights = ("wf_ptr", "wg_ptr", "wres_ptr", "wskip_ptr", "wh_ptr", "wl_ptr")
     floats = ("residual_scale", "log_scale_min")
     cp, gp, sp, qp, tn = kernel_shape(config, precision)
@@ -39,7 +41,9 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      LOCAL=local, OUT_BIAS=config.out_bias,
                      SCALED=config.residual_scale != 1.0, SCALAR=config.scalar_io,
                      MIXTURES=config.mixtures, DRAWS=draws_per_sample(config),
-                     PRECISION="ieee")
+                     PRECISION="ieee", EXCITE=config.lpc_excitation, VALUES=values,
+                     ORDER=order, OP=max(2, 1 << (order - 1).bit_length()),
+                     TP=max(2, 1 << (config.classes - 2).bit_length()))
     names = wavenet_chunk.__code__.co_varnames[:wavenet_chunk.__code__.co_argcount]
     signature = {}
     for name in names:

@@ -14,9 +14,11 @@ between two frames; it projects frames (`MelFrames`, 1/hop of the work) or, when
 per-sample rows [n, K, M] like every backend, treats each row as a frame of hop 1.
 
 Options (docs/architecture.md section 7): every version-2 option runs here
-(`capabilities.BACKEND_OPTIONS`). Scalar-output models return 16-bit codes and feed back
-the unrounded sample, as the torch backend does; a model with a learned upsampler takes
-per-sample rows (its upsampler runs outside the kernel), so it does not accept `MelFrames`.
+(`capabilities.BACKEND_OPTIONS`), and the excitation output (docs/excitation.md: `lpc`
+coefficient rows per sample, the LPC history in the state). Scalar-output and excitation
+models return 16-bit codes and feed back the unrounded sample, as the torch backend does;
+a model with a learned upsampler takes per-sample rows (its upsampler runs outside the
+kernel), so it does not accept `MelFrames`.
 
 On a CUDA device the kernel is compiled by `triton.jit`; on the CPU it runs in the
 Triton interpreter (slow: for tests of the kernel's logic, not for serving).
@@ -31,6 +33,7 @@ import warnings
 import numpy as np
 import torch
 
+from wavenet_core.audio.mulaw import mulaw_table, mulaw_thresholds
 from wavenet_core.generation.capabilities import require
 from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.packing import pack_weights
@@ -190,6 +193,21 @@ class TritonBackend(StateSlots):
         self.offsets = torch.tensor(np.cumsum([0] + spans[:-1]), dtype=torch.int32,
                                     device=self.device)
         self._dummy_long = torch.zeros(1, dtype=torch.int64, device=self.device)
+        self._excitation_tensors(w)
+
+    def _excitation_tensors(self, w) -> None:
+        """An excitation model's prediction input [CP], mu-law thresholds [TP] (padded
+        with +inf) and decode table [classes]; dummies for other models."""
+        cfg = self.config
+        self.order = cfg.lpc_order if cfg.lpc_excitation else 1
+        self.op = max(2, 1 << (self.order - 1).bit_length())
+        self.tp = max(2, 1 << (cfg.classes - 2).bit_length())
+        self.pred_w = self.thresholds = self.table = self._dummy
+        if cfg.lpc_excitation:
+            self.pred_w = self._pad(w.prediction_input, self.cp)
+            self.thresholds = self._pad(torch.from_numpy(mulaw_thresholds(cfg.classes)),
+                                        self.tp, float("inf"))
+            self.table = torch.from_numpy(mulaw_table(cfg.classes)).to(self.device)
 
     def _pad(self, t: torch.Tensor, width: int, fill: float = 0.0) -> torch.Tensor:
         """[..., n] -> [..., width] float32, padded with `fill`."""
@@ -204,31 +222,37 @@ class TritonBackend(StateSlots):
     # -- interface ------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(self, state: GenerationState, slots, num_steps: int, local=None) -> np.ndarray:
+    def generate(self, state: GenerationState, slots, num_steps: int, local=None,
+                 lpc=None) -> np.ndarray:
         """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps]
-        (16-bit codes of the samples for scalar-output models, which feed back unrounded).
+        (16-bit codes of the samples for scalar-output and excitation models, which feed
+        back unrounded).
 
-        `local`: per-sample rows [n, num_steps, M] (as every backend takes) or `MelFrames`.
+        `local`: per-sample rows [n, num_steps, M] (as every backend takes) or `MelFrames`;
+        an excitation model's `lpc` [n, num_steps, order] coefficient rows.
         """
         slots_t = self._slots(state, slots)
-        scalar = self.config.scalar_io
+        scalar = self._values
         codes = torch.zeros(len(slots_t), int(num_steps), device=self.device,
                             dtype=torch.float32 if scalar else torch.int64)
+        lpc = self._lpc_rows(lpc, len(slots_t), int(num_steps))
         if len(slots_t) and num_steps > 0:
             if not scalar:
                 self._check_codes(state.next_input[slots_t])
-            self._launch(state, slots_t, int(num_steps), local, None, codes, self._dummy)
+            self._launch(state, slots_t, int(num_steps), local, None, codes, self._dummy, lpc)
         elif self.config.local_conditioning:
             MelFrames.coerce(local, len(slots_t), int(num_steps), self.config.mel_channels,
                              self.accepts_mel_frames)
         return (scalar_codes(codes) if scalar else codes).cpu().numpy()
 
     @torch.no_grad()
-    def teacher_force(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
-        """Consume given inputs [n, K] (codes, or samples for scalar input; local
-        [n, K, M]) -> outputs [n, K, output_channels] (logits or distribution parameters)."""
+    def teacher_force(self, state: GenerationState, slots, inputs, local=None,
+                      lpc=None) -> torch.Tensor:
+        """Consume given inputs [n, K] (codes, or samples for scalar input and excitation
+        models; local [n, K, M], lpc [n, K, order]) -> outputs [n, K, output_channels]
+        (logits or distribution parameters)."""
         slots_t = self._slots(state, slots)
-        scalar = self.config.scalar_io
+        scalar = self._values
         forced = torch.as_tensor(np.asarray(inputs), device=self.device,
                                  dtype=torch.float32 if scalar else torch.int64)
         if forced.ndim != 2 or forced.shape[0] != len(slots_t):
@@ -237,17 +261,23 @@ class TritonBackend(StateSlots):
             self._check_codes(forced)
         k = forced.shape[1]
         logits = torch.empty(len(slots_t), k, self.config.output_channels, device=self.device)
+        lpc = self._lpc_rows(lpc, len(slots_t), k)
         if len(slots_t) and k:
-            self._launch(state, slots_t, k, local, forced.contiguous(), self._dummy_long, logits)
+            self._launch(state, slots_t, k, local, forced.contiguous(), self._dummy_long, logits,
+                         lpc)
         return logits
 
     @torch.no_grad()
-    def step_logits(self, state: GenerationState, slots, inputs, local=None) -> torch.Tensor:
-        """Consume one given input per slot -> outputs [n, output_channels]; advances them."""
+    def step_logits(self, state: GenerationState, slots, inputs, local=None,
+                    lpc=None) -> torch.Tensor:
+        """Consume one given input per slot (an excitation model's with its coefficient
+        rows `lpc` [n, order]) -> outputs [n, output_channels]; advances them."""
         inputs = torch.as_tensor(np.asarray(torch.as_tensor(inputs).cpu())).reshape(-1, 1)
         if local is not None:
             local = torch.as_tensor(local, dtype=torch.float32).reshape(len(inputs), 1, -1)
-        return self.teacher_force(state, slots, inputs, local)[:, 0]
+        if lpc is not None:
+            lpc = torch.as_tensor(lpc, dtype=torch.float32).reshape(len(inputs), 1, -1)
+        return self.teacher_force(state, slots, inputs, local, lpc)[:, 0]
 
     def warmup(self) -> None:
         """Compile the kernel (both modes) so that the first request pays nothing."""
@@ -255,10 +285,30 @@ class TritonBackend(StateSlots):
         self.open_slot(state, 0)
         m = self.config.mel_channels
         local = np.zeros((1, 2, m), np.float32) if m else None
-        self.generate(state, [0], 2, local)
-        self.teacher_force(state, [0], [[0, 0]], local)
+        lpc = (np.zeros((1, 2, self.order), np.float32) if self.config.lpc_excitation
+               else None)
+        self.generate(state, [0], 2, local, lpc)
+        self.teacher_force(state, [0], [[0, 0]], local, lpc)
 
     # -- internals ------------------------------------------------------------------
+
+    @property
+    def _values(self) -> bool:
+        """The model feeds back samples, not codes (scalar input, excitation models)."""
+        return self.config.scalar_io or self.config.lpc_excitation
+
+    def _lpc_rows(self, lpc, n: int, num_steps: int) -> torch.Tensor:
+        """The call's coefficient rows [n, K, order] on the device (a dummy for a model
+        without an excitation output)."""
+        if not self.config.lpc_excitation:
+            return self._dummy
+        if lpc is None:
+            raise ValueError("an excitation model (excitation 'lpc') needs `lpc` rows")
+        rows = torch.as_tensor(np.asarray(torch.as_tensor(lpc).cpu(), np.float32))
+        if tuple(rows.shape) != (n, num_steps, self.order):
+            raise ValueError(f"lpc must be [{n}, {num_steps}, {self.order}], got "
+                             f"{tuple(rows.shape)}")
+        return rows.to(self.device).contiguous()
 
     def _check_codes(self, codes: torch.Tensor) -> None:
         if bool(((codes < 0) | (codes >= self.config.classes)).any()):
@@ -287,7 +337,7 @@ class TritonBackend(StateSlots):
             bias = bias + self.speaker_bias[state.speaker[slots]]
         return bias.contiguous()
 
-    def _launch(self, state, slots, num_steps, local, forced, codes, logits) -> None:
+    def _launch(self, state, slots, num_steps, local, forced, codes, logits, lpc) -> None:
         """Run the kernel over the chunk; per-sample mel rows go in spans whose projection
         fits in PROJECTION_BYTES (each span one launch, outputs copied into place)."""
         n = len(slots)
@@ -298,22 +348,23 @@ class TritonBackend(StateSlots):
             per_step = n * self.config.num_layers * 2 * self.gp * 4
             span = max(1, PROJECTION_BYTES // per_step - 1)
         if span >= num_steps:
-            self._run(state, slots, num_steps, frames, forced, codes, logits)
+            self._run(state, slots, num_steps, frames, forced, codes, logits, lpc)
             return
         for start in range(0, num_steps, span):
             k = min(span, num_steps - start)
             part = MelFrames.from_rows(frames.frames[:, start:start + k])
+            rows = lpc if lpc.ndim != 3 else lpc[:, start:start + k].contiguous()
             if forced is None:
                 out = torch.empty(n, k, dtype=codes.dtype, device=self.device)
-                self._run(state, slots, k, part, None, out, logits)
+                self._run(state, slots, k, part, None, out, logits, rows)
                 codes[:, start:start + k] = out
             else:
                 out = torch.empty(n, k, logits.shape[2], device=self.device)
                 self._run(state, slots, k, part, forced[:, start:start + k].contiguous(),
-                          codes, out)
+                          codes, out, rows)
                 logits[:, start:start + k] = out
 
-    def _run(self, state, slots, num_steps, frames, forced, codes, logits) -> None:
+    def _run(self, state, slots, num_steps, frames, forced, codes, logits, lpc) -> None:
         proj, phase, hop, num_frames = self._dummy, self._dummy_long, 1, 1
         if frames is not None:
             proj = self._projection(frames)
@@ -323,17 +374,20 @@ class TritonBackend(StateSlots):
         cfg = self.config
         grid = (-(-len(slots) // self.block),)
         self.kernel[grid](
-            state.ring, state.positions, state.next_value if cfg.scalar_io else state.next_input,
+            state.ring, state.positions, state.next_value if self._values else state.next_input,
             state.seed, state.temperature, slots, len(slots), num_steps, bias,
             self._dummy_long if forced is None else forced, codes, logits,
             proj, phase, hop, num_frames,
             self.dilations, self.offsets, self.embedding, self.wf, self.wg, self.wres,
             self.wskip, self.bres, self.bskip, self.wh, self.bh, self.wl, self.bl,
             state.ring.size(1), cfg.num_layers, cfg.residual_scale, cfg.log_scale_min,
+            lpc, state.lpc_history if cfg.lpc_excitation else self._dummy, self.pred_w,
+            self.thresholds, self.table,
             C=cfg.residual_channels, Q=cfg.output_channels, CP=self.cp, GP=self.gp,
             SP=self.sp, QP=self.qp, TN=self.tn, BB=self.block, KS=cfg.kernel_size,
             TEACHER=forced is not None, LOCAL=frames is not None,
             OUT_BIAS=cfg.out_bias, SCALED=cfg.residual_scale != 1.0, SCALAR=cfg.scalar_io,
             MIXTURES=cfg.mixtures, DRAWS=draws_per_sample(cfg), PRECISION="ieee",
-            num_warps=self.num_warps, num_stages=1)
+            EXCITE=cfg.lpc_excitation, VALUES=self._values, ORDER=self.order, OP=self.op,
+            TP=self.tp, num_warps=self.num_warps, num_stages=1)
 

@@ -10,6 +10,9 @@ between two frames), tanh * sigmoid, residual and skip dots (+ their biases, * t
 residual scale). Then the head and, unless teacher-forced, the sampling with the
 counter-based RNG of `sampling.py` (same integer operations, bitwise the same uniforms):
 a softmax code, or a mixture / Gaussian sample in [-1, 1], which feeds the next sample.
+An excitation model (EXCITE, docs/excitation.md) feeds back samples: the LPC history lives
+in the state (read, shifted and written back each step, like the ring), and the sampled
+excitation code e makes x = clamp(p + e).
 The version-2 options (docs/architecture.md section 7) are constexpr switches, so the
 seed's design (k = 2, no biases, scale 1, softmax) compiles to no work for options it lacks.
 
@@ -35,11 +38,14 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   dil_ptr, off_ptr, emb_ptr, wf_ptr, wg_ptr, wres_ptr, wskip_ptr,
                   bres_ptr, bskip_ptr, wh_ptr, bh_ptr, wl_ptr, bl_ptr,
                   ring_len, num_layers, residual_scale, log_scale_min,
+                  lpc_ptr, hist_ptr, pw_ptr, thr_ptr, tab_ptr,
                   C: tl.constexpr, Q: tl.constexpr, CP: tl.constexpr, GP: tl.constexpr,
                   SP: tl.constexpr, QP: tl.constexpr, TN: tl.constexpr, BB: tl.constexpr,
                   KS: tl.constexpr, TEACHER: tl.constexpr, LOCAL: tl.constexpr,
                   OUT_BIAS: tl.constexpr, SCALED: tl.constexpr, SCALAR: tl.constexpr,
-                  MIXTURES: tl.constexpr, DRAWS: tl.constexpr, PRECISION: tl.constexpr):
+                  MIXTURES: tl.constexpr, DRAWS: tl.constexpr, PRECISION: tl.constexpr,
+                  EXCITE: tl.constexpr, VALUES: tl.constexpr, ORDER: tl.constexpr,
+                  OP: tl.constexpr, TP: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     live = rows < n
     cc = tl.arange(0, CP)
@@ -49,10 +55,17 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
     ring_mask = live[:, None] & (cc < C)[None, :]
     slot = tl.load(slots_ptr + rows, mask=live, other=0)
     pos = tl.load(pos_ptr + slot, mask=live, other=0)
-    if SCALAR:
+    if VALUES:
         value = tl.load(next_ptr + slot, mask=live, other=0.0)
     else:
         code = tl.load(next_ptr + slot, mask=live, other=0).to(tl.int32)
+    if EXCITE:
+        oc = tl.arange(0, OP)
+        hist_mask = live[:, None] & (oc < ORDER)[None, :]
+        shift_mask = hist_mask & (oc >= 1)[None, :]
+        hist_at = hist_ptr + slot[:, None] * ORDER + oc[None, :]
+        thresholds = tl.load(thr_ptr + tl.arange(0, TP))     # padded with +inf
+        pw = tl.load(pw_ptr + cc)
     seed = tl.load(seed_ptr + slot, mask=live, other=0).to(tl.uint32)
     temp = tl.load(temp_ptr + slot, mask=live, other=0.0)
     sampled = temp > 0.0
@@ -70,6 +83,21 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 value = tl.load(forced_ptr + rows * num_steps + k, mask=live, other=0.0)
             x = (value[:, None] * tl.load(emb_ptr + cc)[None, :]
                  + tl.load(emb_ptr + CP + cc)[None, :])
+        elif EXCITE:
+            # the sample fed back enters the LPC history (newest first), predicts p with
+            # the step's coefficient row, and its mu-law code (count of thresholds <= x)
+            # picks the embedding row, plus p * pw
+            if TEACHER:
+                value = tl.load(forced_ptr + rows * num_steps + k, mask=live, other=0.0)
+            older = tl.load(hist_at - 1, mask=shift_mask, other=0.0)
+            history = tl.where((oc == 0)[None, :], value[:, None], older)
+            tl.debug_barrier()
+            tl.store(hist_at, history, mask=hist_mask)
+            coefs = tl.load(lpc_ptr + (rows * num_steps + k)[:, None] * ORDER + oc[None, :],
+                            mask=hist_mask, other=0.0)
+            pred = -tl.sum(history * coefs, axis=1)
+            code = tl.sum((thresholds[None, :] <= value[:, None]).to(tl.int32), axis=1)
+            x = tl.load(emb_ptr + code[:, None] * CP + cc[None, :]) + pred[:, None] * pw[None, :]
         else:
             if TEACHER:
                 code = tl.load(forced_ptr + rows * num_steps + k, mask=live,
@@ -200,11 +228,15 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 drawn = tl.minimum(drawn, Q - 1)
                 greedy = tl.argmax(logits, axis=1).to(tl.int32)
                 code = tl.where(sampled, drawn, greedy)
-                tl.store(codes_ptr + rows * num_steps + k, code.to(tl.int64), mask=live)
+                if EXCITE:      # the sample: clamp(p + the excitation code's value)
+                    value = tl.minimum(tl.maximum(pred + tl.load(tab_ptr + code), -1.0), 1.0)
+                    tl.store(codes_ptr + rows * num_steps + k, value, mask=live)
+                else:
+                    tl.store(codes_ptr + rows * num_steps + k, code.to(tl.int64), mask=live)
         pos += 1
     tl.store(pos_ptr + slot, pos, mask=live)
     if not TEACHER:
-        if SCALAR:
+        if VALUES:
             tl.store(next_ptr + slot, value, mask=live)
         else:
             tl.store(next_ptr + slot, code.to(tl.int64), mask=live)

@@ -1,0 +1,79 @@
+"""Training an excitation model (docs/excitation.md): utterances keep each sample's linear
+prediction and the codes of the excitation, windows align them like the mel, a pack gives
+the same from its codes, and `wavenet train --excitation lpc` lowers the loss."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+from tests.training.test_train import TINY
+from wavenet_cli.main import main as cli_main
+from wavenet_core import load_checkpoint
+from wavenet_core.audio.lpc import lpc_window, prediction
+from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode_exact
+from wavenet_core.training.data import fixed_batches, load_utterances
+from wavenet_core.training.pack import write_pack
+
+EXCITATION = dataclasses.replace(TINY, num_speakers=0, excitation="lpc", lpc_order=12)
+
+
+def test_utterances_hold_the_prediction_and_the_excitation_codes(tiny_corpus):
+    utt = load_utterances(tiny_corpus, "train", EXCITATION, EXCITATION.receptive_field)[0]
+    plain = load_utterances(tiny_corpus, "train", TINY, TINY.receptive_field)[0]
+    x = mulaw_decode(plain.codes)                       # the audio, up to mu-law rounding
+    rows = lpc_window(utt.mel, EXCITATION, 0, len(utt.codes))
+    assert np.abs(mulaw_decode(utt.codes) - x).max() < 0.01
+    np.testing.assert_allclose(utt.prediction, prediction(x, rows), atol=0.02)
+    excitation = mulaw_decode(utt.targets)
+    # the chirp is predictable: the excitation carries far less energy than the audio
+    assert np.sum(excitation ** 2) < 0.1 * np.sum(mulaw_decode(utt.codes) ** 2)
+
+
+def test_windows_align_inputs_predictions_and_excitation_targets(tiny_corpus):
+    utts = load_utterances(tiny_corpus, "train", EXCITATION, EXCITATION.receptive_field)
+    field, length = EXCITATION.receptive_field, 50
+    batch = fixed_batches(utts, EXCITATION, 2, length)[0]
+    u = utts[0]                                         # window 0 starts at sample 0
+    assert batch.prediction.shape == (2, field - 1 + length)
+    np.testing.assert_array_equal(batch.inputs[0], u.codes[:field - 1 + length])
+    np.testing.assert_array_equal(batch.prediction[0], u.prediction[1:field + length])
+    np.testing.assert_array_equal(batch.targets[0], u.targets[field:field + length])
+    # the prediction of sample t reads only the samples before it
+    x = mulaw_decode(u.codes[:field + length]).astype(np.float32)
+    rows = lpc_window(u.mel, EXCITATION, 0, field + length)
+    np.testing.assert_array_equal(prediction(x, rows)[:-1], prediction(x[:-1], rows[:-1]))
+
+
+def test_a_pack_gives_the_excitation_of_its_decoded_codes(tiny_corpus, tmp_path):
+    from wavenet_core.model.config import MelConfig
+
+    config = dataclasses.replace(EXCITATION, mel=MelConfig(n_mels=20, hop_length=256))
+    pad = config.receptive_field
+    path = tmp_path / "pack.npz"
+    write_pack(tiny_corpus, path, minutes=0.01, valid_minutes=0.01, pad=pad,
+               mel=config.mel)
+    utt = load_utterances(path, "train", config, pad)[0]
+    x = mulaw_decode(utt.codes)
+    np.testing.assert_array_equal(utt.codes, mulaw_encode_exact(x))
+    p = prediction(x, lpc_window(utt.mel, config, 0, len(x)))
+    np.testing.assert_array_equal(utt.prediction, p)
+    np.testing.assert_array_equal(utt.targets, mulaw_encode_exact(x - p))
+
+
+def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path):
+    code = cli_main(["train", "--corpus", str(tiny_corpus), "--out", str(tmp_path / "run"),
+                     "--layers-per-stack", "3", "--stacks", "1", "--residual-channels", "8",
+                     "--skip-channels", "16", "--mel", "--excitation", "lpc",
+                     "--lpc-order", "10", "--steps", "30", "--batch-size", "4",
+                     "--window", "200", "--lr", "1e-2", "--warmup", "5", "--valid-windows",
+                     "4", "--valid-every", "30", "--threads", "1"])
+    assert code == 0
+    model = load_checkpoint(tmp_path / "run/model.safetensors")
+    assert model.config.excitation == "lpc" and model.config.lpc_order == 10
+    records = [json.loads(line) for line in
+               (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert sum(r["loss"] for r in records[-5:]) / 5 < records[0]["loss"] - 0.5
+    assert np.isfinite(records[-1]["valid_bits"])
