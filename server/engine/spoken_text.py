@@ -18,13 +18,13 @@ import logging
 import numpy as np
 
 from server.engine.engine import StreamEnd, StreamHandle
+from server.engine.prepare import _features as features
 from server.engine.prepare import speak_text, text_voice
 from server.errors import ApiError, invalid
 from server.wire.encoding import FORMATS, resolve_output
 from server.wire.mel_feed import MelFeedError
 from server.wire.schemas import SynthesisRequest
 from wavenet_core.audio.mel import stretch_mel
-from wavenet_core.generation.conditioning import mel_from_audio
 
 log = logging.getLogger("wavenet.text")
 
@@ -118,9 +118,11 @@ class SpokenText:
 
 
 def sentence_mel(voice, sentence: str, cfg, speed: float, max_seconds: float) -> np.ndarray:
-    """One sentence's log-mel: spoken (its render stops past `max_seconds`), a pause after
-    it, stretched by `speed`."""
+    """One sentence's features: spoken (its render stops past `max_seconds`), a pause after
+    it, analysed with the model's recipe at its rate, stretched by `speed`."""
+    from wavenet_core.text.speech import SAMPLE_RATE
+
     audio = speak_text(voice, sentence, max_seconds)
-    audio = np.concatenate([audio, np.zeros(int(PAUSE_S * cfg.sample_rate), audio.dtype)])
-    mel = mel_from_audio(audio, cfg)
+    audio = np.concatenate([audio, np.zeros(int(PAUSE_S * SAMPLE_RATE), audio.dtype)])
+    mel = features("text", audio, cfg, SAMPLE_RATE)
     return stretch_mel(mel, speed) if speed != 1.0 else mel
