@@ -2,8 +2,9 @@
 
 Client: `{"type": "start", ...SynthesisRequest fields, "api_key"?}`, later optionally
 `{"type": "cancel"}`. Server: `{"type": "started", request_id, model, sample_rate, format,
-encoding, num_samples}`, binary PCM s16le frames (with format "wav", the first frame
-starts with a streaming WAV header), then `{"type": "done", status, samples, seconds,
+encoding, num_samples}`, binary frames of audio in `format` (default pcm: s16le; "wav"
+starts with a streaming WAV header; mp3, opus, ... as their encoder gives them) at
+`sample_rate`, then `{"type": "done", status, samples, seconds,
 time_to_first_audio_ms, real_time_factor}` and close 1000. A cancel ends with "done"
 (status "cancelled") too. Errors are `{"type": "error", code, message, field?}` then a
 close with one of the codes in `CLOSE_CODES`; how each `StreamEnd` closes is `WS_END`.
@@ -27,7 +28,7 @@ from server.deps import ServiceDep
 from server.engine.engine import StreamEnd
 from server.errors import ApiError, field_name
 from server.middleware import log_request
-from server.wire.encoding import encoded_stream
+from server.wire.encoding import Output, encoded_stream, resolve_output
 from server.wire.schemas import DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
 from server.wire.ws_protocol import ProtocolError, parse_message, read_client
 
@@ -50,7 +51,8 @@ CLOSE_CODES = {
     4410: "mel streamed in too slowly: more than WAVENET_MEL_LAG_SECONDS behind real time",
     4429: "too many streams from this client, or shed for others; retry later",
 }
-CLOSE_FOR_STATUS = {401: 1008, 404: 4404, 413: 1009, 422: 1007, 429: 4429, 503: 1013}
+CLOSE_FOR_STATUS = {400: 1007, 401: 1008, 404: 4404, 413: 1009, 422: 1007, 429: 4429,
+                    503: 1013}
 # how a stream's end reads over the WebSocket: (close code, error code, message); no error
 # code means a "done" event (with the status) before the close
 WS_END = {
@@ -109,9 +111,10 @@ async def stream(ws: WebSocket, service: ServiceDep) -> None:
         except ApiError as exc:
             raise ProtocolError(CLOSE_FOR_STATUS.get(exc.status, 1011), exc.code, exc.message,
                                 exc.field) from None
-        log.update(model=entry.name, num_samples=handle.num_samples, format=req.format)
-        close_code = await _run(ws, handle, entry.config.sample_rate, req.format, settings,
-                                request_id, entry.name)
+        output = resolve_output(req.format, req.sample_rate, entry.config.sample_rate)
+        log.update(model=entry.name, num_samples=handle.num_samples, format=req.format,
+                   sample_rate=output.rate)
+        close_code = await _run(ws, handle, output, settings, request_id, entry.name)
         log.update(handle.log_fields())
     except ProtocolError as exc:
         close_code = exc.close_code
@@ -132,13 +135,15 @@ async def stream(ws: WebSocket, service: ServiceDep) -> None:
         log_request(log)
 
 
-async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id: str,
+async def _run(ws: WebSocket, handle, output: Output, settings, request_id: str,
                model: str) -> int:
     """Stream one handle to the client; returns the close code used."""
     problem: list[ProtocolError] = []
     try:
-        await ws.send_text(StartedEvent(request_id=request_id, model=model, sample_rate=rate,
-                                        format=fmt, num_samples=handle.num_samples)
+        await ws.send_text(StartedEvent(request_id=request_id, model=model,
+                                        sample_rate=output.rate, format=output.format,
+                                        encoding=output.spec.encoding,
+                                        num_samples=output.samples(handle.num_samples))
                            .model_dump_json())
     except BaseException as exc:
         handle.cancel(StreamEnd.DISCONNECTED)    # gone before its stream started: free the slot now
@@ -147,8 +152,9 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
         raise
 
     reader = asyncio.create_task(read_client(ws, handle, settings, problem))
+    audio = encoded_stream(handle, output)
     try:
-        async for chunk in encoded_stream(handle, fmt, rate):
+        async for chunk in audio:
             # a client that stops reading blocks this send (TCP flow control)
             await asyncio.wait_for(ws.send_bytes(chunk), settings.slow_client_seconds)
     except asyncio.TimeoutError:
@@ -157,6 +163,7 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
         handle.cancel(StreamEnd.DISCONNECTED)
         raise WebSocketDisconnect(1006) from None
     finally:
+        await audio.aclose()          # the encoder and resampler go now, however it ended
         if not handle.finished:
             handle.cancel()
         reader.cancel()
@@ -172,8 +179,8 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
         await _close(ws, code, ErrorEvent(code=error_code, message=message))
         return code
     ttfa, rtf = handle.time_to_first_audio, handle.real_time_factor
-    done = DoneEvent(status=handle.status.value, samples=handle.samples,
-                     seconds=round(handle.samples / rate, 6),
+    done = DoneEvent(status=handle.status.value, samples=output.samples(handle.samples),
+                     seconds=round(handle.samples / output.model_rate, 6),
                      time_to_first_audio_ms=None if ttfa is None else round(ttfa * 1000, 2),
                      real_time_factor=None if rtf is None else round(rtf, 4))
     await _final(ws, done.model_dump_json(), code)

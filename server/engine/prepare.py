@@ -37,6 +37,7 @@ class Job:
     temperature: float = 1.0
     speaker: int = 0
     mel: MelSource | None = None       # the stream's mel: whole, or streamed in (MelFeed)
+    first_samples: int = 1             # what its encoder takes before its first bytes leave
 
 
 def _b64(field: str, text: str) -> bytes:

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 MAX_SEED = 2**32 - 1
 MAX_TEMPERATURE = 2.0
 MAX_TEXT_CHARS = 600
+MAX_SPEECH_CHARS = 4096       # OpenAI's limit on /v1/audio/speech `input`
+FORMAT_NAMES = "mp3, opus, aac, flac, wav, pcm or ulaw (server/wire/encoding.py)"
 
 
 class SynthesisRequest(BaseModel):
@@ -38,7 +40,10 @@ class SynthesisRequest(BaseModel):
                           "synthesizer `voice` renders it, the vocoder resynthesizes its mel")
     voice: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = Field(
         None, description="synthesizer voice for `text` (see `voices` in /v1/models)")
-    format: Literal["wav", "pcm"] = "wav"
+    format: StrictStr = Field("wav", description=f"{FORMAT_NAMES}; another is a 400")
+    sample_rate: StrictInt | None = Field(
+        None, description="output rate, 8000-48000 Hz (mp3, aac and opus take their codec's "
+                          "rates); default the model's, 8000 for ulaw")
     stream: bool = False
     speed: float = Field(1.0, ge=0.25, le=4.0, description="mel models: speech this many times "
                          "faster (the mel is stretched in time; the pitch stays)")
@@ -57,20 +62,27 @@ class VoiceId(BaseModel):
 
 
 class SpeechRequest(BaseModel):
-    """POST /v1/audio/speech body: the OpenAI speech API's fields."""
+    """POST /v1/audio/speech body: the OpenAI speech API's fields. Fields it does not know
+    (integrations add their own) are kept in `model_extra`, logged and ignored, as OpenAI
+    ignores them."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     model: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         description="a mel model's name, or tts-1 / tts-1-hd for the default vocoder")
-    input: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+    input: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SPEECH_CHARS)] = Field(
+        description="text; split into sentences, spoken as one continuous stream")
     voice: Annotated[StrictStr, Field(min_length=1, max_length=100)] | VoiceId | None = Field(
         None, description="one of `voices` in /v1/models, or an OpenAI voice name (alloy, "
                           "echo, ...: mapped onto those voices in order)")
-    response_format: StrictStr = Field("wav", description="wav or pcm (s16le mono at the "
-                                                          "model's rate, 16 kHz bundled)")
+    response_format: StrictStr = Field("mp3", description=f"{FORMAT_NAMES}; pcm is s16le "
+                                                          "mono at 24 kHz, as OpenAI's")
+    sample_rate: StrictInt | None = Field(None, description="output rate (not OpenAI's): "
+                                          "default 24000, 8000 for ulaw")
     speed: float = Field(1.0, ge=0.25, le=4.0)
-    stream_format: StrictStr = Field("audio", description="audio (chunked) only")
+    stream_format: StrictStr = Field("audio", description="audio (chunked bytes) or sse "
+                                     "(speech.audio.delta / speech.audio.done events; not "
+                                     "for tts-1 / tts-1-hd)")
     instructions: StrictStr | None = Field(None, description="accepted and ignored (tts-1 "
                                                              "takes none either)")
 
@@ -106,8 +118,8 @@ class StartedEvent(BaseModel):
     type: Literal["started"] = "started"
     request_id: str
     model: str
-    sample_rate: int
-    format: Literal["wav", "pcm"] = "pcm"
+    sample_rate: int = Field(description="the audio's rate (the request's `sample_rate`)")
+    format: str = "pcm"
     encoding: str = "pcm_s16le"
     num_samples: int | None = Field(None, description="null for a mel streamed in: its "
                                                       "length is known at its end")
