@@ -78,7 +78,7 @@ def _checked_mel(raw: np.ndarray, cfg) -> np.ndarray:
         raise invalid("mel", str(exc)) from None
 
 
-def _features(field: str, audio: np.ndarray, cfg, rate: int | None = None) -> np.ndarray:
+def features(field: str, audio: np.ndarray, cfg, rate: int | None = None) -> np.ndarray:
     """The model's features of `audio`; a recipe that cannot analyse it names why."""
     try:
         return mel_from_audio(audio, cfg, rate)
@@ -230,7 +230,7 @@ def mel_conditioning(req: SynthesisRequest, entry, voice, max_seconds: float) ->
             raise invalid("audio", f"{len(audio) / rate:.2f} s is longer than the "
                                    f"{max_seconds:g} s limit")
         # the model's feature recipe, as `wavenet generate --audio` and training
-        return _features("audio", audio, cfg)
+        return features("audio", audio, cfg)
     if voice is not None:
         from wavenet_core.text.speech import SAMPLE_RATE
 
@@ -238,7 +238,7 @@ def mel_conditioning(req: SynthesisRequest, entry, voice, max_seconds: float) ->
         if len(audio) > max_seconds * SAMPLE_RATE:
             raise invalid("text", f"renders to {len(audio) / SAMPLE_RATE:.2f} s, longer than "
                                   f"the {max_seconds:g} s limit")
-        return _features("text", audio, cfg, SAMPLE_RATE)  # resampled to the model's rate
+        return features("text", audio, cfg, SAMPLE_RATE)  # resampled to the model's rate
     if req.mel is not None:
         raw = decode_npy(req.mel) if isinstance(req.mel, str) else _nested(req.mel)
         mel = _checked_mel(raw, cfg)

@@ -18,7 +18,7 @@ import logging
 import numpy as np
 
 from server.engine.engine import StreamEnd, StreamHandle
-from server.engine.prepare import _features as features
+from server.engine.prepare import features
 from server.engine.prepare import speak_text, text_voice
 from server.errors import ApiError, invalid
 from server.wire.encoding import FORMATS, resolve_output
