@@ -18,8 +18,7 @@ import logging
 import numpy as np
 
 from server.engine.engine import StreamEnd, StreamHandle
-from server.engine.prepare import features
-from server.engine.prepare import speak_text, text_voice
+from server.engine.prepare import features, speak_text, text_voice
 from server.errors import ApiError, invalid
 from server.wire.encoding import FORMATS, resolve_output
 from server.wire.mel_feed import MelFeedError
