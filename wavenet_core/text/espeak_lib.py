@@ -53,13 +53,30 @@ def speak(voice: str, text: str, rate: int | None = None, pitch: int | None = No
     float32 audio in [-1, 1] at `SAMPLE_RATE`; the same input gives the same audio.
     With `max_samples`, synthesis stops soon after that many (the result is longer, by
     at most one of the library's buffers, so a caller can tell it was cut)."""
+    return speak_timed(voice, text, rate, pitch, max_samples)[0]
+
+
+def speak_timed(voice: str, text: str, rate: int | None = None, pitch: int | None = None,
+                max_samples: int | None = None) -> tuple[np.ndarray, list[tuple]]:
+    """As `speak`, with the library's own timing: ("word", sample, position, length) per
+    word (1-based character position in `text`) and ("end", sample) per clause end."""
     args = [voice, str(rate or 175), str(50 if pitch is None else pitch)]
     done = _run(args + ([str(max_samples)] if max_samples is not None else []), text)
     if done.returncode != 0:
         reason = {2: "the espeakng-loader wheel is missing or does not load",
                   3: f"no voice {voice!r}"}.get(done.returncode, f"exit {done.returncode}")
-        detail = done.stderr.decode(errors="replace")[-300:].strip()
+        detail = "\n".join(line for line in done.stderr.decode(errors="replace").splitlines()
+                            if not line.startswith(("word ", "end ")))[-300:].strip()
         raise EspeakLibError(f"espeak-ng (bundled): {reason}" + (f": {detail}" if detail
                                                                   else ""))
     pcm = np.frombuffer(done.stdout[:len(done.stdout) // 2 * 2], dtype="<i2")
-    return pcm.astype(np.float32) / np.float32(32768.0)
+    return pcm.astype(np.float32) / np.float32(32768.0), _events(done.stderr)
+
+
+def _events(stderr: bytes) -> list[tuple]:
+    out = []
+    for line in stderr.decode(errors="replace").splitlines():
+        kind, *numbers = line.split() or [""]
+        if kind in ("word", "end") and numbers and all(n.isdigit() for n in numbers):
+            out.append((kind, *map(int, numbers)))
+    return out
