@@ -51,6 +51,11 @@ class SynthesisRequest(BaseModel):
         False, description="WebSocket only: the mel follows the start message frame by frame "
                            "(binary float32 LE n x mel_channels, or {\"type\": \"mel\", "
                            "\"frames\": [...]}), then {\"type\": \"end\"}")
+    text_stream: bool = Field(
+        False, description="WebSocket only: text follows the start message in pieces "
+                           "({\"type\": \"text\", \"text\": ...}, {\"type\": \"flush\"}), "
+                           "then {\"type\": \"end\"}; spoken a sentence at a time, with "
+                           "{\"type\": \"words\"} events (docs/text-streaming.md)")
 
 
 class VoiceId(BaseModel):
