@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from tests.helpers.server import BACKEND, Server, metric
+from tests.helpers.ws import ws_text_stream
 
 pytestmark = pytest.mark.skipif(
     not __import__("wavenet_core.text.espeak_lib", fromlist=["x"]).available(),
@@ -35,38 +36,6 @@ def srv(checkpoints, tmp_path_factory):
     s.stop()
 
 
-async def run(url: str, pieces: list, *, start: dict | None = None, pause: float = 0.0,
-              timeout: float = 90.0) -> dict:
-    """Start a text stream, send `pieces` (str: a text piece; dict: a message), read to the
-    end -> {"audio", "events" (in order, audio bytes seen before each), "close_code"}."""
-    out = {"audio": b"", "events": [], "close_code": None}
-
-    async def read(ws):
-        try:
-            async for message in ws:
-                if isinstance(message, bytes):
-                    out["audio"] += message
-                else:
-                    out["events"].append((len(out["audio"]), json.loads(message)))
-        except websockets.ConnectionClosedError:
-            pass
-
-    async with websockets.connect(url, max_size=None) as ws:
-        await ws.send(json.dumps({**START, **(start or {})}))
-        reader = asyncio.create_task(read(ws))
-        try:
-            for piece in pieces:
-                await ws.send(json.dumps({"type": "text", "text": piece}
-                                         if isinstance(piece, str) else piece))
-                if pause:
-                    await asyncio.sleep(pause)
-        except websockets.ConnectionClosed:
-            pass
-        await asyncio.wait_for(reader, timeout)
-        out["close_code"] = ws.close_code
-    return out
-
-
 def events(out: dict, kind: str) -> list[dict]:
     return [e for _, e in out["events"] if e["type"] == kind]
 
@@ -84,14 +53,14 @@ def test_streamed_text_is_the_whole_texts_audio_bitwise(srv):
     so its audio, sample for sample: no gap, no repeat, no click between pieces."""
     pieces = ["Hel", "lo there, my fr", "iend. How are", " you today? It is ", "sunny."]
     assert "".join(pieces) == TEXT
-    out = asyncio.run(run(srv.ws_url, pieces + [{"type": "end"}], pause=0.05))
+    out = asyncio.run(ws_text_stream(srv.ws_url, pieces + [{"type": "end"}], pause=0.05))
     assert out["close_code"] == 1000, out["events"]
     assert events(out, "done")[0]["status"] == "done"
     assert out["audio"] == whole_speech(srv, TEXT)
 
 
 def test_words_come_before_the_audio_they_describe(srv):
-    out = asyncio.run(run(srv.ws_url, [TEXT, {"type": "end"}]))
+    out = asyncio.run(ws_text_stream(srv.ws_url, [TEXT, {"type": "end"}]))
     assert out["close_code"] == 1000
     words = [(seen, w) for seen, e in out["events"] if e["type"] == "words"
              for w in e["words"]]
@@ -148,9 +117,9 @@ def _espeak_workers() -> int:
 @pytest.mark.parametrize("case,pieces,code,error", BAD, ids=[b[0] for b in BAD])
 def test_bad_input_is_a_named_error_and_frees_everything(srv, case, pieces, code, error):
     async def both():
-        good = asyncio.create_task(run(srv.ws_url, ["Fine. ", "Thank you.", {"type": "end"}],
-                                       pause=0.2))
-        bad = await run(srv.ws_url, pieces)
+        good = asyncio.create_task(ws_text_stream(
+            srv.ws_url, ["Fine. ", "Thank you.", {"type": "end"}], pause=0.2))
+        bad = await ws_text_stream(srv.ws_url, pieces)
         return bad, await good
 
     bad, good = asyncio.run(both())
@@ -171,6 +140,6 @@ def test_bad_input_is_a_named_error_and_frees_everything(srv, case, pieces, code
                                          ({"text": "hi"}, "text"),
                                          ({"speaker": 1}, "speaker")])
 def test_start_fields_that_conflict_are_named(srv, start, field):
-    out = asyncio.run(run(srv.ws_url, [], start=start))
+    out = asyncio.run(ws_text_stream(srv.ws_url, [], start=start))
     assert out["close_code"] == 1007
     assert events(out, "error")[0]["field"] == field

@@ -143,7 +143,7 @@ def speak(voice: Voice, text: str, workdir: str | Path | None = None,
     that much audio (a caller checks the length; a system program renders it all).
     """
     if program is False or (program is None and bundled(voice)):
-        return speak_timed(voice, text, max_seconds)[0]
+        return _speak_library(voice, text, max_seconds)[0]
     fd, name = tempfile.mkstemp(suffix=".wav", dir=workdir)
     os.close(fd)
     raw = Path(name)
@@ -165,6 +165,11 @@ def speak_timed(voice: Voice, text: str, max_seconds: float | None = None
     festival, a system program) gives its audio and no words."""
     if not bundled(voice):
         return speak(voice, text, max_seconds=max_seconds), []
+    return _speak_library(voice, text, max_seconds)
+
+
+def _speak_library(voice: Voice, text: str, max_seconds: float | None
+                   ) -> tuple[np.ndarray, list[Word]]:
     limit = None if max_seconds is None else int(max_seconds * espeak_lib.SAMPLE_RATE)
     try:
         raw, events = espeak_lib.speak_timed(voice.voice, text, **_espeak_options(voice.args),
