@@ -5,6 +5,9 @@
         and on stderr one line per word, "word SAMPLE POSITION LENGTH" (the sample it starts
         at, its 1-based character position and length in the text), and per clause end,
         "end SAMPLE": the library's own timing, for word timestamps
+    python espeak_worker.py --wait < "VOICE RATE PITCH [MAX]\n" text -> as above, the
+        arguments on stdin's first line: the library loads before they come (a spare
+        started ahead of its call, espeak_lib)
     python espeak_worker.py --check VOICE                -> exit 0 when the voice exists
 
 Standalone on purpose (the standard library and the wheel only, no package import), so it
@@ -61,6 +64,10 @@ def main(argv: list[str]) -> int:
     lib, data = load()
     if argv[:1] == ["--check"]:
         return 0 if has_voice(lib, data, argv[1]) else 3
+    if argv[:1] == ["--wait"]:
+        argv = sys.stdin.buffer.readline().decode().split()
+        if not argv:
+            return 0                     # closed without a call: a spare not needed
     voice, rate, pitch = argv[0], int(argv[1]), int(argv[2])
     limit = int(argv[3]) if len(argv) > 3 else None
     made = [0]
