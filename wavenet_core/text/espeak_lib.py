@@ -25,7 +25,7 @@ import numpy as np
 SAMPLE_RATE = 22050
 WORKER = Path(__file__).with_name("espeak_worker.py")
 TIMEOUT_S = 60
-SPARES = 2                 # workers started ahead (the server renders on 2 threads)
+SPARES = 4                 # workers started ahead: a burst of sentences finds them loaded
 _spares: list[subprocess.Popen] = []
 _lock = threading.Lock()
 
