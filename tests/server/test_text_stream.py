@@ -31,7 +31,8 @@ START = {"type": "start", "text_stream": True, "model": "mel", "format": "pcm"}
 def srv(checkpoints, tmp_path_factory):
     s = Server.ready(checkpoints, {"WAVENET_BACKEND": BACKEND, "WAVENET_TEXT_IDLE_SECONDS": "1",
                                    "WAVENET_TEXT_PIECE_CHARS": "200",
-                                   "WAVENET_MAX_INPUT_CHARS": "400"},
+                                   "WAVENET_MAX_INPUT_CHARS": "400",
+                                   "WAVENET_MAX_SPEECH_SECONDS": "8"},
                      tmp_path_factory.mktemp("textstream") / "server.log")
     yield s
     s.stop()
@@ -100,6 +101,8 @@ BAD = [
     ("piece after end", ["Hi there.", {"type": "end"}, "More."], 1008, "text_after_end"),
     ("oversize piece", ["x" * 201], 1009, "text_piece_too_long"),
     ("too much text", ["Word. " * 30] * 3, 1009, "text_too_long"),
+    ("too much audio", ["This is a fairly long sentence, number one. " * 3] * 2
+     + [{"type": "end"}], 1009, "text_too_long"),
     ("control character", ["Hello\x07 there."], 1007, "invalid_text"),
     ("text not a string", [{"type": "text", "text": 5}], 1007, "invalid_text"),
     ("end with no words", ["  ", {"type": "end"}], 1007, "empty_text"),
