@@ -2,6 +2,7 @@
 // AudioWorklet while it arrives, draws it, measures it, and offers it as a WAV file.
 // `window.playground` exposes the state for tests and curious people.
 
+import { LiveText } from "./live-text.js";
 import { fileToBase64, wavBlob } from "./wav.js";
 import { Waveform } from "./waveform.js";
 
@@ -67,6 +68,7 @@ const state = {
 window.playground = state;
 
 const waveform = new Waveform($("wave"));
+const live = new LiveText(state, $("text"), $("words"));
 let session = null; // the stream in progress: {ws, ctx, node, gain, chunks, ...}
 let latest = null; // the newest stream, finished or not: only it updates the counters
 let currentContext = null; // only the newest AudioContext reports its state
@@ -277,8 +279,7 @@ function resetMeasurements() {
     rtf: null, serverTtfaMs: null, serverRtf: null, done: null, closeCode: null,
     live: false, textSent: "", words: [], wordNow: -1,
   });
-  $("words").replaceChildren();
-  $("words").hidden = true;
+  live.reset();
   showError(null);
   const link = $("download");
   if (link.href) URL.revokeObjectURL(link.href);
@@ -360,7 +361,7 @@ async function start(event) {
     ws.send(JSON.stringify(msg));
     if (msg.text_stream) {
       state.live = true;
-      sendTyped(s);
+      live.send(s);
       setStatus(state.status, $("status").textContent);
     }
   };
@@ -401,52 +402,9 @@ function onEvent(s, ev) {
   } else if (ev.type === "error") {
     s.error = ev;
   } else if (ev.type === "words") {
-    addWords(ev.words);
+    live.addWords(ev.words);
   }
   showStats();
-}
-
-// ------------------------------------------------------------------ type as you go
-// What was typed since the last send goes as a text piece; an edit to text already sent
-// cannot be unsaid, so only text appended after it is sent.
-function sendTyped(s) {
-  if (!s.ws || s.ws.readyState !== WebSocket.OPEN || s.textEnded) return;
-  const text = $("text").value;
-  if (!text.startsWith(state.textSent) || text.length === state.textSent.length) return;
-  s.ws.send(JSON.stringify({ type: "text", text: text.slice(state.textSent.length) }));
-  state.textSent = text;
-}
-
-function endText() {
-  const s = session;
-  if (!s || !state.live || s.textEnded) return;
-  sendTyped(s);
-  s.textEnded = true;
-  $("end-text").disabled = true;
-  if (s.ws.readyState === WebSocket.OPEN) s.ws.send(JSON.stringify({ type: "end" }));
-}
-
-function addWords(words) {
-  const box = $("words");
-  box.hidden = false;
-  for (const w of words) {
-    state.words.push(w);
-    const span = document.createElement("span");
-    span.textContent = w.word;
-    span.className = "pending";
-    box.append(span, " ");
-  }
-}
-
-// each word as it is heard: the worklet's played samples are the clock
-function highlightWords(seconds) {
-  const spans = $("words").querySelectorAll("span");
-  let now = -1;
-  state.words.forEach((w, i) => {
-    if (w.start <= seconds) now = i;
-    spans[i].className = w.start > seconds ? "pending" : (seconds < w.end ? "now" : "heard");
-  });
-  state.wordNow = now;
 }
 
 function onAudio(s, buffer) {
@@ -481,7 +439,7 @@ function onWorklet(s, msg) {
   state.samplesPlayed = msg.played;
   state.underruns = msg.underruns;
   waveform.setPlayed(msg.played);
-  if (state.words.length && s.rate) highlightWords(msg.played / s.rate);
+  if (s.rate) live.highlight(msg.played / s.rate);
   if (msg.type === "drained" && !s.cancelled) {
     state.playbackEnded = true;
     closeAudio(s);
@@ -563,8 +521,11 @@ function offerDownload(s, partial) {
 // ------------------------------------------------------------------ wiring
 $("request").addEventListener("submit", start);
 $("cancel").addEventListener("click", cancel);
-$("end-text").addEventListener("click", endText);
-$("text").addEventListener("input", () => { if (session && state.live) sendTyped(session); });
+$("end-text").addEventListener("click", () => {
+  if (session && state.live && !session.textEnded) live.end(session);
+  setStatus(state.status, $("status").textContent);
+});
+$("text").addEventListener("input", () => { if (session && state.live) live.send(session); });
 $("live").addEventListener("change", () => {
   $("end-text").hidden = !$("live").checked;
   $("text").maxLength = $("live").checked ? 4096 : 600; // the server's input limit, or /v1/synthesize's
