@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     max_speech_seconds: float = Field(
         300.0, gt=0, description="longest audio of a text spoken sentence by sentence "
                                  "(/v1/audio/speech's 4,096 characters, Wyoming)")
+    max_input_chars: int = Field(
+        4096, ge=1, description="most characters of text one request may speak "
+                                "(/v1/audio/speech `input`, a WebSocket text stream in all, "
+                                "Wyoming); more is a 413 (WS: close 1009)")
+    text_piece_chars: int = Field(1000, ge=1, description="most characters in one text "
+                                  "piece of a WebSocket text stream")
+    text_idle_seconds: float = Field(30.0, gt=0, description="a WebSocket text stream with "
+                                     "no message for this long, before its end, ends with an "
+                                     "error (text_timeout)")
     max_body_bytes: int = Field(8 << 20, ge=1024, description="request body / WS message cap")
     stream_buffer_chunks: int = Field(32, ge=2, le=4096,
                                       description="chunks buffered per stream before it pauses")

@@ -77,6 +77,7 @@ class Handler:
         self.service, self.events = service, _Events(reader, writer)
         self._stream: SpokenText | None = None      # the streaming synthesis, if any
         self._buffer: SentenceBuffer | None = None
+        self._chars = 0                             # characters in this streaming synthesis
         self._voice: str | None = None
         self._sender: asyncio.Task | None = None
 
@@ -89,18 +90,33 @@ class Handler:
         elif Synthesize.is_type(event.type):
             if self._buffer is None:        # not inside a streaming synthesis
                 syn = Synthesize.from_event(event)
+                if await self._too_long(len(syn.text)):
+                    return True
                 await self._speak(split_sentences(syn.text), _voice_name(syn.voice))
         elif SynthesizeStart.is_type(event.type):
-            self._buffer = SentenceBuffer()
+            self._buffer, self._chars = SentenceBuffer(), 0
             self._voice = _voice_name(SynthesizeStart.from_event(event).voice)
         elif SynthesizeChunk.is_type(event.type) and self._buffer is not None:
-            for sentence in self._buffer.add(SynthesizeChunk.from_event(event).text):
+            text = SynthesizeChunk.from_event(event).text
+            self._chars += len(text)
+            if await self._too_long(self._chars):
+                await self.disconnect()             # the stream so far ends here
+                self._buffer = self._stream = self._sender = None
+                return True
+            for sentence in self._buffer.add(text):
                 await self._queue(sentence)
         elif SynthesizeStop.is_type(event.type) and self._buffer is not None:
             for sentence in self._buffer.flush():
                 await self._queue(sentence)
             await self._finish_streaming()
         return True
+
+    async def _too_long(self, chars: int) -> bool:
+        limit = self.service.settings.max_input_chars
+        if chars > limit:
+            await self._error(f"text longer than {limit} characters "
+                              "(WAVENET_MAX_INPUT_CHARS)", "text_too_long")
+        return chars > limit
 
     async def _speak(self, sentences: list[str], voice: str | None) -> None:
         """A whole text: start, queue every sentence, send the audio to its end."""

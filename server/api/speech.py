@@ -7,7 +7,10 @@ the tools built on it work unmodified (base_url at this server, api_key = WAVENE
   `sample_rate` field picks another.
 - `input` (up to 4,096 characters) is split into sentences and spoken as one continuous
   stream (`server.engine.spoken_text`), sent chunked as it is made.
-- Fields OpenAI does not define are logged and ignored, as OpenAI ignores them.
+- Fields OpenAI does not define are logged and ignored, as OpenAI ignores them; our own:
+  `sample_rate`, and `timestamps: true`: JSON with the audio (base64) and each word's
+  start and end in seconds, or with SSE `speech.words` events before the audio they describe.
+- `input` longer than `WAVENET_MAX_INPUT_CHARS` (4,096, OpenAI's limit) is a 413.
 - `stream_format: "sse"` sends `speech.audio.delta` events and a final `speech.audio.done`
   with `usage` (input characters; output 20 ms audio frames), for our model names; the
   tts-1 aliases refuse it, as OpenAI does.
@@ -29,7 +32,7 @@ from server.errors import ApiError, invalid
 from server.wire.audio_response import audio_response
 from server.wire.encoding import FORMATS, resolve_output
 from server.wire.schemas import SpeechRequest, VoiceId
-from wavenet_core.text.sentences import split_sentences
+from wavenet_core.text.sentences import control_character, split_sentences
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 log = logging.getLogger("wavenet.speech")
@@ -45,6 +48,7 @@ RESPONSES = {200: {"content": {**{f.media_type: {} for f in FORMATS.values()},
                    "description": "the audio in `response_format`, chunked as it is made"},
              400: {"description": "unsupported response_format, sample_rate or "
                                   "stream_format"},
+             413: {"description": "input longer than WAVENET_MAX_INPUT_CHARS"},
              404: {"description": "unknown model"}, 422: {"description": "invalid field"}}
 
 
@@ -82,6 +86,14 @@ async def speech(req: SpeechRequest, request: Request, service: ServiceDep) -> R
         raise ApiError(400, "unsupported_format", f"stream_format: 'sse' is not supported "
                        f"for {req.model}; use 'audio', or name one of our models",
                        field="stream_format")
+    limit = service.settings.max_input_chars
+    if len(req.input) > limit:
+        raise ApiError(413, "input_too_long", f"input: {len(req.input)} characters; at most "
+                       f"{limit} (WAVENET_MAX_INPUT_CHARS)", field="input")
+    at = control_character(req.input)
+    if at is not None:
+        raise invalid("input", f"control character U+{ord(req.input[at]):04X} at {at}; send "
+                               "plain text (line breaks and tabs are allowed)")
     sentences = split_sentences(req.input)
     if not sentences:
         raise invalid("input", "has no words to speak")
@@ -102,4 +114,5 @@ async def speech(req: SpeechRequest, request: Request, service: ServiceDep) -> R
                             preferred=OPENAI_RATE)      # the rate SpokenText asked for
     return await audio_response(request, entry, handle, output, True,
                                 service.settings.slow_client_seconds,
-                                sse_input=req.input if sse else None)
+                                sse_input=req.input if sse else None,
+                                words=spoken.take_words if req.timestamps else None)

@@ -10,12 +10,16 @@ time_to_first_audio_ms, real_time_factor}` and close 1000. A cancel ends with "d
 close with one of the codes in `CLOSE_CODES`; how each `StreamEnd` closes is `WS_END`.
 With `"mel_stream": true` the client sends the mel after the start message, frame by frame,
 then `{"type": "end"}` (`server.wire.ws_protocol`); `started` then has `num_samples: null`.
+With `"text_stream": true` it sends text in pieces, `flush` and `end` instead
+(`server.wire.text_stream`): the audio is one stream, and `{"type": "words", "words":
+[{word, start, end}, ...]}` (seconds of the audio) comes before the audio it describes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 
@@ -26,10 +30,12 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from server.auth import identify, peer_address
 from server.deps import ServiceDep
 from server.engine.engine import StreamEnd
+from server.engine.spoken_text import SpokenText
 from server.errors import ApiError, field_name
 from server.middleware import log_request
 from server.wire.encoding import Output, encoded_stream, resolve_output
 from server.wire.schemas import DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
+from server.wire.text_stream import TextReader, check_start
 from server.wire.ws_protocol import ProtocolError, parse_message, read_client
 
 router = APIRouter(prefix="/v1", tags=["synthesis"])
@@ -106,15 +112,29 @@ async def stream(ws: WebSocket, service: ServiceDep) -> None:
             raise ProtocolError(1008, "start_timeout", f"no start message within "
                                                        f"{START_TIMEOUT_S:g} s") from None
         req, client = _request(parse_message(message, settings.max_body_bytes), settings, ws)
+        spoken = None
         try:
-            entry, handle = await service.submit(req, request_id, client)
+            if req.text_stream:
+                check_start(req)
+                spoken = await SpokenText.start(
+                    service, None, model=req.model, voice=req.voice, speed=req.speed,
+                    seed=req.seed, format=req.format, sample_rate=req.sample_rate,
+                    request_id=request_id, client=client,
+                    max_seconds=settings.max_speech_seconds)
+                entry, handle = spoken.entry, spoken.handle
+            else:
+                entry, handle = await service.submit(req, request_id, client)
         except ApiError as exc:
-            raise ProtocolError(CLOSE_FOR_STATUS.get(exc.status, 1011), exc.code, exc.message,
-                                exc.field) from None
+            raise _protocol_error(exc) from None
         output = resolve_output(req.format, req.sample_rate, entry.config.sample_rate)
         log.update(model=entry.name, num_samples=handle.num_samples, format=req.format,
-                   sample_rate=output.rate)
-        close_code = await _run(ws, handle, output, settings, request_id, entry.name)
+                   sample_rate=output.rate, **({"text_stream": True} if spoken else {}))
+        try:
+            close_code = await _run(ws, handle, output, settings, request_id, entry.name,
+                                    spoken)
+        finally:
+            if spoken is not None:
+                spoken.cancel()
         log.update(handle.log_fields())
     except ProtocolError as exc:
         close_code = exc.close_code
@@ -135,9 +155,15 @@ async def stream(ws: WebSocket, service: ServiceDep) -> None:
         log_request(log)
 
 
+def _protocol_error(exc: ApiError) -> ProtocolError:
+    return ProtocolError(CLOSE_FOR_STATUS.get(exc.status, 1011), exc.code, exc.message,
+                         exc.field)
+
+
 async def _run(ws: WebSocket, handle, output: Output, settings, request_id: str,
-               model: str) -> int:
-    """Stream one handle to the client; returns the close code used."""
+               model: str, spoken: SpokenText | None = None) -> int:
+    """Stream one handle to the client (with a text stream's words before the audio they
+    describe); returns the close code used."""
     problem: list[ProtocolError] = []
     try:
         await ws.send_text(StartedEvent(request_id=request_id, model=model,
@@ -151,11 +177,16 @@ async def _run(ws: WebSocket, handle, output: Output, settings, request_id: str,
             raise WebSocketDisconnect(1006) from None
         raise
 
-    reader = asyncio.create_task(read_client(ws, handle, settings, problem))
+    reader = asyncio.create_task(read_client(ws, handle, settings, problem) if spoken is None
+                                 else TextReader(ws, spoken, settings).run(problem))
     audio = encoded_stream(handle, output)
     try:
         async for chunk in audio:
             # a client that stops reading blocks this send (TCP flow control)
+            words = spoken.take_words() if spoken is not None else None
+            if words:
+                await asyncio.wait_for(ws.send_text(words_event(words)),
+                                       settings.slow_client_seconds)
             await asyncio.wait_for(ws.send_bytes(chunk), settings.slow_client_seconds)
     except asyncio.TimeoutError:
         handle.cancel(StreamEnd.SLOW_CONSUMER)
@@ -174,6 +205,10 @@ async def _run(ws: WebSocket, handle, output: Output, settings, request_id: str,
     if problem:
         await _close(ws, problem[0].close_code, problem[0].error)
         return problem[0].close_code
+    if spoken is not None and spoken.failure is not None:
+        failed = _protocol_error(spoken.failure)
+        await _close(ws, failed.close_code, failed.error)
+        return failed.close_code
     code, error_code, message = WS_END[handle.status]
     if error_code is not None:
         await _close(ws, code, ErrorEvent(code=error_code, message=message))
@@ -185,6 +220,10 @@ async def _run(ws: WebSocket, handle, output: Output, settings, request_id: str,
                      real_time_factor=None if rtf is None else round(rtf, 4))
     await _final(ws, done.model_dump_json(), code)
     return code
+
+
+def words_event(words) -> str:
+    return json.dumps({"type": "words", "words": [w.as_dict() for w in words]})
 
 
 async def _close(ws: WebSocket, code: int, error: ErrorEvent) -> None:

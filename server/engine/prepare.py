@@ -125,12 +125,15 @@ def text_voice(name: str | None):
     raise invalid("voice", f"unknown voice {name!r}; use one of {[v.name for v in voices]}")
 
 
-def speak_text(voice, text: str, max_seconds: float) -> np.ndarray:
-    from wavenet_core.text.speech import SpeechError, speak
+def speak_text(voice, text: str, max_seconds: float, timed: bool = False):
+    """`text` in `voice` -> audio at 16 kHz; `timed`: (audio, its words)."""
+    from wavenet_core.text.speech import SpeechError, speak, speak_timed
 
     try:
         # rendering stops past the limit (plus the silence trimmed after): the length
         # check below then refuses it, without the whole render's cost
+        if timed:
+            return speak_timed(voice, text, max_seconds=max_seconds + 2.0)
         return speak(voice, text, max_seconds=max_seconds + 2.0)
     except SpeechError as exc:
         raise invalid("text", f"the synthesizer could not render it ({exc})") from None

@@ -7,7 +7,9 @@ length asked for, at the output rate; absent while unknown), X-Audio-Encoding, X
 A streamed WAV's header carries 0xFFFFFFFF sizes. A client that disconnects frees its slot
 at the next chunk boundary, and its encoder at once. A streamed body that stops short
 (failure, slow client, shutdown) is cut, not ended: see `AudioStream`.
-Used by POST /v1/synthesize and POST /v1/audio/speech.
+Used by POST /v1/synthesize and POST /v1/audio/speech. With a `words` source (a spoken
+text's `take_words`), SSE sends `speech.words` events before the audio they describe, and a
+whole response is JSON: the audio in base64 and every word (`"timestamps": true`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import contextlib
 import json
 
 from fastapi import Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from server.engine.engine import StreamEnd, StreamHandle
 from server.errors import ApiError
@@ -49,22 +51,34 @@ def end_error(status: StreamEnd | None) -> ApiError:
 
 
 async def audio_response(request: Request, entry, handle: StreamHandle, output: Output,
-                         stream: bool, send_timeout: float, sse_input: str | None = None
-                         ) -> Response:
+                         stream: bool, send_timeout: float, sse_input: str | None = None,
+                         words=None) -> Response:
     """The response for `handle`'s audio as `output`, streamed or whole; with `sse_input`
-    (the text spoken) as server-sent events."""
+    (the text spoken) as server-sent events; with `words` (a callable giving the words
+    since its last call) their timestamps too."""
     request.state.log.update(model=entry.name, num_samples=handle.num_samples,
                              stream=stream, format=output.format, sample_rate=output.rate,
                              **({"sse": True} if sse_input is not None else {}))
     headers = {**output.headers(handle.num_samples), "X-Model": entry.name}
     if sse_input is not None:
-        body = _sse_body(_stream_body(request, handle, output), handle, output, sse_input)
+        body = _sse_body(_stream_body(request, handle, output), handle, output, sse_input,
+                         words)
         return AudioStream(handle, body, send_timeout=send_timeout, media_type=SSE_TYPE,
                            headers={**headers, "Cache-Control": "no-cache"})
-    if stream:
+    if stream and words is None:
         return AudioStream(handle, _stream_body(request, handle, output),
                            send_timeout=send_timeout,
                            media_type=output.spec.media_type, headers=headers)
+    data = await _whole(request, handle, output)
+    if words is not None:
+        return JSONResponse({"audio": base64.b64encode(data).decode(), "format": output.format,
+                             "sample_rate": output.rate,
+                             "words": [w.as_dict() for w in words()]}, headers=headers)
+    return Response(data, media_type=output.spec.media_type, headers=headers)
+
+
+async def _whole(request: Request, handle: StreamHandle, output: Output) -> bytes:
+    """The whole audio, encoded; an error if the stream ended without it."""
     watcher = asyncio.create_task(_cancel_on_disconnect(request, handle))
     try:
         pcm = b"".join([chunk async for chunk in handle])
@@ -77,8 +91,7 @@ async def audio_response(request: Request, entry, handle: StreamHandle, output: 
         request.state.log.update(handle.log_fields())
     if handle.status is not StreamEnd.DONE:
         raise end_error(handle.status)
-    data = await asyncio.to_thread(output.whole, pcm)     # encoding is CPU work
-    return Response(data, media_type=output.spec.media_type, headers=headers)
+    return await asyncio.to_thread(output.whole, pcm)     # encoding is CPU work
 
 
 async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
@@ -134,10 +147,14 @@ def _event(data: dict) -> bytes:
     return b"data: " + json.dumps(data).encode() + b"\n\n"
 
 
-async def _sse_body(audio, handle: StreamHandle, output: Output, text: str):
-    """OpenAI's speech events around the encoded audio; `done` only when it is complete."""
+async def _sse_body(audio, handle: StreamHandle, output: Output, text: str, words=None):
+    """OpenAI's speech events around the encoded audio; `done` only when it is complete.
+    With `words`, a `speech.words` event before the audio of its words."""
     try:
         async for chunk in audio:
+            new = words() if words is not None else None
+            if new:
+                yield _event({"type": "speech.words", "words": [w.as_dict() for w in new]})
             yield _event({"type": "speech.audio.delta",
                           "audio": base64.b64encode(chunk).decode()})
     finally:

@@ -51,6 +51,11 @@ class SynthesisRequest(BaseModel):
         False, description="WebSocket only: the mel follows the start message frame by frame "
                            "(binary float32 LE n x mel_channels, or {\"type\": \"mel\", "
                            "\"frames\": [...]}), then {\"type\": \"end\"}")
+    text_stream: bool = Field(
+        False, description="WebSocket only: text follows the start message in pieces "
+                           "({\"type\": \"text\", \"text\": ...}, {\"type\": \"flush\"}), "
+                           "then {\"type\": \"end\"}; spoken a sentence at a time, with "
+                           "{\"type\": \"words\"} events (docs/text-streaming.md)")
 
 
 class VoiceId(BaseModel):
@@ -70,8 +75,9 @@ class SpeechRequest(BaseModel):
 
     model: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         description="a mel model's name, or tts-1 / tts-1-hd for the default vocoder")
-    input: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SPEECH_CHARS)] = Field(
-        description="text; split into sentences, spoken as one continuous stream")
+    input: Annotated[StrictStr, Field(min_length=1)] = Field(
+        description="text; split into sentences, spoken as one continuous stream; longer "
+                    f"than WAVENET_MAX_INPUT_CHARS ({MAX_SPEECH_CHARS}) is a 413")
     voice: Annotated[StrictStr, Field(min_length=1, max_length=100)] | VoiceId | None = Field(
         None, description="one of `voices` in /v1/models, or an OpenAI voice name (alloy, "
                           "echo, ...: mapped onto those voices in order)")
@@ -85,6 +91,9 @@ class SpeechRequest(BaseModel):
                                      "for tts-1 / tts-1-hd)")
     instructions: StrictStr | None = Field(None, description="accepted and ignored (tts-1 "
                                                              "takes none either)")
+    timestamps: bool = Field(False, description="not OpenAI's: JSON {audio (base64), format, "
+                             "sample_rate, words: [{word, start, end}]} (seconds of the "
+                             "audio); with sse, speech.words events before their audio")
 
 
 class ModelInfo(BaseModel):

@@ -103,8 +103,9 @@ def test_long_input_is_spoken_sentence_by_sentence_as_one_stream(client):
     whole = pcm(text)
     parts = sum(pcm(s) for s in sentences[:3])
     assert whole > 4 * parts            # 14 sentences against 3
-    with pytest.raises(openai.UnprocessableEntityError, match="input"):
+    with pytest.raises(openai.APIStatusError, match="WAVENET_MAX_INPUT_CHARS") as raised:
         client.audio.speech.create(model="mel", voice="alloy", input="x" * 4097)
+    assert raised.value.status_code == 413
 
 
 def test_unknown_fields_are_ignored_and_logged(client, keyed):

@@ -123,3 +123,22 @@ def test_problems_are_error_events_and_the_connection_stays(wy):
     bad, good = run(wy, steps)
     assert bad[-1].type == "error" and "unknown voice 'nope'" in bad[-1].data["text"]
     assert audio_of(good)[0] == ["audio-start", "audio-stop"]
+
+
+def test_text_over_the_input_limit_is_a_named_error(wy):
+    """WAVENET_MAX_INPUT_CHARS (4,096) holds for a whole text and a streamed one; the
+    connection stays for the next request."""
+    async def steps(c):
+        await c.write_event(Synthesize(text="Word. " * 700).event())
+        whole = await events_until(c, "error")
+        await c.write_event(SynthesizeStart().event())
+        await c.write_event(SynthesizeChunk(text="Word. " * 400).event())
+        await c.write_event(SynthesizeChunk(text="Word. " * 400).event())
+        streamed = await events_until(c, "error")
+        await c.write_event(Synthesize(text="Hi there.").event())
+        return whole, streamed, await events_until(c, "audio-stop")
+
+    whole, streamed, good = run(wy, steps)
+    for events in (whole, streamed):
+        assert events[-1].type == "error" and events[-1].data["code"] == "text_too_long"
+    assert audio_of(good)[0] == ["audio-start", "audio-stop"]

@@ -15,6 +15,16 @@ _END = re.compile(r"(?<=[.!?\u2026])[\"')\]\u201d\u2019]*\s+|\s*\n\s*")
 _SOFT = re.compile(r"[,;:]\s")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> int | None:
+    """The index of the first control character in `text` (line breaks and tabs are
+    allowed), or None: a synthesizer reads them as commands or garbage."""
+    found = _CONTROL.search(text)
+    return None if found is None else found.start()
+
+
 def split_sentences(text: str, max_chars: int = MAX_CHARS) -> list[str]:
     """The sentences of `text`, stripped, none empty, none over `max_chars`."""
     out: list[str] = []
