@@ -9,9 +9,9 @@ from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.training.corpus import load_manifest
 from wavenet_core.training.train import TrainSettings, train
 
-BOOL_HELP = {"fused": "the fused training step on a CPU (the same loss, about twice the "
-                      "samples/s: wavenet_core/training/fused.py; benchmarks/train_speed.py); "
-                      "--no-fused: the plain autograd step"}
+BOOL_HELP = {"fused": "the fused training step on a CPU (the same loss, about 1.7x the "
+                      "samples/s: wavenet_core/training/fused.py, benchmarks/train_speed.py); "
+                      "--no-fused: the plain autograd step (default: fused)"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
