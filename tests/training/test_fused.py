@@ -189,3 +189,14 @@ def test_train_flops_count_the_products_of_a_step():
         lengths.append(lengths[-1] - (config.kernel_size - 1) * d)
     waste = sum(3 * 2 * 2 * (n - 40) * 6 * 12 for n in lengths[1:]) + 2 * 2 * 40 * 6 * 8
     assert _counted(model, rows, False) == expected + waste
+
+
+def test_train_speed_compares_the_two_steps_on_the_same_windows():
+    from wavenet_core.bench.training import compare_recipes
+
+    config = dataclasses.replace(CONFIGS["excitation"], mel=MelConfig(n_mels=5))
+    r = compare_recipes(config, batch=2, window=50, rounds=1, steps_per_round=1,
+                        bfloat16=False, log=lambda line: None)
+    assert r["loss_fused"] == pytest.approx(r["loss_plain"], rel=1e-6)
+    assert r["plain"] > 0 and r["fused"] > 0 and r["ratio"] == r["fused"] / r["plain"]
+    assert r["flops_per_sample"] == train_flops(config, 2, 50) / 100
