@@ -43,17 +43,23 @@ async def ws_mel_stream(url: str, start: dict, pieces, *, pause: float = 0.0,
     out = _empty()
     async with websockets.connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "start", "mel_stream": True, **start}))
-        reader = asyncio.create_task(_read_to_end(ws, out))
-        try:
-            for piece in pieces:
-                await ws.send(piece if isinstance(piece, bytes) else json.dumps(piece))
-                if pause:
-                    await asyncio.sleep(pause)
-        except websockets.ConnectionClosed:
-            pass
-        await asyncio.wait_for(reader, timeout)
+        await _send_then_read(ws, pieces, pause, timeout, _read_to_end(ws, out))
         out["close_code"] = ws.close_code
     return out
+
+
+async def _send_then_read(ws, messages, pause: float, timeout: float, reader) -> None:
+    """Send each message (bytes, str or a JSON-able dict) `pause` s apart while `reader`
+    reads, then wait for it (at most `timeout` s); a server that closes early ends sending."""
+    reading = asyncio.create_task(reader)
+    try:
+        for message in messages:
+            await ws.send(message if isinstance(message, (bytes, str)) else json.dumps(message))
+            if pause:
+                await asyncio.sleep(pause)
+    except websockets.ConnectionClosed:
+        pass
+    await asyncio.wait_for(reading, timeout)
 
 
 async def read_error(ws) -> tuple[dict | None, int]:
@@ -132,15 +138,7 @@ async def ws_text_stream(url: str, pieces: list, *, start: dict | None = None,
     async with websockets.connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "start", "text_stream": True, "model": "mel",
                                   "format": "pcm", **(start or {})}))
-        reader = asyncio.create_task(read(ws))
-        try:
-            for piece in pieces:
-                await ws.send(json.dumps({"type": "text", "text": piece}
-                                         if isinstance(piece, str) else piece))
-                if pause:
-                    await asyncio.sleep(pause)
-        except websockets.ConnectionClosed:
-            pass
-        await asyncio.wait_for(reader, timeout)
+        messages = ({"type": "text", "text": p} if isinstance(p, str) else p for p in pieces)
+        await _send_then_read(ws, messages, pause, timeout, read(ws))
         out["close_code"] = ws.close_code
     return out

@@ -15,6 +15,8 @@ its sample and one frame, each frame computed once per stream).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from wavenet_core.audio.emphasis import Deemphasis
@@ -24,6 +26,16 @@ from wavenet_core.generation.conditioning import MelSource, WholeMel
 from wavenet_core.generation.mel_frames import MelFrames, frames_needed
 from wavenet_core.generation.sampling import codes_to_audio
 from wavenet_core.model.upsampler import conditioning_window
+
+
+@dataclass
+class _Slot:
+    """One open stream: its mel, how far it has got, and its per-stream frame caches."""
+
+    mel: MelSource | None
+    position: int = 0
+    cond_frames: dict = field(default_factory=dict)   # conditioning network's final frames
+    lpc_frames: dict = field(default_factory=dict)    # an excitation model's coefficients
 
 
 class GenerationSession:
@@ -40,39 +52,35 @@ class GenerationSession:
         self._frames = bool(getattr(backend, "accepts_mel_frames", False))
         self.deemphasis = Deemphasis(self.config.preemphasis, num_slots)
         self.state = backend.new_state(num_slots)
-        self.sources: dict[int, MelSource | None] = {}
-        self.position: dict[int, int] = {}
-        self._cond_cache: dict[int, dict] = {}
-        self._lpc_cache: dict[int, dict] = {}
+        self.slots: dict[int, _Slot] = {}
 
     def open(self, slot: int, *, seed: int = 0, temperature: float = 1.0, speaker: int = 0,
              mel: MelSource | None = None) -> None:
         self.backend.open_slot(self.state, slot, speaker=speaker, seed=seed,
                                temperature=temperature)
         self.deemphasis.reset(slot)
-        self.sources[slot], self.position[slot], self._cond_cache[slot] = mel, 0, {}
-        self._lpc_cache[slot] = {}
+        self.slots[slot] = _Slot(mel)
 
     def free(self, slot: int) -> None:
         self.state.free_slot(slot)
-        for table in (self.sources, self.position, self._cond_cache, self._lpc_cache):
-            table.pop(slot, None)
+        self.slots.pop(slot, None)
 
     def conditioning(self, slot: int, count: int):
         """The slot's conditioning for its next `count` samples: per-sample rows
         [count, M], or the chunk's frames (`MelFrames`) for a backend that takes them;
         None for a model without a mel."""
-        source = self.sources[slot]
+        stream = self.slots[slot]
+        source = stream.mel
         if source is None:
             if self.config.mel_channels:
                 raise ValueError("this model is mel conditioned: open the slot with a mel")
             return None
-        mel, hop, start = source.frames, self.config.mel.hop_length, self.position[slot]
+        mel, hop, start = source.frames, self.config.mel.hop_length, stream.position
         if self._cond is not None:
             # the chunk's frames conditioned one by one (each final frame once per stream)
             first = start // hop
             mel = self._cond.condition_frames(mel, first, frames_needed(hop, count),
-                                              self._cond_cache[slot])
+                                              stream.cond_frames)
             start -= first * hop
         if self._frames:
             return MelFrames.window(mel, hop, start, count)
@@ -90,7 +98,7 @@ class GenerationSession:
         codes = self.backend.generate(self.state, slots, count, cond,
                                       **self._lpc_rows(slots, count))
         for slot in slots:
-            self.position[slot] += count
+            self.slots[slot].position += count
         return self.deemphasis(codes_to_audio(codes, self.config), slots)
 
     def _lpc_rows(self, slots: list[int], count: int) -> dict:
@@ -100,11 +108,12 @@ class GenerationSession:
             return {}
         rows = []
         for slot in slots:
-            if self.sources.get(slot) is None:
+            stream = self.slots[slot]
+            if stream.mel is None:
                 raise ValueError("an excitation model (excitation 'lpc') predicts from the "
                                  "mel: open the slot with one")
-            rows.append(lpc_window(self.sources[slot].frames, self.config,
-                                   self.position[slot], count, self._lpc_cache[slot]))
+            rows.append(lpc_window(stream.mel.frames, self.config, stream.position, count,
+                                   stream.lpc_frames))
         return {"lpc": np.stack(rows)}
 
     def generate_pcm(self, slots: list[int], count: int, conditioning: list | None = None
