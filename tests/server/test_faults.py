@@ -117,11 +117,13 @@ def _serve(checkpoints, tmp_path_factory, name: str, env: dict) -> Server:
 
 @pytest.fixture(scope="module")
 def faulty(checkpoints, tmp_path_factory):
-    """Room for the storm (64 slots, 512 waiting) and the fault hook on seed FAULT_SEED."""
+    """Room for the storm (64 slots, 512 waiting), streams longer than the kernel's buffers
+    and the fault hook on seed FAULT_SEED."""
     hook = tmp_path_factory.mktemp("fault_hook")
     (hook / "sitecustomize.py").write_text(FAULT_HOOK)
     srv = _serve(checkpoints, tmp_path_factory, "faulty", {
         "WAVENET_MAX_STREAMS": "64", "WAVENET_MAX_WAITING": "512",
+        "WAVENET_MAX_SECONDS": str(SLOW_SECONDS),
         "WAVENET_TEST_FAULT_SEED": str(FAULT_SEED), "WAVENET_TEST_FAULT_AFTER": str(FAULT_AFTER),
         "PYTHONPATH": f"{hook}{os.pathsep}{ROOT}"})
     yield srv
@@ -172,6 +174,35 @@ def test_disconnect_storm_leaves_no_live_stream_and_no_memory(faulty):
     r = httpx.post(faulty.url + "/v1/synthesize", json={"num_samples": 800, "format": "pcm"})
     assert r.status_code == 200 and len(r.content) == 1600
     assert "Traceback" not in faulty.log_path.read_text(errors="replace")
+
+
+@fillable_buffers
+def test_disconnect_mid_stream_frees_the_slot(faulty):
+    """A streamed HTTP client that closes mid-stream frees its slot. The stream is longer
+    than every buffer between server and client, so it is still live when the client goes
+    (a 30 s stream of the tiny model could finish into the kernel's buffers first)."""
+    body = json.dumps({"seconds": SLOW_SECONDS, "seed": 2, "stream": True,
+                       "format": "pcm"}).encode()
+    request = (f"POST /v1/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+               f"X-Request-ID: leaves-mid-stream\r\n\r\n").encode() + body
+    sock = small_window_socket(faulty.port)
+    try:
+        sock.sendall(request)
+        assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+        deadline = time.monotonic() + 10
+        while gauges(faulty.url) != (1, 0) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert gauges(faulty.url) == (1, 0)
+    finally:
+        sock.close()
+    assert wait_idle(faulty.url) == (0, 0)
+    log = faulty.log_path.read_text(errors="replace")
+    line = next(x for x in log.splitlines()
+                if '"request_id":"leaves-mid-stream"' in x and '"event"' in x)
+    assert '"stream_status":"cancelled"' in line
+    r = httpx.post(faulty.url + "/v1/synthesize", json={"num_samples": 100})
+    assert r.status_code == 200
 
 
 # -- a generation that raises for one request -----------------------------------------------
