@@ -19,9 +19,11 @@ The prediction of sample t is p_t = -(a_1 x_{t-1} + ... + a_order x_{t-order}) o
 last `order` output samples (linear, in [-1, 1]), with the coefficients of the frame whose
 centre is nearest to t: frame `min((t + hop // 2) // hop, last)` (`frame_of_sample`).
 That frame is never past `t // hop + 1`, the one frame of lookahead `mel.ready_samples`
-already holds back, so mel streaming is unchanged. `lpc_window` gives a chunk's
-per-sample coefficient rows and is the one function offline synthesis and the server's
-runner both call; `predict` is the one fixed-order sum every path uses.
+already holds back, so mel streaming is unchanged (frame_rows.py: the rule the voicing
+estimate shares). `lpc_window` gives a chunk's per-sample coefficient rows and is the one
+function offline synthesis and the server's runner both call; `predict` is the one
+fixed-order sum every path uses. `frame_spectrum` (step 1) is the voicing estimate's
+input too (voicing.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import math
 
 import numpy as np
 
+from wavenet_core.audio.frame_rows import frame_rows
 from wavenet_core.audio.mel import mel_filterbank
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 
@@ -39,9 +42,8 @@ NOISE_FLOOR = 1e-4
 
 
 @functools.lru_cache(maxsize=16)
-def _analysis(sample_rate: int, mel_cfg: MelConfig, order: int):
-    """(per-filter scale [n_mels], inverse [bins, n_mels], cosines [order + 1, bins],
-    lag window [order + 1]), float64."""
+def _inverse(sample_rate: int, mel_cfg: MelConfig):
+    """(per-filter scale [n_mels], inverse [bins, n_mels]), float64: step 1."""
     bank = mel_filterbank(sample_rate, mel_cfg).astype(np.float64)    # [n_mels, bins]
     area = bank.sum(1)
     cover = bank.sum(0)
@@ -49,7 +51,12 @@ def _analysis(sample_rate: int, mel_cfg: MelConfig, order: int):
     covered = np.flatnonzero(cover > 0)
     for k in np.flatnonzero(cover <= 0):            # uncovered bins copy the nearest covered
         inverse[k] = inverse[covered[np.abs(covered - k).argmin()]]
-    n_fft = mel_cfg.n_fft
+    return 1.0 / np.where(area > 0, area, 1.0), inverse
+
+
+@functools.lru_cache(maxsize=16)
+def _lags(sample_rate: int, n_fft: int, order: int):
+    """(cosines [order + 1, bins], lag window [order + 1]), float64: steps 2 and 3."""
     bins = np.arange(n_fft // 2 + 1)
     weight = np.full(len(bins), 2.0)
     weight[0] = 1.0
@@ -58,15 +65,17 @@ def _analysis(sample_rate: int, mel_cfg: MelConfig, order: int):
     lags = np.arange(order + 1)
     cosines = weight * np.cos(2 * np.pi * np.outer(lags, bins) / n_fft) / n_fft
     lag_window = np.exp(-0.5 * (2 * np.pi * LAG_WINDOW_HZ * lags / sample_rate) ** 2)
-    return 1.0 / np.where(area > 0, area, 1.0), inverse, cosines, lag_window
+    return cosines, lag_window
 
 
 def levinson(r: np.ndarray, order: int) -> np.ndarray:
-    """Autocorrelation r_0 .. r_order (r_0 > 0) -> a_1 .. a_order of A(z) (float64)."""
+    """Autocorrelation r_0 .. r_order (r_0 > 0) -> a_1 .. a_order of A(z) (float64).
+    Python floats throughout: numpy scalars cost 10x as much in these small loops."""
+    r = [float(v) for v in r[:order + 1]]
     a = [0.0] * order
-    error = float(r[0])
+    error = r[0]
     for i in range(order):
-        acc = float(r[i + 1]) + sum(a[j] * float(r[i - j]) for j in range(i))
+        acc = r[i + 1] + sum([a[j] * r[i - j] for j in range(i)])
         k = -acc / error
         a[:i] = [a[j] + k * a[i - 1 - j] for j in range(i)]
         a[i] = k
@@ -74,11 +83,17 @@ def levinson(r: np.ndarray, order: int) -> np.ndarray:
     return np.array(a)
 
 
+def frame_spectrum(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig) -> np.ndarray:
+    """One log-mel frame [n_mels] -> magnitude spectrum [n_fft // 2 + 1], float64 (step 1
+    of the module docstring: the non-negative inverse of the filterbank)."""
+    scale, inverse = _inverse(sample_rate, mel_cfg)
+    return inverse @ (np.exp(np.asarray(frame, dtype=np.float64)) * scale)
+
+
 def frame_lpc(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: int) -> np.ndarray:
     """One log-mel frame [n_mels] -> a_1 .. a_order, float32 (module docstring)."""
-    scale, inverse, cosines, lag_window = _analysis(sample_rate, mel_cfg, order)
-    mean = np.exp(np.asarray(frame, dtype=np.float64)) * scale       # per-filter magnitude
-    power = (inverse @ mean) ** 2
+    cosines, lag_window = _lags(sample_rate, mel_cfg.n_fft, order)
+    power = frame_spectrum(frame, sample_rate, mel_cfg) ** 2
     r = (cosines @ power) * lag_window
     r[0] *= 1.0 + NOISE_FLOOR
     return levinson(r, order).astype(np.float32)
@@ -94,29 +109,16 @@ def mel_lpc(mel: np.ndarray, config: WaveNetConfig, frames=None) -> np.ndarray:
     return np.stack(rows) if rows else np.zeros((0, config.lpc_order), np.float32)
 
 
-def frame_of_sample(samples: np.ndarray, hop: int, last: int) -> np.ndarray:
-    """The frame whose coefficients predict each sample: the nearest centre, clamped."""
-    return np.minimum((np.asarray(samples, dtype=np.int64) + hop // 2) // hop, last)
-
-
 def lpc_window(mel, config: WaveNetConfig, start: int, count: int,
                frame_lpcs: dict | None = None) -> np.ndarray:
     """Per-sample coefficient rows [count, order] float32 for samples start .. start+count-1
     of a stream conditioned on the raw log-mel `mel` [F, n_mels] (the one function every
     caller uses for a chunk). A row depends only on its sample and one frame, never on the
-    window. `frame_lpcs` (frame -> row), when given, caches frames between chunks."""
-    mel = np.asarray(mel)
-    if mel.ndim != 2 or mel.shape[0] < 1:
-        raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {mel.shape}")
-    frame = frame_of_sample(np.arange(start, start + count), config.mel.hop_length,
-                            mel.shape[0] - 1)
-    needed = np.unique(frame)
-    cache = {} if frame_lpcs is None else frame_lpcs
-    missing = [int(f) for f in needed if int(f) not in cache]
-    cache.update(zip(missing, mel_lpc(mel, config, missing)))
-    table = np.stack([cache[int(f)] for f in needed]) if len(needed) else \
-        np.zeros((0, config.lpc_order), np.float32)
-    return table[np.searchsorted(needed, frame)]
+    window (`frame_rows.frame_rows`). `frame_lpcs` (frame -> row), when given, caches
+    frames between chunks."""
+    return frame_rows(mel, config.mel.hop_length, start, count,
+                      lambda m, frames: mel_lpc(m, config, frames), config.lpc_order,
+                      frame_lpcs)
 
 
 def tree_sum(values):

@@ -10,7 +10,9 @@ conditioning network computes each frame alone (`condition_frames`), and de-emph
 carries its state, so a stream's samples are bitwise the same for any chunking and for a
 mel streamed in or sent whole. An excitation model (docs/excitation.md) also gets each
 chunk's linear-prediction rows from the slot's raw mel (`lpc.lpc_window`: a row depends on
-its sample and one frame, each frame computed once per stream).
+its sample and one frame, each frame computed once per stream), and a stream that samples
+voicing-shaped (docs/voicing.md: its model sets it and it was opened without a
+temperature) its (temperature, floor) rows the same way (`shaping.shaping_window`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from wavenet_core.audio.wav import float_to_pcm16
 from wavenet_core.generation.conditioning import MelSource, WholeMel
 from wavenet_core.generation.mel_frames import MelFrames, frames_needed
 from wavenet_core.generation.sampling import codes_to_audio
+from wavenet_core.generation.shaping import plain_rows, shaping_window, wants_shaping
 from wavenet_core.model.upsampler import conditioning_window
 
 
@@ -44,18 +47,28 @@ class GenerationSession:
         self.position: dict[int, int] = {}
         self._cond_cache: dict[int, dict] = {}
         self._lpc_cache: dict[int, dict] = {}
+        self._voicing_cache: dict[int, dict | None] = {}    # None: the slot is not shaped
 
-    def open(self, slot: int, *, seed: int = 0, temperature: float = 1.0, speaker: int = 0,
-             mel: MelSource | None = None) -> None:
+    def open(self, slot: int, *, seed: int = 0, temperature: float | None = None,
+             speaker: int = 0, mel: MelSource | None = None) -> None:
+        """Start a stream in `slot`. `temperature` None: the model's default sampling
+        (temperature 1, voicing-shaped where the model sets it); a number: that
+        temperature for every sample, unshaped (docs/voicing.md)."""
+        shaped = wants_shaping(self.config, temperature)
+        if shaped and mel is None:
+            raise ValueError("voicing-shaped sampling reads the mel: open the slot with one, "
+                             "or give a temperature")
         self.backend.open_slot(self.state, slot, speaker=speaker, seed=seed,
-                               temperature=temperature)
+                               temperature=1.0 if temperature is None else temperature)
         self.deemphasis.reset(slot)
         self.sources[slot], self.position[slot], self._cond_cache[slot] = mel, 0, {}
         self._lpc_cache[slot] = {}
+        self._voicing_cache[slot] = {} if shaped else None
 
     def free(self, slot: int) -> None:
         self.state.free_slot(slot)
-        for table in (self.sources, self.position, self._cond_cache, self._lpc_cache):
+        for table in (self.sources, self.position, self._cond_cache, self._lpc_cache,
+                      self._voicing_cache):
             table.pop(slot, None)
 
     def conditioning(self, slot: int, count: int):
@@ -88,7 +101,8 @@ class GenerationSession:
             frames = all(isinstance(c, MelFrames) for c in conditioning)
             cond = MelFrames.stack(conditioning) if frames else np.stack(conditioning)
         codes = self.backend.generate(self.state, slots, count, cond,
-                                      **self._lpc_rows(slots, count))
+                                      **self._lpc_rows(slots, count),
+                                      **self._shaping_rows(slots, count))
         for slot in slots:
             self.position[slot] += count
         return self.deemphasis(codes_to_audio(codes, self.config), slots)
@@ -107,21 +121,36 @@ class GenerationSession:
                                    self.position[slot], count, self._lpc_cache[slot]))
         return {"lpc": np.stack(rows)}
 
+    def _shaping_rows(self, slots: list[int], count: int) -> dict:
+        """The chunk's (temperature, floor) rows [len(slots), count, 2] as the backend's
+        `shaping` keyword when a slot samples voicing-shaped (the others get their own
+        temperature and no floor: the same samples as without rows); {} otherwise."""
+        caches = [self._voicing_cache.get(slot) for slot in slots]
+        if all(cache is None for cache in caches):
+            return {}
+        rows = [plain_rows(float(self.state.temperature[slot]), count) if cache is None
+                else shaping_window(self.sources[slot].frames, self.config,
+                                    self.position[slot], count, cache)
+                for slot, cache in zip(slots, caches)]
+        return {"shaping": np.stack(rows)}
+
     def generate_pcm(self, slots: list[int], count: int, conditioning: list | None = None
                      ) -> np.ndarray:
         """As `generate`, as 16-bit PCM [len(slots), count]."""
         return float_to_pcm16(self.generate(slots, count, conditioning))
 
 
-def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float = 1.0,
-               speaker: int = 0, mel: np.ndarray | None = None,
+def synthesize(backend, num_samples: int, *, seed: int = 0,
+               temperature: float | None = None, speaker: int = 0, mel: np.ndarray | None = None,
                local: np.ndarray | None = None, chunk: int = 4000, cond_net=None,
                progress=None) -> np.ndarray:
     """One stream of `num_samples` -> float32 audio in [-1, 1]: a one-slot session.
 
     The conditioning is the log-mel `mel` [frames, n_mels] (conditioned chunk by chunk, as
     the server does), or per-sample rows `local` [num_samples, n_mels] computed beforehand
-    (`conditioning.local_from_mel`). `progress(n)` is called after each chunk.
+    (`conditioning.local_from_mel`). `temperature` None samples as the model's default
+    (voicing-shaped where it sets it, which needs `mel`). `progress(n)` is called after
+    each chunk.
     """
     if mel is not None and local is not None:
         raise ValueError("give mel or local, not both")

@@ -249,9 +249,11 @@ def counter_uniform_one(seed, counter):
 
 
 @njit(**_JIT)
-def _sample(logits, temperature, uniform, probs):
+def _sample(logits, temperature, floor, uniform, probs):
     """`sampling.sample_codes` for one row: greedy (first maximum) at temperature 0,
-    else count(cdf <= u * cdf[-1]) over softmax(logits / T), capped at classes - 1."""
+    else count(cdf <= u * cdf[-1]) over softmax(logits / T), capped at classes - 1; a
+    `floor` > 0 first zeroes the probabilities below floor x their total (one pass for
+    the total, in order; a floor of 0 skips it and zeroes nothing)."""
     classes = logits.shape[0]
     if temperature > _ZERO:
         for o in range(classes):
@@ -261,6 +263,13 @@ def _sample(logits, temperature, uniform, probs):
             peak = max(peak, probs[o])
         for o in range(classes):
             probs[o] = _exp_neg(probs[o] - peak)
+        if floor > _ZERO:
+            total = _ZERO
+            for o in range(classes):
+                total = total + probs[o]
+            cut = floor * total
+            for o in range(classes):
+                probs[o] = _ZERO if probs[o] < cut else probs[o]
         total = _ZERO
         for o in range(classes):
             total = total + probs[o]
