@@ -23,7 +23,7 @@ already holds back, so mel streaming is unchanged (frame_rows.py: the rule the v
 estimate shares). `lpc_window` gives a chunk's per-sample coefficient rows and is the one
 function offline synthesis and the server's runner both call; `predict` is the one
 fixed-order sum every path uses. `frame_spectrum` (step 1) is the voicing estimate's
-input too (voicing.py).
+input too (voicing.py). Steps 1-4 run compiled, frame by frame (frame_analysis.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from wavenet_core.audio import frame_analysis
 from wavenet_core.audio.frame_rows import frame_rows
 from wavenet_core.audio.mel import mel_filterbank
 from wavenet_core.model.config import MelConfig, WaveNetConfig
@@ -55,8 +56,19 @@ def _inverse(sample_rate: int, mel_cfg: MelConfig):
 
 
 @functools.lru_cache(maxsize=16)
+def sparse_inverse(sample_rate: int, mel_cfg: MelConfig) -> tuple:
+    """Step 1 as the compiled analysis takes it (frame_analysis.py): (scale, starts, cols,
+    weights), each bin's few covering filters (two at most, the triangles overlap by half)
+    in compressed rows."""
+    scale, inverse = _inverse(sample_rate, mel_cfg)
+    rows, cols = np.nonzero(inverse)
+    starts = np.searchsorted(rows, np.arange(inverse.shape[0] + 1)).astype(np.int64)
+    return scale, starts, cols.astype(np.int64), inverse[rows, cols]
+
+
+@functools.lru_cache(maxsize=16)
 def _lags(sample_rate: int, n_fft: int, order: int):
-    """(cosines [order + 1, bins], lag window [order + 1]), float64: steps 2 and 3."""
+    """(cosines [bins, order + 1], lag window [order + 1]), float64: steps 2 and 3."""
     bins = np.arange(n_fft // 2 + 1)
     weight = np.full(len(bins), 2.0)
     weight[0] = 1.0
@@ -65,48 +77,41 @@ def _lags(sample_rate: int, n_fft: int, order: int):
     lags = np.arange(order + 1)
     cosines = weight * np.cos(2 * np.pi * np.outer(lags, bins) / n_fft) / n_fft
     lag_window = np.exp(-0.5 * (2 * np.pi * LAG_WINDOW_HZ * lags / sample_rate) ** 2)
-    return cosines, lag_window
+    return np.ascontiguousarray(cosines.T), lag_window
 
 
 def levinson(r: np.ndarray, order: int) -> np.ndarray:
-    """Autocorrelation r_0 .. r_order (r_0 > 0) -> a_1 .. a_order of A(z) (float64).
-    Python floats throughout: numpy scalars cost 10x as much in these small loops."""
-    r = [float(v) for v in r[:order + 1]]
-    a = [0.0] * order
-    error = r[0]
-    for i in range(order):
-        acc = r[i + 1] + sum([a[j] * r[i - j] for j in range(i)])
-        k = -acc / error
-        a[:i] = [a[j] + k * a[i - 1 - j] for j in range(i)]
-        a[i] = k
-        error *= 1.0 - k * k
-    return np.array(a)
+    """Autocorrelation r_0 .. r_order (r_0 > 0) -> a_1 .. a_order of A(z) (float64)."""
+    return frame_analysis.levinson(np.ascontiguousarray(r[:order + 1], np.float64), order)
 
 
 def frame_spectrum(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig) -> np.ndarray:
     """One log-mel frame [n_mels] -> magnitude spectrum [n_fft // 2 + 1], float64 (step 1
     of the module docstring: the non-negative inverse of the filterbank)."""
-    scale, inverse = _inverse(sample_rate, mel_cfg)
-    return inverse @ (np.exp(np.asarray(frame, dtype=np.float64)) * scale)
+    return frame_analysis.spectrum(np.ascontiguousarray(frame, np.float64),
+                                   *sparse_inverse(sample_rate, mel_cfg))
 
 
 def frame_lpc(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: int) -> np.ndarray:
     """One log-mel frame [n_mels] -> a_1 .. a_order, float32 (module docstring)."""
-    cosines, lag_window = _lags(sample_rate, mel_cfg.n_fft, order)
-    power = frame_spectrum(frame, sample_rate, mel_cfg) ** 2
-    r = (cosines @ power) * lag_window
-    r[0] *= 1.0 + NOISE_FLOOR
-    return levinson(r, order).astype(np.float32)
+    return _lpc_rows(np.asarray(frame)[None], sample_rate, mel_cfg, order)[0]
+
+
+def _lpc_rows(frames: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: int):
+    """Frames [n, n_mels] -> coefficients [n, order] float32, each frame alone."""
+    frames = np.ascontiguousarray(frames, np.float64)
+    return frame_analysis.lpc_frames(frames, np.arange(len(frames)),
+                                     *sparse_inverse(sample_rate, mel_cfg),
+                                     *_lags(sample_rate, mel_cfg.n_fft, order), NOISE_FLOOR)
 
 
 def mel_lpc(mel: np.ndarray, config: WaveNetConfig, frames=None) -> np.ndarray:
     """Log-mel [F, n_mels] -> coefficients [len(frames), order] float32 of the given frame
     indices (default all), each computed from its own frame alone."""
     mel = np.asarray(mel)
-    frames = range(len(mel)) if frames is None else frames
-    rows = [frame_lpc(mel[f], config.sample_rate, config.mel, config.lpc_order)
-            for f in frames]
-    return np.stack(rows) if rows else np.zeros((0, config.lpc_order), np.float32)
+    picked = mel if frames is None else mel[np.asarray(frames, np.int64)]
+    return _lpc_rows(picked.reshape(-1, mel.shape[-1]), config.sample_rate, config.mel,
+                     config.lpc_order)
 
 
 def lpc_window(mel, config: WaveNetConfig, start: int, count: int,

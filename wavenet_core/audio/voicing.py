@@ -13,7 +13,8 @@ Per mel frame, from that frame only (so a mel streamed in gives the whole mel's 
 4. score = `WEIGHTS[0] + WEIGHTS[1] * low + WEIGHTS[2] * harmonicity`; voiced when > 0.
 The weights are a logistic regression fitted to the autocorrelation voicing decision of
 the real audio (`audio_voicing`) on 7 espeak-ng voices x 3 sentences, and checked on 12
-voices held out of that fit (benchmarks/voicing.py; agreement in docs/voicing.md).
+voices held out of that fit (benchmarks/voicing.py; agreement in docs/voicing.md). Steps
+2-4 run compiled, frame by frame (frame_analysis.py).
 
 `audio_voicing` is that reference: a normalised autocorrelation pitch detector on the
 waveform, per frame centre (what a mel-only estimate is measured against, never used in
@@ -26,14 +27,14 @@ import functools
 
 import numpy as np
 
-from wavenet_core.audio.lpc import frame_spectrum
+from wavenet_core.audio import frame_analysis
+from wavenet_core.audio.lpc import frame_spectrum, sparse_inverse
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 
 LOW_BAND_HZ = 1000.0
 DETREND_HZ = 150.0
 PITCH_HZ = (70.0, 400.0)
 WEIGHTS = (-3.25, 1.0, 4.9)
-TINY = 1e-30
 
 
 @functools.lru_cache(maxsize=16)
@@ -45,45 +46,27 @@ def _bands(sample_rate: int, n_fft: int):
     width = max(1, int(round(DETREND_HZ / bin_hz)))
     ripple = low - width + 1
     lags = np.arange(max(1, int(np.ceil(PITCH_HZ[0] / bin_hz))),
-                     min(int(PITCH_HZ[1] / bin_hz), ripple - 2) + 1)
+                     min(int(PITCH_HZ[1] / bin_hz), ripple - 2) + 1, dtype=np.int64)
     return low, width, lags
 
 
 def voicing_features(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig
                      ) -> tuple[float, float]:
     """One log-mel frame [n_mels] -> (low-band log power ratio, harmonicity)."""
-    mag = frame_spectrum(frame, sample_rate, mel_cfg)
-    low, width, lags = _bands(sample_rate, mel_cfg.n_fft)
-    power = mag * mag
-    ratio = float(np.log(power[:low].sum() + TINY) - np.log(power[low:].sum() + TINY))
-    if not len(lags):                 # a grid too coarse to see a pitch
-        return ratio, 0.0
-    x = np.log(mag[:low] + TINY)
-    trend = np.convolve(x, np.full(width, 1.0 / width), mode="valid")
-    d = x[(width - 1) // 2:(width - 1) // 2 + len(trend)] - trend
-    n = len(d)
-    padded = np.concatenate([d, np.zeros(int(lags[-1]))])
-    shifted = np.lib.stride_tricks.sliding_window_view(padded, n)[lags]   # d[j + L]
-    energy = np.cumsum(d * d)
-    head = energy[n - 1 - lags]                                        # sum d[:n-L]^2
-    tail = energy[-1] - energy[lags - 1]                               # sum d[L:]^2
-    corr = (shifted * d).sum(1) / np.sqrt(head * tail + TINY)
-    return ratio, float(max(0.0, corr.max()))
-
-
-def frame_voicing(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig) -> float:
-    """One log-mel frame -> its voicing score (voiced when > 0)."""
-    low, harmonicity = voicing_features(frame, sample_rate, mel_cfg)
-    return WEIGHTS[0] + WEIGHTS[1] * low + WEIGHTS[2] * harmonicity
+    return frame_analysis.voicing_features(frame_spectrum(frame, sample_rate, mel_cfg),
+                                           *_bands(sample_rate, mel_cfg.n_fft))
 
 
 def mel_voicing(mel: np.ndarray, config: WaveNetConfig, frames=None) -> np.ndarray:
-    """Log-mel [F, n_mels] -> voicing scores [len(frames)] float32 of the given frame
-    indices (default all), each from its own frame alone."""
+    """Log-mel [F, n_mels] -> voicing scores [len(frames)] float32 (voiced when > 0) of the
+    given frame indices (default all), each from its own frame alone (step 4)."""
     mel = np.asarray(mel)
-    frames = range(len(mel)) if frames is None else frames
-    return np.array([frame_voicing(mel[f], config.sample_rate, config.mel) for f in frames],
-                    np.float32)
+    picked = mel if frames is None else mel[np.asarray(frames, np.int64)]
+    picked = np.ascontiguousarray(picked.reshape(-1, mel.shape[-1]), np.float64)
+    return frame_analysis.voicing_frames(picked, np.arange(len(picked)),
+                                         *sparse_inverse(config.sample_rate, config.mel),
+                                         *_bands(config.sample_rate, config.mel.n_fft),
+                                         *WEIGHTS)
 
 
 def audio_voicing(audio: np.ndarray, hop: int, sample_rate: int, window_s: float = 0.04,
