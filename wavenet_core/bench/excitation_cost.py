@@ -7,8 +7,10 @@ do: per call, every stream's mel frames, LPC rows and (temperature, floor) rows 
 chunk, then the kernel. The streams read the mel of a synthetic speech-like signal (vowels
 and fricatives in turn, so both kinds of frame occur). The variants take turns call by
 call, for `rounds` rounds, so a slow moment of a shared machine hits them all; a row is
-the best round (and the median beside it), and its ratio is to the plain model's in the
-same batch and precision. Batch 1 runs on one thread, batch 16 on two (group mode).
+the best round by wall time, and by the process's CPU time (all threads: nearly blind to
+other processes taking the cores, which on a shared 2-core machine moves wall times by
+tens of percent), each with its ratio to the plain model's in the same batch and
+precision. Batch 1 runs on one thread, batch 16 on two (group mode: no thread spins).
 """
 
 from __future__ import annotations
@@ -64,13 +66,13 @@ def _sessions(config: WaveNetConfig, batch: int, threads: int, precision: str,
     return session
 
 
-def _call(session: GenerationSession, steps: int) -> float:
-    """One chunk of `steps` samples for every slot, rows and all -> seconds."""
+def _call(session: GenerationSession, steps: int) -> tuple[float, float]:
+    """One chunk of `steps` samples for every slot, rows and all -> (wall, CPU) seconds."""
     slots = list(range(session.num_slots))
-    began = time.perf_counter()
+    cpu, began = time.process_time(), time.perf_counter()
     cond = [session.conditioning(slot, steps) for slot in slots]
     session.generate(slots, steps, cond)
-    return time.perf_counter() - began
+    return time.perf_counter() - began, time.process_time() - cpu
 
 
 def run_excitation_cost(steps: int = 4000, rounds: int = 7, precisions=("bf16",),
@@ -88,34 +90,39 @@ def run_excitation_cost(steps: int = 4000, rounds: int = 7, precisions=("bf16",)
                         for name, change in VARIANTS.items()}
             for session in sessions.values():
                 _call(session, 64)                          # first chunk: caches, pools
-            times: dict[str, list[float]] = {name: [] for name in sessions}
+            times: dict[str, list[tuple[float, float]]] = {name: [] for name in sessions}
             for _ in range(rounds):
                 for name, session in sessions.items():
                     times[name].append(_call(session, steps))
             for name, took in times.items():
+                wall, cpu = zip(*took)
                 row = {"variant": name, "precision": precision, "batch": batch,
-                       "threads": threads, "samples_per_s": batch * steps / min(took),
-                       "median_samples_per_s": batch * steps / statistics.median(took)}
+                       "threads": threads, "samples_per_s": batch * steps / min(wall),
+                       "median_samples_per_s": batch * steps / statistics.median(wall),
+                       "samples_per_cpu_s": batch * steps / min(cpu)}
                 result["rows"].append(row)
                 log(f"  {precision} batch {batch:2d} threads {threads} {name:19}: "
-                    f"{row['samples_per_s']:9,.0f} samples/s")
+                    f"{row['samples_per_s']:9,.0f} samples/s, "
+                    f"{row['samples_per_cpu_s']:9,.0f} per CPU second")
     return result
 
 
 def cost_table(result: dict) -> str:
-    """Each row with its ratio to the plain model in the same precision and batch."""
+    """Each row with its ratios to the plain model in the same precision and batch."""
     lines = [f"cpu: {result['cpu']}",
-             f"config {result['config']}; best (median) of {result['rounds']} interleaved "
-             f"calls of {result['steps']} samples per stream; shaping "
-             f"{result['shaping']}",
-             f"{'prec':4} {'batch':>5} {'thr':>3} {'variant':19} {'samples/s':>11} "
-             f"{'median':>11} {'x plain':>8} {'median x':>8}"]
+             f"config {result['config']}; best of {result['rounds']} interleaved calls of "
+             f"{result['steps']} samples per stream (wall time; CPU time of all threads); "
+             f"shaping {result['shaping']}",
+             f"{'prec':4} {'batch':>5} {'thr':>3} {'variant':19} {'samples/s':>10} "
+             f"{'x plain':>7} {'per CPU s':>10} {'x plain':>7} {'median/s':>10}"]
     rows = result["rows"]
     for r in rows:
         base = next(b for b in rows if b["variant"] == "plain"
                     and (b["precision"], b["batch"]) == (r["precision"], r["batch"]))
         lines.append(f"{r['precision']:4} {r['batch']:5d} {r['threads']:3d} {r['variant']:19} "
-                     f"{r['samples_per_s']:11,.0f} {r['median_samples_per_s']:11,.0f} "
-                     f"{r['samples_per_s'] / base['samples_per_s']:8.3f} "
-                     f"{r['median_samples_per_s'] / base['median_samples_per_s']:8.3f}")
+                     f"{r['samples_per_s']:10,.0f} "
+                     f"{r['samples_per_s'] / base['samples_per_s']:7.3f} "
+                     f"{r['samples_per_cpu_s']:10,.0f} "
+                     f"{r['samples_per_cpu_s'] / base['samples_per_cpu_s']:7.3f} "
+                     f"{r['median_samples_per_s']:10,.0f}")
     return "\n".join(lines)
