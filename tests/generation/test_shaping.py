@@ -264,3 +264,27 @@ def test_a_shaped_stream_alone_equals_it_among_others_with_unshaped_ones(config)
                      temperature=None if i % 2 == 0 else 0.8)
     together = session.generate(order, steps, [session.conditioning(s, steps) for s in order])
     np.testing.assert_array_equal(together[2], alone)
+
+
+def test_the_runner_samples_shaped_unless_the_request_names_a_temperature():
+    from server.engine.runner import Job, Runner
+    from server.engine.scheduler import Stream
+    from server.wire.schemas import SynthesisRequest
+    from tests.helpers.runner import run_in_chunks
+    from wavenet_core.audio.wav import float_to_pcm16
+
+    assert SynthesisRequest(num_samples=8).temperature is None      # omitted: the default
+    model = random_model(SHAPED, seed=2)
+    mel, _ = speech_like_mel(SHAPED, 12, seed=4)
+    total = 12 * 8
+    outputs = []
+    for t in (None, 1.0):
+        expected = float_to_pcm16(synthesize(TorchBackend(model), total, seed=3, temperature=t,
+                                             mel=mel)).tobytes()
+        runner = Runner("m", TorchBackend(model), SHAPED, 3)
+        job = Job(total, seed=3, temperature=t, mel=WholeMel(mel, SHAPED))
+        stream = Stream("s", total, job, slot=2)
+        got = b"".join(p[0] for p in run_in_chunks(runner, [stream], (13, 27, 56)))
+        assert got == expected
+        outputs.append(got)
+    assert outputs[0] != outputs[1]
