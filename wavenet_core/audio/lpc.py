@@ -23,7 +23,9 @@ already holds back, so mel streaming is unchanged (frame_rows.py: the rule the v
 estimate shares). `lpc_window` gives a chunk's per-sample coefficient rows and is the one
 function offline synthesis and the server's runner both call; `predict` is the one
 fixed-order sum every path uses. `frame_spectrum` (step 1) is the voicing estimate's
-input too (voicing.py). Steps 1-4 run compiled, frame by frame (frame_analysis.py).
+input too (voicing.py). Steps 1-4 run compiled, frame by frame (frame_analysis.py). Step 1
+undoes a natural-log Slaney mel, so `WaveNetConfig` refuses an excitation model (or
+voicing-shaped sampling) whose feature recipe is not "ours" or "nvidia" (the same formula).
 """
 
 from __future__ import annotations

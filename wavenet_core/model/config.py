@@ -11,6 +11,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from wavenet_core.model.recipe import FeatureRecipe
+
 
 @dataclass(frozen=True)
 class MelConfig:
@@ -62,6 +64,8 @@ class WaveNetConfig:
     docs/voicing.md): that temperature, and the probabilities below the floor zeroed.
     1.0 and 0.0 (the defaults) = off: every sample at the stream's temperature. A request
     that gives a temperature samples at it everywhere, unshaped.
+    `features` the recipe that makes the model's features from audio (recipe.py; default
+    "ours", this project's log-mel).
     """
 
     layers_per_stack: int = 10
@@ -94,6 +98,7 @@ class WaveNetConfig:
     lpc_order: int = 16
     voiced_temperature: float = 1.0
     voiced_floor: float = 0.0
+    features: FeatureRecipe = field(default_factory=FeatureRecipe)
 
     def __post_init__(self) -> None:
         cycle = tuple(int(d) for d in self.dilation_cycle)
@@ -101,6 +106,9 @@ class WaveNetConfig:
         object.__setattr__(self, "upsample_scales", tuple(int(s) for s in self.upsample_scales))
         if isinstance(self.mel, dict):
             object.__setattr__(self, "mel", MelConfig(**self.mel))
+        if isinstance(self.features, dict):
+            object.__setattr__(self, "features", FeatureRecipe.from_dict(self.features))
+        self.features.check_bands(self.mel.n_mels)
         if cycle and len(cycle) != self.layers_per_stack:
             raise ValueError(
                 f"dilation_cycle has {len(cycle)} entries but "
@@ -138,6 +146,9 @@ class WaveNetConfig:
             raise ValueError(f"voiced_floor must be in [0, 1), got {self.voiced_floor}")
         if not self.voicing_shaping:
             return
+        if self.features.kind not in ("ours", "nvidia"):
+            raise ValueError(f"voicing-shaped sampling inverts a natural-log mel (features "
+                             f"'ours' or 'nvidia'), not {self.features.kind!r} features")
         if not self.local_conditioning or self.mel.n_mels != self.mel_channels:
             raise ValueError("voicing-shaped sampling (voiced_temperature, voiced_floor) "
                              "needs a mel-conditioned model with mel_channels == mel.n_mels")
@@ -152,6 +163,9 @@ class WaveNetConfig:
             raise ValueError(f"lpc_order must be >= 1, got {self.lpc_order}")
         if self.excitation == "none":
             return
+        if self.features.kind not in ("ours", "nvidia"):
+            raise ValueError(f"excitation 'lpc' inverts a natural-log mel (features 'ours' "
+                             f"or 'nvidia'), not {self.features.kind!r} features")
         if not self.local_conditioning:
             raise ValueError("excitation 'lpc' needs a mel-conditioned model (mel_channels > 0)")
         if self.mel.n_mels != self.mel_channels:
@@ -263,9 +277,13 @@ class WaveNetConfig:
     def to_dict(self) -> dict:
         """Every field, except `preemphasis` when 0, `cond_layers` / `cond_kernel` when
         `cond_layers` is 0, `excitation` / `lpc_order` when `excitation` is "none" and
-        `voiced_temperature` / `voiced_floor` when the shaping is off (a model without
-        them keeps the config, and the checkpoint, that code before the fields reads)."""
+        `voiced_temperature` / `voiced_floor` when the shaping is off and `features` when it
+        is "ours" (a model without them keeps the config, and the checkpoint, that code
+        before the fields reads)."""
         data = dataclasses.asdict(self)
+        data["features"] = self.features.to_dict()
+        if self.features.kind == "ours":
+            del data["features"]
         if not self.preemphasis:
             del data["preemphasis"]
         if not self.cond_layers:
@@ -298,6 +316,8 @@ class WaveNetConfig:
         data = dict(data)
         if "mel" in data and isinstance(data["mel"], dict):
             data["mel"] = MelConfig(**data["mel"])
+        if isinstance(data.get("features"), dict):
+            data["features"] = FeatureRecipe.from_dict(data["features"])
         for key in ("dilation_cycle", "upsample_scales"):
             if key in data:
                 data[key] = tuple(data[key])
