@@ -26,6 +26,7 @@ from wavenet_core.generation.sampling import sample_codes
 from wavenet_core.generation.session import GenerationSession, synthesize
 from wavenet_core.generation.shaping import plain_rows, shaping_window
 from wavenet_core.model.config import MelConfig, WaveNetConfig
+from wavenet_core.model.recipe import FeatureRecipe
 
 SHAPED = WaveNetConfig(layers_per_stack=3, stacks=1, residual_channels=6, skip_channels=10,
                        classes=64, mel_channels=8, mel=MelConfig(n_mels=8, hop_length=8),
@@ -84,7 +85,8 @@ def test_config_round_trip_and_files_without_it_unchanged():
     (dict(voiced_floor=1.0), "voiced_floor"), (dict(voiced_temperature=-0.1), ">= 0"),
     (dict(voiced_temperature=float("inf")), "finite"),
     (dict(mel_channels=0), "mel-conditioned"), (dict(mel_channels=5), "mel_channels =="),
-    (dict(input_kind="scalar", output="gaussian"), "softmax")])
+    (dict(input_kind="scalar", output="gaussian"), "softmax"),
+    (dict(features=FeatureRecipe(kind="r9y9")), "natural-log mel")])
 def test_config_refuses_what_it_cannot_shape(change, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(SHAPED, **change)
