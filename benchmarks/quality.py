@@ -13,7 +13,8 @@ first `--seconds-limit` seconds.
 Per utterance, the original x is compared with resyntheses y made from x's own log-mel
 (the model's mel config): (a) each `--vocoder` (repeatable; a speaker-conditioned one gets
 the utterance's speaker id when it knows the voice, else speaker 0, as the server does
-without a speaker id; `--temperature`, default 1.0, seed 0), (b) Griffin-Lim
+without a speaker id; `--temperature`, default 1.0, or `model`: each checkpoint's own
+default sampling, voicing-shaped where it sets it, docs/voicing.md; seed 0), (b) Griffin-Lim
 (`wavenet_core.audio.griffin_lim`, 60 iterations), (c) the first vocoder's config untrained
 (``torch.manual_seed(0); WaveNet(config)``), (d) x through 8-bit mu-law and back (the
 ceiling for any 8-bit model), and (e) x itself (DNSMOS of the original; the intrusive
@@ -100,11 +101,12 @@ class Generator:
             print(f"  backend {backend!r} unavailable ({exc}); using 'torch'", file=sys.stderr)
             self.backend = make_backend(model, "torch", "cpu")
 
-    def __call__(self, mel: np.ndarray, speaker: int, temperature: float, seed: int):
+    def __call__(self, mel: np.ndarray, speaker: int, temperature: float | None, seed: int):
         local = local_from_mel(mel, self.model.config, self.model.upsampler,
                                self.model.cond_net)
         kwargs = dict(seed=seed, temperature=temperature, speaker=speaker, local=local)
-        if self.model.config.lpc_excitation:    # its predictions come from the mel itself
+        if self.model.config.lpc_excitation or temperature is None:
+            # predictions (and the voicing of shaped sampling) come from the mel itself
             kwargs = dict(kwargs, local=None, mel=mel)
         try:
             return synthesize(self.backend, len(local), **kwargs)
@@ -146,10 +148,12 @@ def summarize(rows: list[dict], systems: list[str]) -> dict:
 
 def markdown(report: dict) -> str:
     s, a = report["summary"], report["settings"]
+    temperature = ("each model's default" if a["temperature"] is None
+                   else format(a["temperature"], "g"))
     lines = [f"Held-out quality: {len(report['utterances'])} utterances from split "
              f"'{a['split']}' ({report['voices']} voices), {report['total_audio_seconds']:.1f}"
              f" s of audio (each at most {a['seconds_limit']:g} s); temperature "
-             f"{a['temperature']:g}, seed {a['seed']}, backend {report['backend']}. "
+             f"{temperature}, seed {a['seed']}, backend {report['backend']}. "
              "Mean ± sd over utterances.", "",
              "| system | " + " | ".join(h for _, h, _ in METRICS) + " |",
              "| --- |" + " ---: |" * len(METRICS)]
@@ -180,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test", choices=("test", "valid"))
     p.add_argument("--utterances", type=int, default=12)
     p.add_argument("--seconds-limit", type=float, default=3.0)
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=lambda v: None if v == "model" else float(v),
+                   default=1.0, help="a number, or `model`: each checkpoint's default "
+                                     "sampling (voicing-shaped where it sets it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gl-iterations", type=int, default=60)
     p.add_argument("--nll-window", type=int, default=4000)

@@ -19,6 +19,7 @@ COMMANDS = {
     "bench": "side-by-side generation speed benchmark",
     "load": "load-test a running server over loopback",
     "precision-cost": "measure (and record) the held-out NLL cost of each CPU precision",
+    "sampling": "show or set a checkpoint's default (voicing-shaped) sampling",
     "convert": "import a checkpoint trained elsewhere (r9y9 wavenet_vocoder)",
 }
 

@@ -34,7 +34,7 @@ class Job:
 
     num_samples: int
     seed: int = 0
-    temperature: float = 1.0
+    temperature: float | None = None   # None: the model's default (voicing-shaped, if set)
     speaker: int = 0
     mel: MelSource | None = None       # the stream's mel: whole, or streamed in (MelFeed)
     first_samples: int = 1             # what its encoder takes before its first bytes leave

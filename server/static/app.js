@@ -245,10 +245,13 @@ async function buildStart(m) {
   }
   const seed = Number($("seed").value);
   if (!Number.isInteger(seed) || seed < 0) throw new Error("Seed: use a whole number ≥ 0.");
-  const temperature = Number($("temperature").value);
-  if (!(temperature >= 0 && temperature <= 2)) throw new Error("Temperature: use a number from 0 to 2.");
   msg.seed = seed;
-  msg.temperature = temperature;
+  // empty: the model's default sampling (voicing-shaped where the model sets it)
+  if ($("temperature").value.trim() !== "") {
+    const temperature = Number($("temperature").value);
+    if (!(temperature >= 0 && temperature <= 2)) throw new Error("Temperature: use a number from 0 to 2.");
+    msg.temperature = temperature;
+  }
   const speaker = $("speaker").value;
   if (m.num_speakers && speaker !== "") msg.speaker = m.speakers?.length ? speaker : Number(speaker);
   if (isMel(m)) {

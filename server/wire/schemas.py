@@ -28,7 +28,11 @@ class SynthesisRequest(BaseModel):
     seconds: float | None = Field(None, gt=0, description="length, for models without mel")
     num_samples: StrictInt | None = Field(None, ge=1, description="length in samples")
     seed: StrictInt = Field(0, ge=0, le=MAX_SEED)
-    temperature: float = Field(1.0, ge=0, le=MAX_TEMPERATURE, description="0 is greedy")
+    temperature: float | None = Field(
+        None, ge=0, le=MAX_TEMPERATURE,
+        description="0 is greedy; omitted: the model's default sampling (temperature 1, "
+                    "voicing-shaped where the model sets it); given: that temperature for "
+                    "every sample, unshaped")
     speaker: StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = Field(
         None, description="speaker id or name, for multi-speaker models")
     mel: list[list[float]] | StrictStr | None = Field(

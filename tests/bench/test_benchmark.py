@@ -74,3 +74,19 @@ def test_r9y9_rows_compare_a_converted_model_with_their_generator():
     assert all(r["samples_per_s"] > 0 for r in rows.values()) and result["bound"] > 0
     table = r9y9_table(result)
     assert "x r9y9" in table and result["cpu"] in table
+
+
+def test_excitation_cost_rows_every_variant_with_ratios(capsys):
+    """`wavenet bench --excitation`: plain and excitation, each with and without voicing
+    shaping, batch 1 and 16, with ratios to the plain model (toy lengths)."""
+    assert main(["bench", "--excitation", "--json", "--steps", "32", "--rounds", "2",
+                 "--precisions", "bf16"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = {(r["variant"], r["batch"]): r for r in result["rows"]}
+    assert set(rows) == {(v, b) for v in ("plain", "plain+shaping", "excitation",
+                                          "excitation+shaping") for b in (1, 16)}
+    assert all(r["samples_per_s"] > 0 and r["samples_per_cpu_s"] > 0 for r in rows.values())
+    from wavenet_core.bench.excitation_cost import cost_table
+
+    table = cost_table(result)
+    assert result["cpu"] in table and len(table.splitlines()) == 3 + len(rows)

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from tests.helpers.tiny_models import random_inputs, random_model
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 
-__all__ = ["configs", "excitation_configs", "random_inputs", "random_model", "variant_options"]
+__all__ = ["configs", "excitation_configs", "random_inputs", "random_model", "shaping_configs",
+           "variant_options"]
 
 
 @st.composite
@@ -66,3 +67,26 @@ def excitation_configs(draw, max_layers=4):
     return dataclasses.replace(base, input_kind="embedding", output="softmax", mixtures=0,
                                mel=dataclasses.replace(base.mel, n_mels=base.mel_channels),
                                excitation="lpc", lpc_order=draw(st.integers(1, 20)))
+
+
+@st.composite
+def shaping_configs(draw, max_layers=3):
+    """Tiny softmax models, plain or excitation, with voicing-shaped sampling on: a mel of
+    at least 3 bands (so voicing can be told, tests/helpers/voicing.py) and a short hop
+    (a short stream spans several frames)."""
+    import dataclasses
+
+    if draw(st.booleans()):
+        base = draw(excitation_configs(max_layers=max_layers))
+    else:
+        base = draw(configs(local=True, max_layers=max_layers, options=True))
+        base = dataclasses.replace(base, input_kind="embedding", output="softmax",
+                                   mixtures=0)
+    n_mels = max(3, base.mel_channels)
+    hop = base.mel.hop_length if base.upsample_scales else draw(st.sampled_from([4, 8, 16]))
+    temperature, floor = draw(st.sampled_from([(0.5, 0.0), (1.0, 0.05), (0.6, 0.1),
+                                               (0.0, 0.02), (0.3, 0.01)]))
+    return dataclasses.replace(base, mel_channels=n_mels,
+                               mel=dataclasses.replace(base.mel, n_mels=n_mels,
+                                                       hop_length=hop),
+                               voiced_temperature=temperature, voiced_floor=floor)

@@ -4,6 +4,9 @@
 kernel in fp32 and fp16 beside the CUDA graph, with the GPU's measured limits.
 `wavenet bench --r9y9` runs a converted r9y9-sized vocoder beside r9y9's own generator
 (wavenet_core.bench.r9y9; needs the wavenet-vocoder package).
+`wavenet bench --excitation` runs config B with a mel, plain against the excitation output,
+each with and without voicing-shaped sampling, batch 1 and 16 (wavenet_core.bench.
+excitation_cost).
 """
 
 from __future__ import annotations
@@ -31,12 +34,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--r9y9", action="store_true",
                    help="a converted r9y9 MoL LJSpeech-sized model vs r9y9's incremental_forward")
     p.add_argument("--r9y9-steps", type=int, default=256, help="with --r9y9: samples of theirs")
+    p.add_argument("--excitation", action="store_true",
+                   help="the excitation output's and voicing shaping's cost (config B + mel)")
+    p.add_argument("--rounds", type=int, default=7, help="with --excitation: calls per row")
 
 
 def run(args: argparse.Namespace) -> int:
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     if args.gpu:
         return _run_gpu(args, log)
+    if args.excitation:
+        from wavenet_core.bench.excitation_cost import cost_table, run_excitation_cost
+
+        result = run_excitation_cost(args.steps, args.rounds, tuple(args.precisions.split(",")),
+                                     log=log)
+        print(json.dumps(result, indent=1) if args.json else "\n" + cost_table(result))
+        return 0
     if args.r9y9:
         from wavenet_core.bench.r9y9 import r9y9_table, run_r9y9_benchmark
 

@@ -23,7 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--mel", help="a .npy log-mel [frames, n_mels] to vocode")
     source.add_argument("--audio", help="a WAV to resynthesize through the mel frontend")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="0 = greedy; default: the checkpoint's sampling (temperature 1, "
+                        "voicing-shaped where it sets that: `wavenet sampling`); a value "
+                        "samples every sample at it, unshaped")
     p.add_argument("--speaker", default="0", help="speaker id or name")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--device", default="auto")

@@ -19,11 +19,13 @@ The prediction of sample t is p_t = -(a_1 x_{t-1} + ... + a_order x_{t-order}) o
 last `order` output samples (linear, in [-1, 1]), with the coefficients of the frame whose
 centre is nearest to t: frame `min((t + hop // 2) // hop, last)` (`frame_of_sample`).
 That frame is never past `t // hop + 1`, the one frame of lookahead `mel.ready_samples`
-already holds back, so mel streaming is unchanged. `lpc_window` gives a chunk's
-per-sample coefficient rows and is the one function offline synthesis and the server's
-runner both call; `predict` is the one fixed-order sum every path uses. Step 1 undoes a
-natural-log Slaney mel, so `WaveNetConfig` refuses an excitation model whose feature recipe
-is not "ours" or "nvidia" (the same formula).
+already holds back, so mel streaming is unchanged (frame_rows.py: the rule the voicing
+estimate shares). `lpc_window` gives a chunk's per-sample coefficient rows and is the one
+function offline synthesis and the server's runner both call; `predict` is the one
+fixed-order sum every path uses. `frame_spectrum` (step 1) is the voicing estimate's
+input too (voicing.py). Steps 1-4 run compiled, frame by frame (frame_analysis.py). Step 1
+undoes a natural-log Slaney mel, so `WaveNetConfig` refuses an excitation model (or
+voicing-shaped sampling) whose feature recipe is not "ours" or "nvidia" (the same formula).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ import math
 
 import numpy as np
 
+from wavenet_core.audio import frame_analysis
+from wavenet_core.audio.frame_rows import frame_rows
 from wavenet_core.audio.mel import mel_filterbank
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 
@@ -41,9 +45,8 @@ NOISE_FLOOR = 1e-4
 
 
 @functools.lru_cache(maxsize=16)
-def _analysis(sample_rate: int, mel_cfg: MelConfig, order: int):
-    """(per-filter scale [n_mels], inverse [bins, n_mels], cosines [order + 1, bins],
-    lag window [order + 1]), float64."""
+def _inverse(sample_rate: int, mel_cfg: MelConfig):
+    """(per-filter scale [n_mels], inverse [bins, n_mels]), float64: step 1."""
     bank = mel_filterbank(sample_rate, mel_cfg).astype(np.float64)    # [n_mels, bins]
     area = bank.sum(1)
     cover = bank.sum(0)
@@ -51,7 +54,23 @@ def _analysis(sample_rate: int, mel_cfg: MelConfig, order: int):
     covered = np.flatnonzero(cover > 0)
     for k in np.flatnonzero(cover <= 0):            # uncovered bins copy the nearest covered
         inverse[k] = inverse[covered[np.abs(covered - k).argmin()]]
-    n_fft = mel_cfg.n_fft
+    return 1.0 / np.where(area > 0, area, 1.0), inverse
+
+
+@functools.lru_cache(maxsize=16)
+def sparse_inverse(sample_rate: int, mel_cfg: MelConfig) -> tuple:
+    """Step 1 as the compiled analysis takes it (frame_analysis.py): (scale, starts, cols,
+    weights), each bin's few covering filters (two at most, the triangles overlap by half)
+    in compressed rows."""
+    scale, inverse = _inverse(sample_rate, mel_cfg)
+    rows, cols = np.nonzero(inverse)
+    starts = np.searchsorted(rows, np.arange(inverse.shape[0] + 1)).astype(np.int64)
+    return scale, starts, cols.astype(np.int64), inverse[rows, cols]
+
+
+@functools.lru_cache(maxsize=16)
+def _lags(sample_rate: int, n_fft: int, order: int):
+    """(cosines [bins, order + 1], lag window [order + 1]), float64: steps 2 and 3."""
     bins = np.arange(n_fft // 2 + 1)
     weight = np.full(len(bins), 2.0)
     weight[0] = 1.0
@@ -60,45 +79,41 @@ def _analysis(sample_rate: int, mel_cfg: MelConfig, order: int):
     lags = np.arange(order + 1)
     cosines = weight * np.cos(2 * np.pi * np.outer(lags, bins) / n_fft) / n_fft
     lag_window = np.exp(-0.5 * (2 * np.pi * LAG_WINDOW_HZ * lags / sample_rate) ** 2)
-    return 1.0 / np.where(area > 0, area, 1.0), inverse, cosines, lag_window
+    return np.ascontiguousarray(cosines.T), lag_window
 
 
 def levinson(r: np.ndarray, order: int) -> np.ndarray:
     """Autocorrelation r_0 .. r_order (r_0 > 0) -> a_1 .. a_order of A(z) (float64)."""
-    a = [0.0] * order
-    error = float(r[0])
-    for i in range(order):
-        acc = float(r[i + 1]) + sum(a[j] * float(r[i - j]) for j in range(i))
-        k = -acc / error
-        a[:i] = [a[j] + k * a[i - 1 - j] for j in range(i)]
-        a[i] = k
-        error *= 1.0 - k * k
-    return np.array(a)
+    return frame_analysis.levinson(np.ascontiguousarray(r[:order + 1], np.float64), order)
+
+
+def frame_spectrum(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig) -> np.ndarray:
+    """One log-mel frame [n_mels] -> magnitude spectrum [n_fft // 2 + 1], float64 (step 1
+    of the module docstring: the non-negative inverse of the filterbank)."""
+    return frame_analysis.spectrum(np.ascontiguousarray(frame, np.float64),
+                                   *sparse_inverse(sample_rate, mel_cfg))
 
 
 def frame_lpc(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: int) -> np.ndarray:
     """One log-mel frame [n_mels] -> a_1 .. a_order, float32 (module docstring)."""
-    scale, inverse, cosines, lag_window = _analysis(sample_rate, mel_cfg, order)
-    mean = np.exp(np.asarray(frame, dtype=np.float64)) * scale       # per-filter magnitude
-    power = (inverse @ mean) ** 2
-    r = (cosines @ power) * lag_window
-    r[0] *= 1.0 + NOISE_FLOOR
-    return levinson(r, order).astype(np.float32)
+    return _lpc_rows(np.asarray(frame)[None], sample_rate, mel_cfg, order)[0]
+
+
+def _lpc_rows(frames: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: int):
+    """Frames [n, n_mels] -> coefficients [n, order] float32, each frame alone."""
+    frames = np.ascontiguousarray(frames, np.float64)
+    return frame_analysis.lpc_frames(frames, np.arange(len(frames)),
+                                     *sparse_inverse(sample_rate, mel_cfg),
+                                     *_lags(sample_rate, mel_cfg.n_fft, order), NOISE_FLOOR)
 
 
 def mel_lpc(mel: np.ndarray, config: WaveNetConfig, frames=None) -> np.ndarray:
     """Log-mel [F, n_mels] -> coefficients [len(frames), order] float32 of the given frame
     indices (default all), each computed from its own frame alone."""
     mel = np.asarray(mel)
-    frames = range(len(mel)) if frames is None else frames
-    rows = [frame_lpc(mel[f], config.sample_rate, config.mel, config.lpc_order)
-            for f in frames]
-    return np.stack(rows) if rows else np.zeros((0, config.lpc_order), np.float32)
-
-
-def frame_of_sample(samples: np.ndarray, hop: int, last: int) -> np.ndarray:
-    """The frame whose coefficients predict each sample: the nearest centre, clamped."""
-    return np.minimum((np.asarray(samples, dtype=np.int64) + hop // 2) // hop, last)
+    picked = mel if frames is None else mel[np.asarray(frames, np.int64)]
+    return _lpc_rows(picked.reshape(-1, mel.shape[-1]), config.sample_rate, config.mel,
+                     config.lpc_order)
 
 
 def lpc_window(mel, config: WaveNetConfig, start: int, count: int,
@@ -106,19 +121,11 @@ def lpc_window(mel, config: WaveNetConfig, start: int, count: int,
     """Per-sample coefficient rows [count, order] float32 for samples start .. start+count-1
     of a stream conditioned on the raw log-mel `mel` [F, n_mels] (the one function every
     caller uses for a chunk). A row depends only on its sample and one frame, never on the
-    window. `frame_lpcs` (frame -> row), when given, caches frames between chunks."""
-    mel = np.asarray(mel)
-    if mel.ndim != 2 or mel.shape[0] < 1:
-        raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {mel.shape}")
-    frame = frame_of_sample(np.arange(start, start + count), config.mel.hop_length,
-                            mel.shape[0] - 1)
-    needed = np.unique(frame)
-    cache = {} if frame_lpcs is None else frame_lpcs
-    missing = [int(f) for f in needed if int(f) not in cache]
-    cache.update(zip(missing, mel_lpc(mel, config, missing)))
-    table = np.stack([cache[int(f)] for f in needed]) if len(needed) else \
-        np.zeros((0, config.lpc_order), np.float32)
-    return table[np.searchsorted(needed, frame)]
+    window (`frame_rows.frame_rows`). `frame_lpcs` (frame -> row), when given, caches
+    frames between chunks."""
+    return frame_rows(mel, config.mel.hop_length, start, count,
+                      lambda m, frames: mel_lpc(m, config, frames), config.lpc_order,
+                      frame_lpcs)
 
 
 def tree_sum(values):

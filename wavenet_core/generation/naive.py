@@ -22,9 +22,10 @@ from wavenet_core.model.wavenet import WaveNet
 def naive_generate(model: WaveNet, num_samples: int, *, seed: int = 0,
                    temperature: float = 1.0, speaker: int = 0,
                    local: np.ndarray | None = None, lpc: np.ndarray | None = None,
-                   progress=None) -> np.ndarray:
+                   shaping: np.ndarray | None = None, progress=None) -> np.ndarray:
     """Generate `num_samples` codes from silence. `local` [num_samples, M] per sample, an
-    excitation model's `lpc` [num_samples, lpc_order] coefficient rows per sample.
+    excitation model's `lpc` [num_samples, lpc_order] coefficient rows per sample,
+    `shaping` [num_samples, 2] each sample's (temperature, floor) (generation/shaping.py).
     Scalar-output and excitation models give 16-bit PCM codes and feed back the unrounded
     sample."""
     device = next(model.parameters()).device
@@ -52,7 +53,10 @@ def naive_generate(model: WaveNet, num_samples: int, *, seed: int = 0,
             window = mulaw_encode_exact(window, config.classes)
         logits = model(window, cond, spk, pad=True, prediction=pred)[:, :, -1].cpu()
         p = None if pred is None else pred[:, -1].cpu()
-        fed, code = next_sample(logits, config, temp_t, seed_t, torch.tensor([n]), p)
+        floor = None
+        if shaping is not None:
+            temp_t, floor = (torch.tensor([float(v)]) for v in shaping[n])
+        fed, code = next_sample(logits, config, temp_t, seed_t, torch.tensor([n]), p, floor)
         out[n] = int(code[0])
         inputs.append(fed[0].item())
         if progress is not None:

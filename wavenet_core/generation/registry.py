@@ -51,7 +51,9 @@ class GenerationBackend(Protocol):
 
     def generate(self, state: GenerationState, slots, num_steps: int,
                  local=None) -> np.ndarray | torch.Tensor:
-        """Sample num_steps codes per slot -> [len(slots), num_steps] int64."""
+        """Sample num_steps codes per slot -> [len(slots), num_steps] int64. Backends that
+        run them also take `lpc=` rows (excitation models, docs/excitation.md) and
+        `shaping=` rows (voicing-shaped sampling, docs/voicing.md)."""
 
     def step_logits(self, state: GenerationState, slots, inputs,
                     local=None) -> torch.Tensor:

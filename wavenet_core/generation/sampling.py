@@ -6,6 +6,9 @@ which other streams share the batch, on slot numbers or on chunk sizes. Every ba
 uses these exact integer operations, so the uniforms are bitwise identical everywhere.
 
 Temperature 0 is greedy (argmax); otherwise inverse-CDF sampling from softmax(logits/T).
+A `floor` (voicing-shaped sampling, generation/shaping.py) first zeroes the probabilities
+of softmax(logits/T) below it, LPCNet's tail cut; the draw then renormalises (it scales u
+by the kept total). A floor of 0 zeroes nothing: the draw is bitwise the unfloored one.
 
 Scalar outputs (r9y9's, config.output "mol" or "gaussian") take a fixed number of draws per
 sample, `draws_per_sample`: draw j of sample n uses counter n * D + j (mod 2**32, so a
@@ -60,12 +63,15 @@ def counter_uniform(seeds: torch.Tensor, counters: torch.Tensor) -> torch.Tensor
 
 
 def sample_codes(logits: torch.Tensor, temperature: torch.Tensor,
-                 uniforms: torch.Tensor) -> torch.Tensor:
-    """logits [n, classes], temperature [n], uniforms [n] -> codes [n] int64."""
+                 uniforms: torch.Tensor, floor: torch.Tensor | None = None) -> torch.Tensor:
+    """logits [n, classes], temperature [n], uniforms [n] (, floor [n]) -> codes [n] int64."""
     greedy = logits.argmax(dim=1)
     safe_t = torch.where(temperature > 0, temperature, torch.ones_like(temperature))
     scaled = logits / safe_t.unsqueeze(1)
     probs = torch.exp(scaled - scaled.max(dim=1, keepdim=True).values)
+    if floor is not None:           # zero p < floor, p = probs / their total
+        cut = floor.to(probs.device).unsqueeze(1) * probs.sum(dim=1, keepdim=True)
+        probs = torch.where(probs < cut, torch.zeros_like(probs), probs)
     cdf = torch.cumsum(probs, dim=1)
     target = (uniforms * cdf[:, -1]).unsqueeze(1)
     drawn = (cdf <= target).sum(dim=1).clamp_(max=logits.size(1) - 1)
@@ -125,20 +131,21 @@ def excitation_sample(prediction: torch.Tensor, codes: torch.Tensor,
 
 def next_sample(outputs: torch.Tensor, config, temperature: torch.Tensor,
                 seeds: torch.Tensor, positions: torch.Tensor,
-                prediction: torch.Tensor | None = None):
+                prediction: torch.Tensor | None = None, floor: torch.Tensor | None = None):
     """One step's outputs [n, output_channels] -> (next inputs, codes), both [n].
 
     Softmax models feed back the code; scalar models the unrounded sample in [-1, 1];
-    excitation models (with their `prediction` [n]) the sample p + e, unrounded.
+    excitation models (with their `prediction` [n]) the sample p + e, unrounded. `floor`
+    [n] (softmax and excitation models): the voicing-shaped sampling's tail cut.
     """
     if config.lpc_excitation:
-        codes = sample_codes(outputs, temperature, counter_uniform(seeds, positions))
+        codes = sample_codes(outputs, temperature, counter_uniform(seeds, positions), floor)
         values = excitation_sample(prediction, codes, config.classes)
         return values, scalar_codes(values)
     if config.scalar_io:
         values = sample_scalar(outputs, config, temperature, seeds, positions)
         return values, scalar_codes(values)
-    codes = sample_codes(outputs, temperature, counter_uniform(seeds, positions))
+    codes = sample_codes(outputs, temperature, counter_uniform(seeds, positions), floor)
     return codes, codes
 
 

@@ -10,7 +10,9 @@ conditioning network computes each frame alone (`condition_frames`), and de-emph
 carries its state, so a stream's samples are bitwise the same for any chunking and for a
 mel streamed in or sent whole. An excitation model (docs/excitation.md) also gets each
 chunk's linear-prediction rows from the slot's raw mel (`lpc.lpc_window`: a row depends on
-its sample and one frame, each frame computed once per stream).
+its sample and one frame, each frame computed once per stream), and a stream that samples
+voicing-shaped (docs/voicing.md: its model sets it and it was opened without a
+temperature) its (temperature, floor) rows the same way (`shaping.shaping_window`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from wavenet_core.audio.wav import float_to_pcm16
 from wavenet_core.generation.conditioning import MelSource, WholeMel
 from wavenet_core.generation.mel_frames import MelFrames, frames_needed
 from wavenet_core.generation.sampling import codes_to_audio
+from wavenet_core.generation.shaping import plain_rows, shaping_window, wants_shaping
 from wavenet_core.model.upsampler import conditioning_window
 
 
@@ -36,6 +39,7 @@ class _Slot:
     position: int = 0
     cond_frames: dict = field(default_factory=dict)   # conditioning network's final frames
     lpc_frames: dict = field(default_factory=dict)    # an excitation model's coefficients
+    voicing_frames: dict | None = None                # voicing-shaped: its frames; else None
 
 
 class GenerationSession:
@@ -54,12 +58,19 @@ class GenerationSession:
         self.state = backend.new_state(num_slots)
         self.slots: dict[int, _Slot] = {}
 
-    def open(self, slot: int, *, seed: int = 0, temperature: float = 1.0, speaker: int = 0,
-             mel: MelSource | None = None) -> None:
+    def open(self, slot: int, *, seed: int = 0, temperature: float | None = None,
+             speaker: int = 0, mel: MelSource | None = None) -> None:
+        """Start a stream in `slot`. `temperature` None: the model's default sampling
+        (temperature 1, voicing-shaped where the model sets it); a number: that
+        temperature for every sample, unshaped (docs/voicing.md)."""
+        shaped = wants_shaping(self.config, temperature)
+        if shaped and mel is None:
+            raise ValueError("voicing-shaped sampling reads the mel: open the slot with one, "
+                             "or give a temperature")
         self.backend.open_slot(self.state, slot, speaker=speaker, seed=seed,
-                               temperature=temperature)
+                               temperature=1.0 if temperature is None else temperature)
         self.deemphasis.reset(slot)
-        self.slots[slot] = _Slot(mel)
+        self.slots[slot] = _Slot(mel, voicing_frames={} if shaped else None)
 
     def free(self, slot: int) -> None:
         self.state.free_slot(slot)
@@ -96,7 +107,8 @@ class GenerationSession:
             frames = all(isinstance(c, MelFrames) for c in conditioning)
             cond = MelFrames.stack(conditioning) if frames else np.stack(conditioning)
         codes = self.backend.generate(self.state, slots, count, cond,
-                                      **self._lpc_rows(slots, count))
+                                      **self._lpc_rows(slots, count),
+                                      **self._shaping_rows(slots, count))
         for slot in slots:
             self.slots[slot].position += count
         return self.deemphasis(codes_to_audio(codes, self.config), slots)
@@ -116,21 +128,37 @@ class GenerationSession:
                                    stream.lpc_frames))
         return {"lpc": np.stack(rows)}
 
+    def _shaping_rows(self, slots: list[int], count: int) -> dict:
+        """The chunk's (temperature, floor) rows [len(slots), count, 2] as the backend's
+        `shaping` keyword when a slot samples voicing-shaped (the others get their own
+        temperature and no floor: the same samples as without rows); {} otherwise."""
+        streams = [self.slots[slot] for slot in slots]
+        if all(stream.voicing_frames is None for stream in streams):
+            return {}
+        rows = [plain_rows(float(self.state.temperature[slot]), count)
+                if stream.voicing_frames is None
+                else shaping_window(stream.mel.frames, self.config, stream.position, count,
+                                    stream.voicing_frames)
+                for slot, stream in zip(slots, streams)]
+        return {"shaping": np.stack(rows)}
+
     def generate_pcm(self, slots: list[int], count: int, conditioning: list | None = None
                      ) -> np.ndarray:
         """As `generate`, as 16-bit PCM [len(slots), count]."""
         return float_to_pcm16(self.generate(slots, count, conditioning))
 
 
-def synthesize(backend, num_samples: int, *, seed: int = 0, temperature: float = 1.0,
-               speaker: int = 0, mel: np.ndarray | None = None,
+def synthesize(backend, num_samples: int, *, seed: int = 0,
+               temperature: float | None = None, speaker: int = 0, mel: np.ndarray | None = None,
                local: np.ndarray | None = None, chunk: int = 4000, cond_net=None,
                progress=None) -> np.ndarray:
     """One stream of `num_samples` -> float32 audio in [-1, 1]: a one-slot session.
 
     The conditioning is the log-mel `mel` [frames, n_mels] (conditioned chunk by chunk, as
     the server does), or per-sample rows `local` [num_samples, n_mels] computed beforehand
-    (`conditioning.local_from_mel`). `progress(n)` is called after each chunk.
+    (`conditioning.local_from_mel`). `temperature` None samples as the model's default
+    (voicing-shaped where it sets it, which needs `mel`). `progress(n)` is called after
+    each chunk.
     """
     if mel is not None and local is not None:
         raise ValueError("give mel or local, not both")

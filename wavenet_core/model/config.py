@@ -27,7 +27,8 @@ class MelConfig:
 
 
 VARIANT_OPTIONS = ("kernel_size", "gate_channels", "out_bias", "residual_scale", "input_kind",
-                   "output", "upsample_scales", "excitation")
+                   "output", "upsample_scales", "excitation", "voiced_temperature",
+                   "voiced_floor")
 """The WaveNetConfig fields beyond the seed's design (other WaveNets: docs/checkpoint-format.md)."""
 
 
@@ -58,6 +59,11 @@ class WaveNetConfig:
     sample from the last ones, the model sees that prediction beside the previous sample
     and outputs the mu-law distribution of the prediction's error (docs/excitation.md);
     "none" = the seed's design.
+    `voiced_temperature` / `voiced_floor`: the model's default sampling in voiced frames
+    (voicing from the mel; FFTNet's and LPCNet's voicing-shaped sampling,
+    docs/voicing.md): that temperature, and the probabilities below the floor zeroed.
+    1.0 and 0.0 (the defaults) = off: every sample at the stream's temperature. A request
+    that gives a temperature samples at it everywhere, unshaped.
     `features` the recipe that makes the model's features from audio (recipe.py; default
     "ours", this project's log-mel).
     """
@@ -90,6 +96,8 @@ class WaveNetConfig:
     cond_kernel: int = 3
     excitation: str = "none"
     lpc_order: int = 16
+    voiced_temperature: float = 1.0
+    voiced_floor: float = 0.0
     features: FeatureRecipe = field(default_factory=FeatureRecipe)
 
     def __post_init__(self) -> None:
@@ -127,6 +135,25 @@ class WaveNetConfig:
         if self.cond_kernel < 2:
             raise ValueError(f"cond_kernel must be >= 2, got {self.cond_kernel}")
         self._check_excitation()
+        self._check_shaping()
+
+    def _check_shaping(self) -> None:
+        """Voicing-shaped sampling reads the mel (its filterbank inverted), on a softmax."""
+        if not (self.voiced_temperature >= 0 and math.isfinite(self.voiced_temperature)):
+            raise ValueError(f"voiced_temperature must be finite and >= 0, got "
+                             f"{self.voiced_temperature}")
+        if not 0.0 <= self.voiced_floor < 1.0:
+            raise ValueError(f"voiced_floor must be in [0, 1), got {self.voiced_floor}")
+        if not self.voicing_shaping:
+            return
+        if self.features.kind not in ("ours", "nvidia"):
+            raise ValueError(f"voicing-shaped sampling inverts a natural-log mel (features "
+                             f"'ours' or 'nvidia'), not {self.features.kind!r} features")
+        if not self.local_conditioning or self.mel.n_mels != self.mel_channels:
+            raise ValueError("voicing-shaped sampling (voiced_temperature, voiced_floor) "
+                             "needs a mel-conditioned model with mel_channels == mel.n_mels")
+        if self.scalar_io:
+            raise ValueError("voicing-shaped sampling needs a softmax output")
 
     def _check_excitation(self) -> None:
         """An excitation model predicts from the mel, in mu-law, without pre-emphasis."""
@@ -230,6 +257,11 @@ class WaveNetConfig:
         return self.excitation == "lpc"
 
     @property
+    def voicing_shaping(self) -> bool:
+        """Voiced frames sample sharpened and cut by default (docs/voicing.md)."""
+        return self.voiced_temperature != 1.0 or self.voiced_floor != 0.0
+
+    @property
     def pcm_output(self) -> bool:
         """Generation returns 16-bit PCM codes (scalar and excitation models), not mu-law."""
         return self.scalar_io or self.lpc_excitation
@@ -245,8 +277,9 @@ class WaveNetConfig:
     def to_dict(self) -> dict:
         """Every field, except `preemphasis` when 0, `cond_layers` / `cond_kernel` when
         `cond_layers` is 0, `excitation` / `lpc_order` when `excitation` is "none" and
-        `features` when it is "ours" (a model without them keeps the config, and the
-        checkpoint, that code before the fields reads)."""
+        `voiced_temperature` / `voiced_floor` when the shaping is off and `features` when it
+        is "ours" (a model without them keeps the config, and the checkpoint, that code
+        before the fields reads)."""
         data = dataclasses.asdict(self)
         data["features"] = self.features.to_dict()
         if self.features.kind == "ours":
@@ -257,6 +290,8 @@ class WaveNetConfig:
             del data["cond_layers"], data["cond_kernel"]
         if not self.lpc_excitation:
             del data["excitation"], data["lpc_order"]
+        if not self.voicing_shaping:
+            del data["voiced_temperature"], data["voiced_floor"]
         return data
 
     @property

@@ -44,20 +44,25 @@ def test_counter_uniform_is_bitwise_the_reference():
 
 
 def test_in_kernel_sampler_follows_sample_codes():
+    """The same logits, temperatures, floors (voicing-shaped sampling) and uniforms give
+    sample_codes' codes."""
     rng = np.random.default_rng(1)
     n = 3000
     logits = (rng.standard_normal((n, 256)) * 3).astype(np.float32)
     logits[::7, 5] = logits[::7, 9] = 50.0                     # ties: greedy takes the first
     temperature = rng.choice([0.0, 0.6, 1.0, 1.7], n).astype(np.float32)
+    floor = rng.choice([0.0, 0.0, 0.002, 0.02], n).astype(np.float32)
     uniforms = rng.random(n).astype(np.float32)
     uniforms[:3] = [0.0, np.float32(1 - 2**-24), 0.5]
     expected = sample_codes(torch.tensor(logits), torch.tensor(temperature),
-                            torch.tensor(uniforms)).numpy()
+                            torch.tensor(uniforms), torch.tensor(floor)).numpy()
     probs = np.zeros(256, np.float32)
-    got = np.array([cb._sample(logits[i], temperature[i], uniforms[i], probs) for i in range(n)])
+    got = np.array([cb._sample(logits[i], temperature[i], floor[i], uniforms[i], probs)
+                    for i in range(n)])
     greedy = temperature == 0
     np.testing.assert_array_equal(got[greedy], expected[greedy])
-    assert (got == expected).mean() > 0.995          # exp differs from torch's by an ulp
+    for cut in (floor == 0, floor > 0):               # exp differs from torch's by an ulp
+        assert (got[cut] == expected[cut]).mean() > 0.995
 
 
 def test_fast_gate_and_exp_are_accurate():

@@ -235,12 +235,14 @@ def test_interface_and_errors():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU runs the compiled kernel above")
-def test_kernel_compiles_for_an_h100_class_gpu_without_one():
+@pytest.mark.parametrize("extra", [(), ("--excitation", "--local", "--shaped")])
+def test_kernel_compiles_for_an_h100_class_gpu_without_one(extra):
     """Triton's own compiler (no GPU needed) lowers the kernel to sm_90 machine code for
-    config B in fp16; its shared memory must fit an SM (227 KiB)."""
+    config B in fp16, and with the excitation output and voicing-shaped sampling; its
+    shared memory must fit an SM (227 KiB)."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-m", "wavenet_core.generation.triton.aot",
-                          "--config", "B", "--precision", "fp16", "--arch", "90"],
+                          "--config", "B", "--precision", "fp16", "--arch", "90", *extra],
                          capture_output=True, text=True, env=env, timeout=300, check=True)
     report = json.loads(out.stdout)
     assert report["cubin_bytes"] > 0

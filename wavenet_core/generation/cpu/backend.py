@@ -3,7 +3,8 @@
 One call of `cpu.loop.run_rows` produces K samples for a group of slots: input vector, every
 layer (ring read/write, fused filter+gate matrix on the k taps [x(t-(k-1)d), ..., x(t)],
 tanh * sigmoid, fused residual+skip matrix), the head and the sampling (codes, or mixture /
-Gaussian samples, or an excitation model's samples, docs/excitation.md), with no Python in
+Gaussian samples, or an excitation model's samples, docs/excitation.md; per-sample
+temperatures and floors for voicing-shaped sampling, docs/voicing.md), with no Python in
 between. It runs every config option but the learned upsampler, which runs outside (the
 backend then takes per-sample rows, not frames). The kernel
 releases the GIL. Two ways to use the threads (docs/cpu-kernel.md):
@@ -49,6 +50,7 @@ from wavenet_core.generation.cpu.split import SplitChoices
 from wavenet_core.generation.cpu.sync import SPLIT_SUPPORTED, new_flags
 from wavenet_core.generation.cpu.weights import PRECISIONS
 from wavenet_core.generation.mel_frames import MelFrames
+from wavenet_core.generation.shaping import check_shaping
 from wavenet_core.generation.state import GenerationState, StateSlots
 from wavenet_core.model.wavenet import WaveNet
 
@@ -131,19 +133,25 @@ class CpuBackend(StateSlots):
 
     @torch.no_grad()
     def generate(self, state: GenerationState, slots, num_steps: int,
-                 local=None, lpc=None) -> np.ndarray:
+                 local=None, lpc=None, shaping=None) -> np.ndarray:
         """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps].
 
         `local` conditions each produced sample (None without mel): per-sample rows
         [n, num_steps, M] or `MelFrames` (what the server sends: 1/hop of the projections;
         rows only with a learned upsampler); an excitation model's `lpc` [n, num_steps,
-        order] predicts it. Scalar-output and excitation models give 16-bit PCM codes
-        (sampling.scalar_codes) and feed the unrounded sample back.
+        order] predicts it; `shaping` [n, num_steps, 2] gives each sample's (temperature,
+        floor) in place of the slots' temperatures (generation/shaping.py). Scalar-output
+        and excitation models give 16-bit PCM codes (sampling.scalar_codes) and feed the
+        unrounded sample back.
         """
         slots = self._slots(slots)
         forced = np.zeros((len(slots), 0), self._input_dtype)
         logits = np.zeros((len(slots), 0, 0), np.float32)
-        return self._run(state, slots, int(num_steps), local, forced, logits, lpc)
+        if shaping is None:
+            shaping = np.zeros((len(slots), 0, 2), np.float32)
+        else:
+            shaping = check_shaping(shaping, self.config, len(slots), int(num_steps))
+        return self._run(state, slots, int(num_steps), local, forced, logits, lpc, shaping)
 
     def warmup(self) -> None:
         """Compile (or load from numba's cache) and run a tiny generate and teacher pass,
@@ -255,7 +263,7 @@ class CpuBackend(StateSlots):
         return [Team(thread=t, threads=threads, **shared) for t in range(threads)]
 
     def _run(self, state: GenerationState, slots: np.ndarray, num_steps: int, local,
-             forced: np.ndarray, logits: np.ndarray, lpc=None) -> np.ndarray:
+             forced: np.ndarray, logits: np.ndarray, lpc=None, shaping=None) -> np.ndarray:
         n = len(slots)
         if state.ring.device.type != "cpu":
             raise ValueError("the cpu backend needs a GenerationState on the CPU")
@@ -266,6 +274,8 @@ class CpuBackend(StateSlots):
         mel = self._frames(local, n, num_steps)
         lpc = self._lpc_rows(lpc, n, num_steps)
         codes = np.zeros((n, num_steps), np.int64)
+        if shaping is None:                # teacher forcing: no sampling
+            shaping = np.zeros((n, 0, 2), np.float32)
         if n == 0 or num_steps == 0:
             return codes
         scalar = self._values              # samples (forced_v) in, not codes (forced)
@@ -293,7 +303,7 @@ class CpuBackend(StateSlots):
                         hop=mel.hop, forced=none[lo:hi] if scalar else forced[lo:hi],
                         forced_v=forced[lo:hi] if scalar else none[lo:hi].astype(np.float32),
                         codes=codes[lo:hi], logits=logits[lo:hi], lpc=lpc[lo:hi],
-                        lpc_history=history, **views)
+                        lpc_history=history, shaping=shaping[lo:hi], **views)
 
         parts = self.split_threads(n)
         measured = parts > 1 and self.split == "auto"       # auto: pick and time a mode

@@ -59,10 +59,12 @@ Shard = namedtuple("Shard", "w s gate_off gate_soff out_off out_soff head_off he
 # teacher-forced codes, or forced_v [n, K] values for scalar input (K = 0: sample), codes
 # [n, K] out, logits [n, K, nout] out (K = 0: not kept); an excitation model's lpc
 # [n, K, order] coefficient rows of the samples made (or predicted) and lpc_history
-# [slots, order] the state's LPC histories, newest first (empty for other models).
+# [slots, order] the state's LPC histories, newest first (empty for other models);
+# shaping [n, K, 2] each sample's (temperature, floor) in place of the slot's temperature
+# (voicing-shaped sampling, generation/shaping.py; K = 0: the slots' temperatures).
 Call = namedtuple("Call", "slots num_steps ring ring_rows positions next_input next_value seed "
                           "temperature bias frames phase hop forced forced_v codes logits "
-                          "lpc lpc_history")
+                          "lpc lpc_history shaping")
 # Team: this thread's number, the team size, the barrier counters and the buffers the team
 # shares: z [2, n, zp] (double buffered by layer), act/hid [n, sp], lg [n, qp].
 Team = namedtuple("Team", "thread threads flags z act hid lg")

@@ -16,6 +16,8 @@ input and output, an excitation output) cost one branch per layer or per step, o
 the inner loops. An excitation model (docs/excitation.md) feeds back samples: each step
 shifts the row's sample into its LPC history, predicts p from the step's coefficient row,
 feeds embedding[code of x] + p * pred_w, and makes x = clamp(p + e) from the sampled code.
+Voicing-shaped sampling (generation/shaping.py) reads each step's (temperature, floor)
+from the call's rows instead of the slot's temperature.
 Each output element is the same FMA chain whatever the team size, so a team's samples
 are bitwise one thread's. With T = 1 the barriers return at once.
 """
@@ -66,6 +68,7 @@ def run_rows(dims, shard, call, team):
     order = dims.order                  # an excitation model's LPC order (0: none)
     teacher = call.forced.shape[1] > 0 or call.forced_v.shape[1] > 0
     keep_logits = call.logits.shape[1] > 0
+    shaped = call.shaping.shape[1] > 0   # per-sample (temperature, floor) rows
     has_out_b = shard.out_b.shape[0] > 0
     scale = dims.scale
     lead = team.thread == 0
@@ -265,17 +268,20 @@ def run_rows(dims, shard, call, team):
                                                  pos[r])
                     if lead:
                         call.codes[r, k] = pcm_code(value[r])
-                elif not teacher and order > 0:
-                    e = _sample(lr, call.temperature[slot],
-                                counter_uniform_one(call.seed[slot], pos[r]), probs)
-                    value[r] = excitation_value(pred[r], e, dims.table)
-                    if lead:
-                        call.codes[r, k] = pcm_code(value[r])
                 elif not teacher:
-                    code[r] = _sample(lr, call.temperature[slot],
-                                      counter_uniform_one(call.seed[slot], pos[r]), probs)
-                    if lead:
-                        call.codes[r, k] = code[r]
+                    temperature, floor = call.temperature[slot], _ZERO
+                    if shaped:
+                        temperature, floor = call.shaping[r, k, 0], call.shaping[r, k, 1]
+                    drawn = _sample(lr, temperature, floor,
+                                    counter_uniform_one(call.seed[slot], pos[r]), probs)
+                    if order > 0:
+                        value[r] = excitation_value(pred[r], drawn, dims.table)
+                        if lead:
+                            call.codes[r, k] = pcm_code(value[r])
+                    else:
+                        code[r] = drawn
+                        if lead:
+                            call.codes[r, k] = code[r]
                 pos[r] += 1
     if lead:
         for r in range(n):

@@ -248,10 +248,35 @@ def counter_uniform_one(seed, counter):
     return _F(np.int64(h >> _S8)) * _U24
 
 
+@njit(inline="always", **_JIT)
+def _total(probs, classes):
+    """probs[:classes] summed in one fixed order: eight interleaved partial sums (eight
+    chains, not one of `classes` adds), then pairwise, then the rest in order."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = _ZERO
+    o = 0
+    while o + 8 <= classes:
+        s0 += probs[o]
+        s1 += probs[o + 1]
+        s2 += probs[o + 2]
+        s3 += probs[o + 3]
+        s4 += probs[o + 4]
+        s5 += probs[o + 5]
+        s6 += probs[o + 6]
+        s7 += probs[o + 7]
+        o += 8
+    total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    while o < classes:
+        total += probs[o]
+        o += 1
+    return total
+
+
 @njit(**_JIT)
-def _sample(logits, temperature, uniform, probs):
+def _sample(logits, temperature, floor, uniform, probs):
     """`sampling.sample_codes` for one row: greedy (first maximum) at temperature 0,
-    else count(cdf <= u * cdf[-1]) over softmax(logits / T), capped at classes - 1."""
+    else count(cdf <= u * cdf[-1]) over softmax(logits / T), capped at classes - 1; a
+    `floor` > 0 first zeroes the probabilities below floor x their total (one pass for
+    the total; a floor of 0 skips it and zeroes nothing)."""
     classes = logits.shape[0]
     if temperature > _ZERO:
         for o in range(classes):
@@ -261,6 +286,10 @@ def _sample(logits, temperature, uniform, probs):
             peak = max(peak, probs[o])
         for o in range(classes):
             probs[o] = _exp_neg(probs[o] - peak)
+        if floor > _ZERO:
+            cut = floor * _total(probs, classes)
+            for o in range(classes):
+                probs[o] = _ZERO if probs[o] < cut else probs[o]
         total = _ZERO
         for o in range(classes):
             total = total + probs[o]

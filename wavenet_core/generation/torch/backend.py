@@ -24,6 +24,7 @@ from wavenet_core.audio.lpc import predict
 from wavenet_core.audio.mulaw import mulaw_encode_exact
 from wavenet_core.generation.packing import pack_weights
 from wavenet_core.generation.sampling import next_sample
+from wavenet_core.generation.shaping import check_shaping
 from wavenet_core.generation.state import GenerationState, StateSlots
 from wavenet_core.model.wavenet import WaveNet
 
@@ -148,13 +149,15 @@ class TorchBackend(StateSlots):
 
     @torch.no_grad()
     def generate(self, state: GenerationState, slots, num_steps: int,
-                 local: torch.Tensor | None = None, lpc=None) -> np.ndarray:
+                 local: torch.Tensor | None = None, lpc=None, shaping=None) -> np.ndarray:
         """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps].
 
         `local` [n, num_steps, M] conditions each produced sample (None without mel), an
         excitation model's `lpc` [n, num_steps, lpc_order] predicts it (lpc.lpc_window).
-        Scalar-output and excitation models give 16-bit PCM codes (sampling.scalar_codes)
-        and feed the unrounded sample back.
+        `shaping` [n, num_steps, 2]: each sample's (temperature, floor)
+        (shaping.shaping_window), in place of the slots' temperatures. Scalar-output and
+        excitation models give 16-bit PCM codes (sampling.scalar_codes) and feed the
+        unrounded sample back.
         """
         slots = torch.as_tensor(slots, dtype=torch.int64, device=self.device)
         out = torch.empty(len(slots), num_steps, dtype=torch.int64, device=self.device)
@@ -164,6 +167,10 @@ class TorchBackend(StateSlots):
             local = torch.as_tensor(local, dtype=torch.float32, device=self.device)
         if lpc is not None:
             lpc = torch.as_tensor(lpc, dtype=torch.float32, device=self.device)
+        floor = None
+        if shaping is not None:
+            shaping = check_shaping(shaping, self.config, len(slots), num_steps)
+            shaping = torch.as_tensor(shaping, device=self.device)
         scalar = self.config.scalar_io or self.config.lpc_excitation
         for k in range(num_steps):
             counters = state.positions[slots]
@@ -171,7 +178,10 @@ class TorchBackend(StateSlots):
             logits, p = self._step(state, slots, inputs,
                                    None if local is None else local[:, k], bias,
                                    lpc=None if lpc is None else lpc[:, k])
-            fed, codes = next_sample(logits, self.config, temperature, seed, counters, p)
+            if shaping is not None:
+                temperature, floor = shaping[:, k, 0], shaping[:, k, 1]
+            fed, codes = next_sample(logits, self.config, temperature, seed, counters, p,
+                                     floor)
             (state.next_value if scalar else state.next_input)[slots] = fed
             out[:, k] = codes
         return out.cpu().numpy()

@@ -9,13 +9,15 @@ would not compile or would not fit an SM. Run it without TRITON_INTERPRET.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from wavenet_core.model.config import CONFIG_A, CONFIG_B
 
 
 def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
-                   local: bool = False, block: int = 16, num_warps: int = 4):
+                   local: bool = False, block: int = 16, num_warps: int = 4,
+                   shaped: bool = False):
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -33,6 +35,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     if values:                  # samples, not codes, in and out
         kinds.update(next_ptr="*fp32", forced_ptr="*fp32", codes_ptr="*fp32")
     order = config.lpc_order if config.lpc_excitation else 1
+    op = max(2, 1 << (order - 1).bit_length())
     weights = ("wf_ptr", "wg_ptr", "wres_ptr", "wskip_ptr", "wh_ptr", "wl_ptr")
     floats = ("residual_scale", "log_scale_min")
     cp, gp, sp, qp, tn = kernel_shape(config, precision)
@@ -42,8 +45,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      SCALED=config.residual_scale != 1.0, SCALAR=config.scalar_io,
                      MIXTURES=config.mixtures, DRAWS=draws_per_sample(config),
                      PRECISION="ieee", EXCITE=config.lpc_excitation, VALUES=values,
-                     ORDER=order, OP=max(2, 1 << (order - 1).bit_length()),
-                     TP=max(2, 1 << (config.classes - 2).bit_length()))
+                     ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
+                     TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped)
     names = wavenet_chunk.__code__.co_varnames[:wavenet_chunk.__code__.co_argcount]
     signature = {}
     for name in names:
@@ -69,9 +72,15 @@ def main(argv=None) -> int:
     p.add_argument("--arch", type=int, default=90, help="compute capability, e.g. 80, 90")
     p.add_argument("--teacher", action="store_true")
     p.add_argument("--local", action="store_true")
+    p.add_argument("--excitation", action="store_true",
+                   help="the config with an 80-band mel and the excitation output")
+    p.add_argument("--shaped", action="store_true", help="voicing-shaped sampling rows")
     args = p.parse_args(argv)
     config = {"A": CONFIG_A, "B": CONFIG_B}[args.config]
-    kernel = compile_kernel(config, args.precision, args.arch, args.teacher, args.local)
+    if args.excitation:
+        config = dataclasses.replace(config, mel_channels=80, excitation="lpc")
+    kernel = compile_kernel(config, args.precision, args.arch, args.teacher, args.local,
+                            shaped=args.shaped)
     print(json.dumps({"config": args.config, "precision": args.precision, "arch": args.arch,
                       "shared_bytes": kernel.metadata.shared,
                       "cubin_bytes": len(kernel.asm.get("cubin", b""))}))

@@ -38,6 +38,7 @@ from wavenet_core.generation.capabilities import require
 from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.packing import pack_weights
 from wavenet_core.generation.sampling import draws_per_sample, scalar_codes
+from wavenet_core.generation.shaping import check_shaping
 from wavenet_core.generation.state import GenerationState, StateSlots
 from wavenet_core.model.wavenet import WaveNet
 
@@ -223,23 +224,29 @@ class TritonBackend(StateSlots):
 
     @torch.no_grad()
     def generate(self, state: GenerationState, slots, num_steps: int, local=None,
-                 lpc=None) -> np.ndarray:
+                 lpc=None, shaping=None) -> np.ndarray:
         """Sample `num_steps` codes for every slot in `slots` -> int64 array [n, num_steps]
         (16-bit codes of the samples for scalar-output and excitation models, which feed
         back unrounded).
 
         `local`: per-sample rows [n, num_steps, M] (as every backend takes) or `MelFrames`;
-        an excitation model's `lpc` [n, num_steps, order] coefficient rows.
+        an excitation model's `lpc` [n, num_steps, order] coefficient rows; `shaping`
+        [n, num_steps, 2] each sample's (temperature, floor) in place of the slots'
+        temperatures (generation/shaping.py).
         """
         slots_t = self._slots(state, slots)
         scalar = self._values
         codes = torch.zeros(len(slots_t), int(num_steps), device=self.device,
                             dtype=torch.float32 if scalar else torch.int64)
         lpc = self._lpc_rows(lpc, len(slots_t), int(num_steps))
+        if shaping is not None:
+            shaping = torch.from_numpy(check_shaping(shaping, self.config, len(slots_t),
+                                                     int(num_steps))).to(self.device)
         if len(slots_t) and num_steps > 0:
             if not scalar:
                 self._check_codes(state.next_input[slots_t])
-            self._launch(state, slots_t, int(num_steps), local, None, codes, self._dummy, lpc)
+            self._launch(state, slots_t, int(num_steps), local, None, codes, self._dummy, lpc,
+                         shaping)
         elif self.config.local_conditioning:
             MelFrames.coerce(local, len(slots_t), int(num_steps), self.config.mel_channels,
                              self.accepts_mel_frames)
@@ -288,6 +295,8 @@ class TritonBackend(StateSlots):
         lpc = (np.zeros((1, 2, self.order), np.float32) if self.config.lpc_excitation
                else None)
         self.generate(state, [0], 2, local, lpc)
+        if self.config.voicing_shaping:       # its own compiled variant (SHAPED)
+            self.generate(state, [0], 2, local, lpc, np.ones((1, 2, 2), np.float32) / 2)
         self.teacher_force(state, [0], [[0, 0]], local, lpc)
 
     # -- internals ------------------------------------------------------------------
@@ -337,7 +346,8 @@ class TritonBackend(StateSlots):
             bias = bias + self.speaker_bias[state.speaker[slots]]
         return bias.contiguous()
 
-    def _launch(self, state, slots, num_steps, local, forced, codes, logits, lpc) -> None:
+    def _launch(self, state, slots, num_steps, local, forced, codes, logits, lpc,
+                shaping=None) -> None:
         """Run the kernel over the chunk; per-sample mel rows go in spans whose projection
         fits in PROJECTION_BYTES (each span one launch, outputs copied into place)."""
         n = len(slots)
@@ -348,7 +358,7 @@ class TritonBackend(StateSlots):
             per_step = n * self.config.num_layers * 2 * self.gp * 4
             span = max(1, PROJECTION_BYTES // per_step - 1)
         if span >= num_steps:
-            self._run(state, slots, num_steps, frames, forced, codes, logits, lpc)
+            self._run(state, slots, num_steps, frames, forced, codes, logits, lpc, shaping)
             return
         for start in range(0, num_steps, span):
             k = min(span, num_steps - start)
@@ -356,7 +366,8 @@ class TritonBackend(StateSlots):
             rows = lpc if lpc.ndim != 3 else lpc[:, start:start + k].contiguous()
             if forced is None:
                 out = torch.empty(n, k, dtype=codes.dtype, device=self.device)
-                self._run(state, slots, k, part, None, out, logits, rows)
+                self._run(state, slots, k, part, None, out, logits, rows,
+                          None if shaping is None else shaping[:, start:start + k].contiguous())
                 codes[:, start:start + k] = out
             else:
                 out = torch.empty(n, k, logits.shape[2], device=self.device)
@@ -364,7 +375,8 @@ class TritonBackend(StateSlots):
                           codes, out, rows)
                 logits[:, start:start + k] = out
 
-    def _run(self, state, slots, num_steps, frames, forced, codes, logits, lpc) -> None:
+    def _run(self, state, slots, num_steps, frames, forced, codes, logits, lpc,
+             shaping=None) -> None:
         proj, phase, hop, num_frames = self._dummy, self._dummy_long, 1, 1
         if frames is not None:
             proj = self._projection(frames)
@@ -382,12 +394,13 @@ class TritonBackend(StateSlots):
             self.wskip, self.bres, self.bskip, self.wh, self.bh, self.wl, self.bl,
             state.ring.size(1), cfg.num_layers, cfg.residual_scale, cfg.log_scale_min,
             lpc, state.lpc_history if cfg.lpc_excitation else self._dummy, self.pred_w,
-            self.thresholds, self.table,
+            self.thresholds, self.table, self._dummy if shaping is None else shaping,
             C=cfg.residual_channels, Q=cfg.output_channels, CP=self.cp, GP=self.gp,
             SP=self.sp, QP=self.qp, TN=self.tn, BB=self.block, KS=cfg.kernel_size,
             TEACHER=forced is not None, LOCAL=frames is not None,
             OUT_BIAS=cfg.out_bias, SCALED=cfg.residual_scale != 1.0, SCALAR=cfg.scalar_io,
             MIXTURES=cfg.mixtures, DRAWS=draws_per_sample(cfg), PRECISION="ieee",
             EXCITE=cfg.lpc_excitation, VALUES=self._values, ORDER=self.order, OP=self.op,
-            TP=self.tp, num_warps=self.num_warps, num_stages=1)
+            LOG_OP=self.op.bit_length() - 1,
+            TP=self.tp, SHAPED=shaping is not None, num_warps=self.num_warps, num_stages=1)
 

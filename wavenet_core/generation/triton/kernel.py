@@ -13,6 +13,9 @@ a softmax code, or a mixture / Gaussian sample in [-1, 1], which feeds the next 
 An excitation model (EXCITE, docs/excitation.md) feeds back samples: the LPC history lives
 in the state (read, shifted and written back each step, like the ring), and the sampled
 excitation code e makes x = clamp(p + e).
+Voicing-shaped sampling (SHAPED, generation/shaping.py) reads each step's (temperature,
+floor) from the call's rows instead of the slot's temperature, and zeroes the
+probabilities below floor x their total before the draw.
 The version-2 options (docs/architecture.md section 7) are constexpr switches, so the
 seed's design (k = 2, no biases, scale 1, softmax) compiles to no work for options it lacks.
 
@@ -38,14 +41,15 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   dil_ptr, off_ptr, emb_ptr, wf_ptr, wg_ptr, wres_ptr, wskip_ptr,
                   bres_ptr, bskip_ptr, wh_ptr, bh_ptr, wl_ptr, bl_ptr,
                   ring_len, num_layers, residual_scale, log_scale_min,
-                  lpc_ptr, hist_ptr, pw_ptr, thr_ptr, tab_ptr,
+                  lpc_ptr, hist_ptr, pw_ptr, thr_ptr, tab_ptr, shape_ptr,
                   C: tl.constexpr, Q: tl.constexpr, CP: tl.constexpr, GP: tl.constexpr,
                   SP: tl.constexpr, QP: tl.constexpr, TN: tl.constexpr, BB: tl.constexpr,
                   KS: tl.constexpr, TEACHER: tl.constexpr, LOCAL: tl.constexpr,
                   OUT_BIAS: tl.constexpr, SCALED: tl.constexpr, SCALAR: tl.constexpr,
                   MIXTURES: tl.constexpr, DRAWS: tl.constexpr, PRECISION: tl.constexpr,
                   EXCITE: tl.constexpr, VALUES: tl.constexpr, ORDER: tl.constexpr,
-                  OP: tl.constexpr, TP: tl.constexpr):
+                  OP: tl.constexpr, LOG_OP: tl.constexpr, TP: tl.constexpr,
+                  SHAPED: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     live = rows < n
     cc = tl.arange(0, CP)
@@ -95,7 +99,12 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             tl.store(hist_at, history, mask=hist_mask)
             coefs = tl.load(lpc_ptr + (rows * num_steps + k)[:, None] * ORDER + oc[None, :],
                             mask=hist_mask, other=0.0)
-            pred = -tl.sum(history * coefs, axis=1)
+            # p = -(sum of the products) in lpc.tree_sum's order: the first half plus the
+            # second, halving until one is left (the torch and cpu backends' bits)
+            prod = history * coefs
+            for level in tl.static_range(LOG_OP):
+                prod = tl.sum(tl.reshape(prod, [BB, 2, OP >> (level + 1)]), axis=1)
+            pred = -tl.reshape(prod, [BB])
             code = tl.sum((thresholds[None, :] <= value[:, None]).to(tl.int32), axis=1)
             x = tl.load(emb_ptr + code[:, None] * CP + cc[None, :]) + pred[:, None] * pw[None, :]
         else:
@@ -220,8 +229,17 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 tl.store(codes_ptr + rows * num_steps + k, value, mask=live)
             else:
                 # sample_codes: inverse CDF of softmax(logits / T), greedy at T = 0
+                if SHAPED:      # this sample's (temperature, floor)
+                    row_at = shape_ptr + (rows * num_steps + k) * 2
+                    temp = tl.load(row_at, mask=live, other=0.0)
+                    floor = tl.load(row_at + 1, mask=live, other=0.0)
+                    sampled = temp > 0.0
+                    safe_temp = tl.where(sampled, temp, 1.0)
                 scaled = logits / safe_temp[:, None]
                 probs = tl.exp(scaled - tl.max(scaled, axis=1)[:, None])
+                if SHAPED:      # zero the probabilities below floor x their total
+                    cut = floor * tl.sum(probs, axis=1)
+                    probs = tl.where(probs < cut[:, None], 0.0, probs)
                 cdf = tl.cumsum(probs, axis=1)
                 target = uniform * tl.max(cdf, axis=1)
                 drawn = tl.sum((cdf <= target[:, None]).to(tl.int32), axis=1)
