@@ -14,6 +14,9 @@ log-mel, Griffin-Lim (60 iterations) from the same mel beside them, and the orig
 (its DNSMOS). Metrics: quality_metrics.py. Each figure is a mean over utterances ± its
 standard error (sd / sqrt(n)); the paired table gives per-utterance differences of two
 systems: mean ± standard error, and on how many utterances the first scored higher.
+Scores are kept in VOICES/scores.json under what they depend on (the checkpoint's bytes,
+sampling mode, seed, NLL window; the utterance and its cut): a checkpoint scored once is not
+scored again when a later report pairs it with another.
 
 Held-out NLL, teacher-forced on the whole utterances (non-overlapping `--nll-window`
 windows, fp32). A plain model's classes are the mu-law codes of x, an excitation model's the
@@ -29,6 +32,7 @@ let it place its probability more precisely.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -90,6 +94,15 @@ def held_out_nll(model, audio: np.ndarray, window: int) -> dict:
         outside = int((np.abs(x - utt.prediction) >= 1.0).sum())
     return {"nll_native": native, "nll_grid16": native + grid_offset(targets, config.classes),
             "outside": outside, "predicted": int(targets.size)}
+
+
+def score_id(system: str, arms: dict, args) -> str:
+    """What a system's scores depend on: the checkpoint's bytes, sampling, seed and window."""
+    if "/" not in system:
+        return system
+    name, mode = system.split("/")
+    digest = hashlib.sha256(Path(arms[name]).read_bytes()).hexdigest()[:16]
+    return f"{digest}/{mode}/seed{args.seed}/nll{args.nll_window}"
 
 
 def mean_se(values) -> tuple[float, float, int]:
@@ -195,39 +208,38 @@ def main(argv: list[str] | None = None) -> int:
     cpu = cpu_model()
     print(f"CPU: {cpu}; {len(items)} utterances; arms: "
           + ", ".join(f"{n} step {steps[n]}" for n in arms), flush=True)
-    cache = args.voices / "references.json"  # Griffin-Lim's and the original's scores:
-    references = json.loads(cache.read_text()) if cache.exists() else {}  # the same each run
+    systems = {s: score_id(s, arms, args) for s in labels}
+    cache_path = args.voices / "scores.json"   # a checkpoint's scores never change: kept
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     rows = []
     for i, item in enumerate(items):
         t0 = time.perf_counter()
-        full = read_wav(args.voices / item["path"], sr)[0]
-        x = full[:limit]
-        mel = log_mel(x, sr, mel_cfg)
-        signals = {f"{n}/{m}": gen(mel, 0, kwargs[m]["temperature"], args.seed)
-                   for n, gen in gens.items() for m in args.sampling}
-        key = f"{item['path']}@{limit}"
-        if key not in references:
-            signals["griffin_lim"] = griffin_lim(mel, sr, mel_cfg, 60, len(x))
-            signals["original"] = x
-        t1 = time.perf_counter()
-        row = {"path": item["path"], "kind": item["kind"], "seconds": len(x) / sr}
-        row |= {k: all_metrics(x, y, sr, mel_cfg, args.threads) for k, y in signals.items()}
-        references[key] = {k: row.get(k) or references[key][k]
-                           for k in ("griffin_lim", "original")}
-        row |= references[key]
-        cache.write_text(json.dumps(references, indent=1))
-        t2 = time.perf_counter()
-        for n, model in models.items():
-            nll = held_out_nll(model, full, args.nll_window)
-            for m in args.sampling:
-                row[f"{n}/{m}"] |= nll
+        done = cache.setdefault(f"{item['path']}@{limit}", {})
+        todo = [s for s in labels if systems[s] not in done]
+        if todo:
+            full = read_wav(args.voices / item["path"], sr)[0]
+            x = full[:limit]
+            mel = log_mel(x, sr, mel_cfg)
+            nll = {}
+            for s in todo:
+                if s in ("griffin_lim", "original"):
+                    y = x if s == "original" else griffin_lim(mel, sr, mel_cfg, 60, len(x))
+                    done[systems[s]] = all_metrics(x, y, sr, mel_cfg, args.threads)
+                    continue
+                n, m = s.split("/")
+                y = gens[n](mel, 0, kwargs[m]["temperature"], args.seed)
+                if n not in nll:
+                    nll[n] = held_out_nll(models[n], full, args.nll_window)
+                done[systems[s]] = all_metrics(x, y, sr, mel_cfg, args.threads) | nll[n]
+            cache_path.write_text(json.dumps(cache, indent=1))
+        row = {"path": item["path"], "kind": item["kind"], "seconds": min(item["seconds"],
+                                                                          limit / sr)}
+        row |= {s: done[systems[s]] for s in labels}
         rows.append(row)
-        t3 = time.perf_counter()
         print(f"{i + 1:>2}/{len(items)} {item['name'][:22]:22} {row['seconds']:.2f}s "
-              f"(synthesis {t1 - t0:.0f} s, metrics {t2 - t1:.0f} s, NLL {t3 - t2:.0f} s) | "
-              + " | ".join(
-                  f"{k.split('/')[0][:10]} STOI {row[k]['stoi']:.3f} OVRL "
-                  f"{row[k]['dnsmos_ovrl']:.2f}" for k in labels), flush=True)
+              f"{time.perf_counter() - t0:5.1f} s, {len(todo)} scored | " + " | ".join(
+                  f"{s.split('/')[0][:10]} STOI {row[s]['stoi']:.3f} OVRL "
+                  f"{row[s]['dnsmos_ovrl']:.2f}" for s in labels), flush=True)
     pairs = args.pair or default_pairs(list(arms), args.sampling)
     for a, b in pairs:
         if a not in labels or b not in labels:
