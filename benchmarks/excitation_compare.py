@@ -60,7 +60,8 @@ METRICS = (("mel_distance_db", "log-mel dist (dB) ↓", "{:.2f}"), ("stoi", "STO
            ("pesq_wb", "PESQ-WB ↑", "{:.2f}"), ("dnsmos_ovrl", "DNSMOS OVRL ↑", "{:.2f}"),
            ("dnsmos_p808", "DNSMOS P.808 ↑", "{:.2f}"))
 NLL = (("nll_grid16", "NLL, 16-bit grid (bits) ↓", "{:.3f}"),
-       ("nll_native", "NLL, own classes (bits)", "{:.3f}"))
+       ("nll_native", "NLL, own classes (bits)", "{:.3f}"),
+       ("clipped", "samples at full scale (%)", "{:.2f}"))
 SAMPLING = ("unshaped", "shaped")
 """unshaped: plain sampling at temperature 1. shaped: voicing-shaped sampling (issue 26,
 item 2), not in this tree yet: asked for, the run stops and says so."""
@@ -103,6 +104,12 @@ def score_id(system: str, arms: dict, args) -> str:
     name, mode = system.split("/")
     digest = hashlib.sha256(Path(arms[name]).read_bytes()).hexdigest()[:16]
     return f"{digest}/{mode}/seed{args.seed}/nll{args.nll_window}"
+
+
+def clipped(y: np.ndarray) -> float:
+    """Percent of samples at full scale (|y| >= 0.99): an excitation model whose feedback
+    through the synthesis filter runs away saturates there."""
+    return 100.0 * float(np.mean(np.abs(y) >= 0.99))
 
 
 def mean_se(values) -> tuple[float, float, int]:
@@ -215,22 +222,23 @@ def main(argv: list[str] | None = None) -> int:
     for i, item in enumerate(items):
         t0 = time.perf_counter()
         done = cache.setdefault(f"{item['path']}@{limit}", {})
-        todo = [s for s in labels if systems[s] not in done]
+        todo = [s for s in labels if "clipped" not in done.get(systems[s], {})]
         if todo:
             full = read_wav(args.voices / item["path"], sr)[0]
             x = full[:limit]
             mel = log_mel(x, sr, mel_cfg)
             nll = {}
             for s in todo:
-                if s in ("griffin_lim", "original"):
-                    y = x if s == "original" else griffin_lim(mel, sr, mel_cfg, 60, len(x))
+                n, _, m = s.partition("/")
+                y = (x if s == "original" else griffin_lim(mel, sr, mel_cfg, 60, len(x))
+                     if s == "griffin_lim" else gens[n](mel, 0, kwargs[m]["temperature"],
+                                                         args.seed))
+                if systems[s] not in done:  # (else scored before the clipped share was kept)
                     done[systems[s]] = all_metrics(x, y, sr, mel_cfg, args.threads)
-                    continue
-                n, m = s.split("/")
-                y = gens[n](mel, 0, kwargs[m]["temperature"], args.seed)
-                if n not in nll:
-                    nll[n] = held_out_nll(models[n], full, args.nll_window)
-                done[systems[s]] = all_metrics(x, y, sr, mel_cfg, args.threads) | nll[n]
+                    if m and n not in nll:
+                        nll[n] = held_out_nll(models[n], full, args.nll_window)
+                    done[systems[s]] |= nll.get(n, {}) if m else {}
+                done[systems[s]]["clipped"] = clipped(y)
             cache_path.write_text(json.dumps(cache, indent=1))
         row = {"path": item["path"], "kind": item["kind"], "seconds": min(item["seconds"],
                                                                           limit / sr)}

@@ -28,7 +28,8 @@ from wavenet_core.model.checkpoint import read_metadata  # noqa: E402
 
 COLUMNS = (("stoi", "STOI", "{:.3f}"), ("mel_distance_db", "log-mel dist (dB)", "{:.2f}"),
            ("dnsmos_ovrl", "DNSMOS OVRL", "{:.2f}"), ("pesq_wb", "PESQ-WB", "{:.2f}"),
-           ("nll_grid16", "held-out NLL, 16-bit grid", "{:.3f}"))
+           ("nll_grid16", "held-out NLL, 16-bit grid", "{:.3f}"),
+           ("clipped", "samples at full scale (%)", "{:.2f}"))
 
 
 def main(argv: list[str] | None = None) -> int:
