@@ -32,6 +32,7 @@ let it place its probability more precisely.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -52,6 +53,7 @@ from wavenet_core.audio.mulaw import mulaw_thresholds  # noqa: E402
 from wavenet_core.audio.wav import read_wav  # noqa: E402
 from wavenet_core.bench.roofline import cpu_model  # noqa: E402
 from wavenet_core.model.checkpoint import load_checkpoint, read_metadata  # noqa: E402
+from wavenet_core.model.wavenet import WaveNet  # noqa: E402
 from wavenet_core.training.data import fixed_batches  # noqa: E402
 from wavenet_core.training.train import validation_bits  # noqa: E402
 from wavenet_core.training.utterance import make_utterance  # noqa: E402
@@ -63,15 +65,22 @@ NLL = (("nll_grid16", "NLL, 16-bit grid (bits) ↓", "{:.3f}"),
        ("nll_native", "NLL, own classes (bits)", "{:.3f}"),
        ("clipped", "samples at full scale (%)", "{:.2f}"))
 SAMPLING = ("unshaped", "shaped")
-"""unshaped: plain sampling at temperature 1. shaped: voicing-shaped sampling (issue 26,
-item 2), not in this tree yet: asked for, the run stops and says so."""
+SHAPED = {"voiced_temperature": 0.5, "voiced_floor": 0.002}
+"""unshaped: every sample at temperature 1 (an explicit temperature: no shaping). shaped:
+voicing-shaped sampling (issue 26 item 2, docs/voicing.md) at LPCNet's values for voiced
+frames, written into the arm's config, and no temperature given (the model's default)."""
 
 
-def sampling_kwargs(mode: str) -> dict:
+def sampling_model(model: WaveNet, mode: str) -> tuple[WaveNet, float | None]:
+    """(the model to sample, the temperature to ask for) for a sampling mode."""
     if mode == "unshaped":
-        return {"temperature": 1.0}
-    raise SystemExit("voicing-shaped sampling (issue 26 item 2) is not in this tree; "
-                     "run --sampling unshaped")
+        return model, 1.0
+    if not all(hasattr(model.config, k) for k in SHAPED):
+        raise SystemExit("voicing-shaped sampling (issue 26 item 2) is not in this tree; "
+                         "run --sampling unshaped")
+    shaped = WaveNet(dataclasses.replace(model.config, **SHAPED))
+    shaped.load_state_dict(model.state_dict())
+    return shaped.eval(), None
 
 
 def grid_offset(targets: np.ndarray, classes: int) -> float:
@@ -103,6 +112,8 @@ def score_id(system: str, arms: dict, args) -> str:
         return system
     name, mode = system.split("/")
     digest = hashlib.sha256(Path(arms[name]).read_bytes()).hexdigest()[:16]
+    if mode == "shaped":
+        mode += "".join(f"-{k}{v:g}" for k, v in SHAPED.items())
     return f"{digest}/{mode}/seed{args.seed}/nll{args.nll_window}"
 
 
@@ -199,7 +210,6 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     arms = dict(a.split("=", 1) for a in args.arm)
     models = {name: load_checkpoint(path, "cpu").eval() for name, path in arms.items()}
-    kwargs = {m: sampling_kwargs(m) for m in args.sampling}
     configs = {(m.config.sample_rate, m.config.mel) for m in models.values()}
     if len(configs) != 1:
         raise SystemExit("every arm must share one sample rate and mel config")
@@ -208,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
              for n in arms}
     labels = {f"{n}/{m}": f"{n} (step {steps[n]}, {m})" for n in arms for m in args.sampling}
     labels |= {"griffin_lim": "Griffin-Lim (60 iterations)", "original": "original"}
-    gens = {n: Generator(m, "auto") for n, m in models.items()}
+    sampled = {f"{n}/{m}": sampling_model(model, m)
+               for n, model in models.items() for m in args.sampling}
+    gens = {s: (Generator(model, "auto"), t) for s, (model, t) in sampled.items()}
     manifest = json.loads((args.voices / "manifest.json").read_text())
     items = manifest["utterances"][:args.utterances]
     limit = int(args.seconds_limit * sr)
@@ -231,8 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             for s in todo:
                 n, _, m = s.partition("/")
                 y = (x if s == "original" else griffin_lim(mel, sr, mel_cfg, 60, len(x))
-                     if s == "griffin_lim" else gens[n](mel, 0, kwargs[m]["temperature"],
-                                                         args.seed))
+                     if s == "griffin_lim" else gens[s][0](mel, 0, gens[s][1], args.seed))
                 if systems[s] not in done:  # (else scored before the clipped share was kept)
                     done[systems[s]] = all_metrics(x, y, sr, mel_cfg, args.threads)
                     if m and n not in nll:
@@ -254,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown system in --pair: {a} {b} (known: {', '.join(labels)})")
     report = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "cpu": cpu, "checkpoints": arms, "steps": steps, "labels": labels,
-              "backend": {n: g.backend.name for n, g in gens.items()}, "pairs": pairs,
+              "backend": {s: g.backend.name for s, (g, _) in gens.items()}, "pairs": pairs,
               "audio_seconds": sum(r["seconds"] for r in rows), "utterances": rows,
               "wall_s": time.perf_counter() - began}
     args.out.write_text(json.dumps(report, indent=1))
