@@ -1,7 +1,8 @@
 """Through the server vs the engine alone: N concurrent WebSocket streams, config B.
 
     .venv/bin/python benchmarks/load_ws.py [-c 1 16] [--seconds 0.5] [--requests 20]
-        [--backend auto] [--device auto] [--checkpoint PATH] [--url URL]
+        [--formats pcm mp3 ...] [--backend auto] [--device auto] [--checkpoint PATH]
+        [--url URL]
 
 Without --url it saves a random config-B checkpoint (or uses --checkpoint), starts
 `wavenet serve` on a free loopback port and load-tests it (wavenet_cli/loadtest/rounds.py: time to
@@ -9,8 +10,12 @@ first audio from sending "start" to the first binary frame; aggregate samples/s 
 each round's wall time). Then it times the engine alone in this process at the same
 concurrency (make_backend + generate on N slots, same samples per stream, 4096-step
 calls) after every server round, and prints the median of the per-round ratios.
+With several --formats each round runs once per format, one after the other, so the
+formats meet the same machine; the table then compares them side by side (time to first
+audio is to the first byte of the format: an encoder's held-back frame counts).
 Targets: TTFA p50 <= 50 ms at 1 stream, p99 <= 250 ms at 16; server >= 90% of the
-engine alone.
+engine alone; mp3 and opus TTFA within 20 ms of wav's, and their ratio at 16 streams
+within 5% of pcm's.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import asyncio
 import json
 import math
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -106,6 +112,16 @@ class EngineAlone:
         return n * samples / (time.perf_counter() - t0)
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def median(values: list[float]) -> float:
     values = sorted(values)
     mid = len(values) // 2
@@ -117,6 +133,8 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--seconds", type=float, default=0.5, help="audio per request")
     parser.add_argument("--requests", type=int, default=20, help="min requests per level")
+    parser.add_argument("--formats", nargs="+", default=["pcm"],
+                        help="output formats to compare (server/wire/encoding.py)")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--checkpoint", type=Path, help="default: random config B")
@@ -136,33 +154,37 @@ def main() -> None:
         try:
             per_stream = round(args.seconds * info.get("sample_rate", 16000))
             for n in args.concurrency:
-                # server round, then the engine alone on the same work, alternating, so
-                # that other load on the machine hits both sides alike
-                total, ratios, engine_rates = LoadResult(n), [], []
+                # a server round per format, then the engine alone on the same work,
+                # alternating, so that other load on the machine hits every side alike
+                totals = {f: LoadResult(n) for f in args.formats}
+                ratios = {f: [] for f in args.formats}
+                engine_rates = []
                 for r in range(max(1, math.ceil(args.requests / n))):
-                    one = asyncio.run(run_load(ws_url(url), n, {"seconds": args.seconds}, n,
-                                               first_seed=r * n))
-                    total.merge(one)
-                    if engine is not None and one.wall_s:
-                        engine_rates.append(engine.samples_per_s(n, per_stream))
-                        ratios.append(one.samples_per_s / engine_rates[-1])
-                row = total.summary()
-                if ratios:
-                    row["engine_alone_samples_per_s"] = round(median(engine_rates))
-                    row["server_over_engine"] = round(median(ratios), 3)
-                rows.append(row)
+                    for fmt in args.formats:
+                        start = {"seconds": args.seconds, "format": fmt}
+                        one = asyncio.run(run_load(ws_url(url), n, start, n, first_seed=r * n))
+                        totals[fmt].merge(one)
+                        if engine is not None and one.wall_s:
+                            engine_rates.append(engine.samples_per_s(n, per_stream))
+                            ratios[fmt].append(one.samples_per_s / engine_rates[-1])
+                for fmt in args.formats:
+                    row = {"format": fmt, **totals[fmt].summary()}
+                    if ratios[fmt]:
+                        row["engine_alone_samples_per_s"] = round(median(engine_rates))
+                        row["server_over_engine"] = round(median(ratios[fmt]), 3)
+                    rows.append(row)
         finally:
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
     print(f"backend={info.get('backend')} device={info.get('device')} "
-          f"seconds/request={args.seconds}")
-    header = (f"{'streams':>7} {'reqs':>5} {'fail':>4} {'ttfa p50':>9} {'ttfa p99':>9} "
-              f"{'server/s':>10} {'engine/s':>10} {'ratio':>6}")
+          f"seconds/request={args.seconds} cpu={cpu_model()}")
+    header = (f"{'format':>6} {'streams':>7} {'reqs':>5} {'fail':>4} {'ttfa p50':>9} "
+              f"{'ttfa p99':>9} {'server/s':>10} {'engine/s':>10} {'ratio':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['concurrency']:>7} {r['requests']:>5} {r['failures']:>4} "
+        print(f"{r['format']:>6} {r['concurrency']:>7} {r['requests']:>5} {r['failures']:>4} "
               f"{r['ttfa_p50_ms']:>7.1f}ms {r['ttfa_p99_ms']:>7.1f}ms {r['samples_per_s']:>10} "
               f"{r.get('engine_alone_samples_per_s', '-'):>10} "
               f"{r.get('server_over_engine', '-'):>6}")

@@ -58,14 +58,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.start()
+        wyoming = None
+        if settings.wyoming:
+            from server.wyoming import WyomingServer
+
+            wyoming = WyomingServer(service, settings.wyoming)
+            await wyoming.start()
         try:
             yield
         finally:
+            if wyoming is not None:
+                await wyoming.stop()
             await service.close()
 
     app = FastAPI(title="WaveNet inference server", version="1", lifespan=lifespan,
                   description="Fast WaveNet generation, continuously batched and streamed.")
     app.state.service = service
+    from server.wire.encoding import AudioOutput
+
+    service.metrics.encoders.set_function(lambda: AudioOutput.live)
     install_error_handlers(app)
 
     from server.api import health, models, page, speech, stream, synthesize

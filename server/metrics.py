@@ -35,6 +35,9 @@ class Metrics:
                              "Wall time over audio duration per finished request (<1: faster "
                              "than real time)", ["model"], buckets=RTF_BUCKETS, registry=r)
         self.models = Gauge("wavenet_models", "Models by load status", ["status"], registry=r)
+        # set_function'd by the app to server.wire.encoding.AudioOutput.live
+        self.encoders = Gauge("wavenet_audio_encoders", "Open audio outputs (encoder and "
+                              "resampler of a response)", registry=r)
 
     def observe_step(self, model: str, batch: int, slots: int, num_steps: int,
                      seconds: float) -> None:

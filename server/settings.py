@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     prepare_workers: int = Field(2, ge=1, le=256, description="threads that decode audio, "
                                  "analyse mels and render text for admitted requests")
     max_seconds: float = Field(30.0, gt=0, description="longest audio one request may ask for")
+    max_speech_seconds: float = Field(
+        300.0, gt=0, description="longest audio of a text spoken sentence by sentence "
+                                 "(/v1/audio/speech's 4,096 characters, Wyoming)")
+    max_input_chars: int = Field(
+        4096, ge=1, description="most characters of text one request may speak "
+                                "(/v1/audio/speech `input`, a WebSocket text stream in all, "
+                                "Wyoming); more is a 413 (WS: close 1009)")
+    text_piece_chars: int = Field(1000, ge=1, description="most characters in one text "
+                                  "piece of a WebSocket text stream")
+    text_idle_seconds: float = Field(30.0, gt=0, description="a WebSocket text stream with "
+                                     "no message for this long, before its end, ends with an "
+                                     "error (text_timeout)")
     max_body_bytes: int = Field(8 << 20, ge=1024, description="request body / WS message cap")
     stream_buffer_chunks: int = Field(32, ge=2, le=4096,
                                       description="chunks buffered per stream before it pauses")
@@ -82,6 +94,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     warmup_samples: int = Field(256, ge=0, description="samples generated per model at startup")
     torch_threads: int = Field(0, ge=0, description="torch.set_num_threads; 0 keeps the default")
+    wyoming: str | None = Field(None, description="also serve the Wyoming protocol (Home "
+                                "Assistant) here, e.g. tcp://0.0.0.0:10200 (server/wyoming.py)")
 
     @field_validator("models", "cors_origins", "allowed_origins", "api_keys", "api_key_hashes",
                      mode="before")

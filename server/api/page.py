@@ -19,7 +19,8 @@ router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 JS = "text/javascript; charset=utf-8"
 FILES = {"index.html": "text/html; charset=utf-8", "app.js": JS, "pcm-player.js": JS,
-         "wav.js": JS, "waveform.js": JS, "style.css": "text/css; charset=utf-8"}
+         "wav.js": JS, "waveform.js": JS, "live-text.js": JS,
+         "style.css": "text/css; charset=utf-8"}
 # everything the page loads is served from here; audio and the socket are same-origin
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self' ws: wss:; media-src 'self' blob:; object-src 'none'; "

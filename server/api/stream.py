@@ -2,19 +2,24 @@
 
 Client: `{"type": "start", ...SynthesisRequest fields, "api_key"?}`, later optionally
 `{"type": "cancel"}`. Server: `{"type": "started", request_id, model, sample_rate, format,
-encoding, num_samples}`, binary PCM s16le frames (with format "wav", the first frame
-starts with a streaming WAV header), then `{"type": "done", status, samples, seconds,
+encoding, num_samples}`, binary frames of audio in `format` (default pcm: s16le; "wav"
+starts with a streaming WAV header; mp3, opus, ... as their encoder gives them) at
+`sample_rate`, then `{"type": "done", status, samples, seconds,
 time_to_first_audio_ms, real_time_factor}` and close 1000. A cancel ends with "done"
 (status "cancelled") too. Errors are `{"type": "error", code, message, field?}` then a
 close with one of the codes in `CLOSE_CODES`; how each `StreamEnd` closes is `WS_END`.
 With `"mel_stream": true` the client sends the mel after the start message, frame by frame,
 then `{"type": "end"}` (`server.wire.ws_protocol`); `started` then has `num_samples: null`.
+With `"text_stream": true` it sends text in pieces, `flush` and `end` instead
+(`server.wire.text_stream`): the audio is one stream, and `{"type": "words", "words":
+[{word, start, end}, ...]}` (seconds of the audio) comes before the audio it describes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 
@@ -25,10 +30,12 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from server.auth import identify, peer_address
 from server.deps import ServiceDep
 from server.engine.engine import StreamEnd
+from server.engine.spoken_text import SpokenText
 from server.errors import ApiError, field_name
 from server.middleware import log_request
-from server.wire.encoding import encoded_stream
+from server.wire.encoding import Output, encoded_stream, resolve_output
 from server.wire.schemas import DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
+from server.wire.text_stream import TextReader, check_start
 from server.wire.ws_protocol import ProtocolError, parse_message, read_client
 
 router = APIRouter(prefix="/v1", tags=["synthesis"])
@@ -50,7 +57,8 @@ CLOSE_CODES = {
     4410: "mel streamed in too slowly: more than WAVENET_MEL_LAG_SECONDS behind real time",
     4429: "too many streams from this client, or shed for others; retry later",
 }
-CLOSE_FOR_STATUS = {401: 1008, 404: 4404, 413: 1009, 422: 1007, 429: 4429, 503: 1013}
+CLOSE_FOR_STATUS = {400: 1007, 401: 1008, 404: 4404, 413: 1009, 422: 1007, 429: 4429,
+                    503: 1013}
 # how a stream's end reads over the WebSocket: (close code, error code, message); no error
 # code means a "done" event (with the status) before the close
 WS_END = {
@@ -104,14 +112,29 @@ async def stream(ws: WebSocket, service: ServiceDep) -> None:
             raise ProtocolError(1008, "start_timeout", f"no start message within "
                                                        f"{START_TIMEOUT_S:g} s") from None
         req, client = _request(parse_message(message, settings.max_body_bytes), settings, ws)
+        spoken = None
         try:
-            entry, handle = await service.submit(req, request_id, client)
+            if req.text_stream:
+                check_start(req)
+                spoken = await SpokenText.start(
+                    service, None, model=req.model, voice=req.voice, speed=req.speed,
+                    seed=req.seed, format=req.format, sample_rate=req.sample_rate,
+                    request_id=request_id, client=client,
+                    max_seconds=settings.max_speech_seconds)
+                entry, handle = spoken.entry, spoken.handle
+            else:
+                entry, handle = await service.submit(req, request_id, client)
         except ApiError as exc:
-            raise ProtocolError(CLOSE_FOR_STATUS.get(exc.status, 1011), exc.code, exc.message,
-                                exc.field) from None
-        log.update(model=entry.name, num_samples=handle.num_samples, format=req.format)
-        close_code = await _run(ws, handle, entry.config.sample_rate, req.format, settings,
-                                request_id, entry.name)
+            raise _protocol_error(exc) from None
+        output = resolve_output(req.format, req.sample_rate, entry.config.sample_rate)
+        log.update(model=entry.name, num_samples=handle.num_samples, format=req.format,
+                   sample_rate=output.rate, **({"text_stream": True} if spoken else {}))
+        try:
+            close_code = await _run(ws, handle, output, settings, request_id, entry.name,
+                                    spoken)
+        finally:
+            if spoken is not None:
+                spoken.cancel()
         log.update(handle.log_fields())
     except ProtocolError as exc:
         close_code = exc.close_code
@@ -132,13 +155,21 @@ async def stream(ws: WebSocket, service: ServiceDep) -> None:
         log_request(log)
 
 
-async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id: str,
-               model: str) -> int:
-    """Stream one handle to the client; returns the close code used."""
+def _protocol_error(exc: ApiError) -> ProtocolError:
+    return ProtocolError(CLOSE_FOR_STATUS.get(exc.status, 1011), exc.code, exc.message,
+                         exc.field)
+
+
+async def _run(ws: WebSocket, handle, output: Output, settings, request_id: str,
+               model: str, spoken: SpokenText | None = None) -> int:
+    """Stream one handle to the client (with a text stream's words before the audio they
+    describe); returns the close code used."""
     problem: list[ProtocolError] = []
     try:
-        await ws.send_text(StartedEvent(request_id=request_id, model=model, sample_rate=rate,
-                                        format=fmt, num_samples=handle.num_samples)
+        await ws.send_text(StartedEvent(request_id=request_id, model=model,
+                                        sample_rate=output.rate, format=output.format,
+                                        encoding=output.spec.encoding,
+                                        num_samples=output.samples(handle.num_samples))
                            .model_dump_json())
     except BaseException as exc:
         handle.cancel(StreamEnd.DISCONNECTED)    # gone before its stream started: free the slot now
@@ -146,10 +177,16 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
             raise WebSocketDisconnect(1006) from None
         raise
 
-    reader = asyncio.create_task(read_client(ws, handle, settings, problem))
+    reader = asyncio.create_task(read_client(ws, handle, settings, problem) if spoken is None
+                                 else TextReader(ws, spoken, settings).run(problem))
+    audio = encoded_stream(handle, output)
     try:
-        async for chunk in encoded_stream(handle, fmt, rate):
+        async for chunk in audio:
             # a client that stops reading blocks this send (TCP flow control)
+            words = spoken.take_words() if spoken is not None else None
+            if words:
+                await asyncio.wait_for(ws.send_text(words_event(words)),
+                                       settings.slow_client_seconds)
             await asyncio.wait_for(ws.send_bytes(chunk), settings.slow_client_seconds)
     except asyncio.TimeoutError:
         handle.cancel(StreamEnd.SLOW_CONSUMER)
@@ -157,6 +194,7 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
         handle.cancel(StreamEnd.DISCONNECTED)
         raise WebSocketDisconnect(1006) from None
     finally:
+        await audio.aclose()          # the encoder and resampler go now, however it ended
         if not handle.finished:
             handle.cancel()
         reader.cancel()
@@ -167,17 +205,25 @@ async def _run(ws: WebSocket, handle, rate: int, fmt: str, settings, request_id:
     if problem:
         await _close(ws, problem[0].close_code, problem[0].error)
         return problem[0].close_code
+    if spoken is not None and spoken.failure is not None:
+        failed = _protocol_error(spoken.failure)
+        await _close(ws, failed.close_code, failed.error)
+        return failed.close_code
     code, error_code, message = WS_END[handle.status]
     if error_code is not None:
         await _close(ws, code, ErrorEvent(code=error_code, message=message))
         return code
     ttfa, rtf = handle.time_to_first_audio, handle.real_time_factor
-    done = DoneEvent(status=handle.status.value, samples=handle.samples,
-                     seconds=round(handle.samples / rate, 6),
+    done = DoneEvent(status=handle.status.value, samples=output.samples(handle.samples),
+                     seconds=round(handle.samples / output.model_rate, 6),
                      time_to_first_audio_ms=None if ttfa is None else round(ttfa * 1000, 2),
                      real_time_factor=None if rtf is None else round(rtf, 4))
     await _final(ws, done.model_dump_json(), code)
     return code
+
+
+def words_event(words) -> str:
+    return json.dumps({"type": "words", "words": [w.as_dict() for w in words]})
 
 
 async def _close(ws: WebSocket, code: int, error: ErrorEvent) -> None:

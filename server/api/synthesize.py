@@ -8,12 +8,16 @@ from fastapi import APIRouter, Request, Response
 from server.deps import ServiceDep
 from server.errors import invalid
 from server.wire.audio_response import audio_response
+from server.wire.encoding import resolve_output
 from server.wire.schemas import SynthesisRequest
 
 router = APIRouter(prefix="/v1", tags=["synthesis"])
 
-AUDIO_RESPONSES = {200: {"content": {"audio/wav": {}, "application/octet-stream": {}},
-                         "description": "WAV or raw PCM s16le mono"},
+AUDIO_RESPONSES = {200: {"content": {t: {} for t in ("audio/mpeg", "audio/ogg", "audio/aac",
+                                                     "audio/flac", "audio/wav", "audio/basic",
+                                                     "application/octet-stream")},
+                         "description": "the audio in `format` (raw PCM s16le mono for pcm)"},
+                   400: {"description": "unsupported format or sample_rate"},
                    404: {"description": "unknown model"}, 413: {"description": "body too large"},
                    422: {"description": "invalid field"}, 503: {"description": "overloaded"}}
 
@@ -25,5 +29,6 @@ async def synthesize(req: SynthesisRequest, request: Request, service: ServiceDe
                                     "here send the whole `mel`")
     entry, handle = await service.submit(req, request.state.request_id,
                                          request.state.client)
-    return await audio_response(request, entry, handle, req.format, req.stream,
+    output = resolve_output(req.format, req.sample_rate, entry.config.sample_rate)
+    return await audio_response(request, entry, handle, output, req.stream,
                                 service.settings.slow_client_seconds)

@@ -37,6 +37,7 @@ class Job:
     temperature: float = 1.0
     speaker: int = 0
     mel: MelSource | None = None       # the stream's mel: whole, or streamed in (MelFeed)
+    first_samples: int = 1             # what its encoder takes before its first bytes leave
 
 
 def _b64(field: str, text: str) -> bytes:
@@ -77,6 +78,15 @@ def _checked_mel(raw: np.ndarray, cfg) -> np.ndarray:
         raise invalid("mel", str(exc)) from None
 
 
+def features(field: str, audio: np.ndarray, cfg, rate: int | None = None) -> np.ndarray:
+    """The model's features of `audio`; a recipe that cannot analyse it names why."""
+    try:
+        return mel_from_audio(audio, cfg, rate)
+    except ValueError as exc:     # e.g. lws needs n_fft a multiple of the model's hop
+        raise invalid(field, f"this model's features cannot be made from audio: {exc}; "
+                             f"send `mel`") from None
+
+
 def resolve_speaker(value, entry) -> int:
     n = entry.config.num_speakers
     if not n:
@@ -115,12 +125,15 @@ def text_voice(name: str | None):
     raise invalid("voice", f"unknown voice {name!r}; use one of {[v.name for v in voices]}")
 
 
-def speak_text(voice, text: str, max_seconds: float) -> np.ndarray:
-    from wavenet_core.text.speech import SpeechError, speak
+def speak_text(voice, text: str, max_seconds: float, timed: bool = False):
+    """`text` in `voice` -> audio at 16 kHz; `timed`: (audio, its words)."""
+    from wavenet_core.text.speech import SpeechError, speak, speak_timed
 
     try:
         # rendering stops past the limit (plus the silence trimmed after): the length
         # check below then refuses it, without the whole render's cost
+        if timed:
+            return speak_timed(voice, text, max_seconds=max_seconds + 2.0)
         return speak(voice, text, max_seconds=max_seconds + 2.0)
     except SpeechError as exc:
         raise invalid("text", f"the synthesizer could not render it ({exc})") from None
@@ -219,14 +232,16 @@ def mel_conditioning(req: SynthesisRequest, entry, voice, max_seconds: float) ->
         if len(audio) > max_samples:
             raise invalid("audio", f"{len(audio) / rate:.2f} s is longer than the "
                                    f"{max_seconds:g} s limit")
-        # the library's rule, as `wavenet generate --audio`: F frames -> F * hop samples
-        return mel_from_audio(audio, cfg)
+        # the model's feature recipe, as `wavenet generate --audio` and training
+        return features("audio", audio, cfg)
     if voice is not None:
+        from wavenet_core.text.speech import SAMPLE_RATE
+
         audio = speak_text(voice, req.text, max_seconds)
-        if len(audio) > max_samples:
-            raise invalid("text", f"renders to {len(audio) / rate:.2f} s, longer than the "
-                                  f"{max_seconds:g} s limit")
-        return mel_from_audio(audio, cfg)
+        if len(audio) > max_seconds * SAMPLE_RATE:
+            raise invalid("text", f"renders to {len(audio) / SAMPLE_RATE:.2f} s, longer than "
+                                  f"the {max_seconds:g} s limit")
+        return features("text", audio, cfg, SAMPLE_RATE)  # resampled to the model's rate
     if req.mel is not None:
         raw = decode_npy(req.mel) if isinstance(req.mel, str) else _nested(req.mel)
         mel = _checked_mel(raw, cfg)

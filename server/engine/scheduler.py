@@ -213,6 +213,13 @@ class Scheduler:
         per_step = self.cost.per_step(len(running))
         k = cap if per_step is None or per_step <= 0 else round(target / per_step)
         k = max(self.min_chunk_size, min(cap, k))
+        # a stream's first step makes what its encoder takes before any byte leaves (an mp3
+        # frame and its look-ahead): its first audio is one step away, not several; not
+        # when another stream's first bytes would wait for it (the least need counts)
+        need = [s.job.first_samples - s.produced for s in running
+                if s.job is not None and s.produced < s.job.first_samples]
+        if need:
+            k = max(k, min(self.chunk_size, min(need)))
         k = min(k, max(s.remaining for s in running))
         # no further than a streamed mel's frames allow: its audio goes out as they come
         return max(1, min([k, *fed]))

@@ -20,6 +20,7 @@ from server.engine.scheduler import Scheduler
 from server.errors import ApiError
 from server.metrics import Metrics
 from server.settings import Settings
+from server.wire.encoding import FormatError, check_output, resolve_output
 from server.wire.schemas import ModelInfo, SynthesisRequest
 
 log = logging.getLogger("wavenet.service")
@@ -48,6 +49,7 @@ class ModelEntry:
                 ["speaker"] if cfg.num_speakers else [])
             out.mel_channels, out.num_speakers = cfg.mel_channels, cfg.num_speakers
             out.hop_length = cfg.mel.hop_length if cfg.mel_channels else None
+            out.features = cfg.features.kind if cfg.mel_channels else None
             out.speakers = self.speakers
             out.voices = text_voices() if cfg.mel_channels else []
             out.backend, out.device = self.backend, self.device
@@ -226,26 +228,38 @@ class Service:
                            f"{entry.error}", field="model")
         return entry
 
-    async def submit(self, req: SynthesisRequest, request_id: str, client: str = ""
-                     ) -> tuple[ModelEntry, StreamHandle]:
+    async def submit(self, req: SynthesisRequest, request_id: str, client: str = "",
+                     max_seconds: float | None = None) -> tuple[ModelEntry, StreamHandle]:
         """Admit a request, then prepare it against its model: -> (entry, handle).
-        Every transport (HTTP, WebSocket) comes in through here. The place in the queue
-        comes first (or 503 / 429), so a refused request costs no preparation."""
+        Every transport (HTTP, WebSocket, Wyoming) comes in through here. The place in the
+        queue comes first (or 503 / 429), so a refused request costs no preparation.
+        `max_seconds` overrides the setting (a long text spoken sentence by sentence)."""
+        try:
+            check_output(req.format, req.sample_rate)
+        except FormatError as exc:
+            raise ApiError(400, "unsupported_format", f"{exc.field}: {exc}",
+                           field=exc.field) from None
         entry = self.get(req.model)
         handle = self._reserve(entry, request_id, client)
+        max_seconds = max_seconds or self.settings.max_seconds
         try:
             if req.mel is not None or req.audio is not None or req.text is not None:
-                job = await asyncio.get_running_loop().run_in_executor(
-                    self._prepare, build_job, req, entry, self.settings.max_seconds)
+                job = await self.prepare(build_job, req, entry, max_seconds)
             else:
-                job = build_job(req, entry, self.settings.max_seconds)
+                job = build_job(req, entry, max_seconds)
         except BaseException:
             handle.cancel()
             raise
         if handle.finished:                  # shed from the queue while it was prepared
             raise shed_error(entry.name)
+        job.first_samples = resolve_output(req.format, req.sample_rate,
+                                           entry.config.sample_rate).first_samples
         entry.engine.attach(handle, job)
         return entry, handle
+
+    async def prepare(self, fn, *args):
+        """Run CPU-bound preparation (decoding, the text synthesizer) on the bounded pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._prepare, fn, *args)
 
     def _reserve(self, entry: ModelEntry, request_id: str, client: str) -> StreamHandle:
         try:

@@ -2,6 +2,7 @@
 // AudioWorklet while it arrives, draws it, measures it, and offers it as a WAV file.
 // `window.playground` exposes the state for tests and curious people.
 
+import { LiveText } from "./live-text.js";
 import { fileToBase64, wavBlob } from "./wav.js";
 import { Waveform } from "./waveform.js";
 
@@ -59,10 +60,15 @@ const state = {
   closeCode: null,
   lastError: null, // {code, message, closeCode, text}
   streams: 0,
+  live: false, // "type as you go": a text stream, sent as it is typed
+  textSent: "", // the text sent so far in a live stream
+  words: [], // {word, start, end} from the server's `words` events, in seconds
+  wordNow: -1, // the index of the word being heard
 };
 window.playground = state;
 
 const waveform = new Waveform($("wave"));
+const live = new LiveText(state, $("text"), $("words"));
 let session = null; // the stream in progress: {ws, ctx, node, gain, chunks, ...}
 let latest = null; // the newest stream, finished or not: only it updates the counters
 let currentContext = null; // only the newest AudioContext reports its state
@@ -75,6 +81,7 @@ function setStatus(status, text) {
   const active = session !== null && !["done", "cancelled", "error"].includes(status);
   $("start").disabled = active || !selectedModel();
   $("cancel").disabled = !active || status === "cancelling";
+  $("end-text").disabled = !active || !state.live || Boolean(session?.textEnded);
 }
 
 function showError(error) {
@@ -217,6 +224,7 @@ function onModelChange() {
   const voices = m?.voices || [];
   $("text-label").hidden = !voices.length;
   $("voice-label").hidden = !voices.length;
+  $("live-label").hidden = !voices.length;
   const voice = $("voice");
   const previousVoice = voice.value;
   voice.replaceChildren(...voices.map((v) => new Option(v, v)));
@@ -227,6 +235,14 @@ function onModelChange() {
 // ------------------------------------------------------------------ request
 async function buildStart(m) {
   const msg = { type: "start", model: m.name, format: "pcm" };
+  if (isMel(m) && m.voices?.length && $("live").checked) {
+    // a text stream: the text follows as it is typed; its voice and seed set the audio
+    msg.text_stream = true;
+    msg.seed = Number($("seed").value) || 0;
+    if ($("voice").value) msg.voice = $("voice").value;
+    if (apiKey()) msg.api_key = apiKey();
+    return msg;
+  }
   const seed = Number($("seed").value);
   if (!Number.isInteger(seed) || seed < 0) throw new Error("Seed: use a whole number ≥ 0.");
   const temperature = Number($("temperature").value);
@@ -261,7 +277,9 @@ function resetMeasurements() {
     requestId: null, sampleRate: null, expectedSamples: null, samplesReceived: 0,
     workletReceived: 0, samplesPlayed: 0, underruns: 0, playbackEnded: false, ttfaMs: null,
     rtf: null, serverTtfaMs: null, serverRtf: null, done: null, closeCode: null,
+    live: false, textSent: "", words: [], wordNow: -1,
   });
+  live.reset();
   showError(null);
   const link = $("download");
   if (link.href) URL.revokeObjectURL(link.href);
@@ -341,6 +359,11 @@ async function start(event) {
   ws.onopen = () => {
     s.sentAt = performance.now();
     ws.send(JSON.stringify(msg));
+    if (msg.text_stream) {
+      state.live = true;
+      live.send(s);
+      setStatus(state.status, $("status").textContent);
+    }
   };
   ws.onmessage = (e) => {
     if (session !== s) return;
@@ -357,8 +380,9 @@ function onEvent(s, ev) {
     state.expectedSamples = ev.num_samples;
     s.rate = ev.sample_rate;
     s.node.port.postMessage({ type: "rate", sourceRate: ev.sample_rate });
-    waveform.reset(ev.num_samples);
-    setStatus("streaming", `Streaming ${(ev.num_samples / ev.sample_rate).toFixed(2)} s from ${ev.model}…`);
+    waveform.reset(ev.num_samples ?? 30 * ev.sample_rate);
+    setStatus("streaming", ev.num_samples === null ? `Speaking as you type, with ${ev.model}…`
+      : `Streaming ${(ev.num_samples / ev.sample_rate).toFixed(2)} s from ${ev.model}…`);
   } else if (ev.type === "done") {
     state.done = ev;
     state.serverTtfaMs = ev.time_to_first_audio_ms;
@@ -377,6 +401,8 @@ function onEvent(s, ev) {
     }
   } else if (ev.type === "error") {
     s.error = ev;
+  } else if (ev.type === "words") {
+    live.addWords(ev.words);
   }
   showStats();
 }
@@ -413,6 +439,7 @@ function onWorklet(s, msg) {
   state.samplesPlayed = msg.played;
   state.underruns = msg.underruns;
   waveform.setPlayed(msg.played);
+  if (s.rate) live.highlight(msg.played / s.rate);
   if (msg.type === "drained" && !s.cancelled) {
     state.playbackEnded = true;
     closeAudio(s);
@@ -494,6 +521,15 @@ function offerDownload(s, partial) {
 // ------------------------------------------------------------------ wiring
 $("request").addEventListener("submit", start);
 $("cancel").addEventListener("click", cancel);
+$("end-text").addEventListener("click", () => {
+  if (session && state.live && !session.textEnded) live.end(session);
+  setStatus(state.status, $("status").textContent);
+});
+$("text").addEventListener("input", () => { if (session && state.live) live.send(session); });
+$("live").addEventListener("change", () => {
+  $("end-text").hidden = !$("live").checked;
+  $("text").maxLength = $("live").checked ? 4096 : 600; // the server's input limit, or /v1/synthesize's
+});
 $("model").addEventListener("change", onModelChange);
 $("reload").addEventListener("click", loadModels);
 $("api-key").addEventListener("change", loadModels);

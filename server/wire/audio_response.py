@@ -1,23 +1,33 @@
-"""An HTTP audio response for a stream handle: the whole file, or chunked as it is made.
+"""An HTTP audio response for a stream handle: the whole file, or chunked as it is made, in
+the request's format and rate (`server.wire.encoding.Output`), or as OpenAI's server-sent
+events (`speech.audio.delta` with base64 audio, then `speech.audio.done` with `usage`).
 
-Headers: X-Request-ID (middleware), X-Sample-Rate, X-Audio-Samples (the length asked for),
-X-Audio-Encoding (pcm_s16le), X-Model. A streamed WAV's header carries 0xFFFFFFFF sizes.
-A client that disconnects frees its slot at the next chunk boundary. A streamed body that
-stops short (failure, slow client, shutdown) is cut, not ended: see `AudioStream`.
-Used by POST /v1/synthesize and POST /v1/audio/speech.
+Headers: X-Request-ID (middleware), X-Sample-Rate (the output's), X-Audio-Samples (the
+length asked for, at the output rate; absent while unknown), X-Audio-Encoding, X-Model.
+A streamed WAV's header carries 0xFFFFFFFF sizes. A client that disconnects frees its slot
+at the next chunk boundary, and its encoder at once. A streamed body that stops short
+(failure, slow client, shutdown) is cut, not ended: see `AudioStream`.
+Used by POST /v1/synthesize and POST /v1/audio/speech. With a `words` source (a spoken
+text's `take_words`), SSE sends `speech.words` events before the audio they describe, and a
+whole response is JSON: the audio in base64 and every word (`"timestamps": true`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 
 from fastapi import Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from server.engine.engine import StreamEnd, StreamHandle
 from server.errors import ApiError
-from server.wire.encoding import encode_whole, encoded_stream, media_type
+from server.wire.encoding import Output, encoded_stream
+
+SSE_TYPE = "text/event-stream"
+AUDIO_TOKENS_PER_S = 50      # `usage.output_tokens` counts 20 ms frames of audio
 
 # how a stream's end reads over HTTP: (status, error code, message); DONE is a 200
 HTTP_END = {
@@ -40,18 +50,35 @@ def end_error(status: StreamEnd | None) -> ApiError:
     return ApiError(*HTTP_END[status], headers=RETRY_AFTER.get(status))
 
 
-async def audio_response(request: Request, entry, handle: StreamHandle, fmt: str, stream: bool,
-                         send_timeout: float) -> Response:
-    """The response for `handle`'s audio in `fmt` (wav | pcm), streamed or whole."""
-    rate = entry.config.sample_rate
+async def audio_response(request: Request, entry, handle: StreamHandle, output: Output,
+                         stream: bool, send_timeout: float, sse_input: str | None = None,
+                         words=None) -> Response:
+    """The response for `handle`'s audio as `output`, streamed or whole; with `sse_input`
+    (the text spoken) as server-sent events; with `words` (a callable giving the words
+    since its last call) their timestamps too."""
     request.state.log.update(model=entry.name, num_samples=handle.num_samples,
-                             stream=stream, format=fmt)
-    headers = {"X-Sample-Rate": str(rate), "X-Audio-Samples": str(handle.num_samples),
-               "X-Audio-Encoding": "pcm_s16le", "X-Model": entry.name}
-    if stream:
-        return AudioStream(handle, _stream_body(request, handle, fmt, rate),
+                             stream=stream, format=output.format, sample_rate=output.rate,
+                             **({"sse": True} if sse_input is not None else {}))
+    headers = {**output.headers(handle.num_samples), "X-Model": entry.name}
+    if sse_input is not None:
+        body = _sse_body(_stream_body(request, handle, output), handle, output, sse_input,
+                         words)
+        return AudioStream(handle, body, send_timeout=send_timeout, media_type=SSE_TYPE,
+                           headers={**headers, "Cache-Control": "no-cache"})
+    if stream and words is None:
+        return AudioStream(handle, _stream_body(request, handle, output),
                            send_timeout=send_timeout,
-                           media_type=media_type(fmt), headers=headers)
+                           media_type=output.spec.media_type, headers=headers)
+    data = await _whole(request, handle, output)
+    if words is not None:
+        return JSONResponse({"audio": base64.b64encode(data).decode(), "format": output.format,
+                             "sample_rate": output.rate,
+                             "words": [w.as_dict() for w in words()]}, headers=headers)
+    return Response(data, media_type=output.spec.media_type, headers=headers)
+
+
+async def _whole(request: Request, handle: StreamHandle, output: Output) -> bytes:
+    """The whole audio, encoded; an error if the stream ended without it."""
     watcher = asyncio.create_task(_cancel_on_disconnect(request, handle))
     try:
         pcm = b"".join([chunk async for chunk in handle])
@@ -64,8 +91,7 @@ async def audio_response(request: Request, entry, handle: StreamHandle, fmt: str
         request.state.log.update(handle.log_fields())
     if handle.status is not StreamEnd.DONE:
         raise end_error(handle.status)
-    return Response(encode_whole(fmt, pcm, rate), media_type=media_type(fmt),
-                    headers=headers)
+    return await asyncio.to_thread(output.whole, pcm)     # encoding is CPU work
 
 
 async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
@@ -105,11 +131,36 @@ class AudioStream(StreamingResponse):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _stream_body(request: Request, handle: StreamHandle, fmt: str, rate: int):
+async def _stream_body(request: Request, handle: StreamHandle, output: Output):
+    body = encoded_stream(handle, output)
     try:
-        async for chunk in encoded_stream(handle, fmt, rate):
+        async for chunk in body:
             yield chunk
     finally:
+        await body.aclose()           # the encoder and resampler go now, however it ended
         if not handle.finished:
             handle.cancel()
         request.state.log.update(handle.log_fields())
+
+
+def _event(data: dict) -> bytes:
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+async def _sse_body(audio, handle: StreamHandle, output: Output, text: str, words=None):
+    """OpenAI's speech events around the encoded audio; `done` only when it is complete.
+    With `words`, a `speech.words` event before the audio of its words."""
+    try:
+        async for chunk in audio:
+            new = words() if words is not None else None
+            if new:
+                yield _event({"type": "speech.words", "words": [w.as_dict() for w in new]})
+            yield _event({"type": "speech.audio.delta",
+                          "audio": base64.b64encode(chunk).decode()})
+    finally:
+        await audio.aclose()
+    if handle.status is StreamEnd.DONE:
+        out_tokens = round(handle.samples / output.model_rate * AUDIO_TOKENS_PER_S)
+        yield _event({"type": "speech.audio.done",
+                      "usage": {"input_tokens": len(text), "output_tokens": out_tokens,
+                                "total_tokens": len(text) + out_tokens}})

@@ -299,3 +299,31 @@ def test_text_is_spoken_through_the_vocoder(page, servers):
     s = generate(page)
     assert s["status"] == "done", s
     assert s["samplesReceived"] == s["samplesPlayed"] == s["done"]["samples"] > 0
+
+
+def test_type_as_you_go_speaks_each_sentence_and_highlights_its_words(page, servers):
+    """The "type as you go" mode: a WS text stream sent as it is typed; each sentence is
+    spoken once finished, its words listed, and each highlighted as the worklet plays it."""
+    server, _ = servers
+    open_page(page, server)
+    voices = page.evaluate("window.playground.models.find(m => m.name === 'mel').voices")
+    if not voices:
+        pytest.skip("no speech synthesizer here (the espeakng-loader wheel is a dependency)")
+    page.select_option("#model", "mel")
+    page.check("#live")
+    assert page.is_visible("#end-text")
+    page.fill("#text", "Hello there. ")
+    page.click("#start")
+    wait_for(page, "window.playground.words.length >= 2", 30)
+    assert page.evaluate("window.playground.status") in ("streaming", "playing")
+    page.type("#text", "How are you?", delay=20)         # appended as it is typed
+    page.click("#end-text")
+    wait_for(page, TERMINAL, 60)
+    s = state(page)
+    assert s["status"] == "done", s
+    assert [w["word"] for w in s["words"]] == ["Hello", "there", "How", "are", "you"]
+    assert s["textSent"] == "Hello there. How are you?"
+    assert s["samplesReceived"] == s["samplesPlayed"] == s["done"]["samples"] > 0
+    assert s["wordNow"] == len(s["words"]) - 1        # the last word was reached in playback
+    assert page.evaluate("[...document.querySelectorAll('#words span')]"
+                         ".every(e => e.className === 'heard')")

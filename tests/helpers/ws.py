@@ -1,5 +1,5 @@
-"""WebSocket clients for the tests and benchmarks: one whole stream, a mel streamed in, or a
-stream's error and close."""
+"""WebSocket clients for the tests and benchmarks: one whole stream, a mel or text streamed
+in, or a stream's error and close."""
 
 from __future__ import annotations
 
@@ -111,3 +111,36 @@ def ws_whole_mel(url: str, start: dict, mel, hop: int) -> dict:
     whole = asyncio.run(ws_synthesize(url, {**start, "mel": mel.tolist()}))
     assert whole["done"]["status"] == "done" and len(whole["audio"]) == 2 * len(mel) * hop
     return whole
+
+
+async def ws_text_stream(url: str, pieces: list, *, start: dict | None = None,
+                         pause: float = 0.0, timeout: float = 90.0) -> dict:
+    """Start a text stream, send `pieces` (str: a text piece; dict: a message), read to the
+    end -> {"audio", "events" (in order, audio bytes seen before each), "close_code"}."""
+    out = {"audio": b"", "events": [], "close_code": None}
+
+    async def read(ws):
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    out["audio"] += message
+                else:
+                    out["events"].append((len(out["audio"]), json.loads(message)))
+        except websockets.ConnectionClosedError:
+            pass
+
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", "text_stream": True, "model": "mel",
+                                  "format": "pcm", **(start or {})}))
+        reader = asyncio.create_task(read(ws))
+        try:
+            for piece in pieces:
+                await ws.send(json.dumps({"type": "text", "text": piece}
+                                         if isinstance(piece, str) else piece))
+                if pause:
+                    await asyncio.sleep(pause)
+        except websockets.ConnectionClosed:
+            pass
+        await asyncio.wait_for(reader, timeout)
+        out["close_code"] = ws.close_code
+    return out

@@ -60,6 +60,15 @@ def test_compose_services():
     assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
 
 
+def test_compose_wyoming_service():
+    """`docker compose --profile wyoming up wavenet-wyoming`: the same server, also serving
+    Wyoming (WAVENET_WYOMING, as `wavenet serve --wyoming`) on a published port."""
+    service = single_process_services()["wavenet-wyoming"]
+    assert service["profiles"] == ["wyoming"]
+    uri = service["environment"]["WAVENET_WYOMING"]
+    assert uri == "tcp://0.0.0.0:10200" and "10200:10200" in service["ports"]
+
+
 def test_compose_command_is_the_dockerfile_cmd():
     cmd = dockerfile_cmd()
     for name, service in single_process_services().items():

@@ -23,10 +23,13 @@ from tests.helpers.server import ROOT, SMALL, Server, free_port
 CLUSTER_CPUS = 2
 STREAMS = 4            # max_streams: also each replica's max_ongoing_requests
 SETTINGS = {"backend": "cpu", "max_streams": STREAMS, "warmup_samples": 64,
-            "max_seconds": 30.0, "shutdown_grace_seconds": 5.0}
+            "max_seconds": 30.0, "shutdown_grace_seconds": 5.0,
+            "max_streams_per_client": 1024}   # one loopback client fills every slot here
 ENV = {"WAVENET_BACKEND": "cpu", "WAVENET_MAX_STREAMS": str(STREAMS),
        "WAVENET_WARMUP_SAMPLES": "64", "WAVENET_MAX_SECONDS": "30",
-       "WAVENET_TORCH_THREADS": "1"}
+       "WAVENET_TORCH_THREADS": "1",
+       # one loopback client fills every slot here: capacity, not per-client fairness
+       "WAVENET_MAX_STREAMS_PER_CLIENT": "1024"}
 
 
 @dataclass

@@ -57,7 +57,7 @@ def test_wavenet_serve_ray_serves_two_replicas_and_stops_cleanly(tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0",
            "WAVENET_BACKEND": "cpu", "WAVENET_WARMUP_SAMPLES": "64",
-           "WAVENET_MAX_STREAMS": "2"}
+           "WAVENET_MAX_STREAMS": "2", "WAVENET_MAX_STREAMS_PER_CLIENT": "1024"}
     log = open(tmp_path / "serve.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "wavenet_cli.main", "serve", "--ray",
                              "--replicas", "2", "--port", str(port), "--model",

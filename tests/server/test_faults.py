@@ -53,6 +53,8 @@ def _kernel_send_buffer_max() -> int:
 
 KERNEL_SEND_MAX = _kernel_send_buffer_max()
 SLOW_SECONDS = int(1.5 * KERNEL_SEND_MAX / 32000) + 20
+# mp3 is 64 kbit/s: the same buffers hold four times the audio (about 1 min to fill here)
+MP3_SLOW_SECONDS = int(1.5 * KERNEL_SEND_MAX / 8000) + 20
 SLOW_BOUND = KERNEL_SEND_MAX + (512 << 10)
 fillable_buffers = pytest.mark.skipif(SLOW_SECONDS > 1200,
                                       reason=f"tcp_wmem max {KERNEL_SEND_MAX} "
@@ -131,7 +133,8 @@ def slow(checkpoints, tmp_path_factory):
     """Small per-stream buffers and a 1 s patience with clients that stop reading."""
     srv = _serve(checkpoints, tmp_path_factory, "slow", {
         "WAVENET_MAX_STREAMS": "4", "WAVENET_STREAM_BUFFER_CHUNKS": "2",
-        "WAVENET_SLOW_CLIENT_SECONDS": "1", "WAVENET_MAX_SECONDS": str(SLOW_SECONDS)})
+        "WAVENET_SLOW_CLIENT_SECONDS": "1",
+        "WAVENET_MAX_SECONDS": str(max(SLOW_SECONDS, MP3_SLOW_SECONDS))})
     yield srv
     srv.stop()
 
@@ -279,7 +282,8 @@ def test_slow_websocket_reader_is_dropped_with_4408(slow):
     assert '"stream_status":"slow_consumer"' in line and '"status":4408' in line
 
 
-def read_http_response(sock: socket.socket, url: str) -> tuple[bytes, bytes]:
+def read_http_response(sock: socket.socket, url: str, timeout: float = 40.0
+                       ) -> tuple[bytes, bytes]:
     """Read the headers, stop reading until the server dropped the stream, read to EOF."""
     data = b""
     while b"\r\n\r\n" not in data:
@@ -287,7 +291,7 @@ def read_http_response(sock: socket.socket, url: str) -> tuple[bytes, bytes]:
         assert chunk, data
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
-    wait_dropped(url)
+    wait_dropped(url, timeout)
     sock.settimeout(15)
     while True:
         chunk = sock.recv(65536)
@@ -313,15 +317,17 @@ def dechunk(body: bytes) -> tuple[bytes, bool]:
 
 
 @fillable_buffers
-def test_slow_http_reader_is_dropped_and_its_body_cut(slow):
-    body = json.dumps({"seconds": SLOW_SECONDS, "stream": True, "format": "pcm"}).encode()
+@pytest.mark.parametrize("fmt, seconds", [("pcm", SLOW_SECONDS), ("mp3", MP3_SLOW_SECONDS)])
+def test_slow_http_reader_is_dropped_and_its_body_cut(slow, fmt, seconds):
+    """An mp3 stream's reader is dropped as a pcm one is, and its encoder goes with it."""
+    body = json.dumps({"seconds": seconds, "stream": True, "format": fmt}).encode()
     request = (f"POST /v1/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-               f"X-Request-ID: slow-http\r\n\r\n").encode() + body
+               f"X-Request-ID: slow-http-{fmt}\r\n\r\n").encode() + body
     sock = small_window_socket(slow.port)
     try:
         sock.sendall(request)
-        head, raw = read_http_response(sock, slow.url)
+        head, raw = read_http_response(sock, slow.url, timeout=40 * 32000 / 8000)
     finally:
         sock.close()
     assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head.lower()
@@ -329,7 +335,10 @@ def test_slow_http_reader_is_dropped_and_its_body_cut(slow):
     assert not complete                      # cut, not a complete-looking short file
     assert len(audio) < SLOW_BOUND
     log = slow.log_path.read_text(errors="replace")
-    assert '"request_id":"slow-http"' in log and '"stream_status":"slow_consumer"' in log
+    line = next(x for x in log.splitlines()
+                if f'"request_id":"slow-http-{fmt}"' in x and '"event"' in x)
+    assert '"stream_status":"slow_consumer"' in line
+    assert metric(httpx.get(slow.url + "/metrics").text, "wavenet_audio_encoders") == 0
 
 
 # -- malformed WebSocket traffic -------------------------------------------------------------

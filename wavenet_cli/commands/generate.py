@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
         if args.mel:
             mel = np.load(args.mel, allow_pickle=False)
         elif args.audio:
-            mel = mel_from_audio(read_wav(args.audio, config.sample_rate)[0], config)
+            try:
+                mel = mel_from_audio(read_wav(args.audio, config.sample_rate)[0], config)
+            except ValueError as exc:    # e.g. a recipe whose STFT cannot take this hop
+                raise SystemExit(f"wavenet generate: {exc}") from None
         else:
             raise SystemExit("this model is mel conditioned: give --mel or --audio")
         mel = check_mel(mel, config)

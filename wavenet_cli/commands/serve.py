@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: WAVENET_PRECISION, else auto)")
     parser.add_argument("--max-streams", type=int, help="live streams per model")
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--wyoming", metavar="URI",
+                        help="also serve the Wyoming protocol (Home Assistant) on the same "
+                             "models, e.g. tcp://0.0.0.0:10200 (default: WAVENET_WYOMING)")
     from server.scaleout.launch import add_arguments as add_ray_arguments
 
     add_ray_arguments(parser)
@@ -80,9 +83,11 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {"models": args.model, "backend": args.backend, "device": args.device,
                  "precision": args.precision, "max_streams": args.max_streams,
-                 "log_level": args.log_level}
+                 "log_level": args.log_level, "wyoming": args.wyoming}
     fields = {k: v for k, v in overrides.items() if v is not None}
     if args.ray:
+        if args.wyoming:
+            raise SystemExit("error: --wyoming serves beside one server; not with --ray")
         from server.scaleout import launch
 
         return launch.run(args, fields)

@@ -62,7 +62,9 @@ async def one_stream(url: str, start: dict, headers: dict | None = None) -> dict
                 event = json.loads(message)
                 if event["type"] in ("done", "error"):
                     done = event
-        return {"t0": t0, "first": first, "end": time.perf_counter(), "samples": nbytes // 2,
+        # samples as the server counts them (an encoded format's bytes are not 2 a sample)
+        samples = done.get("samples", nbytes // 2) if done else nbytes // 2
+        return {"t0": t0, "first": first, "end": time.perf_counter(), "samples": samples,
                 "ok": bool(done and done.get("type") == "done" and done["status"] == "done")}
 
 

@@ -21,7 +21,9 @@ centre is nearest to t: frame `min((t + hop // 2) // hop, last)` (`frame_of_samp
 That frame is never past `t // hop + 1`, the one frame of lookahead `mel.ready_samples`
 already holds back, so mel streaming is unchanged. `lpc_window` gives a chunk's
 per-sample coefficient rows and is the one function offline synthesis and the server's
-runner both call; `predict` is the one fixed-order sum every path uses.
+runner both call; `predict` is the one fixed-order sum every path uses. Step 1 undoes a
+natural-log Slaney mel, so `WaveNetConfig` refuses an excitation model whose feature recipe
+is not "ours" or "nvidia" (the same formula).
 """
 
 from __future__ import annotations

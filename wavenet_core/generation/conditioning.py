@@ -15,7 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-from wavenet_core.audio.mel import log_mel, ready_samples
+from wavenet_core.audio.mel import ready_samples
+from wavenet_core.audio.recipes import model_features, range_problem
+from wavenet_core.audio.wav import resample
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.model.upsampler import conditioning_window
 
@@ -42,7 +44,9 @@ def mel_num_samples(frames: int, config: WaveNetConfig) -> int:
 def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
     """Validate a [frames, n_mels] log-mel for this model -> contiguous float32.
 
-    Raises ValueError with a message a client can act on (the server names the field).
+    Raises ValueError with a message a client can act on (the server names the field),
+    also for values outside the range of the model's feature recipe (features of another
+    kind, which would give noise).
     """
     if not config.local_conditioning:
         raise ValueError("this model is not mel conditioned")
@@ -60,12 +64,20 @@ def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
     mel = np.ascontiguousarray(mel, dtype=np.float32)
     if not np.isfinite(mel).all():
         raise ValueError("contains NaN or infinite values")
+    problem = range_problem(mel, config)
+    if problem:
+        raise ValueError(problem)
     return mel
 
 
-def mel_from_audio(audio: np.ndarray, config: WaveNetConfig) -> np.ndarray:
-    """Analyse audio (already at the model's rate) with the model's own mel frontend."""
-    return log_mel(np.asarray(audio, dtype=np.float32), config.sample_rate, config.mel)
+def mel_from_audio(audio: np.ndarray, config: WaveNetConfig,
+                   sample_rate: int | None = None) -> np.ndarray:
+    """Analyse audio at `sample_rate` (default: the model's) with the model's own feature
+    recipe, resampled to the model's rate first."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if sample_rate is not None:
+        audio = resample(audio, sample_rate, config.sample_rate)
+    return model_features(audio, config)
 
 
 def local_from_mel(mel: np.ndarray, config: WaveNetConfig, upsampler=None,

@@ -12,7 +12,8 @@ weight normalization (w = g * v / |v|, per output channel); the one-hot first 1x
 (into each embedding row); the conditioning 1x1s' biases (into the dilated conv's bias);
 the running skip scaling `skips = (skips + h) * sqrt(0.5)` of `legacy=True` (into layer
 i's skip 1x1 as sqrt(0.5) ** (L - max(i, 1))). The residual's sqrt(0.5) stays a scale
-(`residual_scale`): folding it would rescale every layer's inputs.
+(`residual_scale`): folding it would rescale every layer's inputs. The feature recipe
+(which formula made their mels) comes from the hparams and meanvar file (r9y9_features.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from wavenet_core.interop.r9y9_features import FeaturesError, r9y9_recipe
 from wavenet_core.model.checkpoint import save_checkpoint
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.model.wavenet import WaveNet
@@ -66,7 +68,8 @@ def _weight(state: dict, name: str) -> torch.Tensor:
         raise ConvertError(f"missing tensor {name}.weight (or weight_g/weight_v)") from None
 
 
-def r9y9_config(state: dict, hparams: dict | None = None) -> tuple[WaveNetConfig, bool]:
+def r9y9_config(state: dict, hparams: dict | None = None, meanvar=None,
+                trust_pickle: bool = False) -> tuple[WaveNetConfig, bool]:
     """The WaveNetConfig of an r9y9 state dict, and its `legacy` flag."""
     hp = {**R9Y9_DEFAULTS, **(hparams or {})}
     layers = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("conv_layers."))
@@ -99,7 +102,8 @@ def r9y9_config(state: dict, hparams: dict | None = None) -> tuple[WaveNetConfig
     hop = math.prod(scales) if scales else int(hp["hop_size"])
     mel = MelConfig(n_mels=cin or 80, n_fft=int(hp["fft_size"]),
                     win_length=int(hp["win_length"] or hp["fft_size"]), hop_length=hop,
-                    fmin=float(hp["fmin"]), fmax=float(hp["fmax"]))
+                    fmin=float(hp["fmin"] or 0.0), fmax=float(hp["fmax"] or 0.0))
+    features = r9y9_recipe(hparams, meanvar, trust_pickle, mel.n_mels) if cin else None
     config = WaveNetConfig(
         layers_per_stack=layers // stacks, stacks=stacks, residual_channels=first.size(0),
         skip_channels=out.size(1), classes=256 if scalar else out.size(0),
@@ -110,7 +114,8 @@ def r9y9_config(state: dict, hparams: dict | None = None) -> tuple[WaveNetConfig
         residual_scale=math.sqrt(0.5), input_kind="scalar" if scalar else "embedding",
         output=output, mixtures=out.size(0) // 3 if output == "mol" else 0,
         log_scale_min=float(hp["log_scale_min"]), upsample_scales=scales,
-        upsample_freq_kernel=int(shapes[0][2]) if shapes else 3)
+        upsample_freq_kernel=int(shapes[0][2]) if shapes else 3,
+        **({"features": features} if features else {}))
     return config, bool(hp["legacy"])
 
 
@@ -155,8 +160,10 @@ def r9y9_tensors(state: dict, config: WaveNetConfig, legacy: bool) -> dict[str, 
     return {k: v.detach().contiguous() for k, v in out.items()}
 
 
-def convert_r9y9(src, dst, hparams_path=None) -> WaveNet:
-    """Read an r9y9 .pth (and optional hparams JSON), write our checkpoint; returns the model."""
+def convert_r9y9(src, dst, hparams_path=None, meanvar=None,
+                 trust_pickle: bool = False) -> WaveNet:
+    """Read an r9y9 .pth (and optional hparams JSON and, for master features, their meanvar
+    file), write our checkpoint; returns the model."""
     hparams = None
     if hparams_path is not None:
         try:
@@ -166,10 +173,12 @@ def convert_r9y9(src, dst, hparams_path=None) -> WaveNet:
                                f"({exc})") from None
     state = read_pth(src)
     try:
-        config, legacy = r9y9_config(state, hparams)
+        config, legacy = r9y9_config(state, hparams, meanvar, trust_pickle)
         model = WaveNet(config)
         model.load_state_dict(r9y9_tensors(state, config, legacy))
     except (KeyError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, FeaturesError):
+            raise ConvertError(str(exc)) from None
         if isinstance(exc, ConvertError):
             raise ConvertError(f"{src}: {exc}") from None
         raise ConvertError(f"{src}: not an r9y9 wavenet_vocoder state dict this converter "

@@ -11,6 +11,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from wavenet_core.model.recipe import FeatureRecipe
+
 
 @dataclass(frozen=True)
 class MelConfig:
@@ -56,6 +58,8 @@ class WaveNetConfig:
     sample from the last ones, the model sees that prediction beside the previous sample
     and outputs the mu-law distribution of the prediction's error (docs/excitation.md);
     "none" = the seed's design.
+    `features` the recipe that makes the model's features from audio (recipe.py; default
+    "ours", this project's log-mel).
     """
 
     layers_per_stack: int = 10
@@ -86,6 +90,7 @@ class WaveNetConfig:
     cond_kernel: int = 3
     excitation: str = "none"
     lpc_order: int = 16
+    features: FeatureRecipe = field(default_factory=FeatureRecipe)
 
     def __post_init__(self) -> None:
         cycle = tuple(int(d) for d in self.dilation_cycle)
@@ -93,6 +98,9 @@ class WaveNetConfig:
         object.__setattr__(self, "upsample_scales", tuple(int(s) for s in self.upsample_scales))
         if isinstance(self.mel, dict):
             object.__setattr__(self, "mel", MelConfig(**self.mel))
+        if isinstance(self.features, dict):
+            object.__setattr__(self, "features", FeatureRecipe.from_dict(self.features))
+        self.features.check_bands(self.mel.n_mels)
         if cycle and len(cycle) != self.layers_per_stack:
             raise ValueError(
                 f"dilation_cycle has {len(cycle)} entries but "
@@ -128,6 +136,9 @@ class WaveNetConfig:
             raise ValueError(f"lpc_order must be >= 1, got {self.lpc_order}")
         if self.excitation == "none":
             return
+        if self.features.kind not in ("ours", "nvidia"):
+            raise ValueError(f"excitation 'lpc' inverts a natural-log mel (features 'ours' "
+                             f"or 'nvidia'), not {self.features.kind!r} features")
         if not self.local_conditioning:
             raise ValueError("excitation 'lpc' needs a mel-conditioned model (mel_channels > 0)")
         if self.mel.n_mels != self.mel_channels:
@@ -233,10 +244,13 @@ class WaveNetConfig:
 
     def to_dict(self) -> dict:
         """Every field, except `preemphasis` when 0, `cond_layers` / `cond_kernel` when
-        `cond_layers` is 0 and `excitation` / `lpc_order` when `excitation` is "none" (a
-        model without them keeps the config, and the checkpoint, that code before the
-        fields reads)."""
+        `cond_layers` is 0, `excitation` / `lpc_order` when `excitation` is "none" and
+        `features` when it is "ours" (a model without them keeps the config, and the
+        checkpoint, that code before the fields reads)."""
         data = dataclasses.asdict(self)
+        data["features"] = self.features.to_dict()
+        if self.features.kind == "ours":
+            del data["features"]
         if not self.preemphasis:
             del data["preemphasis"]
         if not self.cond_layers:
@@ -267,6 +281,8 @@ class WaveNetConfig:
         data = dict(data)
         if "mel" in data and isinstance(data["mel"], dict):
             data["mel"] = MelConfig(**data["mel"])
+        if isinstance(data.get("features"), dict):
+            data["features"] = FeatureRecipe.from_dict(data["features"])
         for key in ("dilation_cycle", "upsample_scales"):
             if key in data:
                 data[key] = tuple(data[key])

@@ -25,6 +25,7 @@ import numpy as np
 
 from wavenet_core.audio.wav import read_wav, resample
 from wavenet_core.text import espeak_lib
+from wavenet_core.text.word_times import Word, fit_to_speech, from_events
 
 SAMPLE_RATE = 16000
 
@@ -114,6 +115,14 @@ def program_available(voice: Voice) -> bool:
 def trim_and_normalise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db: float = 40.0,
                        margin_s: float = 0.05, peak: float = 0.9) -> np.ndarray:
     """Cut leading/trailing frames 40 dB under the loudest (keeping 50 ms), peak to 0.9."""
+    start, stop = speech_bounds(audio, sample_rate, top_db, margin_s)
+    clip = audio[start:stop]
+    return (clip * (peak / np.max(np.abs(clip)))).astype(np.float32)
+
+
+def speech_bounds(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db: float = 40.0,
+                  margin_s: float = 0.05) -> tuple[int, int]:
+    """(start, stop) of `trim_and_normalise`'s cut."""
     hop = max(1, sample_rate // 100)
     frames = len(audio) // hop
     if frames == 0 or not np.any(audio):
@@ -121,9 +130,7 @@ def trim_and_normalise(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, top_db
     rms = np.sqrt(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-12)
     loud = np.nonzero(rms >= rms.max() * 10 ** (-top_db / 20))[0]
     margin = int(margin_s * sample_rate)
-    start, stop = max(0, loud[0] * hop - margin), min(len(audio), (loud[-1] + 1) * hop + margin)
-    clip = audio[start:stop]
-    return (clip * (peak / np.max(np.abs(clip)))).astype(np.float32)
+    return max(0, loud[0] * hop - margin), min(len(audio), (loud[-1] + 1) * hop + margin)
 
 
 def speak(voice: Voice, text: str, workdir: str | Path | None = None,
@@ -136,15 +143,7 @@ def speak(voice: Voice, text: str, workdir: str | Path | None = None,
     that much audio (a caller checks the length; a system program renders it all).
     """
     if program is False or (program is None and bundled(voice)):
-        limit = None if max_seconds is None else int(max_seconds * espeak_lib.SAMPLE_RATE)
-        try:
-            audio = espeak_lib.speak(voice.voice, text, **_espeak_options(voice.args),
-                                     max_samples=limit)
-        except espeak_lib.EspeakLibError as exc:
-            raise SpeechError(f"{voice.name}: {exc}") from None
-        if not audio.size:
-            raise SpeechError(f"{voice.name}: the synthesizer produced no audio")
-        return trim_and_normalise(resample(audio, espeak_lib.SAMPLE_RATE, SAMPLE_RATE))
+        return _speak_library(voice, text, max_seconds)[0]
     fd, name = tempfile.mkstemp(suffix=".wav", dir=workdir)
     os.close(fd)
     raw = Path(name)
@@ -157,3 +156,34 @@ def speak(voice: Voice, text: str, workdir: str | Path | None = None,
     finally:
         raw.unlink(missing_ok=True)
     return trim_and_normalise(audio)
+
+
+def speak_timed(voice: Voice, text: str, max_seconds: float | None = None
+                ) -> tuple[np.ndarray, list[Word]]:
+    """`speak` and when each word is spoken, in seconds of the audio returned. The words
+    come from espeak-ng's own timing: a voice the bundled library does not render (flite,
+    festival, a system program) gives its audio and no words."""
+    if not bundled(voice):
+        return speak(voice, text, max_seconds=max_seconds), []
+    return _speak_library(voice, text, max_seconds)
+
+
+def _speak_library(voice: Voice, text: str, max_seconds: float | None
+                   ) -> tuple[np.ndarray, list[Word]]:
+    limit = None if max_seconds is None else int(max_seconds * espeak_lib.SAMPLE_RATE)
+    try:
+        raw, events = espeak_lib.speak_timed(voice.voice, text, **_espeak_options(voice.args),
+                                             max_samples=limit)
+    except espeak_lib.EspeakLibError as exc:
+        raise SpeechError(f"{voice.name}: {exc}") from None
+    if not raw.size:
+        raise SpeechError(f"{voice.name}: the synthesizer produced no audio")
+    words = from_events(text, events, espeak_lib.SAMPLE_RATE, len(raw))
+    audio = resample(raw, espeak_lib.SAMPLE_RATE, SAMPLE_RATE)
+    start, stop = speech_bounds(audio)
+    clip = audio[start:stop]
+    clip = (clip * (0.9 / np.max(np.abs(clip)))).astype(np.float32)
+    seconds, shift = len(clip) / SAMPLE_RATE, start / SAMPLE_RATE
+    words = [Word(w.word, max(0.0, w.start - shift), min(seconds, w.end - shift))
+             for w in words]
+    return clip, fit_to_speech([w for w in words if w.end > w.start], clip, SAMPLE_RATE)

@@ -93,6 +93,9 @@ def load_pack_utterances(path, split: str, config: WaveNetConfig, pad: int,
         raise CorpusError(f"{path} was packed for pad {info['pad']}, {info['sample_rate']} Hz,"
                           f" {mel}; this model needs pad {pad}, {config.sample_rate} Hz,"
                           f" {config.mel}")
+    if config.local_conditioning and config.features.kind != "ours":
+        raise CorpusError(f"{path} holds this project's log-mel; a model with "
+                          f"{config.features.kind!r} features trains on a corpus folder")
     if config.preemphasis:
         raise CorpusError(f"{path} holds codes of plain audio; a model with preemphasis "
                           "trains on a corpus folder")

@@ -14,15 +14,16 @@ import numpy as np
 
 from wavenet_core.audio.emphasis import preemphasize
 from wavenet_core.audio.lpc import lpc_window, prediction
-from wavenet_core.audio.mel import log_mel
 from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode, mulaw_encode_exact
+from wavenet_core.audio.recipes import model_features
 from wavenet_core.model.config import WaveNetConfig
 
 
 @dataclass
 class Utterance:
     codes: np.ndarray          # [samples] uint8 mu-law codes (silence-padded at the start)
-    mel: np.ndarray | None     # [frames, n_mels] float32 log-mel of the padded audio
+    mel: np.ndarray | None     # [frames, n_mels] float32 features of the padded audio (the
+                               # model's recipe: log-mel unless it says otherwise)
     speaker: int
     prediction: np.ndarray | None = None   # [samples] float32 (excitation models)
     targets: np.ndarray | None = None      # [samples] uint8 excitation codes (idem)
@@ -30,7 +31,7 @@ class Utterance:
 
 def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: int) -> Utterance:
     audio = np.concatenate([np.zeros(pad, dtype=np.float32), audio.astype(np.float32)])
-    mel = log_mel(audio, config.sample_rate, config.mel) if config.local_conditioning else None
+    mel = model_features(audio, config) if config.local_conditioning else None
     codes = mulaw_encode(preemphasize(audio, config.preemphasis))
     utterance = Utterance(codes.astype(np.uint8), mel, int(speaker))
     return with_excitation(utterance, config, audio) if config.lpc_excitation else utterance

@@ -49,6 +49,29 @@ def test_chunk_length_follows_the_cost_model():
     assert s.chunk_length([Stream("new", 10**6)]) == 100     # first chunk: 10 ms
 
 
+def test_a_first_step_makes_what_the_encoder_takes_before_its_first_bytes():
+    """An mp3 response's encoder gives nothing until about 1,728 samples came (its frame and
+    LAME's look-ahead): that stream's first step makes them at once, so its first bytes are
+    one step away; a pcm stream's first step stays the short one, and one that starts
+    beside the mp3 stream is not kept waiting for it."""
+    from server.wire.encoding import resolve_output
+
+    s = Scheduler(4, 0, chunk_size=10_000, first_chunk_size=1000, min_chunk_size=16,
+                  chunk_target_s=0.04, first_target_s=0.01)
+    s.cost.observe(1, 100, 0.01)
+    need = resolve_output("mp3", None, 16000).first_samples
+    assert 1000 < need <= 2304
+    mp3 = Stream("mp3", 10**6, job=Job(10**6, first_samples=need))
+    pcm = Stream("pcm", 10**6, job=Job(10**6, first_samples=resolve_output(
+        "pcm", None, 16000).first_samples))
+    assert s.chunk_length([pcm]) == 100
+    assert s.chunk_length([mp3]) == need
+    two_pcm = [pcm, Stream("pcm2", 10**6, job=Job(10**6))]
+    assert s.chunk_length([mp3, pcm]) == s.chunk_length(two_pcm) < need   # pcm does not wait
+    mp3.produced = need                  # its bytes are out: the cost model rules again
+    assert s.chunk_length([mp3]) == 400
+
+
 class FakeRunner:
     """Produces `k` samples of silence per step; no model."""
 

@@ -65,7 +65,7 @@ class CudaGraphBackend(TorchBackend):
         return state
 
     @torch.no_grad()
-    def _step(self, state: GenerationState, s: _Static) -> None:
+    def _graph_step(self, state: GenerationState, s: _Static) -> None:
         """One sample for every slot; only active rows change state. Graph-safe."""
         counters = state.positions.clone()
         local = None if s.local is None else s.local.index_select(1, s.step).squeeze(1)
@@ -80,11 +80,11 @@ class CudaGraphBackend(TorchBackend):
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
             for _ in range(3):       # warm-up (allocations, cuBLAS handles) off the graph
-                self._step(state, s)
+                self._graph_step(state, s)
         torch.cuda.current_stream(self.device).wait_stream(side)
         s.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(s.graph):
-            self._step(state, s)
+            self._graph_step(state, s)
         # the warm-up ran with every slot inactive but advanced the step index: reset
         s.step.zero_()
         state.ring.zero_()
@@ -112,6 +112,6 @@ class CudaGraphBackend(TorchBackend):
                 if s.graph is not None:
                     s.graph.replay()
                 else:
-                    self._step(state, s)
+                    self._graph_step(state, s)
             out[:, start:start + k] = s.codes[slots_t, :k].cpu().numpy()
         return out
