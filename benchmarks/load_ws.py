@@ -25,7 +25,6 @@ import asyncio
 import json
 import math
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.helpers.server import free_port  # noqa: E402
 from wavenet_cli.loadtest import LoadResult, run_load, ws_url  # noqa: E402
+from wavenet_core.bench.roofline import cpu_model  # noqa: E402
 
 
 def make_checkpoint(folder: Path) -> Path:
@@ -110,16 +110,6 @@ class EngineAlone:
             np.asarray(b.generate(state, slots, k))
             done += k
         return n * samples / (time.perf_counter() - t0)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def median(values: list[float]) -> float:

@@ -95,10 +95,11 @@ class WaveNet(nn.Module):
 
     def local_from_frame_window(self, frames: torch.Tensor, left: torch.Tensor,
                                 right: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Training windows with a conditioning network (data.FrameWindow): raw frames
-        [B, n + context, M] -> conditioned frames -> per-sample rows [B, M, K] interpolated
-        as `mel.mel_window` does (left / right [B, K] frame indices, weight [B, K])."""
-        cond = self.cond_net(frames)
+        """Training windows given as frames (data.FrameWindow): raw frames
+        [B, n + context, M] -> conditioned frames (with a conditioning network) -> per-sample
+        rows [B, M, K] interpolated as `mel.mel_window` does (left / right [B, K] frame
+        indices, weight [B, K]): without a conditioning network, `mel_window`'s rows bitwise."""
+        cond = self.cond_net(frames) if self.cond_net is not None else frames
         lo = torch.gather(cond, 1, left.unsqueeze(-1).expand(-1, -1, cond.size(2)))
         hi = torch.gather(cond, 1, right.unsqueeze(-1).expand(-1, -1, cond.size(2)))
         w = weight.unsqueeze(-1)

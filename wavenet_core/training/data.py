@@ -12,7 +12,9 @@ targets codes[s+R : s+R+length] and per-sample mel for samples s+1 .. s+R-1+leng
 A model with a conditioning network (`cond_layers`, condnet.py) conditions the frames
 with weights that train, so its windows carry `frames` (a `FrameWindow`: the raw frames
 the window needs, edge rule applied, and how its rows interpolate them) and no `local`;
-`WaveNet.local_from_frame_window` makes the rows.
+`WaveNet.local_from_frame_window` makes the rows. The fused training step (fused.py) asks
+for frames for every mel model (`frames=True`): it projects frames, not rows, and
+`local_from_frame_window` gives the rows `mel_window` gives, bitwise, to the plain one.
 
 An excitation model (`excitation` "lpc", docs/excitation.md) keeps per utterance the linear
 prediction p of every sample from the mel's coefficients (`lpc.lpc_window`, the rows
@@ -97,14 +99,15 @@ def mel_statistics(utterances: list[Utterance]) -> tuple[float, float]:
 
 
 def sample_batch(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
-                 length: int, rng: np.random.Generator) -> Batch:
-    """Random windows, utterances drawn in proportion to their length."""
+                 length: int, rng: np.random.Generator, frames: bool = False) -> Batch:
+    """Random windows, utterances drawn in proportion to their length (local conditioning
+    as a FrameWindow with `frames`, see the module docstring)."""
     span = config.receptive_field + length
     usable = [u for u in utterances if len(u.codes) >= span]
     weights = np.array([len(u.codes) - span + 1 for u in usable], dtype=np.float64)
     picks = rng.choice(len(usable), size=batch_size, p=weights / weights.sum())
     starts = [int(rng.integers(0, len(usable[i].codes) - span + 1)) for i in picks]
-    return _assemble([usable[i] for i in picks], starts, config, length)
+    return _assemble([usable[i] for i in picks], starts, config, length, frames)
 
 
 def fixed_batches(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
@@ -124,7 +127,7 @@ def fixed_batches(utterances: list[Utterance], config: WaveNetConfig, batch_size
 
 
 def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
-              length: int) -> Batch:
+              length: int, frames: bool = False) -> Batch:
     field = config.receptive_field
     inputs = np.stack([u.codes[s:s + field - 1 + length] for u, s in zip(utts, starts)])
     targets = np.stack([(u.codes if u.targets is None else u.targets)[s + field:s + field + length]
@@ -132,15 +135,15 @@ def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
     pred = None
     if config.lpc_excitation:
         pred = np.stack([u.prediction[s + 1:s + field + length] for u, s in zip(utts, starts)])
-    local = frames = None
-    if config.cond_layers:
+    local = window = None
+    if config.local_conditioning and (frames or config.cond_layers):
         parts = [train_frame_window(u.mel, config.cond_left_context, config.cond_lookahead,
                                     config.mel.hop_length, s + 1, field - 1 + length)
                  for u, s in zip(utts, starts)]
-        frames = FrameWindow(*(np.stack(p).astype(dtype) for p, dtype in
+        window = FrameWindow(*(np.stack(p).astype(dtype) for p, dtype in
                                zip(zip(*parts), (np.float32, np.int64, np.int64, np.float32))))
     elif config.local_conditioning:
         local = np.stack([mel_window(u.mel, config.mel.hop_length, s + 1, field - 1 + length).T
                           for u, s in zip(utts, starts)]).astype(np.float32)
     speaker = np.array([u.speaker for u in utts], dtype=np.int64)
-    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, frames, pred)
+    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, window, pred)

@@ -33,6 +33,7 @@ from wavenet_core.training.data import (
     mel_statistics,
     sample_batch,
 )
+from wavenet_core.training.fused import fused_batch_loss
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -59,6 +60,7 @@ class TrainSettings:
     precision: str = "auto"       # fp32 | bf16 (autocast) | auto: bf16 where it is native
     device: str = "auto"          # auto (cuda when available) | cpu | cuda | cuda:N
     init_from: str = ""           # start from this checkpoint's weights (transfer.py)
+    fused: bool = True            # the fused training step on a CPU (fused.py); same loss
 
 
 def use_bfloat16(precision: str, device: torch.device = torch.device("cpu")) -> bool:
@@ -85,9 +87,13 @@ def learning_rate(step: int, s: TrainSettings, elapsed_minutes: float = 0.0) -> 
     return s.min_lr + 0.5 * (s.lr - s.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def batch_loss(model: WaveNet, batch: Batch, device, bfloat16: bool = False) -> torch.Tensor:
+def batch_loss(model: WaveNet, batch: Batch, device, bfloat16: bool = False,
+               fused: bool = False) -> torch.Tensor:
     """Mean cross-entropy (nats per sample) of the batch's targets (an excitation model's:
-    of the excitation codes, given the prediction)."""
+    of the excitation codes, given the prediction); `fused`: the same loss by the fused
+    step (fused.py, CPU; a mel model's batch needs frames: `sample_batch(frames=True)`)."""
+    if fused:
+        return fused_batch_loss(model, batch, bfloat16)
     inputs = torch.from_numpy(batch.inputs).to(device)
     local = None if batch.local is None else torch.from_numpy(batch.local).to(device)
     if batch.frames is not None:     # a conditioning network: rows from conditioned frames
@@ -102,6 +108,18 @@ def batch_loss(model: WaveNet, batch: Batch, device, bfloat16: bool = False) -> 
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
         logits = model(inputs, local, speaker, prediction=prediction)
     return F.cross_entropy(logits.float(), torch.from_numpy(batch.targets).to(device))
+
+
+def train_step(model: WaveNet, optimizer: torch.optim.Optimizer, batch: Batch, device,
+               bfloat16: bool, fused: bool, grad_clip: float) -> tuple[torch.Tensor, float]:
+    """One teacher-forced step: loss, backward, gradient clipping, optimizer step ->
+    (loss, gradient norm before clipping)."""
+    loss = batch_loss(model, batch, device, bfloat16, fused)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
+    optimizer.step()
+    return loss, grad_norm
 
 
 @torch.no_grad()
@@ -170,6 +188,7 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
     valid = fixed_batches(valid_utts, config, s.batch_size, s.window,
                           max(1, s.valid_windows // s.batch_size) * s.batch_size)
     bfloat16 = use_bfloat16(s.precision, device)
+    fused = s.fused and device.type == "cpu"
     if model is None:
         if config.local_conditioning:
             mean, std = mel_statistics(train_utts)
@@ -179,7 +198,8 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
     optimizer = torch.optim.Adam(model.parameters(), lr=s.lr)
     if start_step and (out / OPTIMIZER_FILE).exists():
         load_optimizer(out / OPTIMIZER_FILE, optimizer)
-    print(f"training on {device}, {'bfloat16 autocast' if bfloat16 else 'float32'}"
+    print(f"training on {device}, {'bfloat16 autocast' if bfloat16 else 'float32'}, "
+          f"{'fused' if fused else 'plain'} step"
           + (f", log-mel standardised with mean {model.config.mel_mean:.3f} std "
              f"{model.config.mel_std:.3f}" if config.local_conditioning else ""))
     meta = {"speakers": json.dumps(speakers or []), "train_settings": json.dumps(asdict(s))}
@@ -202,12 +222,9 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
             lr = learning_rate(step, s, (t0 - began) / 60)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = batch_loss(model, sample_batch(train_utts, config, s.batch_size, s.window,
-                                                  rng), device, bfloat16)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip))
-            optimizer.step()
+            batch = sample_batch(train_utts, config, s.batch_size, s.window, rng, frames=fused)
+            loss, grad_norm = train_step(model, optimizer, batch, device, bfloat16, fused,
+                                         s.grad_clip)
             rate = s.batch_size * s.window / (time.monotonic() - t0)
             record = {"step": step + 1, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm,
                       "samples_per_s": rate, "elapsed_s": time.monotonic() - began}

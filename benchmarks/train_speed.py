@@ -1,0 +1,77 @@
+"""Training samples/s, today's plain step against the fused one, in one run (issue 26, 3).
+
+    .venv/bin/python benchmarks/train_speed.py [--threads 1 2] [--rounds 6]
+
+The bundled vocoder's shape (2 stacks x 9 layers, residual 64, skip 128, mel 80), batch 4,
+window 4000, bfloat16 autocast, with and without `excitation: lpc`. Per thread count: the
+CPU's bfloat16 matrix peak (the best of several [B*W, 128] x [128, 128] products), then for
+each model alternating rounds of plain and fused steps (wavenet_core/bench/training.py);
+printed: samples/s of each, the ratio, FLOPs per training sample counted from the config,
+each step's share of the peak, the loss of each on the same windows and weights, and the
+CPU model. Pause other heavy processes while it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+
+import torch
+
+from wavenet_core.bench.training import bf16_matmul_peak, compare_recipes, recipe_config
+
+
+def cpu_model() -> str:
+    """`lscpu`'s Model name (the figure the project's speed reports cite)."""
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, nargs="+", default=[1],
+                   help="torch threads, one measurement each (default 1, as the runs train)")
+    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--steps-per-round", type=int, default=2)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--window", type=int, default=4000)
+    p.add_argument("--excitation", nargs="+", default=["none", "lpc"], choices=["none", "lpc"])
+    args = p.parse_args()
+    cpu = cpu_model()
+    print(f"CPU: {cpu}; torch {torch.__version__}; batch {args.batch}, window {args.window}, "
+          f"bfloat16 autocast", flush=True)
+    rows = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        peak = bf16_matmul_peak(args.batch * args.window)
+        print(f"{threads} thread(s): bf16 matmul peak {peak / 1e9:.1f} GFLOP/s "
+              f"([{args.batch * args.window}, 128] x [128, 128], best of 20)", flush=True)
+        for excitation in args.excitation:
+            print(f"excitation {excitation}, {threads} thread(s):", flush=True)
+            r = compare_recipes(recipe_config(excitation), args.batch, args.window,
+                                args.rounds, args.steps_per_round,
+                                log=lambda line: print(line, flush=True))
+            rows.append((threads, excitation, peak, r))
+    print(f"\nCPU: {cpu}. Samples/s: wall clock (per CPU second), median step. Share: "
+          "samples/s x FLOPs per sample / the bf16 matmul peak.")
+    print("| threads | excitation | plain samples/s | fused samples/s | ratio | "
+          "MFLOP/sample | peak GFLOP/s | plain share | fused share | loss plain / fused |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for threads, excitation, peak, r in rows:
+        flops = r["flops_per_sample"]
+        print(f"| {threads} | {excitation} | {r['plain']:,.0f} ({r['plain_cpu']:,.0f}) | "
+              f"{r['fused']:,.0f} ({r['fused_cpu']:,.0f}) | {r['ratio']:.2f}x "
+              f"({r['ratio_cpu']:.2f}x) | {flops / 1e6:.2f} | {peak / 1e9:.1f} | "
+              f"{r['plain'] * flops / peak:.1%} ({r['plain_cpu'] * flops / peak:.1%}) | "
+              f"{r['fused'] * flops / peak:.1%} ({r['fused_cpu'] * flops / peak:.1%}) | "
+              f"{r['loss_plain']:.5f} / {r['loss_fused']:.5f} |")
+
+
+if __name__ == "__main__":
+    main()
