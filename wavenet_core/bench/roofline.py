@@ -22,6 +22,7 @@ from numba import njit
 
 from wavenet_core.generation.cpu.packing import aligned
 from wavenet_core.generation.cpu.simd import _JIT, _vfma, _vload, _vsplat, _vstore
+from wavenet_core.generation.cpu.split import cache_sizes
 
 LEVELS = ("L1", "L2", "L3", "DRAM")
 
@@ -42,25 +43,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cache_sizes() -> dict[str, int]:
-    """{'L1': bytes, 'L2': bytes, 'L3': bytes} of cpu0's data/unified caches (sysfs);
-    common defaults where the OS does not say."""
-    sizes = {"L1": 32 << 10, "L2": 1 << 20, "L3": 16 << 20}
-    root = Path("/sys/devices/system/cpu/cpu0/cache")
-    for index in sorted(root.glob("index*")):
-        try:
-            kind = (index / "type").read_text().strip()
-            level = int((index / "level").read_text())
-            text = (index / "size").read_text().strip().upper()
-        except (OSError, ValueError):
-            continue
-        if kind == "Instruction" or level not in (1, 2, 3):
-            continue
-        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1], 1)
-        sizes[f"L{level}"] = int(text.rstrip("KMG")) * unit
-    return sizes
 
 
 @njit(**_JIT)

@@ -103,10 +103,12 @@ def test_reduced_precision_changes_the_logits_a_little():
 
 @pytest.mark.skipif(not SPLIT_SUPPORTED, reason="split mode needs x86-64 Linux")
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("rows,threads", [(1, 2), (1, 3), (2, 4), (3, 4)])
+@pytest.mark.parametrize("rows,threads", [(1, 2), (1, 3), (2, 4), (3, 4), (2, 2), (5, 3)])
 def test_split_across_threads_is_bitwise_one_thread(precision, rows, threads):
     model = random_model(MEL_SPEAKERS, seed=5)
-    backend = CpuBackend(model, threads=threads, precision=precision, split="always")
+    # core_cache=0: as for a model larger than a core's L2, where any number of slots splits
+    backend = CpuBackend(model, threads=threads, precision=precision, split="always",
+                         core_cache=0)
     assert backend.split_threads(rows) == threads
     solo = CpuBackend(model, threads=1, precision=precision)
     local = np.random.default_rng(rows).standard_normal((rows, 150, 5)).astype(np.float32)
@@ -179,13 +181,29 @@ def test_auto_split_uses_the_faster_mode_and_keeps_measuring_the_other():
     assert choice.explore_every == 100                        # now one thread is 3x slower
 
 
-def test_auto_split_chooses_per_call_length():
+def test_many_slots_split_only_a_model_larger_than_a_core_cache():
+    model = random_model(MEL_SPEAKERS, seed=5)
+    nbytes = CpuBackend(model, threads=1).weight_bytes(1)
+    small = CpuBackend(model, threads=2, core_cache=nbytes)          # fits: group mode
+    large = CpuBackend(model, threads=2, core_cache=nbytes - 1)      # overflows: split
+    assert not small.streams_weights and large.streams_weights
+    assert [small.split_threads(n) for n in (1, 2, 16)] == [2, 1, 1]
+    assert [large.split_threads(n) for n in (1, 2, 16)] == [2, 2, 2]
+    never = CpuBackend(model, threads=2, split="never", core_cache=0)
+    assert [never.split_threads(n) for n in (1, 16)] == [1, 1]
+    assert CpuBackend(model, threads=1, core_cache=0).split_threads(16) == 1
+    # split, a thread reads its share (thread 0: one of the gate's three 16-vectors)
+    assert large.weight_bytes(16) < nbytes == small.weight_bytes(16)
+
+
+def test_auto_split_chooses_per_call_length_and_slots():
     # Short calls pay the handoff and long ones gain from the team: what a short call
-    # measured must not decide for long ones.
+    # measured must not decide for long ones; nor one stream's for sixteen.
     choices = SplitChoices()
     short, long = choices.for_call(16), choices.for_call(4000)
     assert choices.for_call(20) is short and choices.for_call(3000) is long
     assert short is not long
+    assert choices.for_call(4000, 16) is choices.for_call(3000, 31) is not long
     for _ in range(50):
         for choice, rates in ((short, {1: 9000.0, 2: 1000.0}), (long, {1: 3000.0, 2: 9000.0})):
             parts = choice.pick(2)

@@ -66,8 +66,12 @@ Call = namedtuple("Call", "slots num_steps ring ring_rows positions next_input n
                           "temperature bias frames phase hop forced forced_v codes logits "
                           "lpc lpc_history shaping")
 # Team: this thread's number, the team size, the barrier counters and the buffers the team
-# shares: z [2, n, zp] (double buffered by layer), act/hid [n, sp], lg [n, qp].
-Team = namedtuple("Team", "thread threads flags z act hid lg")
+# shares: z [2, n, zp] (double buffered by layer), act/hid [n, sp], lg [n, qp], x [n, cp]
+# the residual stream when the team splits the residual: res_all > 0 (a multiple of the
+# panel width) columns [0, res_all) of it are cut into whole panels, this thread's
+# [res_lo, res_hi); columns [res_all, cp) every thread computes (res_all = 0: every thread
+# computes the whole residual, as batch 1 on a small model does).
+Team = namedtuple("Team", "thread threads flags z act hid lg x res_lo res_hi res_all")
 
 # -- matrix micro-kernels ----------------------------------------------------------------
 # y[r, o] = init[r, o] + sum_i w[i, o] * x[r, i], one FMA chain per element in input order.

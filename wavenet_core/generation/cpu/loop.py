@@ -72,6 +72,8 @@ def run_rows(dims, shard, call, team):
     has_out_b = shard.out_b.shape[0] > 0
     scale = dims.scale
     lead = team.thread == 0
+    res_all = team.res_all              # > 0: the team splits the residual (see Team)
+    res_lo, res_hi = (team.res_lo, team.res_hi) if res_all > 0 else (0, 0)
     no_scales = shard.s[:0]
 
     xs = _aligned_zeros(n * xw)
@@ -223,13 +225,33 @@ def run_rows(dims, shard, call, team):
                         xr = xs[r * xw:(r + 1) * xw]
                         for o in range(xw):
                             xr[o] = xr[o] + ob[o]
-                _matmul(shard.w, shard.s, shard.out_off[layer], shard.out_soff[layer], zp, xw,
-                        team.z, zb * n * zp, zp, xs, 0, xw, xs, 0, xw, n)
+                if res_all > 0:          # my residual panels, then [res_all, cp) and skip
+                    _matmul(shard.w, shard.s, shard.out_off[layer] + res_lo * zp,
+                            shard.out_soff[layer] + res_lo, zp, res_hi - res_lo,
+                            team.z, zb * n * zp, zp, xs, res_lo, xw, xs, res_lo, xw, n)
+                _matmul(shard.w, shard.s, shard.out_off[layer] + res_all * zp,
+                        shard.out_soff[layer] + res_all, zp, xw - res_all,
+                        team.z, zb * n * zp, zp, xs, res_all, xw, xs, res_all, xw, n)
                 if scale != _ONE:
                     for r in range(n):
                         xr = xs[r * xw:r * xw + c]
-                        for o in range(c):
+                        for o in range(res_lo, min(res_hi, c)):
                             xr[o] = xr[o] * scale
+                        for o in range(res_all, c):
+                            xr[o] = xr[o] * scale
+                if res_all > 0:          # share my residual columns, take the others'
+                    for r in range(n):
+                        xr = xs[r * xw:r * xw + res_all]
+                        tx = team.x[r * cp:r * cp + res_all]
+                        for o in range(res_lo, res_hi):
+                            tx[o] = xr[o]
+                    generation += 1
+                    barrier(team.flags, team.thread, team.threads, generation)
+                    for r in range(n):
+                        xr = xs[r * xw:r * xw + res_all]
+                        tx = team.x[r * cp:r * cp + res_all]
+                        for o in range(res_all):
+                            xr[o] = tx[o]
                 zb = 1 - zb
             for r in range(n):
                 skip = xs[r * xw + cp:(r + 1) * xw]
