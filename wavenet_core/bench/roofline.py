@@ -173,6 +173,27 @@ def read_bandwidth(nbytes: int, seconds: float = 0.15) -> float:
     return a.nbytes * reps / best / 1e9
 
 
+def team_read_bandwidth(nbytes: int, threads: int, seconds: float = 0.15) -> float:
+    """GB/s of `threads` threads at once, each reading its own buffer of `nbytes` (all of
+    them together, best of 3): what a shared level (L3, DRAM) gives a team. Two threads of
+    the AMD EPYC read 21 GB/s from DRAM together, as much as one alone."""
+    import threading
+
+    bufs = [aligned(np.random.default_rng(t).random(max(256, nbytes // 4), dtype=np.float32))
+            for t in range(threads)]
+    reps = max(1, int(seconds * read_bandwidth(nbytes, seconds / 3) * 1e9 / bufs[0].nbytes))
+    best = float("inf")
+    for _ in range(3):
+        team = [threading.Thread(target=_read, args=(b, reps)) for b in bufs]
+        start = time.perf_counter()
+        for thread in team:
+            thread.start()
+        for thread in team:
+            thread.join()
+        best = min(best, time.perf_counter() - start)
+    return threads * bufs[0].nbytes * reps / best / 1e9
+
+
 def measure_levels() -> list[Level]:
     sizes = cache_sizes()
     l3_probe = min(max(4 * sizes["L2"], 8 << 20), sizes["L3"] // 2)
