@@ -38,7 +38,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     op = max(2, 1 << (order - 1).bit_length())
     weights = ("wf_ptr", "wg_ptr", "wres_ptr", "wskip_ptr", "wh_ptr", "wl_ptr")
     floats = ("residual_scale", "log_scale_min")
-    cp, gp, sp, qp, tn = kernel_shape(config, precision)
+    cp, gp, sp, qp, tn, cb, gb = kernel_shape(config, precision)
     constants = dict(C=config.residual_channels, Q=config.output_channels, CP=cp, GP=gp,
                      SP=sp, QP=qp, TN=tn, BB=block, KS=config.kernel_size, TEACHER=teacher,
                      LOCAL=local, OUT_BIAS=config.out_bias,
@@ -46,7 +46,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      MIXTURES=config.mixtures, DRAWS=draws_per_sample(config),
                      PRECISION="ieee", EXCITE=config.lpc_excitation, VALUES=values,
                      ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
-                     TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped)
+                     TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
+                     CB=cb, GB=gb)
     names = wavenet_chunk.__code__.co_varnames[:wavenet_chunk.__code__.co_argcount]
     signature = {}
     for name in names:
