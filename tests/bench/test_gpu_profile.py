@@ -5,6 +5,7 @@ docs/triton-kernel.md ("Speed, estimated")."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 
 import pytest
@@ -68,28 +69,42 @@ def test_estimates_follow_the_counts():
     assert e["real_time_streams"][1] == 30 * 16 and e["streams_limited_by"][1] == "occupancy"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
-def test_the_kernels_sm90_builds_fit_without_spills(capsys):
+@functools.lru_cache(maxsize=1)
+def _profiles() -> tuple:
     from wavenet_core.bench.gpu_profile import Unavailable, profiles
 
     try:
-        found = profiles()
+        return tuple(profiles())
     except Unavailable as exc:
-        pytest.skip(f"no ptxas/cuobjdump in this Triton: {exc}")
+        return (str(exc),)
+
+
+FP32_SPILLS = pytest.mark.xfail(
+    strict=True, reason="fp32's FMA dots hold whole operands in registers (7.3 KB/thread "
+    "spilled, config B): fits once the dots split their channels (issue 31 item 3)")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+@pytest.mark.parametrize("config,precision", [
+    ("A", "fp16"), ("B", "fp16"),
+    pytest.param("A", "fp32", marks=FP32_SPILLS), pytest.param("B", "fp32", marks=FP32_SPILLS)])
+def test_the_kernels_sm90_build_fits_without_spills(config, precision, capsys):
+    found = _profiles()
+    if isinstance(found[0], str):
+        pytest.skip(f"no ptxas/cuobjdump in this Triton: {found[0]}")
     assert {(p["config"], p["precision"]) for p in found} == {
         (c, q) for c in "AB" for q in ("fp16", "fp32")}
-    for p in found:
-        name = f"{p['config']} {p['precision']}"
-        assert p["stack_bytes"] == 0, f"{name} spills {p['stack_bytes']} bytes per thread"
-        assert p["per_sample"]["local_loads"] == 0, name
-        assert 0 < p["shared_bytes"] <= 227 * 1024, name
-        assert 0 < p["registers"] <= 255, name
-        assert p["dots_per_layer"] == 6, name        # kernel 2: 4 filter/gate, res, skip
-        assert p["per_layer"]["barriers"] > 0 and p["per_layer"]["global_loads"] > 0, name
-        # every weight is read once per sample, so the L2 bytes cover the weights
-        assert p["per_sample"]["global_load_bytes"] * 32 * p["num_warps"] > 1_000_000, name
-        for device in gpu_model.DEVICES.values():
-            e = gpu_model.estimate(p, device)
-            assert 0 < e["one_stream_samples_per_s"][0] <= e["one_stream_samples_per_s"][1]
+    p = next(p for p in found if (p["config"], p["precision"]) == (config, precision))
     with capsys.disabled():
-        print("\n" + gpu_model.model_table(found))
+        print("\n" + gpu_model.model_table([p]))
+    assert 0 < p["shared_bytes"] <= 227 * 1024
+    assert 0 < p["registers"] <= 255
+    assert p["dots_per_layer"] == 6          # kernel 2: 4 filter/gate, residual, skip
+    assert p["per_layer"]["barriers"] > 0 and p["per_layer"]["global_loads"] > 0
+    # every weight is read once per sample, so the L2 bytes cover the weights
+    assert p["per_sample"]["global_load_bytes"] * 32 * p["num_warps"] > 1_000_000
+    for device in gpu_model.DEVICES.values():
+        e = gpu_model.estimate(p, device)
+        assert 0 < e["one_stream_samples_per_s"][0] <= e["one_stream_samples_per_s"][1]
+    assert p["stack_bytes"] == 0, f"spills {p['stack_bytes']} bytes per thread"
+    assert p["per_sample"]["local_loads"] == 0
