@@ -32,7 +32,7 @@ from wavenet_core.generation.cpu.excitation import (
     mulaw_code,
     push_and_predict,
 )
-from wavenet_core.generation.cpu.kernels import _matmul
+from wavenet_core.generation.cpu.kernels import _matmul, scratch_words
 from wavenet_core.generation.cpu.scalar import pcm_code, sample_scalar_one
 from wavenet_core.generation.cpu.simd import (
     _JIT,
@@ -77,6 +77,8 @@ def run_rows(dims, shard, call, team):
     xs = _aligned_zeros(n * xw)
     gin = _aligned_zeros(n * kcp)       # per row: [x(t-(k-1)d), ..., x(t-d), x(t)]
     h = _aligned_zeros(n * jt2)         # per row: my filter, gate pre-activations
+    # the dot formats' packed matrix inputs (cpu/dot.py), per row
+    packed = _aligned_zeros(n * scratch_words(max(kcp, zp, dims.sp)))
     probs = np.zeros(nout, np.float32)
     pos = np.zeros(n, np.int64)
     code = np.zeros(n, np.int64)
@@ -125,7 +127,7 @@ def run_rows(dims, shard, call, team):
                     _matmul(shard.local_p, no_scales, layer * m * jt2, 0, m, jt2, call.frames,
                             (r * num_frames + first_frame[r]) * m, m,
                             call.bias, (r * num_layers + layer) * jt2, 0,
-                            proj, (r * num_layers + layer) * nfb * jt2, jt2, nf)
+                            proj, (r * num_layers + layer) * nfb * jt2, jt2, nf, packed)
         for kk in range(kn):
             k = k0 + kk
             for r in range(n):
@@ -204,11 +206,11 @@ def run_rows(dims, shard, call, team):
                             for o in range(jt2):
                                 hr[o] = pa[o] * w0 + pb[o] * w1
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
-                                kcp, jt2, gin, 0, kcp, hinit, 0, jt2, h, 0, jt2, n)
+                                kcp, jt2, gin, 0, kcp, hinit, 0, jt2, h, 0, jt2, n, packed)
                     else:
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
                                 kcp, jt2, gin, 0, kcp, call.bias, layer * jt2,
-                                num_layers * jt2, h, 0, jt2, n)
+                                num_layers * jt2, h, 0, jt2, n, packed)
                     for r in range(n):
                         hf = h[r * jt2:r * jt2 + jt]
                         hg = h[r * jt2 + jt:(r + 1) * jt2]
@@ -224,7 +226,7 @@ def run_rows(dims, shard, call, team):
                         for o in range(xw):
                             xr[o] = xr[o] + ob[o]
                 _matmul(shard.w, shard.s, shard.out_off[layer], shard.out_soff[layer], zp, xw,
-                        team.z, zb * n * zp, zp, xs, 0, xw, xs, 0, xw, n)
+                        team.z, zb * n * zp, zp, xs, 0, xw, xs, 0, xw, n, packed)
                 if scale != _ONE:
                     for r in range(n):
                         xr = xs[r * xw:r * xw + c]
@@ -240,7 +242,7 @@ def run_rows(dims, shard, call, team):
             barrier(team.flags, team.thread, team.threads, generation)
             if shard.ht > 0:
                 _matmul(shard.w, shard.s, shard.head_off, shard.head_soff, sp, shard.ht,
-                        team.act, 0, sp, shard.head_b, 0, 0, team.hid, shard.h_lo, sp, n)
+                        team.act, 0, sp, shard.head_b, 0, 0, team.hid, shard.h_lo, sp, n, packed)
                 for r in range(n):
                     hr = team.hid[r * sp + shard.h_lo:]
                     for o in range(shard.ht):
@@ -249,7 +251,7 @@ def run_rows(dims, shard, call, team):
             barrier(team.flags, team.thread, team.threads, generation)
             if shard.qt > 0:
                 _matmul(shard.w, shard.s, shard.logit_off, shard.logit_soff, sp, shard.qt,
-                        team.hid, 0, sp, shard.logit_b, 0, 0, team.lg, shard.q_lo, qp, n)
+                        team.hid, 0, sp, shard.logit_b, 0, 0, team.lg, shard.q_lo, qp, n, packed)
             generation += 1
             barrier(team.flags, team.thread, team.threads, generation)
             for r in range(n):
