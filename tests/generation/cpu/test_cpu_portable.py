@@ -59,7 +59,7 @@ def test_an_avx2_build_uses_no_512_bit_registers_and_gives_the_same_bits(tmp_pat
     env = {**os.environ, "NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": HASWELL_FEATURES,
            "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, __file__, str(tmp_path / "avx2.npz")], env=env,
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+                            cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["compiled"] and not report["wide"], report   # AVX2 blocks, built now
