@@ -2,6 +2,9 @@
 
 `wavenet bench --gpu` runs the GPU rows instead (wavenet_core.bench.gpu): the triton
 kernel in fp32 and fp16 beside the CUDA graph, with the GPU's measured limits.
+`wavenet bench --gpu-model` needs no GPU: it compiles the triton kernel for sm_90 and prints
+its static profile and the latency model's ESTIMATES for an H100 and an H200
+(wavenet_core.bench.gpu_profile, gpu_model).
 `wavenet bench --r9y9` runs a converted r9y9-sized vocoder beside r9y9's own generator
 (wavenet_core.bench.r9y9; needs the wavenet-vocoder package).
 `wavenet bench --excitation` runs config B with a mel, plain against the excitation output,
@@ -29,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--gpu", action="store_true",
                    help="GPU rows: triton fp32/fp16 and cuda-graph, batches 1..1024")
+    p.add_argument("--gpu-model", action="store_true",
+                   help="no GPU needed: the kernel's sm_90 build, profiled, and estimated speed")
     p.add_argument("--batches", default="1,16,64,256,1024", help="with --gpu")
     p.add_argument("--device", default="cuda", help="with --gpu (cpu: Triton interpreter)")
     p.add_argument("--r9y9", action="store_true",
@@ -43,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     if args.gpu:
         return _run_gpu(args, log)
+    if args.gpu_model:
+        return _run_gpu_model(args)
     if args.excitation:
         from wavenet_core.bench.excitation_cost import cost_table, run_excitation_cost
 
@@ -77,4 +84,22 @@ def _run_gpu(args: argparse.Namespace, log) -> int:
                                # the interpreter (cpu) is for checking the path: tiny limits
                                limit_sizes=(1024, 8192) if args.device != "cpu" else (8, 256))
     print(json.dumps(result, indent=1) if args.json else "\n" + gpu_table(result))
+    return 0
+
+
+def _run_gpu_model(args: argparse.Namespace) -> int:
+    from wavenet_core.bench.gpu_model import DEVICES, estimate, model_table
+    from wavenet_core.bench.gpu_profile import PRECISIONS, Unavailable, profiles
+
+    try:
+        found = profiles(tuple(args.configs.split(",")), PRECISIONS)
+    except Unavailable as exc:
+        print(f"no static GPU profile here: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        for p in found:
+            p["estimates"] = {name: estimate(p, device) for name, device in DEVICES.items()}
+        print(json.dumps({"estimated": True, "profiles": found}, indent=1))
+    else:
+        print(model_table(found))
     return 0

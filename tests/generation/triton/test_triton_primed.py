@@ -1,0 +1,123 @@
+"""The triton kernel from history-primed rings, against the torch backend and the forward.
+
+A stream opened with history has its rings filled by `GenerationState.open_slot` (shared
+code) at columns `offset + t % span`; the kernel must read and write the same columns. From
+zeroed rings at position 0 a kernel that reads and writes every ring one column off gives
+the same logits (the shift is invisible), so these tests prime every slot with history, at
+positions that are not multiples of the ring lengths, and teacher-force long enough that
+rings wrap within the test. tests/generation/triton/test_triton_sabotage.py proves that
+they fail on such bugs.
+
+The config-B-shaped check (2 stacks x dilations 1..512, residual 64, skip 128, 256
+classes, fp32 and fp16) is the GPU's full-size check, run by scripts/gpu-check: a few
+steps in the interpreter, 1,100 (every ring wraps) on CUDA.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+if importlib.util.find_spec("triton") is None:      # see test_triton_backend.py
+    pytest.skip("triton is not installed", allow_module_level=True)
+
+from tests.generation.triton.test_triton_backend import DEVICE, SMALL, _rows  # noqa: E402
+from tests.generation.triton.test_triton_options import option_config  # noqa: E402
+from tests.helpers.tiny_models import random_model  # noqa: E402
+from wavenet_core.generation import TorchBackend  # noqa: E402
+from wavenet_core.generation.packing import pack_weights  # noqa: E402
+from wavenet_core.generation.triton.backend import TritonBackend  # noqa: E402
+from wavenet_core.generation.triton.packed_forward import packed_forward  # noqa: E402
+from wavenet_core.model.config import CONFIG_B  # noqa: E402
+
+# name -> (config, history lengths of the two slots, teacher-forced steps): positions not
+# multiples of any ring length (spans 1, 3, 2 and 3, 9), more steps than the longest ring
+PRIMED = {"kernel 2": (SMALL, (8, 12), 7), "kernel 4": (option_config("kernel4"), (11, 15), 10)}
+B_HISTORIES = (2100, 2345)          # past the receptive field (2,047): every ring full
+B_STEPS = 1100 if DEVICE == "cuda" else 6
+B_FP16_TOLERANCE = 1e-2             # kernel vs emulated fp16 (summation order, see below)
+
+
+def primed_gap(config, histories, steps, precision="fp32", kernel=None) -> float:
+    """Largest |triton - torch| of the teacher-forced logits of two slots primed with
+    histories of different lengths (codes, mel rows, speakers; length 0: zeroed rings at
+    position 0); `kernel` replaces the backend's (tests/helpers/kernel_mutants.py)."""
+    model = random_model(config, seed=7)
+    rng = np.random.default_rng(3)
+    m = config.mel_channels
+    slots, speakers = [3, 1], [2 % max(1, config.num_speakers), 1 % max(1, config.num_speakers)]
+    primes = [dict(history=rng.integers(0, config.classes, h), speaker=s,
+                   history_local=_rows(1, h - 1, m, h)[0] if m and h else None)
+              for h, s in zip(histories, speakers)]
+    codes = rng.integers(0, config.classes, (2, steps))
+    rows = _rows(2, steps, m, 5) if m else None
+    triton_backend = TritonBackend(model, DEVICE, precision=precision)
+    if kernel is not None:
+        triton_backend.kernel = kernel
+    out = []
+    for backend in (triton_backend, TorchBackend(copy.deepcopy(model).cpu(), "cpu")):
+        state = backend.new_state(4)
+        for slot, prime in zip(slots, primes):
+            backend.open_slot(state, slot, **prime)
+        if backend is triton_backend:
+            out.append(backend.teacher_force(state, slots, codes, rows).cpu().numpy())
+            assert state.positions[slots].tolist() == [max(h - 1, 0) + steps for h in histories]
+        else:
+            out.append(torch.stack([backend.step_logits(
+                state, slots, torch.from_numpy(codes[:, t]),
+                None if rows is None else torch.from_numpy(rows[:, t]))
+                for t in range(steps)], 1).numpy())
+    return float(np.abs(out[0] - out[1]).max())
+
+
+@pytest.mark.parametrize("name", list(PRIMED))
+def test_primed_rings_give_the_torch_backends_logits(name):
+    config, histories, steps = PRIMED[name]
+    assert primed_gap(config, histories, steps) < 1e-4
+
+
+def config_b_gaps(precision: str, kernel=None) -> tuple[float, float]:
+    """Config B (no mel, no speakers) teacher-forced from two primed slots: the largest
+    gap of the kernel's logits to the float32 forward and to the emulated forward of its
+    precision (`packed_forward`, fp16 roundings where the kernel rounds)."""
+    model = random_model(CONFIG_B, seed=1)
+    rng = np.random.default_rng(0)
+    longest = max(B_HISTORIES)
+    codes = rng.integers(0, CONFIG_B.classes, (2, longest - 1 + B_STEPS))
+    backend = TritonBackend(model, DEVICE, precision=precision)
+    if kernel is not None:
+        backend.kernel = kernel
+    state = backend.new_state(2)
+    forced = []
+    for slot, h in enumerate(B_HISTORIES):
+        backend.open_slot(state, slot, history=codes[slot, :h])
+        forced.append(codes[slot, h - 1:h - 1 + B_STEPS])
+    got = backend.teacher_force(state, [0, 1], np.stack(forced)).cpu().numpy()
+    weights = pack_weights(model)
+    gaps = []
+    for fp16 in (False, precision == "fp16"):
+        for slot, h in enumerate(B_HISTORIES):
+            whole = torch.from_numpy(codes[slot:slot + 1, :h - 1 + B_STEPS]).to(backend.device)
+            with torch.no_grad():
+                ref = packed_forward(weights, CONFIG_B.dilations, whole, None, None, fp16=fp16)
+            ref = ref[0, :, -B_STEPS:].T.cpu().numpy()
+            gaps.append((fp16, float(np.abs(got[slot] - ref).max())))
+    return (max(g for f, g in gaps if not f),
+            max(g for f, g in gaps if f == (precision == "fp16")))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_config_b_teacher_forced_from_primed_rings(precision):
+    """fp32 within 1e-4 of the forward; fp16 within B_FP16_TOLERANCE of the emulated fp16
+    forward (an fp32 value on a float16 rounding boundary may round either way, the kernel
+    summing in another order: one fp16 ulp of one dot input) and near fp32."""
+    to_fp32, to_own = config_b_gaps(precision)
+    if precision == "fp32":
+        assert to_fp32 < 1e-4
+    else:
+        assert to_own < B_FP16_TOLERANCE
+        assert 0 < to_fp32 < 0.05

@@ -1,0 +1,135 @@
+"""The static GPU profile of the triton kernel: its sm_90 build read without a GPU.
+
+`python -m wavenet_core.bench.gpu_profile --configs A,B --precisions fp16,fp32` compiles
+the kernel as `triton.jit` builds it for one stream (`aot.compile_kernel`: the JIT's own
+specialisation; batch 1, a 1,024-sample chunk, no mel), with Triton's bundled ptxas, and
+prints one JSON object per build: registers and local-memory (spill) bytes per thread
+(`cuobjdump -res-usage`), shared memory, and from the SASS (`cuobjdump -sass`, read by
+sass.py) the instructions, barriers, global (L2) loads, tensor-core and FMA instructions
+of one pass of the layer loop and of a whole sample, the dots per layer (TTGIR), and the
+latency model's cycles per sample (gpu_model.py). Run it without TRITON_INTERPRET
+(`profiles()` starts it in a child process for that reason). `Unavailable` names what is
+missing where Triton's CUDA tools are not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from wavenet_core.bench import gpu_model, sass
+
+CONFIG_NAMES = ("A", "B")
+PRECISIONS = ("fp16", "fp32")
+
+
+class Unavailable(RuntimeError):
+    pass
+
+
+def _tool(name: str) -> str:
+    import triton
+
+    path = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name
+    if not path.exists():
+        raise Unavailable(f"{path} is missing (Triton's CUDA tools): no static GPU profile")
+    return str(path)
+
+
+def _dots_per_layer(ttgir: str) -> int:
+    """tt.dot ops in the innermost scf.for that has the most of them (the layer loop)."""
+    stack, best = [], 0
+    for line in ttgir.splitlines():
+        opens, closes = line.count("{"), line.count("}")
+        if "scf.for" in line and opens > closes:
+            stack.append([0, False])
+        elif "tt.dot " in line and stack:
+            stack[-1][0] += 1
+        for _ in range(max(0, closes - opens)):
+            if not stack:
+                break
+            dots, nested = stack.pop()
+            if not nested:
+                best = max(best, dots)
+            if stack:
+                stack[-1][1] = True
+    return best
+
+
+def profile(config_name: str, precision: str, arch: int = 90, num_warps: int = 4) -> dict:
+    import tempfile
+
+    from wavenet_core.generation.triton.aot import compile_kernel
+    from wavenet_core.generation.triton.backend import kernel_shape
+    from wavenet_core.model.config import CONFIG_A, CONFIG_B
+
+    config = {"A": CONFIG_A, "B": CONFIG_B}[config_name]
+    kernel = compile_kernel(config, precision, arch, batch=1, num_warps=num_warps)
+    with tempfile.TemporaryDirectory() as tmp:
+        cubin = Path(tmp) / "kernel.cubin"
+        cubin.write_bytes(kernel.asm["cubin"])
+        usage = subprocess.run([_tool("cuobjdump"), "-res-usage", str(cubin)], check=True,
+                               capture_output=True, text=True).stdout
+        listing = subprocess.run([_tool("cuobjdump"), "-sass", str(cubin)], check=True,
+                                 capture_output=True, text=True).stdout
+    fields = dict(item.split(":") for item in usage.split()
+                  if ":" in item and item.split(":")[1].isdigit())
+    code = sass.parse(listing)
+    layers = sass.layer_loop(code)
+    layer_path = sass.walk(code, layers)
+    rest_path = sass.walk(code, sass.sample_loop(code, layers), skip=layers)
+    per_layer, rest = sass.counts(layer_path), sass.counts(rest_path)
+    n = config.num_layers
+    cycles = {}
+    for scenario, lat in gpu_model.LATENCIES.items():
+        cycles[scenario] = (n * gpu_model.layer_cycles(layer_path, lat)
+                            + gpu_model.issue_cycles(rest_path, lat))
+    tn = kernel_shape(config, precision)[4]
+    return {"config": config_name, "precision": precision, "arch": arch,
+            "num_warps": num_warps, "block": 16, "layers": n,
+            "registers": int(fields.get("REG", 0)), "stack_bytes": int(fields.get("STACK", 0)),
+            "shared_bytes": kernel.metadata.shared,
+            "dots_per_layer": _dots_per_layer(kernel.asm["ttgir"]), "head_tile": tn,
+            "per_layer": per_layer,
+            "per_sample": {k: n * per_layer[k] + rest[k] for k in per_layer},
+            "cycles_per_sample": cycles}
+
+
+def profiles(configs=CONFIG_NAMES, precisions=PRECISIONS, timeout: float = 600) -> list[dict]:
+    """The profiles, compiled in a child process (no TRITON_INTERPRET there)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    done = subprocess.run([sys.executable, "-m", "wavenet_core.bench.gpu_profile",
+                           "--configs", ",".join(configs), "--precisions", ",".join(precisions)],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode == 3:
+        raise Unavailable(done.stderr.strip().splitlines()[-1])
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"gpu_profile failed ({done.returncode}): {done.stderr[-2000:]}")
+    return [json.loads(line) for line in lines]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--configs", default="A,B")
+    p.add_argument("--precisions", default="fp16,fp32")
+    p.add_argument("--arch", type=int, default=90)
+    args = p.parse_args(argv)
+    try:
+        for config in args.configs.split(","):
+            for precision in args.precisions.split(","):
+                print(json.dumps(profile(config, precision, args.arch)), flush=True)
+    except (Unavailable, ImportError) as exc:
+        print(f"unavailable: {exc}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
