@@ -95,3 +95,26 @@ def test_excitation_cost_rows_every_variant_with_ratios(capsys):
 
     table = cost_table(result)
     assert result["cpu"] in table and len(table.splitlines()) == 3 + len(rows)
+
+
+def test_dot_format_rows_use_their_own_instruction_roof(capsys):
+    assert main(["bench", "--json", "--configs", "B", "--steps", "64", "--eager-steps", "4",
+                 "--naive-samples", "2", "--precisions", "bf16a"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    peak = result["dot_peak_gops"]["bf16a"]
+    assert peak > 0
+    rows = {(r["batch"], r["threads"], r["mode"]): r for r in result["rows"]
+            if r["backend"] == "cpu"}
+    # batch 1: the single-thread vdpbf16ps peak times the threads, not the FMA peak
+    assert rows[1, 1, "one"]["compute_bound"] == peak * 1e9 / flops_per_sample(CONFIG_B)
+    group = rows[16, 2, "group"]
+    assert group["roof_gflops"] > 0
+    assert group["compute_bound"] == group["roof_gflops"] * 1e9 / flops_per_sample(CONFIG_B)
+    assert all(r["nll_cost"] is None for r in result["rows"])     # random weights: no cost
+
+
+def test_the_bundled_vocoder_rows_carry_its_recorded_costs():
+    from wavenet_core.bench.cpu import _model
+
+    model, costs = _model("V")
+    assert model.config.mel_channels and {"bf16", "int8", "bf16a", "int8a"} <= set(costs)

@@ -142,7 +142,7 @@ def _alone_then_together(config, precision, temperature):
     return expected
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("precision", PRECISIONS + ("bf16a", "int8a"))
 @pytest.mark.parametrize("kind", list(CASES))
 def test_stream_is_bitwise_identical_alone_beside_others_and_split(kind, precision):
     expected = _alone_then_together(CASES[kind], precision, temperature=0.9)

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from wavenet_core.generation.capabilities import require
+from wavenet_core.generation.cpu.dot import GROUP
 from wavenet_core.generation.cpu.excitation import excitation_dims
 from wavenet_core.generation.cpu.kernels import Call, Dims, Shard, Team
 from wavenet_core.generation.cpu.loop import run_rows
@@ -203,7 +204,8 @@ class CpuBackend(StateSlots):
         parts = self.split_threads(num_slots)
         shard = self._team_shards(parts)[0]
         lo, hi, shared = self._residual_panels(0, parts, num_slots)
-        per_column = self.dims.zp * shard.w.itemsize + (4 if shard.s.size else 0)
+        words = self.dims.zp // GROUP[self.precision]          # weight words per column
+        per_column = words * shard.w.itemsize + (4 if shard.s.size else 0)
         skipped = (shared - (hi - lo)) * self.config.num_layers * per_column
         return shard.w.nbytes + shard.s.nbytes - skipped
 
