@@ -150,7 +150,7 @@ def test_stream_is_bitwise_identical_alone_beside_others_and_split(kind, precisi
 
 
 @pytest.mark.skipif(not SPLIT_SUPPORTED, reason="split mode needs x86-64 Linux")
-@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("precision", PRECISIONS + ("bf16a", "int8a"))   # + dot formats
 @pytest.mark.parametrize("kind", ["softmax", "mol"])
 def test_a_team_that_splits_the_residual_is_bitwise_one_thread(kind, precision):
     """130 residual channels: two whole 64-wide panels, one per thread of a team of two
