@@ -8,7 +8,9 @@ No GPU has run the kernel yet, so its speed is read from the sm_90 build
    the next issue for its cost; tensor-core instructions also wait for the pipe.
    One layer is the steady state of the layer loop run three times; a sample is the
    layers plus the rest of the sample loop (head, sampling).
-2. One stream: a program (16 slots, one SM) makes clock / cycles-per-sample samples/s.
+2. One stream: a program (16 slots, one SM) makes clock / cycles-per-sample samples/s,
+   where a sample takes at least the instructions one scheduler issues for its warps
+   (num_warps / 4 of them: more warps hide latency but share the issue slots).
 3. Many streams: n programs over the GPU's SMs, P = ceil(n / SMs) per SM (at most what
    registers, shared memory and warps allow). With P programs an SM's schedulers
    interleave them: a sample takes max(latency, P x issued instructions, P x tensor-core
@@ -113,7 +115,10 @@ def estimate(profile: dict, device: Device, sample_rate: int = 16000) -> dict:
         mma = profile["per_sample"]["mma"] * warps_per_scheduler * \
             LATENCIES[scenario]["mma_interval"]
         bytes_per_sample = profile["per_sample"]["global_load_bytes"] * 32 * profile["num_warps"]
-        one.append(clock * 1e9 / cycles)
+        # one program: its warps share the SM's 4 schedulers, so a sample takes at
+        # least the instructions each scheduler issues (more than 4 warps hide latency,
+        # they do not add issue slots)
+        one.append(clock * 1e9 / max(cycles, issued, mma))
         best, limit = 0, "latency"
         for n in range(1, device.sms * per_sm + 1):
             p = math.ceil(n / device.sms)

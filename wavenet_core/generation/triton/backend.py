@@ -69,7 +69,7 @@ def _rows_fitting(width: int, most: int, itemsize: int) -> int:
     return rows
 
 
-def kernel_shape(config, precision: str) -> tuple[int, int, int, int, int, int, int]:
+def kernel_shape(config, precision: str) -> tuple[int, ...]:
     """Padded widths (CP, GP, SP, QP: powers of two >= 16, tl.dot's minimum), the head
     tile TN: hidden units per step of the head loop, so that its [S, TN] and [TN, outputs]
     weight tiles (dot operands, staged in shared memory) fit in 64 KiB each, and the
@@ -80,14 +80,14 @@ def kernel_shape(config, precision: str) -> tuple[int, int, int, int, int, int, 
                                          config.skip_channels, config.output_channels))
     itemsize = 2 if precision == "fp16" else 4
     return (cp, gp, sp, qp, min(sp, max(16, TILE_BYTES // (max(sp, qp) * itemsize))),
-            _rows_fitting(gp, cp, itemsize), _rows_fitting(max(cp, sp), gp, itemsize))
+            _rows_fitting(gp, cp, itemsize), _rows_fitting(max(cp, sp), gp, itemsize), sp)
 
 
 def require_fit(config, precision: str) -> None:
     """Refuse a model whose 16-channel weight blocks ([16, G], [16, C], [16, S]) exceed
     TILE_BYTES: the kernel's smallest tiles would not fit an SM's shared memory (and
     compiling it takes minutes before failing). Wider tiles run in channel blocks."""
-    cp, gp, sp, _, _, cb, gb = kernel_shape(config, precision)
+    cp, gp, sp, _, _, cb, gb, _ = kernel_shape(config, precision)
     itemsize = 2 if precision == "fp16" else 4
     tile = max(cb * gp, gb * max(cp, sp)) * itemsize
     if tile > TILE_BYTES:
@@ -172,8 +172,8 @@ class TritonBackend(StateSlots):
         self.accepts_mel_frames = not cfg.upsample_scales
         self.kernel = _compile(self.device)
         c, g, ks = cfg.residual_channels, cfg.gate_width, cfg.kernel_size
-        (self.cp, self.gp, self.sp, self.qp, self.tn, self.cb,
-         self.gb) = kernel_shape(cfg, self.precision)
+        (self.cp, self.gp, self.sp, self.qp, self.tn, self.cb, self.gb,
+         self.hb) = kernel_shape(cfg, self.precision)
         w = pack_weights(self.model)
         wdt = torch.float16 if self.precision == "fp16" else torch.float32
 
@@ -405,6 +405,8 @@ class TritonBackend(StateSlots):
               torch.empty(padded, self.cp, device=self.device))
         zs = (self._dummy if self.gb == self.gp else
               torch.empty(padded, self.gp, device=self.device))
+        ss = (self._dummy if self.hb == self.sp else
+              torch.empty(padded, self.sp, device=self.device))
         self.kernel[grid](
             state.ring, state.positions, state.next_value if self._values else state.next_input,
             state.seed, state.temperature, slots, len(slots), num_steps, bias,
@@ -415,6 +417,7 @@ class TritonBackend(StateSlots):
             state.ring.size(1), cfg.num_layers, cfg.residual_scale, cfg.log_scale_min,
             lpc, state.lpc_history if cfg.lpc_excitation else self._dummy, self.pred_w,
             self.thresholds, self.table, self._dummy if shaping is None else shaping, xs, zs,
+            ss,
             C=cfg.residual_channels, Q=cfg.output_channels, CP=self.cp, GP=self.gp,
             SP=self.sp, QP=self.qp, TN=self.tn, BB=self.block, KS=cfg.kernel_size,
             TEACHER=forced is not None, LOCAL=frames is not None,
@@ -422,6 +425,6 @@ class TritonBackend(StateSlots):
             MIXTURES=cfg.mixtures, DRAWS=draws_per_sample(cfg), PRECISION="ieee",
             EXCITE=cfg.lpc_excitation, VALUES=self._values, ORDER=self.order, OP=self.op,
             LOG_OP=self.op.bit_length() - 1,
-            TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb,
+            TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb, HB=self.hb,
             num_warps=self.num_warps, num_stages=1)
 

@@ -50,6 +50,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   bres_ptr, bskip_ptr, wh_ptr, bh_ptr, wl_ptr, bl_ptr,
                   ring_len, num_layers, residual_scale, log_scale_min,
                   lpc_ptr, hist_ptr, pw_ptr, thr_ptr, tab_ptr, shape_ptr, xs_ptr, zs_ptr,
+                  ss_ptr,
                   C: tl.constexpr, Q: tl.constexpr, CP: tl.constexpr, GP: tl.constexpr,
                   SP: tl.constexpr, QP: tl.constexpr, TN: tl.constexpr, BB: tl.constexpr,
                   KS: tl.constexpr, TEACHER: tl.constexpr, LOCAL: tl.constexpr,
@@ -57,7 +58,8 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   MIXTURES: tl.constexpr, DRAWS: tl.constexpr, PRECISION: tl.constexpr,
                   EXCITE: tl.constexpr, VALUES: tl.constexpr, ORDER: tl.constexpr,
                   OP: tl.constexpr, LOG_OP: tl.constexpr, TP: tl.constexpr,
-                  SHAPED: tl.constexpr, CB: tl.constexpr, GB: tl.constexpr):
+                  SHAPED: tl.constexpr, CB: tl.constexpr, GB: tl.constexpr,
+                  HB: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     live = rows < n
     cc = tl.arange(0, CP)
@@ -217,11 +219,26 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             skip = skip + o_skip
         # head, in column tiles of TN hidden units (a whole [S, S] operand may not fit
         # in shared memory): logits = bl + sum_j relu(relu(skip) wh[:, j] + bh[j]) wl[j]
-        skip = tl.maximum(skip, 0.0).to(wdt)
+        skip = tl.maximum(skip, 0.0)
+        if HB < SP:     # the head's first dots over HB skip channels, relu(skip) from memory
+            tl.debug_barrier()          # every thread has read the last sample's
+            tl.store(ss_ptr + rows[:, None] * SP + sc[None, :], skip)
+            tl.debug_barrier()
+        skip = skip.to(wdt)
         logits = tl.zeros([BB, QP], dtype=tl.float32) + tl.load(bl_ptr + qc)[None, :]
         for j in range(0, SP, TN):
-            hidden = tl.dot(skip, tl.load(wh_ptr + sc[:, None] * SP + (j + tn)[None, :]),
-                            input_precision=PRECISION) + tl.load(bh_ptr + j + tn)[None, :]
+            if HB == SP:
+                hidden = tl.dot(skip, tl.load(wh_ptr + sc[:, None] * SP + (j + tn)[None, :]),
+                                input_precision=PRECISION)
+            else:
+                hb = tl.arange(0, HB)
+                hidden = tl.zeros([BB, TN], dtype=tl.float32)
+                for s0 in tl.static_range(0, SP, HB):
+                    sb = tl.load(ss_ptr + rows[:, None] * SP + (s0 + hb)[None, :]).to(wdt)
+                    hidden += tl.dot(sb, tl.load(wh_ptr + (s0 + hb)[:, None] * SP
+                                                 + (j + tn)[None, :]),
+                                     input_precision=PRECISION)
+            hidden = hidden + tl.load(bh_ptr + j + tn)[None, :]
             hidden = tl.maximum(hidden, 0.0).to(wdt)
             logits += tl.dot(hidden, tl.load(wl_ptr + (j + tn)[:, None] * QP + qc[None, :]),
                              input_precision=PRECISION)
