@@ -16,9 +16,8 @@ import tempfile
 from pathlib import Path
 
 MUTANTS = {
-    "ring offset": [("(base + pos % span)[:, None]", "(base + (pos + 1) % span)[:, None]"),
-                    ("(base + (pos + j * dilation) % span)",
-                     "(base + (pos + 1 + j * dilation) % span)")],
+    "ring offset": [("head = (pos % RING_LCM).to(tl.int32)",
+                     "head = ((pos + 1) % RING_LCM).to(tl.int32)")],
     "tap order": [("past = previous.to(wdt)", "past = x.to(wdt)"),
                   ("now = x.to(wdt)", "now = previous.to(wdt)")],
     "bias": [("hf = tl.load(b_at, mask=live[:, None], other=0.0)",

@@ -5,7 +5,9 @@ No GPU has run the kernel yet, so its speed is read from the sm_90 build
 1. In-order issue over the SASS of the common path (`sass.walk`): an instruction issues one
    cycle after the one before it, and not before its source registers are ready; a
    result is ready after its class's latency (LATENCIES, two scenarios); a barrier holds
-   the next issue for its cost; tensor-core instructions also wait for the pipe.
+   the next issue for its cost; tensor-core instructions also wait for the pipe; an async
+   copy (LDGSTS, L2 to shared memory) arrives after an L2 load's latency, and a DEPBAR.LE
+   SB0, N waits until all but the N most recent committed groups (LDGDEPBAR) arrived.
    One layer is the steady state of the layer loop run three times; a sample is the
    layers plus the rest of the sample loop (head, sampling).
 2. One stream: a program (16 slots, one SM) makes clock / cycles-per-sample samples/s,
@@ -78,12 +80,23 @@ def issue_cycles(path: list[Instruction], lat: dict, repeat: int = 1) -> float:
     ready: dict[str, float] = {}
     t = 0.0
     mma_free = 0.0
+    groups: list[float] = []        # committed async-copy groups' arrival, oldest first
+    open_group = 0.0
     for _ in range(repeat):
         for i in path:
             start = max([t + 1] + [ready.get(s, 0.0) for s in i.sources])
             if i.base in ("HMMA", "IMMA"):
                 start = max(start, mma_free)
                 mma_free = start + lat["mma_interval"]
+            elif i.base == "LDGSTS":
+                open_group = max(open_group, start + lat["global_load"])
+            elif i.base == "LDGDEPBAR":
+                groups.append(open_group)
+                open_group = 0.0
+            elif i.base == "DEPBAR" and i.groups is not None:
+                done, groups = groups[:max(0, len(groups) - i.groups)], \
+                    groups[max(0, len(groups) - i.groups):]
+                start = max([start] + done)
             done = start + latency(i, lat)
             for d in i.dests:
                 ready[d] = done

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,26 +42,82 @@ def _tool(name: str) -> str:
 
 
 def _dots_per_layer(ttgir: str) -> int:
-    """tt.dot ops in the innermost scf.for that has the most of them (the layer loop)."""
-    stack, best = [], 0
+    """tt.dot ops run per pass of the layer loop (the scf.for up to %num_layers): its own
+    and those of its inner loops times their trip counts (constant bounds)."""
+    consts = {m.group(1): int(m.group(2)) for m in
+              re.finditer(r"(%c\w+) = arith\.constant (-?\d+) : i32", ttgir)}
+    bounds = re.compile(r"scf\.for %\S+ = (%\S+) to (%\S+) step (%\S+) ")
+    stack, layer = [], None
     for line in ttgir.splitlines():
         opens, closes = line.count("{"), line.count("}")
-        if "scf.for" in line and opens > closes:
-            stack.append([0, False])
+        m = bounds.search(line)
+        if m and "scf.for" in line and opens > closes:
+            lo, hi, step = (consts.get(g) for g in m.groups())
+            trips = (hi - lo) // step if None not in (lo, hi, step) else 1
+            stack.append([0, trips, m.group(2) == "%num_layers"])
         elif "tt.dot " in line and stack:
             stack[-1][0] += 1
         for _ in range(max(0, closes - opens)):
             if not stack:
                 break
-            dots, nested = stack.pop()
-            if not nested:
-                best = max(best, dots)
-            if stack:
-                stack[-1][1] = True
-    return best
+            dots, trips, is_layer = stack.pop()
+            if is_layer:
+                layer = dots
+            elif stack:
+                stack[-1][0] += dots * trips
+    if layer is None:
+        raise RuntimeError("no layer loop (scf.for to %num_layers) in the TTGIR")
+    return layer
 
 
-def profile(config_name: str, precision: str, arch: int = 90, num_warps: int = 4) -> dict:
+def _own_macs(code, span) -> int:
+    """Multiply-adds per thread in a loop's body, its inner loops left out: an FFMA is
+    one, an HMMA.16816 a warp's 16 x 8 x 16 (64 a thread), an HMMA.1688 32."""
+    inner = sass.children(code, span)
+    body = [i for i in sass.inside(code, span)
+            if not any(s[0] <= i.address <= s[1] for s in inner)]
+    return sum(1 if i.base == "FFMA" else 64 if i.opcode.startswith("HMMA.16816") else
+               32 if i.opcode.startswith("HMMA.1688") else 0 for i in body)
+
+
+def loop_trips(code, layers, sample, shape, kernel_size: int, threads: int,
+               block: int = 16) -> dict:
+    """Trip counts of the loops inside the layer and sample loops, from the kernel's
+    shape (backend.kernel_shape): the gate's loop over (channel block, tap) pairs where
+    CB < CP and the residual/skip loop over z blocks where GB < GP, in a layer; the head's
+    loop over TN-wide tiles where TN < SP and its loop over HB-wide skip blocks where
+    HB < SP. Each loop in the SASS is told by the multiply-adds of its own body, which
+    its dots fix; a loop the compiler unrolled is walked as straight code. A loop that
+    matches none, or two, is an error, not a guess."""
+    cp, gp, sp, qp, tn, cb, gb, hb = shape
+    per = block / threads
+    kinds = []          # (trips, multiply-adds per thread of the loop's own body)
+    if cb < cp:
+        kinds.append((kernel_size * cp // cb, 2 * cb * gp * per))
+    if gb < gp:
+        kinds.append((gp // gb, gb * (cp + sp) * per))
+    if hb < sp:
+        kinds.append((sp // hb, hb * tn * per))
+    if tn < sp:
+        head = [s for s in sass.children(code, sample) if s != layers]
+        unrolled = not (head and sass.children(code, head[0])) or hb == sp
+        kinds.append((sp // tn, tn * qp * per + unrolled * sp * tn * per))
+    trips, found = {}, sass.children(code, layers)
+    for outer in [s for s in sass.children(code, sample) if s != layers]:
+        found += [outer] + sass.children(code, outer)
+    for loop in found:
+        macs = _own_macs(code, loop)
+        match = [t for t, m in kinds if abs(macs - m) <= 0.1 * m]
+        if len(match) != 1:
+            raise RuntimeError(f"a loop at {loop[0]:#x} with {macs} multiply-adds per "
+                               f"thread matches {len(match)} of the kernel's loops "
+                               f"{kinds} (shape {shape}): the profile cannot count it")
+        trips[loop] = match[0]
+    return trips
+
+
+def profile(config_name: str, precision: str, arch: int = 90,
+            num_warps: int | None = None) -> dict:
     import tempfile
 
     from wavenet_core.generation.triton.aot import compile_kernel
@@ -69,6 +126,7 @@ def profile(config_name: str, precision: str, arch: int = 90, num_warps: int = 4
 
     config = {"A": CONFIG_A, "B": CONFIG_B}[config_name]
     kernel = compile_kernel(config, precision, arch, batch=1, num_warps=num_warps)
+    num_warps = kernel.metadata.num_warps
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp) / "kernel.cubin"
         cubin.write_bytes(kernel.asm["cubin"])
@@ -80,20 +138,23 @@ def profile(config_name: str, precision: str, arch: int = 90, num_warps: int = 4
                   if ":" in item and item.split(":")[1].isdigit())
     code = sass.parse(listing)
     layers = sass.layer_loop(code)
-    layer_path = sass.walk(code, layers)
-    rest_path = sass.walk(code, sass.sample_loop(code, layers), skip=layers)
+    sample = sass.sample_loop(code, layers)
+    trips = loop_trips(code, layers, sample, kernel_shape(config, precision),
+                       config.kernel_size, 32 * num_warps)
+    layer_path = sass.walk(code, layers, trips=trips)
+    rest_path = sass.walk(code, sample, skip=layers, trips=trips)
     per_layer, rest = sass.counts(layer_path), sass.counts(rest_path)
     n = config.num_layers
     cycles = {}
     for scenario, lat in gpu_model.LATENCIES.items():
         cycles[scenario] = (n * gpu_model.layer_cycles(layer_path, lat)
                             + gpu_model.issue_cycles(rest_path, lat))
-    tn = kernel_shape(config, precision)[4]
     return {"config": config_name, "precision": precision, "arch": arch,
             "num_warps": num_warps, "block": 16, "layers": n,
             "registers": int(fields.get("REG", 0)), "stack_bytes": int(fields.get("STACK", 0)),
             "shared_bytes": kernel.metadata.shared,
-            "dots_per_layer": _dots_per_layer(kernel.asm["ttgir"]), "head_tile": tn,
+            "dots_per_layer": _dots_per_layer(kernel.asm["ttgir"]),
+            "head_tile": kernel_shape(config, precision)[4],
             "per_layer": per_layer,
             "per_sample": {k: n * per_layer[k] + rest[k] for k in per_layer},
             "cycles_per_sample": cycles}

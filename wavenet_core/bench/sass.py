@@ -5,8 +5,9 @@ Pure text processing, so it is tested on the CPU. `parse` turns the listing into
 widths); `loops` finds the loops (a backward branch closes one); `walk` follows the
 common path through a range (every conditional forward branch falls through, every
 unconditional branch is taken: the kernel's rare paths, such as the 64-bit division's
-subroutine, are branched over). The latency model (gpu_model.py) runs
-an in-order issue model over such a walk.
+subroutine, are branched over; an inner loop whose trip count is known, such as the
+pipelined loop over a layer's channel blocks, is walked that many times). The latency
+model (gpu_model.py) runs an in-order issue model over such a walk.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Instruction:
     dests: tuple[str, ...]       # registers written (expanded to their width)
     sources: tuple[str, ...]     # registers read
     target: int | None           # a branch's target address
+    groups: int | None = None    # DEPBAR.LE SB0, N: wait until N async-copy groups remain
 
     @property
     def base(self) -> str:
@@ -87,8 +89,13 @@ def parse(listing: str) -> list[Instruction]:
         if opcode.startswith(("BRA", "CALL")):
             t = re.search(r"0x([0-9a-f]+)", operands)
             target = int(t.group(1), 16) if t else None
+        groups = None
+        if opcode.startswith("DEPBAR"):
+            g = re.search(r"SB0,\s*(?:0x)?([0-9a-f]+)", operands)
+            groups = int(g.group(1), 16) if g else None
         out.append(Instruction(int(address, 16), opcode, predicate, tuple(d for d in dests
-                               if d not in ("RZ", "URZ", "PT", "UPT")), tuple(sources), target))
+                               if d not in ("RZ", "URZ", "PT", "UPT")), tuple(sources), target,
+                               groups))
     return out
 
 
@@ -102,15 +109,24 @@ def inside(code: list[Instruction], span: tuple[int, int]) -> list[Instruction]:
     return [i for i in code if span[0] <= i.address <= span[1]]
 
 
+def children(code: list[Instruction], span: tuple[int, int]) -> list[tuple[int, int]]:
+    """The loops directly inside `span` (inside no other loop inside it), in address order."""
+    inner = [s for s in loops(code) if s != span and span[0] <= s[0] and s[1] <= span[1]]
+    return [s for s in inner if not any(o != s and o[0] <= s[0] and s[1] <= o[1]
+                                        for o in inner)]
+
+
 def layer_loop(code: list[Instruction]) -> tuple[int, int]:
-    """The layer loop: the innermost loop with the most instructions (the sample loop
-    holds it; the head's loop, where it has one, is far smaller)."""
+    """The layer loop: the first loop directly inside the outermost loop (the sample
+    loop, which holds the head's loop after it, where it has one: in source order, as
+    the compiler lays them out; the head's may be the larger)."""
     found = loops(code)
-    innermost = [s for s in found if not any(o != s and s[0] <= o[0] and o[1] <= s[1]
-                                             for o in found)]
-    if not innermost:
+    if not found:
         raise ValueError("no loop in the SASS listing")
-    return max(innermost, key=lambda s: len(inside(code, s)))
+    outer = [s for s in found if not any(o != s and o[0] <= s[0] and s[1] <= o[1]
+                                         for o in found)]
+    sample = max(outer, key=lambda s: len(inside(code, s)))
+    return (children(code, sample) or [sample])[0]
 
 
 def sample_loop(code: list[Instruction], layers: tuple[int, int]) -> tuple[int, int]:
@@ -122,17 +138,26 @@ def sample_loop(code: list[Instruction], layers: tuple[int, int]) -> tuple[int, 
 
 
 def walk(code: list[Instruction], span: tuple[int, int],
-         skip: tuple[int, int] | None = None) -> list[Instruction]:
+         skip: tuple[int, int] | None = None,
+         trips: dict[tuple[int, int], int] | None = None) -> list[Instruction]:
     """The common path through `span` (see the module docstring), leaving out the
     instructions of `skip` (an inner loop accounted for separately) and the loop's own
-    closing branch."""
+    closing branch. An inner loop named in `trips` is walked that many times (its
+    closing branch each time); any other inner loop once."""
     by_address = {i.address: n for n, i in enumerate(code)}
+    trips = trips or {}
     n = by_address[span[0]]
     path = []
     while n < len(code) and code[n].address < span[1]:
         i = code[n]
         if skip and skip[0] <= i.address <= skip[1]:
             n = by_address[skip[1]] + 1
+            continue
+        inner = next((s for s in trips if s != span and s[0] == i.address), None)
+        if inner is not None:
+            body = walk(code, inner, trips=trips) + [code[by_address[inner[1]]]]
+            path += body * trips[inner]
+            n = by_address[inner[1]] + 1
             continue
         path.append(i)
         if i.base == "BRA" and not i.predicate and i.target is not None and \
@@ -157,7 +182,7 @@ def counts(path: list[Instruction]) -> dict[str, int]:
         b = i.base
         if b == "BAR":
             c["barriers"] += 1
-        elif b == "LDG":
+        elif b in ("LDG", "LDGSTS"):          # LDGSTS: an async copy, L2 to shared
             c["global_loads"] += 1
             c["global_load_bytes"] += width(i)
         elif b in ("LDS", "LDSM"):

@@ -55,7 +55,7 @@ def jit_specialisation(kind: str, value=None) -> tuple[str, str | None]:
 
 
 def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
-                   local: bool = False, block: int = 16, num_warps: int = 4,
+                   local: bool = False, block: int = 16, num_warps: int | None = None,
                    shaped: bool = False, batch: int = 16, num_steps: int = 1024):
     """The kernel as `triton.jit` builds it for a call of `batch` streams and `num_steps`
     samples (batch 1 and a chunk of 1 make `n` or `num_steps` a constexpr, as the JIT does)."""
@@ -64,7 +64,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     from triton.compiler import ASTSource
 
     from wavenet_core.generation.sampling import draws_per_sample
-    from wavenet_core.generation.triton.backend import kernel_shape
+    from wavenet_core.generation.triton.backend import default_warps, kernel_shape, ring_period
     from wavenet_core.generation.triton.kernel import wavenet_chunk
 
     w = "*fp16" if precision == "fp16" else "*fp32"
@@ -89,7 +89,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      PRECISION="ieee", EXCITE=config.lpc_excitation, VALUES=values,
                      ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
                      TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
-                     CB=cb, GB=gb, HB=hb)
+                     CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config))
     fn = triton.jit(wavenet_chunk)
     signature, attrs = {}, {}
     for index, name in enumerate(fn.arg_names):
@@ -107,7 +107,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
             attrs[(index,)] = BaseBackend.parse_attr(hint)
     source = ASTSource(fn=fn, signature=signature, constexprs=constants, attrs=attrs)
     return triton.compile(source, target=GPUTarget("cuda", arch, 32),
-                          options=dict(num_warps=num_warps, num_stages=1))
+                          options=dict(num_warps=num_warps or default_warps(precision),
+                                       num_stages=1))
 
 
 def main(argv=None) -> int:

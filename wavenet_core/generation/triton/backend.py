@@ -26,6 +26,7 @@ Triton interpreter (slow: for tests of the kernel's logic, not for serving).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -45,6 +46,7 @@ from wavenet_core.model.wavenet import WaveNet
 PRECISIONS = ("auto", "fp32", "fp16")
 PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection may take
 TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
+FP32_BLOCK = 16                    # most channels per fp32 dot block (kernel_shape)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -70,17 +72,37 @@ def _rows_fitting(width: int, most: int, itemsize: int) -> int:
 
 
 def kernel_shape(config, precision: str) -> tuple[int, ...]:
-    """Padded widths (CP, GP, SP, QP: powers of two >= 16, tl.dot's minimum), the head
-    tile TN: hidden units per step of the head loop, so that its [S, TN] and [TN, outputs]
-    weight tiles (dot operands, staged in shared memory) fit in 64 KiB each, and the
-    channel blocks: CB input channels of a gate dot ([CB, GP] tiles), GB z channels of the
-    residual and skip dots ([GB, CP], [GB, SP]); CB = CP and GB = GP where whole tiles fit
-    (the kernel is then the one-block kernel)."""
+    """(CP, GP, SP, QP, TN, CB, GB, HB). Padded widths CP, GP, SP, QP: powers of two >= 16,
+    tl.dot's minimum. The head tile TN: hidden units per step of the head loop, so that its
+    [S, TN] and [TN, outputs] weight tiles (dot operands, staged in shared memory) fit in
+    64 KiB each. The channel blocks: CB input channels of a gate dot ([CB, GP] tiles), GB
+    z channels of the residual and skip dots ([GB, CP], [GB, SP]), HB skip channels of the
+    head's first dot ([HB, TN]). In fp16, CB = CP, GB = GP, HB = SP where whole tiles fit
+    (the one-block kernel). In fp32 every one of them is at most FP32_BLOCK: an IEEE fp32
+    dot is an FMA dot, which holds each thread's whole operand rows and columns in
+    registers, so wider blocks spill (docs/triton-kernel.md, "Speed, estimated")."""
     cp, gp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.gate_width,
                                          config.skip_channels, config.output_channels))
     itemsize = 2 if precision == "fp16" else 4
-    return (cp, gp, sp, qp, min(sp, max(16, TILE_BYTES // (max(sp, qp) * itemsize))),
-            _rows_fitting(gp, cp, itemsize), _rows_fitting(max(cp, sp), gp, itemsize), sp)
+    most = FP32_BLOCK if precision == "fp32" else max(cp, gp, sp)
+    return (cp, gp, sp, qp,
+            min(sp, most, max(16, TILE_BYTES // (max(sp, qp) * itemsize))),
+            min(most, _rows_fitting(gp, cp, itemsize)),
+            min(most, _rows_fitting(max(cp, sp), gp, itemsize)), min(most, sp))
+
+
+def default_warps(precision: str) -> int:
+    """Warps per program: 8 for fp32 (its FMA dots hold operands in registers, and 8
+    warps spread them: no spills with 16-channel blocks), 4 for fp16 (tensor-core dots)."""
+    return 8 if precision == "fp32" else 4
+
+
+def ring_period(config) -> int:
+    """The least common multiple of the layers' ring lengths (k - 1) d when it is at most
+    2**30: the kernel takes pos % it once per sample and every ring column in int32;
+    else 0 (int64 pos % length per layer)."""
+    period = math.lcm(*((config.kernel_size - 1) * d for d in config.dilations))
+    return period if period <= 1 << 30 else 0
 
 
 def require_fit(config, precision: str) -> None:
@@ -156,7 +178,7 @@ class TritonBackend(StateSlots):
     name = "triton"
 
     def __init__(self, model: WaveNet, device: str | torch.device | None = None,
-                 precision: str = "auto", block: int = 16, num_warps: int = 4):
+                 precision: str = "auto", block: int = 16, num_warps: int | None = None):
         require(model.config, "triton")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -165,7 +187,8 @@ class TritonBackend(StateSlots):
         require_fit(model.config, self.precision)
         if block < 16 or block & (block - 1):
             raise ValueError("block must be a power of two >= 16 (tl.dot's minimum)")
-        self.block, self.num_warps = block, num_warps
+        self.block = block
+        self.num_warps = num_warps or default_warps(self.precision)
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config
         # a learned upsampler runs outside the kernel: its rows come per sample
@@ -208,6 +231,7 @@ class TritonBackend(StateSlots):
         self.dilations = torch.tensor(cfg.dilations, dtype=torch.int32, device=self.device)
         self.offsets = torch.tensor(np.cumsum([0] + spans[:-1]), dtype=torch.int32,
                                     device=self.device)
+        self.ring_lcm = ring_period(cfg)
         self._dummy_long = torch.zeros(1, dtype=torch.int64, device=self.device)
         self._excitation_tensors(w)
 
@@ -426,5 +450,6 @@ class TritonBackend(StateSlots):
             EXCITE=cfg.lpc_excitation, VALUES=self._values, ORDER=self.order, OP=self.op,
             LOG_OP=self.op.bit_length() - 1,
             TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb, HB=self.hb,
+            RING_LCM=self.ring_lcm,
             num_warps=self.num_warps, num_stages=1)
 

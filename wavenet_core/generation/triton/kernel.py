@@ -59,7 +59,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   EXCITE: tl.constexpr, VALUES: tl.constexpr, ORDER: tl.constexpr,
                   OP: tl.constexpr, LOG_OP: tl.constexpr, TP: tl.constexpr,
                   SHAPED: tl.constexpr, CB: tl.constexpr, GB: tl.constexpr,
-                  HB: tl.constexpr):
+                  HB: tl.constexpr, RING_LCM: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     live = rows < n
     cc = tl.arange(0, CP)
@@ -123,6 +123,10 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                                other=0).to(tl.int32)
             x = tl.load(emb_ptr + code[:, None] * CP + cc[None, :])
         skip = tl.zeros([BB, SP], dtype=tl.float32)
+        if RING_LCM > 0:        # every ring length divides RING_LCM: int32 ring columns
+            head = (pos % RING_LCM).to(tl.int32)
+        else:
+            head = pos
         if LOCAL:
             u = phase + k
             frame = u // hop
@@ -130,11 +134,16 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             frame_row = (rows * num_frames + frame) * num_layers
         for layer in range(num_layers):
             # taps oldest first: x(t - j d) for j = KS-1 .. 1 sits at column
-            # (pos + (KS-1-j) d) % span of the layer's ring, the oldest where x(t) goes
+            # (pos + (KS-1-j) d) % span of the layer's ring, the oldest where x(t) goes;
+            # pos % span = head % span, and the younger ones wrap once at most
             dilation = tl.load(dil_ptr + layer)
             span = (KS - 1) * dilation
             base = slot * ring_len + tl.load(off_ptr + layer)
-            at = ring_ptr + (base + pos % span)[:, None] * C + cc[None, :]
+            if RING_LCM > 0 and (RING_LCM & (RING_LCM - 1)) == 0:   # so is span: a mask
+                col = head & (span - 1)
+            else:
+                col = head % span
+            at = ring_ptr + (base + col)[:, None] * C + cc[None, :]
             if CB == CP:
                 previous = tl.load(at, mask=ring_mask, other=0.0)
                 tl.debug_barrier()
@@ -156,8 +165,10 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 hf = hf + tl.dot(past, tl.load(wf_ptr + w_at), input_precision=PRECISION)
                 hg = hg + tl.dot(past, tl.load(wg_ptr + w_at), input_precision=PRECISION)
                 for j in tl.static_range(1, KS - 1):          # the younger past taps (KS > 2)
-                    tap_at = ring_ptr + (base + (pos + j * dilation) % span)[:, None] * C
-                    tap = tl.load(tap_at + cc[None, :], mask=ring_mask, other=0.0).to(wdt)
+                    cj = col + j * dilation
+                    cj = tl.where(cj < span, cj, cj - span)
+                    tap_at = ring_ptr + (base + cj)[:, None] * C + cc[None, :]
+                    tap = tl.load(tap_at, mask=ring_mask, other=0.0).to(wdt)
                     hf = hf + tl.dot(tap, tl.load(wf_ptr + w_at + j * CP * GP),
                                      input_precision=PRECISION)
                     hg = hg + tl.dot(tap, tl.load(wg_ptr + w_at + j * CP * GP),
@@ -172,20 +183,21 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 tl.store(xs_ptr + rows[:, None] * CP + cc[None, :], x)
                 tl.debug_barrier()
                 cb = tl.arange(0, CB)
-                for c0 in tl.static_range(0, CP, CB):
+                for i in tl.range(0, KS * (CP // CB), num_stages=3):
+                    c0 = (i // KS) * CB
+                    j = i % KS
                     in_block = live[:, None] & ((c0 + cb) < C)[None, :]
-                    for j in tl.static_range(KS):
-                        if j < KS - 1:
-                            tap_at = ring_ptr + (base + (pos + j * dilation) % span)[:, None] * C
-                            tap = tl.load(tap_at + (c0 + cb)[None, :], mask=in_block, other=0.0)
-                        else:
-                            tap = tl.load(xs_ptr + rows[:, None] * CP + (c0 + cb)[None, :])
-                        w_blk = (layer * KS * CP * GP + (j * CP + c0 + cb)[:, None] * GP
-                                 + gc[None, :])
-                        hf = hf + tl.dot(tap.to(wdt), tl.load(wf_ptr + w_blk),
-                                         input_precision=PRECISION)
-                        hg = hg + tl.dot(tap.to(wdt), tl.load(wg_ptr + w_blk),
-                                         input_precision=PRECISION)
+                    cj = col + j * dilation
+                    cj = tl.where(cj < span, cj, cj - span)
+                    tap_at = tl.where(j < KS - 1, ring_ptr + (base + cj)[:, None] * C,
+                                      xs_ptr + rows[:, None] * CP)
+                    tap = tl.load(tap_at + (c0 + cb)[None, :], mask=in_block, other=0.0)
+                    w_blk = (layer * KS * CP * GP + (j * CP + c0 + cb)[:, None] * GP
+                             + gc[None, :])
+                    hf = hf + tl.dot(tap.to(wdt), tl.load(wf_ptr + w_blk),
+                                     input_precision=PRECISION)
+                    hg = hg + tl.dot(tap.to(wdt), tl.load(wg_ptr + w_blk),
+                                     input_precision=PRECISION)
                 tl.debug_barrier()
                 tl.store(at, x, mask=ring_mask)
             z = ((2.0 * tl.sigmoid(2.0 * hf) - 1.0) * tl.sigmoid(hg)).to(wdt)
@@ -202,7 +214,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 gb = tl.arange(0, GB)
                 o_res = tl.zeros([BB, CP], dtype=tl.float32)
                 o_skip = tl.zeros([BB, SP], dtype=tl.float32)
-                for g0 in tl.static_range(0, GP, GB):
+                for g0 in tl.range(0, GP, GB, num_stages=3):
                     zb = tl.load(zs_ptr + rows[:, None] * GP + (g0 + gb)[None, :]).to(wdt)
                     o_res += tl.dot(zb, tl.load(wres_ptr + layer * GP * CP
                                                 + (g0 + gb)[:, None] * CP + cc[None, :]),
@@ -233,7 +245,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             else:
                 hb = tl.arange(0, HB)
                 hidden = tl.zeros([BB, TN], dtype=tl.float32)
-                for s0 in tl.static_range(0, SP, HB):
+                for s0 in tl.range(0, SP, HB, num_stages=3):
                     sb = tl.load(ss_ptr + rows[:, None] * SP + (s0 + hb)[None, :]).to(wdt)
                     hidden += tl.dot(sb, tl.load(wh_ptr + (s0 + hb)[:, None] * SP
                                                  + (j + tn)[None, :]),
