@@ -83,36 +83,41 @@ def _own_macs(code, span) -> int:
 def loop_trips(code, layers, sample, shape, kernel_size: int, threads: int,
                block: int = 16) -> dict:
     """Trip counts of the loops inside the layer and sample loops, from the kernel's
-    shape (backend.kernel_shape): the gate's loop over (channel block, tap) pairs where
-    CB < CP and the residual/skip loop over z blocks where GB < GP, in a layer; the head's
-    loop over TN-wide tiles where TN < SP and its loop over HB-wide skip blocks where
-    HB < SP. Each loop in the SASS is told by the multiply-adds of its own body, which
-    its dots fix; a loop the compiler unrolled is walked as straight code. A loop that
-    matches none, or two, is an error, not a guess."""
+    shape (backend.kernel_shape): in a layer, the gate's loop over (channel block, tap)
+    pairs where CB < CP and the residual/skip loop over z blocks where GB < GP; in a
+    sample, the head's loop over TN-wide tiles where TN < SP, and the loop over HB-wide
+    skip blocks where HB < SP (inside the head's loop, if that is one). Each loop in the
+    SASS is told by the multiply-adds of its own body, which its dots fix; a loop the
+    compiler unrolled is walked as straight code. A loop that matches none, or two with
+    different trip counts, is an error, not a guess."""
     cp, gp, sp, qp, tn, cb, gb, hb = shape
-    per = block / threads
-    kinds = []          # (trips, multiply-adds per thread of the loop's own body)
-    if cb < cp:
-        kinds.append((kernel_size * cp // cb, 2 * cb * gp * per))
-    if gb < gp:
-        kinds.append((gp // gb, gb * (cp + sp) * per))
-    if hb < sp:
-        kinds.append((sp // hb, hb * tn * per))
+
+    def macs(n: int, k: int) -> float:
+        """Per thread, a [block, k] x [k, n] dot (outputs replicated over threads when
+        fewer than the threads)."""
+        return k * max(1.0, block * n / threads)
+
+    layer = [(kernel_size * cp // cb, 2 * macs(gp, cb))] * (cb < cp) + \
+        [(gp // gb, macs(cp, gb) + macs(sp, gb))] * (gb < gp)
+    skip_blocks = [(sp // hb, macs(tn, hb))] * (hb < sp)
+    groups = [(sass.children(code, layers), layer)]
+    outer = [s for s in sass.children(code, sample) if s != layers]
     if tn < sp:
-        head = [s for s in sass.children(code, sample) if s != layers]
-        unrolled = not (head and sass.children(code, head[0])) or hb == sp
-        kinds.append((sp // tn, tn * qp * per + unrolled * sp * tn * per))
-    trips, found = {}, sass.children(code, layers)
-    for outer in [s for s in sass.children(code, sample) if s != layers]:
-        found += [outer] + sass.children(code, outer)
-    for loop in found:
-        macs = _own_macs(code, loop)
-        match = [t for t, m in kinds if abs(macs - m) <= 0.1 * m]
-        if len(match) != 1:
-            raise RuntimeError(f"a loop at {loop[0]:#x} with {macs} multiply-adds per "
-                               f"thread matches {len(match)} of the kernel's loops "
-                               f"{kinds} (shape {shape}): the profile cannot count it")
-        trips[loop] = match[0]
+        inner = [c for h in outer for c in sass.children(code, h)]
+        groups.append((outer, [(sp // tn, macs(qp, tn) + (not inner) * macs(tn, sp))]))
+        groups.append((inner, skip_blocks))
+    else:
+        groups.append((outer, skip_blocks))
+    trips = {}
+    for found, kinds in groups:
+        for loop in found:
+            own = _own_macs(code, loop)
+            match = {t for t, m in kinds if abs(own - m) <= 0.1 * m}
+            if len(match) != 1:
+                raise RuntimeError(f"a loop at {loop[0]:#x} with {own} multiply-adds per "
+                                   f"thread matches {len(match)} of the kernel's loops "
+                                   f"{kinds} (shape {shape}): the profile cannot count it")
+            trips[loop] = match.pop()
     return trips
 
 

@@ -46,7 +46,8 @@ from wavenet_core.model.wavenet import WaveNet
 PRECISIONS = ("auto", "fp32", "fp16")
 PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection may take
 TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
-FP32_BLOCK = 16                    # most channels per fp32 dot block (kernel_shape)
+FP32_TILE_BYTES = 8 << 10          # most bytes of an fp32 gate/residual/skip weight block
+FP32_BLOCK = 16                    # fp32 head blocks: hidden units (TN), skip channels (HB)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -62,11 +63,11 @@ def _pow2(n: int) -> int:
     return max(16, 1 << (int(n) - 1).bit_length())
 
 
-def _rows_fitting(width: int, most: int, itemsize: int) -> int:
+def _rows_fitting(width: int, most: int, itemsize: int, limit: int = TILE_BYTES) -> int:
     """The largest power of two <= most (and >= 16) of rows of `width` weights that fit
-    in TILE_BYTES."""
+    in `limit` bytes."""
     rows = most
-    while rows > 16 and rows * width * itemsize > TILE_BYTES:
+    while rows > 16 and rows * width * itemsize > limit:
         rows //= 2
     return rows
 
@@ -78,22 +79,24 @@ def kernel_shape(config, precision: str) -> tuple[int, ...]:
     64 KiB each. The channel blocks: CB input channels of a gate dot ([CB, GP] tiles), GB
     z channels of the residual and skip dots ([GB, CP], [GB, SP]), HB skip channels of the
     head's first dot ([HB, TN]). In fp16, CB = CP, GB = GP, HB = SP where whole tiles fit
-    (the one-block kernel). In fp32 every one of them is at most FP32_BLOCK: an IEEE fp32
-    dot is an FMA dot, which holds each thread's whole operand rows and columns in
-    registers, so wider blocks spill (docs/triton-kernel.md, "Speed, estimated")."""
+    (the one-block kernel). In fp32 the gate, residual and skip blocks fit FP32_TILE_BYTES
+    and TN, HB are FP32_BLOCK: an IEEE fp32 dot is an FMA dot, which holds each thread's
+    whole operand rows and columns in registers, so wider blocks spill (measured on the
+    sm_90 builds: docs/triton-kernel.md, "Speed, estimated")."""
     cp, gp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.gate_width,
                                          config.skip_channels, config.output_channels))
     itemsize = 2 if precision == "fp16" else 4
-    most = FP32_BLOCK if precision == "fp32" else max(cp, gp, sp)
-    return (cp, gp, sp, qp,
-            min(sp, most, max(16, TILE_BYTES // (max(sp, qp) * itemsize))),
-            min(most, _rows_fitting(gp, cp, itemsize)),
-            min(most, _rows_fitting(max(cp, sp), gp, itemsize)), min(most, sp))
+    fp32 = precision == "fp32"
+    limit = FP32_TILE_BYTES if fp32 else TILE_BYTES
+    head = FP32_BLOCK if fp32 else sp
+    return (cp, gp, sp, qp, min(sp, head, max(16, TILE_BYTES // (max(sp, qp) * itemsize))),
+            _rows_fitting(gp, cp, itemsize, limit),
+            _rows_fitting(max(cp, sp), gp, itemsize, limit), min(sp, head))
 
 
 def default_warps(precision: str) -> int:
-    """Warps per program: 8 for fp32 (its FMA dots hold operands in registers, and 8
-    warps spread them: no spills with 16-channel blocks), 4 for fp16 (tensor-core dots)."""
+    """Warps per program: 8 for fp32 (its FMA dots hold operands in registers; 8 warps
+    spread them), 4 for fp16 (tensor-core dots)."""
     return 8 if precision == "fp32" else 4
 
 
