@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -30,7 +31,8 @@ from tests.generation.triton.test_triton_options import option_config  # noqa: E
 from tests.helpers.tiny_models import random_model  # noqa: E402
 from wavenet_core.generation import TorchBackend  # noqa: E402
 from wavenet_core.generation.packing import pack_weights  # noqa: E402
-from wavenet_core.generation.triton.backend import TritonBackend  # noqa: E402
+from wavenet_core.generation.triton import backend as triton_backend  # noqa: E402
+from wavenet_core.generation.triton.backend import TritonBackend, ring_period  # noqa: E402
 from wavenet_core.generation.triton.packed_forward import packed_forward  # noqa: E402
 from wavenet_core.model.config import CONFIG_B  # noqa: E402
 
@@ -77,6 +79,23 @@ def primed_gap(config, histories, steps, precision="fp32", kernel=None) -> float
 @pytest.mark.parametrize("name", list(PRIMED))
 def test_primed_rings_give_the_torch_backends_logits(name):
     config, histories, steps = PRIMED[name]
+    assert primed_gap(config, histories, steps) < 1e-4
+
+
+def test_ring_period_is_the_ring_lengths_lcm_while_it_fits_int32():
+    """The kernel takes pos % ring_period once per sample (int32 ring columns after it;
+    a mask where it is a power of two, as for config B)."""
+    assert ring_period(CONFIG_B) == 512
+    assert ring_period(PRIMED["kernel 2"][0]) == 6 and ring_period(PRIMED["kernel 4"][0]) == 9
+    primes = (7, 11, 13, 17, 19, 23, 29, 31, 37)
+    huge = replace(SMALL, layers_per_stack=len(primes), dilation_cycle=primes)
+    assert ring_period(huge) == 0                    # their product > 2**30
+
+
+def test_primed_rings_without_a_ring_period(monkeypatch):
+    """Past int32 (ring_period 0) the kernel takes pos % span per layer in int64."""
+    monkeypatch.setattr(triton_backend, "ring_period", lambda config: 0)
+    config, histories, steps = PRIMED["kernel 2"]
     assert primed_gap(config, histories, steps) < 1e-4
 
 

@@ -47,8 +47,9 @@ R9Y9 = WaveNetConfig(layers_per_stack=6, stacks=4, mixtures=10, mel_channels=80,
 
 
 def test_a_512_channel_model_runs_in_channel_blocks_and_equals_torch():
-    cp, gp, sp, _, _, cb, gb = kernel_shape(WIDE, "fp32")
-    assert (cp, gp, sp) == (512, 256, 256) and (cb, gb) == (64, 32)   # 64 KiB tiles
+    cp, gp, sp, _, tn, cb, gb, hb = kernel_shape(WIDE, "fp32")
+    # fp32 blocks of 8 KiB ([16, 256] and [16, 512] weights) and 16-wide head blocks
+    assert (cp, gp, sp) == (512, 256, 256) and (cb, gb, tn, hb) == (16, 16, 16, 16)
     assert _teacher_gap(WIDE, steps=3) < 1e-4
 
 
@@ -62,17 +63,21 @@ def test_a_512_channel_stream_is_bitwise_the_same_alone_or_beside_others():
 
 @pytest.mark.parametrize("name", ["kernel4", "mol"])
 def test_blocked_dots_equal_the_one_block_kernel(name, monkeypatch):
-    """Smaller tiles forced on a small model (gate blocks of 32 inputs, out blocks of 16
-    z channels): the same outputs within float32 rounding (the sums run in another
+    """fp32's blocks on a small model (gate blocks of 32 inputs, out blocks of 16 z
+    channels, head blocks of 16 hidden units and 16 skip channels) against the one-block
+    kernel, forced: the same outputs within float32 rounding (the sums run in another
     order)."""
     config = replace(option_config(name), residual_channels=40, gate_channels=24,
                      skip_channels=20)
     model = random_model(config, seed=5)
     out = []
-    for tile, blocks in ((triton_backend.TILE_BYTES, (64, 32)), (16 * 64 * 4, (32, 16))):
-        monkeypatch.setattr(triton_backend, "TILE_BYTES", tile)
+    for tile, head, blocks in ((triton_backend.TILE_BYTES, 1 << 10, (64, 32, 32, 32)),
+                               (16 * 64 * 4, 16, (32, 16, 16, 16))):
+        monkeypatch.setattr(triton_backend, "FP32_TILE_BYTES", tile)
+        monkeypatch.setattr(triton_backend, "FP32_BLOCK", head)
         backend = TritonBackend(model, DEVICE, precision="fp32")
-        assert (backend.cp, backend.gp) == (64, 32) and (backend.cb, backend.gb) == blocks
+        assert (backend.cp, backend.gp, backend.sp) == (64, 32, 32)
+        assert (backend.cb, backend.gb, backend.tn, backend.hb) == blocks
         state = backend.new_state(2)
         for slot in range(2):
             backend.open_slot(state, slot, seed=slot, temperature=0.0, speaker=slot)

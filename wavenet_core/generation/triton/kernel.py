@@ -19,13 +19,21 @@ probabilities below floor x their total before the draw.
 The version-2 options (docs/architecture.md section 7) are constexpr switches, so the
 seed's design (k = 2, no biases, scale 1, softmax) compiles to no work for options it lacks.
 
-A model wider than one weight tile per dot allows (the backend's TILE_BYTES, e.g. r9y9's
-512-channel LJSpeech preset) runs the dots over channel blocks: the gate's over CB input
-channels at a time, the residual and skip dots over GB z channels (constexprs; CB = CP and
-GB = GP is the one-block kernel, unchanged). Registers cannot be sliced, so the blocked
-dots read their operands from memory: the past taps from the ring (x(t) is written over
-the oldest one after the gate), x(t) and z from the program's rows of two scratch
-buffers (xs, zs).
+Channel blocks (backend.kernel_shape): fp32 always, and a model wider than one weight
+tile per dot allows (the backend's TILE_BYTES, e.g. r9y9's 512-channel LJSpeech preset),
+run the dots over channel blocks: the gate's over CB input channels at a time, the
+residual and skip dots over GB z channels, the head's first dot over HB skip channels
+(constexprs; CB = CP, GB = GP, HB = SP is the one-block kernel, unchanged). Registers
+cannot be sliced, so the blocked dots read their operands from memory: the past taps from
+the ring (x(t) is written over the oldest one after the gate), x(t), z and relu(skip) from
+the program's rows of three scratch buffers (xs, zs, ss). Each block loop is a
+`tl.range(..., num_stages=3)`: the compiler copies the next blocks' operands to shared
+memory (async copies) while this one's dot runs.
+
+Ring columns: the host passes RING_LCM, the least common multiple of the ring lengths
+(0 when it exceeds 2**30); the kernel takes head = pos % RING_LCM once per sample, then
+each layer's column head % span in int32 (head & (span - 1) when RING_LCM is a power of
+two), the younger taps' columns wrapping once at most.
 
 Every weight is stored transposed ([in, out]), padded to powers of two >= 16 (tl.dot's
 minimum), in float32 (dots with input_precision="ieee", no TF32) or float16 (activations
