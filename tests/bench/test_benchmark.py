@@ -68,12 +68,17 @@ def test_r9y9_rows_compare_a_converted_model_with_their_generator():
                 skip_out_channels=8, kernel_size=3, cin_channels=5,
                 upsample_conditional_features=True, upsample_scales=[2, 4], scalar_input=True)
     result = run_r9y9_benchmark(16, log=lambda msg: None, preset=tiny)
-    rows = {(r["backend"], r["precision"], r["batch"]): r for r in result["rows"]}
-    assert set(rows) == {("r9y9", "fp32", 1)} | {(b, p, n) for b, p in (
-        ("torch", "fp32"), ("cpu", "fp32"), ("cpu", "bf16")) for n in (1, 16)}
+    rows = {(r["backend"], r["precision"], r["batch"], r["mode"]): r for r in result["rows"]}
+    assert set(rows) == {("r9y9", "fp32", 1, ""), ("torch", "fp32", 1, ""),
+                         ("torch", "fp32", 16, "")} | {
+        ("cpu", p, n, m) for p in ("fp32", "bf16")
+        for n, m in ((1, ""), (16, "group"), (16, "split"))}
     assert all(r["samples_per_s"] > 0 for r in rows.values()) and result["bound"] > 0
+    # the team rows: each against its own bound
+    group, split = rows[("cpu", "fp32", 16, "group")], rows[("cpu", "fp32", 16, "split")]
+    assert group["bound"] > 0 and split["bound"] > 0 and group["bound_kind"]
     table = r9y9_table(result)
-    assert "x r9y9" in table and result["cpu"] in table
+    assert "x r9y9" in table and result["cpu"] in table and "split" in table
 
 
 def test_excitation_cost_rows_every_variant_with_ratios(capsys):
@@ -90,3 +95,26 @@ def test_excitation_cost_rows_every_variant_with_ratios(capsys):
 
     table = cost_table(result)
     assert result["cpu"] in table and len(table.splitlines()) == 3 + len(rows)
+
+
+def test_dot_format_rows_use_their_own_instruction_roof(capsys):
+    assert main(["bench", "--json", "--configs", "B", "--steps", "64", "--eager-steps", "4",
+                 "--naive-samples", "2", "--precisions", "bf16a"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    peak = result["dot_peak_gops"]["bf16a"]
+    assert peak > 0
+    rows = {(r["batch"], r["threads"], r["mode"]): r for r in result["rows"]
+            if r["backend"] == "cpu"}
+    # batch 1: the single-thread vdpbf16ps peak times the threads, not the FMA peak
+    assert rows[1, 1, "one"]["compute_bound"] == peak * 1e9 / flops_per_sample(CONFIG_B)
+    group = rows[16, 2, "group"]
+    assert group["roof_gflops"] > 0
+    assert group["compute_bound"] == group["roof_gflops"] * 1e9 / flops_per_sample(CONFIG_B)
+    assert all(r["nll_cost"] is None for r in result["rows"])     # random weights: no cost
+
+
+def test_the_bundled_vocoder_rows_carry_its_recorded_costs():
+    from wavenet_core.bench.cpu import _model
+
+    model, costs = _model("V")
+    assert model.config.mel_channels and {"bf16", "int8", "bf16a", "int8a"} <= set(costs)

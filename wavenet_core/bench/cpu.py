@@ -22,16 +22,25 @@ the CUDA graph where a GPU exists. And the limits of this machine for the same m
   others, so T x the single-thread peak, measured once at the start, is not what the
   row's call had. The row is the median of GROUP_ROUNDS rounds by that ratio.
 Every row is reported as a ratio to its bound, and to the compute bound.
+The dot formats bf16a and int8a (docs/cpu-kernel.md) multiply with their own instruction
+(vdpbf16ps: 2 multiply-adds a lane, vpdpbusd: 4), so their rows' compute roofs are that
+instruction's loop (`roofline.team_fma_peak_gflops(precision=)`, 2 ops per multiply-add),
+measured like the FMA roof. Config V is the bundled vocoder (models/vocoder.safetensors, mel
+as frames, as the server sends it); its rows carry the held-out NLL cost recorded in the
+checkpoint for their precision (`wavenet precision-cost`), the price of that speed.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from wavenet_core.bench.roofline import (
+    DOT_MACS,
     cpu_model,
     fma_peak_gflops,
     measure_levels,
@@ -39,12 +48,16 @@ from wavenet_core.bench.roofline import (
     team_fma_peak_gflops,
 )
 from wavenet_core.bench.timing import time_generation
+from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.naive import naive_generate
+from wavenet_core.generation.precision import recorded_costs
 from wavenet_core.generation.torch.backend import TorchBackend
+from wavenet_core.model.checkpoint import load_checkpoint
 from wavenet_core.model.config import CONFIG_A, CONFIG_B, WaveNetConfig
 from wavenet_core.model.wavenet import WaveNet
 
-CONFIGS = {"A": CONFIG_A, "B": CONFIG_B}
+VOCODER = Path(__file__).resolve().parents[2] / "models" / "vocoder.safetensors"
+CONFIGS = {"A": CONFIG_A, "B": CONFIG_B, "V": VOCODER}
 # (batch, threads, split policy): one core, one stream split, the engine's choice, group mode
 CPU_RUNS = ((1, 1, "always"), (1, 2, "always"), (1, 2, "auto"), (16, 2, "always"))
 GROUP_ROUNDS = 5      # group rows: timed calls, each between two team-peak measurements
@@ -64,6 +77,7 @@ class Row:
     compute_bound: float = 0.0    # FLOPs-only bound for the same threads
     mode: str = ""                # cpu rows: "one" core, "split", "auto" or "group"
     roof_gflops: float = 0.0      # group rows: the team's FMA peak around the reported call
+    nll_cost: float | None = None  # config V: the checkpoint's recorded cost (bits/sample)
 
 
 def weights_per_sample(c: WaveNetConfig) -> int:
@@ -100,31 +114,67 @@ def run_benchmark(configs=("A", "B"), steps: int = 4000, eager_steps: int = 150,
               "matmul_gflops": gemm,
               "read_gbs": {lv.name: lv.read_gbs for lv in levels},
               "cache_bytes": {lv.name: lv.size for lv in levels[:3]}, "configs": {}, "rows": []}
+    dots = [p for p in precisions if DOT_MACS.get(p, 1) > 1]
+    dot_peaks = {p: fma_peak_gflops(precision=p) for p in dots}
+    result["dot_peak_gops"] = dot_peaks
+    if dots:
+        log("single-thread dot instruction peaks (GOP/s, 2 per multiply-add): " + ", ".join(
+            f"{p} {v:.1f}" for p, v in dot_peaks.items()))
     for name in configs:
-        config = CONFIGS[name]
-        torch.manual_seed(0)
-        model = WaveNet(config).eval()
+        model, costs = _model(name)
+        config = model.config
         compute = gflops * 1e9 / flops_per_sample(config)
         result["configs"][name] = {"weights_per_sample": weights_per_sample(config),
-                                   "compute_bound_1_core": compute}
+                                   "compute_bound_1_core": compute,
+                                   "nll_cost_bits": costs}
         log(f"config {name}: compute bound {compute:,.0f}/s per core")
+        peaks = {p: dot_peaks.get(p, gflops) * 1e9 / flops_per_sample(config)
+                 for p in precisions}
         for row in _measure(name, model, steps, eager_steps, naive_samples, precisions,
-                            levels, compute, log):
+                            levels, peaks, costs, log):
             result["rows"].append(asdict(row))
     return result
 
 
-def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels, compute,
-             log):
+def _model(name: str) -> tuple[WaveNet, dict[str, float]]:
+    """Config A or B with random weights (no recorded costs), or the bundled vocoder (V)
+    with its recorded NLL costs."""
+    if name == "V":
+        return load_checkpoint(VOCODER).eval(), recorded_costs(VOCODER)
+    torch.manual_seed(0)
+    return WaveNet(CONFIGS[name]).eval(), {}
+
+
+def _mel_frames(model: WaveNet):
+    """local_fn for time_generation: random standardised frames as MelFrames (what the
+    server's runner sends), or None for a model without mel."""
+    m, hop = model.config.mel_channels, model.config.mel.hop_length
+    if not m:
+        return None
+    rng = np.random.default_rng(0)
+
+    def frames(batch: int, steps: int) -> MelFrames:
+        count = steps // hop + 2
+        return MelFrames(rng.standard_normal((batch, count, m)).astype(np.float32),
+                         np.zeros(batch, np.int64), hop, steps)
+    return frames
+
+
+def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels, peaks,
+             costs, log):
+    compute = peaks.get("fp32", next(iter(peaks.values())))
+    local_fn = _mel_frames(model)
     with _threads(1):
         start = time.perf_counter()
-        naive_generate(model, naive_samples, seed=0)
+        naive_generate(model, naive_samples, seed=0, local=None if local_fn is None else
+                       local_fn(1, naive_samples).per_sample()[0])
         rate = naive_samples / (time.perf_counter() - start)
     yield _log(Row(name, "naive", 1, 1, rate, rate), log)
     eager = TorchBackend(model)
     for batch, threads in ((1, 1), (16, 2)):
         with _threads(threads):
-            t = time_generation(eager, batch, eager_steps, repeats=2)
+            t = time_generation(eager, batch, eager_steps, repeats=2, local_fn=None if (
+                local_fn is None) else lambda n, k: local_fn(n, k).per_sample())
         yield _log(Row(name, "torch", batch, threads, t.samples_per_s,
                        t.per_stream_samples_per_s, bound=compute * threads,
                        bound_kind="compute", compute_bound=compute * threads), log)
@@ -138,21 +188,23 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
             backend = CpuBackend(model, threads=threads, precision=precision, split=split)
             backend.warmup()
             kind, bound = stream_bound(levels, backend.weight_bytes(batch))
-            row_compute, roof = compute * threads, 0.0
+            row_compute, roof = peaks[precision] * threads, 0.0
             if batch > 1:                 # group mode: each thread's rows share one read
-                rate, roof = _median_round_against_team_peak(backend, batch, steps, threads)
+                rate, roof = _median_round_against_team_peak(backend, batch, steps, threads,
+                                                             local_fn)
                 row_compute = roof * 1e9 / flops_per_sample(model.config)
                 bound *= batch
                 if row_compute < bound:
                     bound, kind = row_compute, "compute"
             else:
                 # auto spends its first calls timing each mode once: give it calls to settle
-                t = time_generation(backend, batch, steps, repeats=8 if split == "auto" else 3)
+                t = time_generation(backend, batch, steps, repeats=8 if split == "auto" else 3,
+                                    local_fn=local_fn)
                 rate = t.samples_per_s
             mode = "one" if threads == 1 else "group" if batch >= threads else \
                 "split" if split == "always" else split
             yield _log(Row(name, "cpu", batch, threads, rate, rate / batch, precision, bound,
-                           kind, row_compute, mode, roof), log)
+                           kind, row_compute, mode, roof, costs.get(precision)), log)
     if torch.cuda.is_available():
         from wavenet_core.generation.torch.cuda_graph import CudaGraphBackend
 
@@ -163,18 +215,20 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
                            t.per_stream_samples_per_s), log)
 
 
-def _median_round_against_team_peak(backend, batch, steps, threads):
+def _median_round_against_team_peak(backend, batch, steps, threads, local_fn=None):
     """(samples/s, team GFLOP/s) of the round with the median ratio between the two, over
     GROUP_ROUNDS rounds of: team peak, one timed call, team peak. Each peak is one window
     as long as the call, so both are rates sustained over the same time (short windows
     catch the fastest moments, and their best would be a roof no sustained call has); the
-    higher of the two is the round's roof, so a slow moment cannot lower it."""
-    seconds = time_generation(backend, batch, steps, repeats=1).best_seconds
+    higher of the two is the round's roof, so a slow moment cannot lower it. The roof is the
+    loop of the instruction the backend's precision multiplies with."""
+    precision = getattr(backend, "precision", "fp32")
+    seconds = time_generation(backend, batch, steps, repeats=1, local_fn=local_fn).best_seconds
     rounds = []
     for _ in range(GROUP_ROUNDS):
-        before = team_fma_peak_gflops(threads, seconds, repeats=1)
-        timing = time_generation(backend, batch, steps, repeats=1)
-        after = team_fma_peak_gflops(threads, seconds, repeats=1)
+        before = team_fma_peak_gflops(threads, seconds, repeats=1, precision=precision)
+        timing = time_generation(backend, batch, steps, repeats=1, local_fn=local_fn)
+        after = team_fma_peak_gflops(threads, seconds, repeats=1, precision=precision)
         roof = max(before, after)
         rounds.append((timing.samples_per_s / roof, timing.samples_per_s, roof))
         seconds = timing.best_seconds
@@ -186,12 +240,15 @@ def _median_round_against_team_peak(backend, batch, steps, threads):
 def ratio_table(result: dict) -> str:
     """Every row as samples/s, as ratios to naive and eager torch (same batch), and as a
     fraction of its roofline bound (the cache level holding its weights, or compute) and of
-    the compute bound alone."""
-    lines = [f"cpu: {result.get('cpu', '?')}",
-             f"{'cfg':3} {'backend':10} {'prec':4} {'batch':>5} {'thr':>3} {'mode':5} "
+    the compute bound alone (its own instruction's roof), with its recorded NLL cost."""
+    peaks = ", ".join(f"{p} {v:.1f}" for p, v in result.get("dot_peak_gops", {}).items())
+    lines = [f"cpu: {result.get('cpu', '?')}; single-thread peaks: FMA "
+             f"{result.get('fma_peak_gflops', 0):.1f} GFLOP/s" + (
+                 f", dot {peaks} GOP/s" if peaks else ""),
+             f"{'cfg':3} {'backend':10} {'prec':5} {'batch':>5} {'thr':>3} {'mode':5} "
              f"{'samples/s':>11} "
              f"{'per stream':>10} {'x naive':>8} {'x torch':>8} {'bound':>11} {'of':>7} "
-             f"{'%bound':>6} {'%comp':>6}"]
+             f"{'%bound':>6} {'%comp':>6} {'NLL cost':>9}"]
     rows = result["rows"]
     for r in rows:
         naive = _find(rows, r["config"], "naive", 1)
@@ -201,12 +258,13 @@ def ratio_table(result: dict) -> str:
         comp = r.get("compute_bound") or 0.0
         of_compute = f"{100 * r['samples_per_s'] / comp:5.0f}%" if comp else f"{'':6}"
         lines.append(
-            f"{r['config']:3} {r['backend']:10} {r.get('precision', 'fp32'):4} {r['batch']:5d} "
+            f"{r['config']:3} {r['backend']:10} {r.get('precision', 'fp32'):5} {r['batch']:5d} "
             f"{r['threads']:3d} {r.get('mode', ''):5} {r['samples_per_s']:11,.0f} "
             f"{r['per_stream']:10,.0f} "
             f"{r['samples_per_s'] / naive:8.0f} "
             f"{(r['samples_per_s'] / eager) if eager else float('nan'):8.1f} "
-            f"{bound:11,.0f} {r.get('bound_kind', ''):>7} {share} {of_compute}")
+            f"{bound:11,.0f} {r.get('bound_kind', ''):>7} {share} {of_compute} "
+            + (f"{r['nll_cost']:+9.4f}" if r.get("nll_cost") is not None else ""))
     return "\n".join(lines)
 
 
@@ -218,9 +276,10 @@ def _find(rows, config, backend, batch):
 
 
 def _log(row: Row, log) -> Row:
-    log(f"  {row.config} {row.backend:10} {row.precision:4} batch {row.batch:3d} "
+    log(f"  {row.config} {row.backend:10} {row.precision:5} batch {row.batch:3d} "
         f"threads {row.threads} {row.mode:5}: {row.samples_per_s:,.0f} samples/s"
-        + (f" (team FMA peak {row.roof_gflops:.1f} GFLOP/s)" if row.roof_gflops else ""))
+        + (f" (team peak {row.roof_gflops:.1f} G{'OP' if DOT_MACS[row.precision] > 1 else 'FLOP'}"
+           f"/s)" if row.roof_gflops else ""))
     return row
 
 

@@ -39,7 +39,8 @@ def kernel_bits(backend: CpuBackend, batches: list[Batch]) -> float:
     return total / max(1, count) / math.log(2)
 
 
-def precision_costs(model: WaveNet, batches: list[Batch], precisions=("bf16", "int8"),
+def precision_costs(model: WaveNet, batches: list[Batch],
+                    precisions=("bf16", "int8", "bf16a", "int8a"),
                     threads: int | None = None, log=print) -> dict[str, dict[str, float]]:
     """{precision: {"bits": NLL, "cost": NLL - fp32's NLL}} for fp32 and `precisions`."""
     if model.config.cond_layers:

@@ -22,6 +22,8 @@ from numba import njit
 
 from wavenet_core.generation.cpu.packing import aligned
 from wavenet_core.generation.cpu.simd import _JIT, _vfma, _vload, _vsplat, _vstore
+from wavenet_core.generation.cpu.split import cache_sizes
+from wavenet_core.generation.cpu.weights import WEIGHT_DTYPES, _mac
 
 LEVELS = ("L1", "L2", "L3", "DRAM")
 
@@ -42,25 +44,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cache_sizes() -> dict[str, int]:
-    """{'L1': bytes, 'L2': bytes, 'L3': bytes} of cpu0's data/unified caches (sysfs);
-    common defaults where the OS does not say."""
-    sizes = {"L1": 32 << 10, "L2": 1 << 20, "L3": 16 << 20}
-    root = Path("/sys/devices/system/cpu/cpu0/cache")
-    for index in sorted(root.glob("index*")):
-        try:
-            kind = (index / "type").read_text().strip()
-            level = int((index / "level").read_text())
-            text = (index / "size").read_text().strip().upper()
-        except (OSError, ValueError):
-            continue
-        if kind == "Instruction" or level not in (1, 2, 3):
-            continue
-        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1], 1)
-        sizes[f"L{level}"] = int(text.rstrip("KMG")) * unit
-    return sizes
 
 
 @njit(**_JIT)
@@ -116,43 +99,87 @@ def _fma_chains(iterations):
 FMA_CHAIN_FLOPS = 12 * 16 * 2          # per iteration of _fma_chains
 
 
-def fma_peak_gflops(seconds: float = 0.2, repeats: int = 5) -> float:
+@njit(**_JIT)
+def _dot_chains(w, iterations):
+    """`_fma_chains` with the dot instruction of w's format (`cpu.weights._mac`: vdpbf16ps
+    for bf16a, vpdpbusd for int8a, or their portable paths where the CPU has none)."""
+    a = _vsplat(np.float32(0.999999))
+    b = _vsplat(np.float32(1e-7))
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = s11 = _vsplat(np.float32(1.0))
+    for _ in range(iterations):
+        s0 = _mac(w, a, b, s0)
+        s1 = _mac(w, a, b, s1)
+        s2 = _mac(w, a, b, s2)
+        s3 = _mac(w, a, b, s3)
+        s4 = _mac(w, a, b, s4)
+        s5 = _mac(w, a, b, s5)
+        s6 = _mac(w, a, b, s6)
+        s7 = _mac(w, a, b, s7)
+        s8 = _mac(w, a, b, s8)
+        s9 = _mac(w, a, b, s9)
+        s10 = _mac(w, a, b, s10)
+        s11 = _mac(w, a, b, s11)
+    out = np.empty(16, np.float32)
+    _vstore(out, 0, _mac(w, s0, s1, _mac(w, s2, s3, _mac(w, s4, s5, _mac(
+        w, s6, s7, _mac(w, s8, s9, _mac(w, s10, s11, a)))))))
+    return out[0]
+
+
+# multiply-adds per lane of one instruction: the dot formats' roofs count 2 ops for each
+DOT_MACS = {"fp32": 1, "bf16": 1, "int8": 1, "bf16a": 2, "int8a": 4}
+
+
+def _chains(precision: str):
+    """(loop(iterations), ops per iteration) of the instruction `precision` multiplies with:
+    the float32 FMA for fp32, bf16 and int8 (they widen the weights), the dot
+    instruction for bf16a and int8a."""
+    if DOT_MACS[precision] == 1:
+        return _fma_chains, FMA_CHAIN_FLOPS
+    w = np.zeros(1, WEIGHT_DTYPES[precision])
+    return (lambda n: _dot_chains(w, n)), FMA_CHAIN_FLOPS * DOT_MACS[precision]
+
+
+def fma_peak_gflops(seconds: float = 0.2, repeats: int = 5, precision: str = "fp32") -> float:
     """Single-thread float32 FMA peak (GFLOP/s): the compute roof. A library GEMM is not
     always near it: MKL on an AMD EPYC (Zen 5) ran at 105 GFLOP/s, under half of this
-    loop's 272, and this project's kernel then "beat" the GEMM-based bound by 1.5x."""
-    return team_fma_peak_gflops(1, seconds / repeats, repeats)
+    loop's 272, and this project's kernel then "beat" the GEMM-based bound by 1.5x.
+    `precision` bf16a or int8a: the dot instruction's peak (GOP/s, 2 per multiply-add)."""
+    return team_fma_peak_gflops(1, seconds / repeats, repeats, precision)
 
 
-def _iterations_lasting(seconds: float) -> int:
-    """Iterations of `_fma_chains` that take about `seconds` on one thread (grown by 4x
-    until one run is long enough to time, then scaled)."""
-    _fma_chains(10)
+def _iterations_lasting(seconds: float, loop) -> int:
+    """Iterations of `loop` that take about `seconds` on one thread (grown by 4x until one
+    run is long enough to time, then scaled)."""
+    loop(10)
     iterations = 1 << 12
     while True:
         start = time.perf_counter()
-        _fma_chains(iterations)
+        loop(iterations)
         elapsed = time.perf_counter() - start
         if elapsed > min(seconds, 0.01) or iterations > 1 << 30:
             return max(iterations, int(iterations * seconds / elapsed))
         iterations *= 4
 
 
-def team_fma_peak_gflops(threads: int, seconds: float = 0.03, repeats: int = 3) -> float:
+def team_fma_peak_gflops(threads: int, seconds: float = 0.03, repeats: int = 3,
+                         precision: str = "fp32") -> float:
     """float32 FMA peak of `threads` threads running the loop at once (GFLOP/s, all of them
     together, best of `repeats` windows of about `seconds`): the compute roof of a row run on
     that many threads. On a shared virtual machine it is not `threads` x the single-thread
     peak, and it changes from moment to moment: two vCPUs of an AMD EPYC made 440-460
     GFLOP/s together in some windows and 240 in others (each at half its single-thread
-    rate, as when the two share a physical core), minutes apart."""
+    rate, as when the two share a physical core), minutes apart. `precision`: the loop of
+    that format's instruction (`_chains`; the dot formats count 2 ops per multiply-add)."""
     import threading
 
-    iterations = _iterations_lasting(seconds)
+    loop, ops = _chains(precision)
+    iterations = _iterations_lasting(seconds, loop)
     gate = threading.Barrier(threads + 1)        # cyclic: start and end of each window
 
     def work():
         for _ in range(repeats):
             gate.wait()
-            _fma_chains(iterations)              # releases the GIL (nogil)
+            loop(iterations)                     # releases the GIL (nogil)
             gate.wait()
 
     team = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
@@ -166,7 +193,7 @@ def team_fma_peak_gflops(threads: int, seconds: float = 0.03, repeats: int = 3) 
         best = min(best, time.perf_counter() - start)
     for thread in team:
         thread.join()
-    return threads * iterations * FMA_CHAIN_FLOPS / best / 1e9
+    return threads * iterations * ops / best / 1e9
 
 
 def read_bandwidth(nbytes: int, seconds: float = 0.15) -> float:
@@ -189,6 +216,27 @@ def read_bandwidth(nbytes: int, seconds: float = 0.15) -> float:
         _read(a, reps)
         best = min(best, time.perf_counter() - start)
     return a.nbytes * reps / best / 1e9
+
+
+def team_read_bandwidth(nbytes: int, threads: int, seconds: float = 0.15) -> float:
+    """GB/s of `threads` threads at once, each reading its own buffer of `nbytes` (all of
+    them together, best of 3): what a shared level (L3, DRAM) gives a team. Two threads of
+    the AMD EPYC read 21 GB/s from DRAM together, as much as one alone."""
+    import threading
+
+    bufs = [aligned(np.random.default_rng(t).random(max(256, nbytes // 4), dtype=np.float32))
+            for t in range(threads)]
+    reps = max(1, int(seconds * read_bandwidth(nbytes, seconds / 3) * 1e9 / bufs[0].nbytes))
+    best = float("inf")
+    for _ in range(3):
+        team = [threading.Thread(target=_read, args=(b, reps)) for b in bufs]
+        start = time.perf_counter()
+        for thread in team:
+            thread.start()
+        for thread in team:
+            thread.join()
+        best = min(best, time.perf_counter() - start)
+    return threads * bufs[0].nbytes * reps / best / 1e9
 
 
 def measure_levels() -> list[Level]:

@@ -7,7 +7,10 @@ natively (bf16: AVX512-BF16 or AMX-BF16; int8: AVX-512 VNNI, AVX-VNNI or AMX-INT
 recorded cost is within NLL_BUDGET_BITS, the fastest, measured on this machine at batch 1;
 fp32 is always a candidate, and a checkpoint with no recorded cost runs fp32.
 (The kernel's bf16 and int8 paths themselves need only AVX2 or AVX-512F: they widen the
-weights to float32 and keep float32 activations. See docs/cpu-kernel.md.)
+weights to float32 and keep float32 activations. bf16a and int8a round the activations
+too and multiply with AVX512-BF16's `vdpbf16ps` and VNNI's `vpdpbusd`; elsewhere a
+portable path gives the same bits, slowly, so `auto` takes them only where native.
+See docs/cpu-kernel.md.)
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")   # every backend's, see registry.py
+PRECISIONS = ("auto", "fp32", "bf16", "int8", "bf16a", "int8a", "fp16")  # see registry.py
 NLL_BUDGET_BITS = 0.02
 METADATA_KEY = "precision_nll_cost"
 NATIVE_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"),
-                "int8": ("avx512_vnni", "avx_vnni", "amx_int8")}
+                "int8": ("avx512_vnni", "avx_vnni", "amx_int8"),
+                # the dot formats' instructions themselves (cpu/dot.py): 512-bit only
+                "bf16a": ("avx512_bf16",), "int8a": ("avx512_vnni",)}
 
 
 def cpu_flags() -> frozenset[str]:

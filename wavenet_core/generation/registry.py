@@ -8,7 +8,7 @@ refuses the options it lacks by name, and "auto" picks, among triton on a GPU, t
 backend and torch, the first that runs the model.
 
 `precision` chooses the weights' number format where a backend offers a choice: the
-compiled CPU backend takes fp32, bf16 or int8 (auto: precision.py's rule, using the
+compiled CPU backend takes fp32, bf16, int8, bf16a or int8a (auto: precision.py's rule, using the
 checkpoint's recorded NLL costs); the triton backend fp32 or fp16 (auto: fp16 on CUDA);
 the others run float32.
 """
@@ -29,7 +29,7 @@ from wavenet_core.generation.torch.backend import TorchBackend
 from wavenet_core.model.wavenet import WaveNet
 
 BACKENDS = ("auto", "torch", "cpu", "cuda-graph", "triton")
-BACKEND_PRECISIONS = {"cpu": ("auto", "fp32", "bf16", "int8"),
+BACKEND_PRECISIONS = {"cpu": ("auto", "fp32", "bf16", "int8", "bf16a", "int8a"),
                       "triton": ("auto", "fp32", "fp16"),
                       "torch": ("auto", "fp32"), "cuda-graph": ("auto", "fp32")}
 

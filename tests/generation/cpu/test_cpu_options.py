@@ -6,6 +6,8 @@ invariance in group and split mode; the in-kernel sampler follows sampling.py.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -113,10 +115,14 @@ def _alone_then_together(config, precision, temperature):
     expected_state = (state.ring[0].clone(), float(state.next_value[0]),
                       int(state.positions[0]))
     runs = [(2, 16, "never", (5, 64, 51)), (3, 16, "never", (120,))]
-    if SPLIT_SUPPORTED:
-        runs += [(2, 1, "always", (1, 60, 59)), (3, 2, "always", (33, 87))]
+    if SPLIT_SUPPORTED:               # and split mode, with fewer slots than threads or more
+        runs += [(2, 1, "always", (1, 60, 59)), (3, 2, "always", (33, 87)),
+                 (2, 5, "always", (7, 113)), (3, 4, "always", (120,))]
     for threads, n, split, chunks in runs:
-        backend = CpuBackend(model, threads=threads, precision=precision, split=split)
+        # core_cache=0: as for a model larger than a core's L2, any number of slots splits
+        backend = CpuBackend(model, threads=threads, precision=precision, split=split,
+                             core_cache=0)
+        assert backend.split_threads(n) == (1 if split == "never" else threads)
         state = backend.new_state(n + 1)
         slots = [n] + list(range(n - 1))          # the stream under test in the last slot
         for r, slot in enumerate(slots):
@@ -136,11 +142,25 @@ def _alone_then_together(config, precision, temperature):
     return expected
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("precision", PRECISIONS + ("bf16a", "int8a"))
 @pytest.mark.parametrize("kind", list(CASES))
 def test_stream_is_bitwise_identical_alone_beside_others_and_split(kind, precision):
     expected = _alone_then_together(CASES[kind], precision, temperature=0.9)
     assert len(set(expected.tolist())) > 10                   # it did sample
+
+
+@pytest.mark.skipif(not SPLIT_SUPPORTED, reason="split mode needs x86-64 Linux")
+@pytest.mark.parametrize("precision", PRECISIONS + ("bf16a", "int8a"))   # + dot formats
+@pytest.mark.parametrize("kind", ["softmax", "mol"])
+def test_a_team_that_splits_the_residual_is_bitwise_one_thread(kind, precision):
+    """130 residual channels: two whole 64-wide panels, one per thread of a team of two
+    (the rest, [128, 144), every thread computes); out biases and the residual scale too."""
+    config = replace(CASES[kind], residual_channels=130)
+    team = CpuBackend(random_model(config), threads=2, precision=precision, core_cache=0)
+    assert [team._residual_panels(t, 2, 5) for t in range(2)] == [(0, 64, 128),
+                                                                  (64, 128, 128)]
+    expected = _alone_then_together(config, precision, temperature=0.9)
+    assert len(set(expected.tolist())) > 10
 
 
 # -- generation against the torch backend ----------------------------------------------------

@@ -3,7 +3,9 @@ the CPU is a Haswell, with Haswell's features only) must use no 512-bit register
 must give bitwise the samples and logits of this machine's build, in every precision.
 LLVM splits each 16-lane operation into 8-lane ones, and the AVX2 build uses smaller
 register blocks (cpu.simd.WIDE_REGISTERS); every output's FMA chain and the bf16/int8
-widening are the same, so nothing may differ (docs/cpu-kernel.md, "Weight formats").
+widening are the same, so nothing may differ (docs/cpu-kernel.md, "Weight formats"); the
+dot formats bf16a and int8a take their portable paths there (no AVX512-BF16, no VNNI),
+which must give the instructions' bits (docs/cpu-kernel.md, "Dot formats").
 The AVX2 build compiles in a subprocess with its own numba cache."""
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def outputs() -> dict[str, np.ndarray]:
     local = np.random.default_rng(1).standard_normal((ROWS, 60, 5)).astype(np.float32)
     slots = list(range(ROWS))
     out = {}
-    for precision in ("fp32", "bf16", "int8"):
+    for precision in ("fp32", "bf16", "int8", "bf16a", "int8a"):
         backend = CpuBackend(model, threads=1, precision=precision)
         state = backend.new_state(ROWS)
         for slot in slots:
@@ -57,7 +59,7 @@ def test_an_avx2_build_uses_no_512_bit_registers_and_gives_the_same_bits(tmp_pat
     env = {**os.environ, "NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": HASWELL_FEATURES,
            "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, __file__, str(tmp_path / "avx2.npz")], env=env,
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+                            cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["compiled"] and not report["wide"], report   # AVX2 blocks, built now

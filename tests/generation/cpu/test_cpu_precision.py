@@ -14,7 +14,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.cpu_reference import rounded_model, teacher_forced_rows
+from tests.helpers.cpu_reference import (
+    assert_matches_reference,
+    rounded_model,
+    teacher_forced_rows,
+)
 from tests.helpers.models import configs, random_inputs, random_model
 from wavenet_core.audio.wav import read_wav
 from wavenet_core.bench.precision_cost import kernel_bits
@@ -29,7 +33,7 @@ from wavenet_core.training.data import fixed_batches
 from wavenet_core.training.train import validation_bits
 from wavenet_core.training.utterance import make_utterance
 
-PRECISIONS = ("fp32", "bf16", "int8")
+PRECISIONS = ("fp32", "bf16", "int8", "bf16a", "int8a")
 MEL_SPEAKERS = WaveNetConfig(layers_per_stack=3, stacks=2, dilation_cycle=(1, 3, 5),
                              residual_channels=40, skip_channels=72, classes=256,
                              mel_channels=5, num_speakers=3, speaker_channels=4)
@@ -80,8 +84,8 @@ def test_each_precision_equals_a_float64_forward_with_the_same_rounded_weights(
     for r, (c, loc, speaker) in enumerate(streams):
         with torch.no_grad():
             full = ref(c, None if loc is None else loc.double(), speaker)[0].T.numpy()
-        np.testing.assert_allclose(logits[r, field - 1:], full, rtol=0, atol=1e-4,
-                                   err_msg=f"{precision=} {threads=} row {r}")
+        assert_matches_reference(logits[r, field - 1:], full, precision,
+                                 f"{precision=} {threads=} row {r}")
 
 
 def test_reduced_precision_changes_the_logits_a_little():
@@ -94,7 +98,7 @@ def test_reduced_precision_changes_the_logits_a_little():
         state = backend.new_state(1)
         backend.open_slot(state, 0, speaker=int(speaker))
         out[precision] = backend.teacher_force(state, [0], codes.numpy(), local[0].T[None].numpy())
-    for precision in ("bf16", "int8"):
+    for precision in PRECISIONS[1:]:
         diff = np.abs(out[precision] - out["fp32"]).max()
         assert 1e-5 < diff < 0.5, (precision, diff)
 
@@ -103,10 +107,12 @@ def test_reduced_precision_changes_the_logits_a_little():
 
 @pytest.mark.skipif(not SPLIT_SUPPORTED, reason="split mode needs x86-64 Linux")
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("rows,threads", [(1, 2), (1, 3), (2, 4), (3, 4)])
+@pytest.mark.parametrize("rows,threads", [(1, 2), (1, 3), (2, 4), (3, 4), (2, 2), (5, 3)])
 def test_split_across_threads_is_bitwise_one_thread(precision, rows, threads):
     model = random_model(MEL_SPEAKERS, seed=5)
-    backend = CpuBackend(model, threads=threads, precision=precision, split="always")
+    # core_cache=0: as for a model larger than a core's L2, where any number of slots splits
+    backend = CpuBackend(model, threads=threads, precision=precision, split="always",
+                         core_cache=0)
     assert backend.split_threads(rows) == threads
     solo = CpuBackend(model, threads=1, precision=precision)
     local = np.random.default_rng(rows).standard_normal((rows, 150, 5)).astype(np.float32)
@@ -127,7 +133,7 @@ def test_split_across_threads_is_bitwise_one_thread(precision, rows, threads):
     assert torch.equal(r1, r2) and torch.equal(p1, p2)
 
 
-@pytest.mark.parametrize("precision", ("bf16", "int8"))
+@pytest.mark.parametrize("precision", PRECISIONS[1:])
 def test_stream_is_bitwise_identical_alone_or_beside_others(precision):
     model = random_model(MEL_SPEAKERS, seed=3)
     local = np.random.default_rng(1).standard_normal((16, 120, 5)).astype(np.float32)
@@ -179,13 +185,29 @@ def test_auto_split_uses_the_faster_mode_and_keeps_measuring_the_other():
     assert choice.explore_every == 100                        # now one thread is 3x slower
 
 
-def test_auto_split_chooses_per_call_length():
+def test_many_slots_split_only_a_model_larger_than_a_core_cache():
+    model = random_model(MEL_SPEAKERS, seed=5)
+    nbytes = CpuBackend(model, threads=1).weight_bytes(1)
+    small = CpuBackend(model, threads=2, core_cache=nbytes)          # fits: group mode
+    large = CpuBackend(model, threads=2, core_cache=nbytes - 1)      # overflows: split
+    assert not small.streams_weights and large.streams_weights
+    assert [small.split_threads(n) for n in (1, 2, 16)] == [2, 1, 1]
+    assert [large.split_threads(n) for n in (1, 2, 16)] == [2, 2, 2]
+    never = CpuBackend(model, threads=2, split="never", core_cache=0)
+    assert [never.split_threads(n) for n in (1, 16)] == [1, 1]
+    assert CpuBackend(model, threads=1, core_cache=0).split_threads(16) == 1
+    # split, a thread reads its share (thread 0: one of the gate's three 16-vectors)
+    assert large.weight_bytes(16) < nbytes == small.weight_bytes(16)
+
+
+def test_auto_split_chooses_per_call_length_and_slots():
     # Short calls pay the handoff and long ones gain from the team: what a short call
-    # measured must not decide for long ones.
+    # measured must not decide for long ones; nor one stream's for sixteen.
     choices = SplitChoices()
     short, long = choices.for_call(16), choices.for_call(4000)
     assert choices.for_call(20) is short and choices.for_call(3000) is long
     assert short is not long
+    assert choices.for_call(4000, 16) is choices.for_call(3000, 31) is not long
     for _ in range(50):
         for choice, rates in ((short, {1: 9000.0, 2: 1000.0}), (long, {1: 3000.0, 2: 9000.0})):
             parts = choice.pick(2)
@@ -210,13 +232,17 @@ def test_auto_split_gives_the_same_samples_as_one_thread():
 
 def test_auto_takes_native_precisions_within_the_budget_only():
     flags = frozenset({"avx2", "avx512f", "avx512_bf16"})
-    assert native_precisions(flags) == ["fp32", "bf16"]
+    assert native_precisions(flags) == ["fp32", "bf16", "bf16a"]
     assert cpu_candidates({"bf16": 0.001, "int8": 0.001}, flags) == ["fp32", "bf16"]
     assert cpu_candidates({"bf16": 0.05}, flags) == ["fp32"]
     assert cpu_candidates({}, flags) == ["fp32"]
     every = frozenset({"avx512_bf16", "avx512_vnni"})
     assert cpu_candidates({"bf16": 0.01, "int8": 0.019}, every) == ["fp32", "bf16", "int8"]
     assert cpu_candidates({"bf16": 0.01, "int8": 0.03}, every) == ["fp32", "bf16"]
+    # the dot formats: their own instructions, their own recorded costs
+    costs = {"bf16": 0.01, "int8": 0.01, "bf16a": 0.015, "int8a": 0.021}
+    assert cpu_candidates(costs, every) == ["fp32", "bf16", "int8", "bf16a"]
+    assert cpu_candidates(costs, frozenset({"amx_bf16", "avx_vnni"})) == ["fp32", "bf16", "int8"]
 
 
 def test_make_backend_precision_choices():

@@ -179,8 +179,10 @@ def test_options_interface():
     codes = backend.generate(state, [0], 2, np.zeros((1, 2, 3), np.float32))
     assert codes.dtype == np.int64 and np.abs(codes).max() <= 32767
     assert TritonBackend(random_model(option_config("mol")), DEVICE).accepts_mel_frames
-    wide = WaveNetConfig(layers_per_stack=1, stacks=1, residual_channels=256,
-                         gate_channels=128, kernel_size=3)
+    # wider tiles run in channel blocks (test_triton_wide.py); 16-channel blocks of a
+    # 2048-wide residual are 128 KiB in fp32 (refused), 64 KiB in fp16
+    wide = WaveNetConfig(layers_per_stack=1, stacks=1, residual_channels=2048,
+                         gate_channels=16, skip_channels=16, kernel_size=3)
     with pytest.raises(ValueError, match="too wide"):
         TritonBackend(random_model(wide), DEVICE, precision="fp32")
-    TritonBackend(random_model(wide), DEVICE, precision="fp16")      # 64 KiB tiles fit
+    TritonBackend(random_model(wide), DEVICE, precision="fp16")

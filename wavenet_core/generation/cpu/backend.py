@@ -10,9 +10,11 @@ backend then takes per-sample rows, not frames). The kernel
 releases the GIL. Two ways to use the threads (docs/cpu-kernel.md):
 - group mode (at least as many slots as threads): the slots are split into contiguous
   groups, one per thread, each thread with the whole model;
-- split mode (fewer slots than threads, e.g. one stream on two cores): every thread runs
-  all the slots but owns a column slice of every matrix, packed into its own buffer so it
-  stays in its own core's L2; the threads meet at a spin barrier per layer (cpu/sync.py).
+- split mode (fewer slots than threads, e.g. one stream on two cores, or any number of
+  slots on a model whose weights overflow a core's L2): every thread runs all the slots
+  but owns a column slice of every matrix, packed into its own buffer so it stays in its
+  own core's L2 (or, for a large model, so each core streams only its share from memory);
+  the threads meet at a spin barrier per layer (cpu/sync.py).
 
 Weights come in three formats (cpu/weights.py): fp32, bf16 (half the bytes) and int8 with
 per-column scales (a quarter), all accumulated in float32; `precision.py` picks one.
@@ -41,12 +43,14 @@ import numpy as np
 import torch
 
 from wavenet_core.generation.capabilities import require
+from wavenet_core.generation.cpu.dot import GROUP
 from wavenet_core.generation.cpu.excitation import excitation_dims
 from wavenet_core.generation.cpu.kernels import Call, Dims, Shard, Team
 from wavenet_core.generation.cpu.loop import run_rows
 from wavenet_core.generation.cpu.packing import PaddedMatrices, aligned, split_range
 from wavenet_core.generation.cpu.scalar import OUT_KINDS
-from wavenet_core.generation.cpu.split import SplitChoices
+from wavenet_core.generation.cpu.simd import PANEL
+from wavenet_core.generation.cpu.split import SplitChoices, cache_sizes
 from wavenet_core.generation.cpu.sync import SPLIT_SUPPORTED, new_flags
 from wavenet_core.generation.cpu.weights import PRECISIONS
 from wavenet_core.generation.mel_frames import MelFrames
@@ -63,13 +67,15 @@ class CpuBackend(StateSlots):
     `threads` worker threads share each call (default: numba's thread count, the number
     of cores); `precision` is the weight format: fp32, bf16 or int8 (`make_backend`
     resolves "auto"); `split` says when calls with fewer slots than threads split every
-    matrix across the threads: "always", "never", or "auto" (when measured faster).
+    matrix across the threads: "always", "never", or "auto" (when measured faster); with
+    weights larger than a core's L2 (`core_cache`, bytes; default: this CPU's), calls on
+    any number of slots may split.
     """
 
     name = "cpu"
 
     def __init__(self, model: WaveNet, threads: int | None = None, precision: str = "fp32",
-                 split: str = "auto"):
+                 split: str = "auto", core_cache: int | None = None):
         if split not in SPLIT_POLICIES:
             raise ValueError(f"split must be one of {', '.join(SPLIT_POLICIES)}")
         if precision not in PRECISIONS:
@@ -100,6 +106,11 @@ class CpuBackend(StateSlots):
         self._pool_lock = threading.Lock()
         self.split = split
         self._split_choices = SplitChoices()
+        solo = self._shards[1][0]
+        # the whole model overflows one core's L2: in group mode every thread would stream
+        # all of it from L3 or memory for each step; split, each core reads its share once
+        self.streams_weights = solo.w.nbytes + solo.s.nbytes > (
+            cache_sizes()["L2"] if core_cache is None else core_cache)
 
     # -- interface ------------------------------------------------------------------
 
@@ -179,16 +190,24 @@ class CpuBackend(StateSlots):
 
     def split_threads(self, num_slots: int) -> int:
         """Threads that may split every matrix for a call of `num_slots` slots (1: group
-        mode): all of them when there are fewer slots than threads."""
-        if SPLIT_SUPPORTED and self.split != "never" and 0 < num_slots < self.threads:
+        mode): all of them when there are fewer slots than threads, or for any number of
+        slots when the model's weights overflow a core's L2 (`streams_weights`)."""
+        if (SPLIT_SUPPORTED and self.split != "never" and self.threads > 1 and num_slots > 0
+                and (num_slots < self.threads or self.streams_weights)):
             return self.threads
         return 1
 
     def weight_bytes(self, num_slots: int = 1) -> int:
         """Weight bytes one thread reads per step of a call on `num_slots` slots (its
-        shard in split mode, the whole model in group mode)."""
-        shard = self._team_shards(self.split_threads(num_slots))[0]
-        return shard.w.nbytes + shard.s.nbytes
+        shard in split mode, less the residual panels other threads compute; the whole
+        model in group mode)."""
+        parts = self.split_threads(num_slots)
+        shard = self._team_shards(parts)[0]
+        lo, hi, shared = self._residual_panels(0, parts, num_slots)
+        words = self.dims.zp // GROUP[self.precision]          # weight words per column
+        per_column = words * shard.w.itemsize + (4 if shard.s.size else 0)
+        skipped = (shared - (hi - lo)) * self.config.num_layers * per_column
+        return shard.w.nbytes + shard.s.nbytes - skipped
 
     # -- internals ------------------------------------------------------------------
 
@@ -253,14 +272,30 @@ class CpuBackend(StateSlots):
                          np.ascontiguousarray(frames.phase, dtype=np.int64), frames.hop,
                          num_steps)
 
+    def _residual_panels(self, part: int, parts: int, n: int) -> tuple[int, int, int]:
+        """(lo, hi, shared): thread `part`'s residual columns [lo, hi) of the shared
+        [0, shared), in whole panels, when a team of `parts` splits the residual too (an
+        extra barrier per layer): for calls on at least as many slots as threads, or on a
+        model that streams its weights, whose residual has a panel per thread. Else
+        (0, 0, 0): every thread computes the whole residual, cheaper than a barrier for
+        one stream on a small model (docs/cpu-kernel.md)."""
+        panels = self.dims.cp // PANEL
+        if parts < 2 or panels < parts or not (n >= parts or self.streams_weights):
+            return 0, 0, 0
+        lo, hi = split_range(panels, parts)[part]
+        return lo * PANEL, hi * PANEL, panels * PANEL
+
     def _teams(self, threads: int, n: int) -> list[Team]:
         """The team of a call on n slots: one Team per thread, all sharing one set of
         buffers and barrier counters."""
         d = self.dims
         shared = dict(flags=new_flags(threads), z=aligned(np.zeros(2 * n * d.zp)),
                       act=aligned(np.zeros(n * d.sp)), hid=aligned(np.zeros(n * d.sp)),
-                      lg=aligned(np.zeros(n * d.qp)))
-        return [Team(thread=t, threads=threads, **shared) for t in range(threads)]
+                      lg=aligned(np.zeros(n * d.qp)), x=aligned(np.zeros(n * d.cp)))
+        return [Team(thread=t, threads=threads, **shared,
+                     **dict(zip(("res_lo", "res_hi", "res_all"),
+                                self._residual_panels(t, threads, n))))
+                for t in range(threads)]
 
     def _run(self, state: GenerationState, slots: np.ndarray, num_steps: int, local,
              forced: np.ndarray, logits: np.ndarray, lpc=None, shaping=None) -> np.ndarray:
@@ -308,7 +343,7 @@ class CpuBackend(StateSlots):
         parts = self.split_threads(n)
         measured = parts > 1 and self.split == "auto"       # auto: pick and time a mode
         if measured:
-            choice = self._split_choices.for_call(num_steps)
+            choice = self._split_choices.for_call(num_steps, n)
             parts = choice.pick(parts)
         if parts > 1:                     # split mode: every thread on all slots
             shards = self._team_shards(parts)

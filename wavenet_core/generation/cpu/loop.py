@@ -27,12 +27,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from wavenet_core.generation.cpu.dot import group_of
 from wavenet_core.generation.cpu.excitation import (
     excitation_value,
     mulaw_code,
     push_and_predict,
 )
-from wavenet_core.generation.cpu.kernels import _matmul
+from wavenet_core.generation.cpu.kernels import _matmul, scratch_words
 from wavenet_core.generation.cpu.scalar import pcm_code, sample_scalar_one
 from wavenet_core.generation.cpu.simd import (
     _JIT,
@@ -72,11 +73,16 @@ def run_rows(dims, shard, call, team):
     has_out_b = shard.out_b.shape[0] > 0
     scale = dims.scale
     lead = team.thread == 0
+    res_all = team.res_all              # > 0: the team splits the residual (see Team)
+    res_lo, res_hi = (team.res_lo, team.res_hi) if res_all > 0 else (0, 0)
+    zwords = zp // group_of(shard.w)    # weight words per out column (panels as for fp32)
     no_scales = shard.s[:0]
 
     xs = _aligned_zeros(n * xw)
     gin = _aligned_zeros(n * kcp)       # per row: [x(t-(k-1)d), ..., x(t-d), x(t)]
     h = _aligned_zeros(n * jt2)         # per row: my filter, gate pre-activations
+    # the dot formats' packed matrix inputs (cpu/dot.py), per row
+    packed = _aligned_zeros(n * scratch_words(max(kcp, zp, dims.sp)))
     probs = np.zeros(nout, np.float32)
     pos = np.zeros(n, np.int64)
     code = np.zeros(n, np.int64)
@@ -125,7 +131,7 @@ def run_rows(dims, shard, call, team):
                     _matmul(shard.local_p, no_scales, layer * m * jt2, 0, m, jt2, call.frames,
                             (r * num_frames + first_frame[r]) * m, m,
                             call.bias, (r * num_layers + layer) * jt2, 0,
-                            proj, (r * num_layers + layer) * nfb * jt2, jt2, nf)
+                            proj, (r * num_layers + layer) * nfb * jt2, jt2, nf, packed)
         for kk in range(kn):
             k = k0 + kk
             for r in range(n):
@@ -204,11 +210,11 @@ def run_rows(dims, shard, call, team):
                             for o in range(jt2):
                                 hr[o] = pa[o] * w0 + pb[o] * w1
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
-                                kcp, jt2, gin, 0, kcp, hinit, 0, jt2, h, 0, jt2, n)
+                                kcp, jt2, gin, 0, kcp, hinit, 0, jt2, h, 0, jt2, n, packed)
                     else:
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
                                 kcp, jt2, gin, 0, kcp, call.bias, layer * jt2,
-                                num_layers * jt2, h, 0, jt2, n)
+                                num_layers * jt2, h, 0, jt2, n, packed)
                     for r in range(n):
                         hf = h[r * jt2:r * jt2 + jt]
                         hg = h[r * jt2 + jt:(r + 1) * jt2]
@@ -223,13 +229,33 @@ def run_rows(dims, shard, call, team):
                         xr = xs[r * xw:(r + 1) * xw]
                         for o in range(xw):
                             xr[o] = xr[o] + ob[o]
-                _matmul(shard.w, shard.s, shard.out_off[layer], shard.out_soff[layer], zp, xw,
-                        team.z, zb * n * zp, zp, xs, 0, xw, xs, 0, xw, n)
+                if res_all > 0:          # my residual panels, then [res_all, cp) and skip
+                    _matmul(shard.w, shard.s, shard.out_off[layer] + res_lo * zwords,
+                            shard.out_soff[layer] + res_lo, zp, res_hi - res_lo,
+                            team.z, zb * n * zp, zp, xs, res_lo, xw, xs, res_lo, xw, n, packed)
+                _matmul(shard.w, shard.s, shard.out_off[layer] + res_all * zwords,
+                        shard.out_soff[layer] + res_all, zp, xw - res_all,
+                        team.z, zb * n * zp, zp, xs, res_all, xw, xs, res_all, xw, n, packed)
                 if scale != _ONE:
                     for r in range(n):
                         xr = xs[r * xw:r * xw + c]
-                        for o in range(c):
+                        for o in range(res_lo, min(res_hi, c)):
                             xr[o] = xr[o] * scale
+                        for o in range(res_all, c):
+                            xr[o] = xr[o] * scale
+                if res_all > 0:          # share my residual columns, take the others'
+                    for r in range(n):
+                        xr = xs[r * xw:r * xw + res_all]
+                        tx = team.x[r * cp:r * cp + res_all]
+                        for o in range(res_lo, res_hi):
+                            tx[o] = xr[o]
+                    generation += 1
+                    barrier(team.flags, team.thread, team.threads, generation)
+                    for r in range(n):
+                        xr = xs[r * xw:r * xw + res_all]
+                        tx = team.x[r * cp:r * cp + res_all]
+                        for o in range(res_all):
+                            xr[o] = tx[o]
                 zb = 1 - zb
             for r in range(n):
                 skip = xs[r * xw + cp:(r + 1) * xw]
@@ -240,7 +266,7 @@ def run_rows(dims, shard, call, team):
             barrier(team.flags, team.thread, team.threads, generation)
             if shard.ht > 0:
                 _matmul(shard.w, shard.s, shard.head_off, shard.head_soff, sp, shard.ht,
-                        team.act, 0, sp, shard.head_b, 0, 0, team.hid, shard.h_lo, sp, n)
+                        team.act, 0, sp, shard.head_b, 0, 0, team.hid, shard.h_lo, sp, n, packed)
                 for r in range(n):
                     hr = team.hid[r * sp + shard.h_lo:]
                     for o in range(shard.ht):
@@ -249,7 +275,7 @@ def run_rows(dims, shard, call, team):
             barrier(team.flags, team.thread, team.threads, generation)
             if shard.qt > 0:
                 _matmul(shard.w, shard.s, shard.logit_off, shard.logit_soff, sp, shard.qt,
-                        team.hid, 0, sp, shard.logit_b, 0, 0, team.lg, shard.q_lo, qp, n)
+                        team.hid, 0, sp, shard.logit_b, 0, 0, team.lg, shard.q_lo, qp, n, packed)
             generation += 1
             barrier(team.flags, team.thread, team.threads, generation)
             for r in range(n):

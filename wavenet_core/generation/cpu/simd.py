@@ -19,20 +19,20 @@ from wavenet_core.generation.sampling import MASK32, MIX_1, MIX_2, SEED_SALT
 FASTMATH = {"nnan", "ninf", "nsz", "contract"}
 _JIT = dict(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
 
-def _target_has_avx512() -> bool:
-    """Whether numba compiles for a CPU with AVX-512 (NUMBA_CPU_FEATURES if set, else this
-    host's), i.e. 32 registers of 16 floats; without it a 16-lane vector takes two of the
-    16 AVX2 registers."""
+def _target_has(feature: str) -> bool:
+    """Whether numba compiles for a CPU with LLVM feature `feature` (e.g. "avx512f"), from
+    NUMBA_CPU_FEATURES if set, else this host's. Without avx512f a 16-lane vector takes
+    two of the 16 AVX2 registers."""
     import llvmlite.binding as llvm
     import numba
 
     features = numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
-    return "+avx512f" in features.split(",")
+    return f"+{feature}" in features.split(",")
 
 
 # Register blocks of 16 accumulators (4 x 64, 8 x 32, one row x 128) need AVX-512; with
 # AVX2 they spill, so cpu.kernels._matmul uses blocks of 4 vectors there (2 x 32, 1 x 64).
-WIDE_REGISTERS = _target_has_avx512()
+WIDE_REGISTERS = _target_has("avx512f")
 LANES = 16            # floats per vector
 PANEL = 64            # outputs per weight panel (4 vectors)
 ROWS = 4              # rows per register block

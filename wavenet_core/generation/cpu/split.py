@@ -1,9 +1,32 @@
-"""Choosing between group and split mode for calls with fewer slots than threads, by
-measuring both (docs/cpu-kernel.md, "Threads")."""
+"""Choosing between group and split mode (docs/cpu-kernel.md, "Threads"): split mode for
+calls with fewer slots than threads, and for any call on a model whose weights overflow a
+core's L2 (each core then streams its share of the weights, not all of them); `auto`
+measures both ways.
+"""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+
+def cache_sizes() -> dict[str, int]:
+    """{'L1': bytes, 'L2': bytes, 'L3': bytes} of cpu0's data/unified caches (sysfs);
+    common defaults where the OS does not say."""
+    sizes = {"L1": 32 << 10, "L2": 1 << 20, "L3": 16 << 20}
+    root = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in sorted(root.glob("index*")):
+        try:
+            kind = (index / "type").read_text().strip()
+            level = int((index / "level").read_text())
+            text = (index / "size").read_text().strip().upper()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction" or level not in (1, 2, 3):
+            continue
+        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1], 1)
+        sizes[f"L{level}"] = int(text.rstrip("KMG")) * unit
+    return sizes
 
 
 class SplitChoice:
@@ -59,14 +82,17 @@ class SplitChoice:
 
 
 class SplitChoices:
-    """One SplitChoice per call length (steps, in powers of two). Which mode wins depends on
-    it: a split call pays a fixed handoff to the partner thread, so short calls favour one
-    thread and long ones the team. One average over both misled: a 16-step warm-up call
-    measured the team at a fraction of its speed, and one stream on two cores then ran on
-    one thread at 69,000 samples/s where the team made 91,000 (AMD EPYC, config B, bf16)."""
+    """One SplitChoice per call length (steps) and number of slots, both in powers of two.
+    Which mode wins depends on them: a split call pays a fixed handoff to the partner
+    thread, so short calls favour one thread and long ones the team. One average over both
+    misled: a 16-step warm-up call measured the team at a fraction of its speed, and one
+    stream on two cores then ran on one thread at 69,000 samples/s where the team made
+    91,000 (AMD EPYC, config B, bf16). With many slots, group mode reads every weight once
+    per thread and the team once in all, so the answer changes with the slots too."""
 
     def __init__(self):
-        self._by_length: dict[int, SplitChoice] = {}
+        self._by_shape: dict[tuple[int, int], SplitChoice] = {}
 
-    def for_call(self, num_steps: int) -> SplitChoice:
-        return self._by_length.setdefault(max(1, num_steps).bit_length(), SplitChoice())
+    def for_call(self, num_steps: int, num_slots: int = 1) -> SplitChoice:
+        key = (max(1, num_steps).bit_length(), max(1, num_slots).bit_length())
+        return self._by_shape.setdefault(key, SplitChoice())

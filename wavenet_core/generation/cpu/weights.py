@@ -1,6 +1,6 @@
 """Weight formats of the compiled CPU backend and their 16-lane loads (see docs/cpu-kernel.md).
 
-A matrix is stored as `[inputs, outputs]` panels (cpu/backend.py) in one of three formats;
+A matrix is stored as `[inputs, outputs]` panels (cpu/backend.py) in one of five formats;
 the dtype of the weight buffer says which, and numba compiles one kernel per format:
 
 - fp32  (float32): the weights as trained.
@@ -12,9 +12,11 @@ the dtype of the weight buffer says which, and numba compiles one kernel per for
 - int8  (int8, one float32 scale per output column): a quarter of the bytes. The inner loop
   accumulates x * q from zero, and the column's scale and the bias/init are applied once at
   the end: y = fma(acc, scale, init).
+- bf16a (uint32) and int8a (int32): the dot formats, which round the activations too
+  (cpu/dot.py): a word holds 2 (bf16) or 4 (int8) consecutive inputs of one column.
 
-Every format accumulates in float32 with the same FMA chain per output element, in input
-order, so batch invariance and the bitwise equality of the multi-core split hold for each.
+Every format accumulates with the same chain per output element, in input order (int8a
+in exact int32), so batch invariance and the bitwise equality of the multi-core split hold for each.
 """
 
 from __future__ import annotations
@@ -26,26 +28,17 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from wavenet_core.generation.cpu.dot import _kind, flush_start, mac
 from wavenet_core.generation.cpu.simd import _LLVEC, F32X16, LANES, PANEL
 
-PRECISIONS = ("fp32", "bf16", "int8")
-WEIGHT_DTYPES = {"fp32": np.float32, "bf16": np.uint16, "int8": np.int8}
+PRECISIONS = ("fp32", "bf16", "int8", "bf16a", "int8a")
+WEIGHT_DTYPES = {"fp32": np.float32, "bf16": np.uint16, "int8": np.int8,
+                 "bf16a": np.uint32, "int8a": np.int32}
 
 _I32 = ir.IntType(32)
 _I32X16 = ir.VectorType(_I32, LANES)
 _HI_MASK = ir.Constant(_I32X16, [-65536] * LANES)       # 0xFFFF0000
 _SHIFT16 = ir.Constant(_I32X16, [16] * LANES)
-
-
-def _kind(arrty) -> str:
-    dtype = arrty.dtype
-    if dtype == types.float32:
-        return "fp32"
-    if dtype == types.uint16:
-        return "bf16"
-    if dtype == types.int8:
-        return "int8"
-    raise TypeError(f"unsupported weight dtype {dtype}")
 
 
 def _ptr(context, builder, arrty, arr, index, elem_vec):
@@ -56,7 +49,7 @@ def _ptr(context, builder, arrty, arr, index, elem_vec):
 def _load16(context, builder, arrty, arr, index):
     """16 weights starting at flat element `index` -> one float32 vector (plain order)."""
     kind = _kind(arrty)
-    if kind == "fp32":
+    if kind in ("fp32", "bf16a", "int8a"):       # floats, or words carried as their bits
         return builder.load(_ptr(context, builder, arrty, arr, index, _LLVEC), align=4)
     if kind == "bf16":
         raw = builder.load(_ptr(context, builder, arrty, arr, index,
@@ -134,39 +127,69 @@ def _wload2(typingctx, arr, index):
 
 
 @intrinsic
-def _acc_init(typingctx, w, init, index):
-    """Start of an output vector's FMA chain: the bias/init row (fp32, bf16) or 0 (int8,
-    whose init is added after the scale)."""
+def _mac(typingctx, w, a, b, acc):
+    """acc + a * b for w's format: one fma, or one dot instruction over a word of inputs
+    (cpu/dot.py)."""
+    kind = _kind(w)
+
+    def codegen(context, builder, sig, args):
+        return mac(builder, kind, args[1], args[2], args[3])
+    return F32X16(w, a, b, acc), codegen
+
+
+def _load_vec(context, builder, arrty, arr, at):
+    data = context.make_array(arrty)(context, builder, arr).data
+    return builder.load(builder.bitcast(builder.gep(data, [at]), _LLVEC.as_pointer()), align=4)
+
+
+@intrinsic
+def _acc_init(typingctx, w, init, index, x, xi):
+    """Start of an output vector's chain: the bias/init row (fp32, bf16, bf16a), 0 (int8,
+    whose init is added after the scale) or the row's correction -128 sum q at x[xi]
+    (int8a, packed by cpu.dot.pack_rows)."""
     kind = _kind(w)
 
     def codegen(context, builder, sig, args):
         if kind == "int8":
             return ir.Constant(_LLVEC, [0.0] * LANES)
-        data = context.make_array(sig.args[1])(context, builder, args[1]).data
-        ptr = builder.bitcast(builder.gep(data, [args[2]]), _LLVEC.as_pointer())
-        return builder.load(ptr, align=4)
-    return F32X16(w, init, index), codegen
+        if kind == "int8a":
+            data = context.make_array(sig.args[3])(context, builder, args[3]).data
+            word = builder.load(builder.gep(data, [args[4]]))
+            lane0 = builder.insert_element(ir.Constant(_LLVEC, ir.Undefined), word,
+                                           ir.Constant(_I32, 0))
+            return builder.shuffle_vector(lane0, ir.Constant(_LLVEC, ir.Undefined),
+                                          ir.Constant(_I32X16, [0] * LANES))
+        start = _load_vec(context, builder, sig.args[1], args[1], args[2])
+        return flush_start(builder, start) if kind == "bf16a" else start
+    return F32X16(w, init, index, x, xi), codegen
 
 
 @intrinsic
-def _acc_final(typingctx, w, acc, scales, s_index, init, index):
-    """End of the chain: acc (fp32, bf16) or fma(acc, scale, init) (int8)."""
+def _acc_final(typingctx, w, acc, scales, s_index, init, index, x, xi):
+    """End of the chain: acc (fp32, bf16, bf16a), fma(acc, scale, init) (int8) or
+    fma(float(acc), scale * the row's scale x[xi + 1], init) (int8a)."""
     kind = _kind(w)
 
     def codegen(context, builder, sig, args):
-        if kind != "int8":
+        if kind not in ("int8", "int8a"):
             return args[1]
-
-        def vec(arrty, arr, at):
-            data = context.make_array(arrty)(context, builder, arr).data
-            return builder.load(builder.bitcast(builder.gep(data, [at]), _LLVEC.as_pointer()),
-                                align=4)
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(_LLVEC, [_LLVEC] * 3), "llvm.fma.v16f32")
-        scale = vec(sig.args[2], args[2], args[3])
-        start = vec(sig.args[4], args[4], args[5])
-        return builder.call(fma, [args[1], scale, start])
-    return F32X16(w, acc, scales, s_index, init, index), codegen
+        scale = _load_vec(context, builder, sig.args[2], args[2], args[3])
+        start = _load_vec(context, builder, sig.args[4], args[4], args[5])
+        acc = args[1]
+        if kind == "int8a":
+            data = context.make_array(sig.args[6])(context, builder, args[6]).data
+            one = ir.Constant(args[7].type, 1)
+            row = builder.load(builder.gep(data, [builder.add(args[7], one)]))
+            lane0 = builder.insert_element(ir.Constant(_LLVEC, ir.Undefined), row,
+                                           ir.Constant(_I32, 0))
+            row = builder.shuffle_vector(lane0, ir.Constant(_LLVEC, ir.Undefined),
+                                         ir.Constant(_I32X16, [0] * LANES))
+            scale = builder.fmul(scale, row)
+            acc = builder.sitofp(builder.bitcast(acc, _I32X16), _LLVEC)
+        return builder.call(fma, [acc, scale, start])
+    return F32X16(w, acc, scales, s_index, init, index, x, xi), codegen
 
 
 # -- encoding (host side) ----------------------------------------------------------------
@@ -186,12 +209,34 @@ def int8_codes(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, scale
 
 
+def flushed_bf16_bits(w: np.ndarray) -> np.ndarray:
+    """bf16_bits with the values below the smallest normal flushed to zero (of the same
+    sign), as the dot instruction reads them (DAZ)."""
+    bits = bf16_bits(w)
+    return np.where(bits & 0x7F80, bits, bits & 0x8000).astype(np.uint16)
+
+
+def _words(parts: np.ndarray, group: int, bits: int) -> np.ndarray:
+    """[inputs, outputs] unsigned parts -> [inputs / group, outputs] words, input g*i in
+    the lowest bits."""
+    n_in = parts.shape[0]
+    if n_in % group:
+        raise ValueError(f"{n_in} inputs do not form groups of {group}")
+    parts = parts.astype(np.uint32).reshape(n_in // group, group, -1)
+    word = np.zeros(parts[:, 0].shape, np.uint32)
+    for j in range(group):
+        word |= parts[:, j] << np.uint32(bits * j)
+    return word
+
+
 def rounded(w: np.ndarray, precision: str) -> np.ndarray:
-    """The float32 values a format's kernel multiplies by (for references and NLL cost)."""
+    """The float32 values a format's kernel multiplies by (for references and NLL cost).
+    The dot formats also round the activations (cpu/dot.py), which this does not show."""
     if precision == "fp32":
         return np.asarray(w, np.float32)
-    if precision == "bf16":
-        return (bf16_bits(w).astype(np.uint32) << 16).view(np.float32)
+    if precision in ("bf16", "bf16a"):
+        bits = bf16_bits(w) if precision == "bf16" else flushed_bf16_bits(w)
+        return (bits.astype(np.uint32) << 16).view(np.float32)
     codes, scale = int8_codes(w)
     return codes.astype(np.float64) * scale.astype(np.float64)
 
@@ -200,8 +245,12 @@ def encode_panels(w: np.ndarray, precision: str) -> tuple[np.ndarray, np.ndarray
     """[inputs, outputs] (outputs a multiple of 16) -> (flat panels in the format's dtype,
     float32 column scales: int8 only, else empty). Panels of 64 outputs, then the tail."""
     scales = np.zeros(0, np.float32)
-    if precision == "int8":
+    if precision in ("int8", "int8a"):
         w, scales = int8_codes(w)
+        if precision == "int8a":          # unsigned bytes (code + 128), four inputs a word
+            w = _words((w.astype(np.int16) + 128).astype(np.uint8), 4, 8).view(np.int32)
+    elif precision == "bf16a":
+        w = _words(flushed_bf16_bits(w), 2, 16)
     elif precision == "bf16":
         w = bf16_bits(w)
     else:

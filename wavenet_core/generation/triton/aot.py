@@ -80,7 +80,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     floats = {"residual_scale": float(config.residual_scale),
               "log_scale_min": float(config.log_scale_min)}
     ints = call_ints(config, batch, num_steps, local)
-    cp, gp, sp, qp, tn = kernel_shape(config, precision)
+    cp, gp, sp, qp, tn, cb, gb = kernel_shape(config, precision)
     constants = dict(C=config.residual_channels, Q=config.output_channels, CP=cp, GP=gp,
                      SP=sp, QP=qp, TN=tn, BB=block, KS=config.kernel_size, TEACHER=teacher,
                      LOCAL=local, OUT_BIAS=config.out_bias,
@@ -88,7 +88,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      MIXTURES=config.mixtures, DRAWS=draws_per_sample(config),
                      PRECISION="ieee", EXCITE=config.lpc_excitation, VALUES=values,
                      ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
-                     TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped)
+                     TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
+                     CB=cb, GB=gb)
     fn = triton.jit(wavenet_chunk)
     signature, attrs = {}, {}
     for index, name in enumerate(fn.arg_names):

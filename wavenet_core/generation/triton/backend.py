@@ -60,25 +60,39 @@ def _pow2(n: int) -> int:
     return max(16, 1 << (int(n) - 1).bit_length())
 
 
-def kernel_shape(config, precision: str) -> tuple[int, int, int, int, int]:
-    """Padded widths (CP, GP, SP, QP: powers of two >= 16, tl.dot's minimum) and the head
+def _rows_fitting(width: int, most: int, itemsize: int) -> int:
+    """The largest power of two <= most (and >= 16) of rows of `width` weights that fit
+    in TILE_BYTES."""
+    rows = most
+    while rows > 16 and rows * width * itemsize > TILE_BYTES:
+        rows //= 2
+    return rows
+
+
+def kernel_shape(config, precision: str) -> tuple[int, int, int, int, int, int, int]:
+    """Padded widths (CP, GP, SP, QP: powers of two >= 16, tl.dot's minimum), the head
     tile TN: hidden units per step of the head loop, so that its [S, TN] and [TN, outputs]
-    weight tiles (dot operands, staged in shared memory) fit in 64 KiB each."""
+    weight tiles (dot operands, staged in shared memory) fit in 64 KiB each, and the
+    channel blocks: CB input channels of a gate dot ([CB, GP] tiles), GB z channels of the
+    residual and skip dots ([GB, CP], [GB, SP]); CB = CP and GB = GP where whole tiles fit
+    (the kernel is then the one-block kernel)."""
     cp, gp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.gate_width,
                                          config.skip_channels, config.output_channels))
     itemsize = 2 if precision == "fp16" else 4
-    return cp, gp, sp, qp, min(sp, max(16, TILE_BYTES // (max(sp, qp) * itemsize)))
+    return (cp, gp, sp, qp, min(sp, max(16, TILE_BYTES // (max(sp, qp) * itemsize))),
+            _rows_fitting(gp, cp, itemsize), _rows_fitting(max(cp, sp), gp, itemsize))
 
 
 def require_fit(config, precision: str) -> None:
-    """Refuse a model whose per-layer weight tiles ([C, G], [G, C], [G, S], whole: only
-    the head is tiled) exceed TILE_BYTES: it would not fit an SM's shared memory (and
-    compiling it takes minutes before failing), e.g. r9y9's 512-wide LJSpeech preset."""
-    cp, gp, sp, _, _ = kernel_shape(config, precision)
-    tile = gp * max(cp, sp) * (2 if precision == "fp16" else 4)
+    """Refuse a model whose 16-channel weight blocks ([16, G], [16, C], [16, S]) exceed
+    TILE_BYTES: the kernel's smallest tiles would not fit an SM's shared memory (and
+    compiling it takes minutes before failing). Wider tiles run in channel blocks."""
+    cp, gp, sp, _, _, cb, gb = kernel_shape(config, precision)
+    itemsize = 2 if precision == "fp16" else 4
+    tile = max(cb * gp, gb * max(cp, sp)) * itemsize
     if tile > TILE_BYTES:
-        raise ValueError(f"the triton kernel keeps a whole {gp} x {max(cp, sp)} weight tile "
-                         f"({tile >> 10} KiB > {TILE_BYTES >> 10} KiB) in shared memory: "
+        raise ValueError(f"the triton kernel needs a {tile >> 10} KiB weight tile even in "
+                         f"blocks of 16 channels (> {TILE_BYTES >> 10} KiB of shared memory): "
                          f"this model is too wide for it; use the 'torch' backend")
 
 
@@ -158,7 +172,8 @@ class TritonBackend(StateSlots):
         self.accepts_mel_frames = not cfg.upsample_scales
         self.kernel = _compile(self.device)
         c, g, ks = cfg.residual_channels, cfg.gate_width, cfg.kernel_size
-        self.cp, self.gp, self.sp, self.qp, self.tn = kernel_shape(cfg, self.precision)
+        (self.cp, self.gp, self.sp, self.qp, self.tn, self.cb,
+         self.gb) = kernel_shape(cfg, self.precision)
         w = pack_weights(self.model)
         wdt = torch.float16 if self.precision == "fp16" else torch.float32
 
@@ -385,6 +400,11 @@ class TritonBackend(StateSlots):
         bias = self._bias(state, slots)
         cfg = self.config
         grid = (-(-len(slots) // self.block),)
+        padded = grid[0] * self.block          # blocked dots: x and z of each row, in memory
+        xs = (self._dummy if self.cb == self.cp else
+              torch.empty(padded, self.cp, device=self.device))
+        zs = (self._dummy if self.gb == self.gp else
+              torch.empty(padded, self.gp, device=self.device))
         self.kernel[grid](
             state.ring, state.positions, state.next_value if self._values else state.next_input,
             state.seed, state.temperature, slots, len(slots), num_steps, bias,
@@ -394,7 +414,7 @@ class TritonBackend(StateSlots):
             self.wskip, self.bres, self.bskip, self.wh, self.bh, self.wl, self.bl,
             state.ring.size(1), cfg.num_layers, cfg.residual_scale, cfg.log_scale_min,
             lpc, state.lpc_history if cfg.lpc_excitation else self._dummy, self.pred_w,
-            self.thresholds, self.table, self._dummy if shaping is None else shaping,
+            self.thresholds, self.table, self._dummy if shaping is None else shaping, xs, zs,
             C=cfg.residual_channels, Q=cfg.output_channels, CP=self.cp, GP=self.gp,
             SP=self.sp, QP=self.qp, TN=self.tn, BB=self.block, KS=cfg.kernel_size,
             TEACHER=forced is not None, LOCAL=frames is not None,
@@ -402,5 +422,6 @@ class TritonBackend(StateSlots):
             MIXTURES=cfg.mixtures, DRAWS=draws_per_sample(cfg), PRECISION="ieee",
             EXCITE=cfg.lpc_excitation, VALUES=self._values, ORDER=self.order, OP=self.op,
             LOG_OP=self.op.bit_length() - 1,
-            TP=self.tp, SHAPED=shaping is not None, num_warps=self.num_warps, num_stages=1)
+            TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb,
+            num_warps=self.num_warps, num_stages=1)
 

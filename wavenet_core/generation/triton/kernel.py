@@ -19,6 +19,14 @@ probabilities below floor x their total before the draw.
 The version-2 options (docs/architecture.md section 7) are constexpr switches, so the
 seed's design (k = 2, no biases, scale 1, softmax) compiles to no work for options it lacks.
 
+A model wider than one weight tile per dot allows (the backend's TILE_BYTES, e.g. r9y9's
+512-channel LJSpeech preset) runs the dots over channel blocks: the gate's over CB input
+channels at a time, the residual and skip dots over GB z channels (constexprs; CB = CP and
+GB = GP is the one-block kernel, unchanged). Registers cannot be sliced, so the blocked
+dots read their operands from memory: the past taps from the ring (x(t) is written over
+the oldest one after the gate), x(t) and z from the program's rows of two scratch
+buffers (xs, zs).
+
 Every weight is stored transposed ([in, out]), padded to powers of two >= 16 (tl.dot's
 minimum), in float32 (dots with input_precision="ieee", no TF32) or float16 (activations
 rounded to float16 at each dot's input, float32 accumulation); the ring, the residual
@@ -41,7 +49,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   dil_ptr, off_ptr, emb_ptr, wf_ptr, wg_ptr, wres_ptr, wskip_ptr,
                   bres_ptr, bskip_ptr, wh_ptr, bh_ptr, wl_ptr, bl_ptr,
                   ring_len, num_layers, residual_scale, log_scale_min,
-                  lpc_ptr, hist_ptr, pw_ptr, thr_ptr, tab_ptr, shape_ptr,
+                  lpc_ptr, hist_ptr, pw_ptr, thr_ptr, tab_ptr, shape_ptr, xs_ptr, zs_ptr,
                   C: tl.constexpr, Q: tl.constexpr, CP: tl.constexpr, GP: tl.constexpr,
                   SP: tl.constexpr, QP: tl.constexpr, TN: tl.constexpr, BB: tl.constexpr,
                   KS: tl.constexpr, TEACHER: tl.constexpr, LOCAL: tl.constexpr,
@@ -49,7 +57,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   MIXTURES: tl.constexpr, DRAWS: tl.constexpr, PRECISION: tl.constexpr,
                   EXCITE: tl.constexpr, VALUES: tl.constexpr, ORDER: tl.constexpr,
                   OP: tl.constexpr, LOG_OP: tl.constexpr, TP: tl.constexpr,
-                  SHAPED: tl.constexpr):
+                  SHAPED: tl.constexpr, CB: tl.constexpr, GB: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     live = rows < n
     cc = tl.arange(0, CP)
@@ -125,9 +133,10 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             span = (KS - 1) * dilation
             base = slot * ring_len + tl.load(off_ptr + layer)
             at = ring_ptr + (base + pos % span)[:, None] * C + cc[None, :]
-            previous = tl.load(at, mask=ring_mask, other=0.0)
-            tl.debug_barrier()
-            tl.store(at, x, mask=ring_mask)
+            if CB == CP:
+                previous = tl.load(at, mask=ring_mask, other=0.0)
+                tl.debug_barrier()
+                tl.store(at, x, mask=ring_mask)
             b_at = bias_ptr + (rows * num_layers + layer)[:, None] * (2 * GP) + gc[None, :]
             hf = tl.load(b_at, mask=live[:, None], other=0.0)
             hg = tl.load(b_at + GP, mask=live[:, None], other=0.0)
@@ -140,25 +149,65 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 hg += (tl.load(p_at + GP, mask=pm, other=0.0) * (1.0 - weight)
                        + tl.load(p_next + GP, mask=pm, other=0.0) * weight)
             w_at = layer * KS * CP * GP + to_gate
-            past = previous.to(wdt)
-            hf = hf + tl.dot(past, tl.load(wf_ptr + w_at), input_precision=PRECISION)
-            hg = hg + tl.dot(past, tl.load(wg_ptr + w_at), input_precision=PRECISION)
-            for j in tl.static_range(1, KS - 1):          # the younger past taps (KS > 2)
-                tap_at = ring_ptr + (base + (pos + j * dilation) % span)[:, None] * C
-                tap = tl.load(tap_at + cc[None, :], mask=ring_mask, other=0.0).to(wdt)
-                hf = hf + tl.dot(tap, tl.load(wf_ptr + w_at + j * CP * GP),
-                                 input_precision=PRECISION)
-                hg = hg + tl.dot(tap, tl.load(wg_ptr + w_at + j * CP * GP),
-                                 input_precision=PRECISION)
-            now = x.to(wdt)
-            last = (KS - 1) * CP * GP
-            hf = hf + tl.dot(now, tl.load(wf_ptr + w_at + last), input_precision=PRECISION)
-            hg = hg + tl.dot(now, tl.load(wg_ptr + w_at + last), input_precision=PRECISION)
+            if CB == CP:
+                past = previous.to(wdt)
+                hf = hf + tl.dot(past, tl.load(wf_ptr + w_at), input_precision=PRECISION)
+                hg = hg + tl.dot(past, tl.load(wg_ptr + w_at), input_precision=PRECISION)
+                for j in tl.static_range(1, KS - 1):          # the younger past taps (KS > 2)
+                    tap_at = ring_ptr + (base + (pos + j * dilation) % span)[:, None] * C
+                    tap = tl.load(tap_at + cc[None, :], mask=ring_mask, other=0.0).to(wdt)
+                    hf = hf + tl.dot(tap, tl.load(wf_ptr + w_at + j * CP * GP),
+                                     input_precision=PRECISION)
+                    hg = hg + tl.dot(tap, tl.load(wg_ptr + w_at + j * CP * GP),
+                                     input_precision=PRECISION)
+                now = x.to(wdt)
+                last = (KS - 1) * CP * GP
+                hf = hf + tl.dot(now, tl.load(wf_ptr + w_at + last), input_precision=PRECISION)
+                hg = hg + tl.dot(now, tl.load(wg_ptr + w_at + last), input_precision=PRECISION)
+            else:
+                # CB input channels at a time, every tap (oldest first, x(t) last); x(t)
+                # from the scratch, then written over the oldest tap once all have read it
+                tl.store(xs_ptr + rows[:, None] * CP + cc[None, :], x)
+                tl.debug_barrier()
+                cb = tl.arange(0, CB)
+                for c0 in tl.static_range(0, CP, CB):
+                    in_block = live[:, None] & ((c0 + cb) < C)[None, :]
+                    for j in tl.static_range(KS):
+                        if j < KS - 1:
+                            tap_at = ring_ptr + (base + (pos + j * dilation) % span)[:, None] * C
+                            tap = tl.load(tap_at + (c0 + cb)[None, :], mask=in_block, other=0.0)
+                        else:
+                            tap = tl.load(xs_ptr + rows[:, None] * CP + (c0 + cb)[None, :])
+                        w_blk = (layer * KS * CP * GP + (j * CP + c0 + cb)[:, None] * GP
+                                 + gc[None, :])
+                        hf = hf + tl.dot(tap.to(wdt), tl.load(wf_ptr + w_blk),
+                                         input_precision=PRECISION)
+                        hg = hg + tl.dot(tap.to(wdt), tl.load(wg_ptr + w_blk),
+                                         input_precision=PRECISION)
+                tl.debug_barrier()
+                tl.store(at, x, mask=ring_mask)
             z = ((2.0 * tl.sigmoid(2.0 * hf) - 1.0) * tl.sigmoid(hg)).to(wdt)
-            o_res = tl.dot(z, tl.load(wres_ptr + layer * GP * CP + to_res),
-                           input_precision=PRECISION)
-            o_skip = tl.dot(z, tl.load(wskip_ptr + layer * GP * SP + to_skip),
-                            input_precision=PRECISION)
+            if GB == GP:
+                o_res = tl.dot(z, tl.load(wres_ptr + layer * GP * CP + to_res),
+                               input_precision=PRECISION)
+                o_skip = tl.dot(z, tl.load(wskip_ptr + layer * GP * SP + to_skip),
+                                input_precision=PRECISION)
+            else:
+                # GB z channels at a time, z from the scratch
+                tl.debug_barrier()          # every thread has read the last layer's z
+                tl.store(zs_ptr + rows[:, None] * GP + gc[None, :], z.to(tl.float32))
+                tl.debug_barrier()
+                gb = tl.arange(0, GB)
+                o_res = tl.zeros([BB, CP], dtype=tl.float32)
+                o_skip = tl.zeros([BB, SP], dtype=tl.float32)
+                for g0 in tl.static_range(0, GP, GB):
+                    zb = tl.load(zs_ptr + rows[:, None] * GP + (g0 + gb)[None, :]).to(wdt)
+                    o_res += tl.dot(zb, tl.load(wres_ptr + layer * GP * CP
+                                                + (g0 + gb)[:, None] * CP + cc[None, :]),
+                                    input_precision=PRECISION)
+                    o_skip += tl.dot(zb, tl.load(wskip_ptr + layer * GP * SP
+                                                 + (g0 + gb)[:, None] * SP + sc[None, :]),
+                                     input_precision=PRECISION)
             if OUT_BIAS:
                 o_res += tl.load(bres_ptr + layer * CP + cc)[None, :]
                 o_skip += tl.load(bskip_ptr + layer * SP + sc)[None, :]
