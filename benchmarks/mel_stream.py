@@ -2,7 +2,7 @@
 leaves the server, with N streams at once.
 
     .venv/bin/python benchmarks/mel_stream.py [-c 1 16] [--seconds 3] [--frame-ms 16]
-        [--checkpoint PATH | --residual 32 --skip 64] [--backend cpu]
+        [--checkpoint PATH | --residual 32 --skip 64] [--backend cpu] [--py-spy FILE]
 
 Each client opens WS /v1/stream with `"mel_stream": true` and sends one binary frame every
 `--frame-ms` (16 ms = one 256-sample hop at 16 kHz: real time). Samples f*hop .. (f+1)*hop-1
@@ -10,8 +10,11 @@ read frames f and f+1, so the audio "depending on frame f" is complete once the 
 (f+1)*hop samples; its latency is that moment minus the moment frame f+1 was sent (for the
 last frame: minus the moment `end` was sent). Loopback, client and server on this machine.
 Targets: p50 <= 30 ms, p99 <= 100 ms at 16 streams. The server keeps up only where it makes
-N x 16,000 samples/s; without --checkpoint the model is a random vocoder with the bundled
-one's layout (2 x 9 layers, 80 mels, hop 256) and --residual/--skip channels.
+N x 16,000 samples/s; each row also gives the server process's CPU seconds per second of
+audio made (all its threads: the kernel's and the rest) and its event loop's alone. Each
+stream's mel is the model's own features of a voiced test signal. Without --checkpoint the
+model is a random vocoder with the bundled one's layout (2 x 9 layers, 80 mels, hop 256)
+and --residual/--skip channels.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -89,17 +95,51 @@ async def one_stream(url: str, frames, frame_s: float, hop: int) -> list[float]:
     return latencies
 
 
+def cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of a process: (all its threads, its main thread, which
+    runs the server's event loop)."""
+    def read(stat: str) -> float:
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    return read(f"/proc/{pid}/stat"), read(f"/proc/{pid}/task/{pid}/stat")
+
+
+def profiler(pid: int, out: Path) -> subprocess.Popen:
+    """py-spy (the dev extra) recording `pid` in its raw format until it is interrupted."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "-p", str(pid), "-o", str(out), "--format",
+                             "raw", "--nonblocking", "--threads"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def run(url: str, streams: int, seconds: float, frame_s: float) -> list[float]:
+def stream_mels(config, streams: int, seconds: float) -> list:
+    """Each stream's mel: the model's own features of a voiced signal (a pitch glide with
+    its harmonics, in noise; a different pitch per stream), so the server's range check
+    takes them, [frames, n_mels] little-endian float32."""
     import numpy as np
 
-    hop, count = 256, round(seconds * 16000 / 256)
+    from wavenet_core.generation.conditioning import mel_from_audio
+
+    rate, n = config.sample_rate, round(seconds * config.sample_rate)
+    t = np.arange(n) / rate
     rng = np.random.default_rng(0)
-    mels = [rng.normal(-5, 2, (count, 80)).astype("<f4") for _ in range(streams)]
+    mels = []
+    for i in range(streams):
+        f0 = (110 + 7 * i) * (1 + 0.2 * np.sin(2 * np.pi * 0.7 * t))
+        phase = 2 * np.pi * np.cumsum(f0) / rate
+        audio = sum(np.sin(h * phase) / h for h in range(1, 9)) * 0.1
+        audio = audio + 0.01 * rng.standard_normal(n)
+        mels.append(mel_from_audio(audio.astype(np.float32), config).astype("<f4"))
+    return mels
+
+
+async def run(url: str, mels: list, frame_s: float, hop: int) -> list[float]:
     results = await asyncio.gather(*(
         one_stream(url, [row.tobytes() for row in mel], frame_s, hop) for mel in mels))
     return [x for r in results for x in r]
@@ -114,7 +154,11 @@ def main() -> int:
     p.add_argument("--residual", type=int, default=32)
     p.add_argument("--skip", type=int, default=64)
     p.add_argument("--backend", default="cpu")
+    p.add_argument("--py-spy", type=Path, metavar="FILE",
+                   help="record the server with py-spy during the last level (raw format)")
     args = p.parse_args()
+    from wavenet_core.model.checkpoint import load_checkpoint
+
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.checkpoint or make_vocoder(Path(tmp), args.residual, args.skip)
         srv = Server(ckpt, {"WAVENET_BACKEND": args.backend, "WAVENET_LOG_LEVEL": "warning",
@@ -126,13 +170,26 @@ def main() -> int:
                   f"every {args.frame_ms:g} ms, {args.seconds:g} s per stream")
             print(f"{'streams':>7} {'frames':>7} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}"
                   f"  target p50<=30ms p99<=100ms")
+            config = load_checkpoint(ckpt).config
             for n in args.concurrency:
-                lat = asyncio.run(run(srv.ws_url, n, args.seconds, args.frame_ms / 1000))
+                mels = stream_mels(config, n, args.seconds)
+                spy = (profiler(srv.proc.pid, args.py_spy)
+                       if args.py_spy and n == args.concurrency[-1] else None)
+                cpu0, t0 = cpu_s(srv.proc.pid), time.perf_counter()
+                lat = asyncio.run(run(srv.ws_url, mels, args.frame_ms / 1000,
+                                      config.mel.hop_length))
+                cpu1 = cpu_s(srv.proc.pid)
+                audio_s = len(mels) * args.seconds
+                total, loop = ((b - a) / audio_s for a, b in zip(cpu0, cpu1))
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait()
                 ms = [1000 * x for x in lat]
                 p50, p99 = percentile(ms, 50), percentile(ms, 99)
                 ok = "met" if p50 <= 30 and p99 <= 100 else "MISSED"
                 print(f"{n:>7} {len(ms):>7} {p50:>6.1f}ms {percentile(ms, 90):>6.1f}ms "
-                      f"{p99:>6.1f}ms {max(ms):>6.1f}ms  {ok}")
+                      f"{p99:>6.1f}ms {max(ms):>6.1f}ms  {ok}  server CPU per audio s: {total:.3f} "
+                      f"(event loop {loop:.4f}), wall {time.perf_counter() - t0:.1f} s")
         finally:
             srv.stop()
     return 0

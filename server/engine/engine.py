@@ -87,7 +87,8 @@ class StreamHandle:
         if item is _END:
             self._queue.put_nowait(_END)       # stay ended for any further reads
             raise StopAsyncIteration
-        self.engine.wake()                     # a paused stream may run again
+        if self.stream.blocked:                # a paused stream may run again (a stream
+            self.engine.wake()                 # that was not paused changes no plan)
         return item
 
     @property

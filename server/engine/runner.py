@@ -2,8 +2,8 @@
 
 `execute(plan)` runs in the runner's own single worker thread, so the session's state is
 only ever touched by one thread and the event loop stays free while a chunk is generated.
-It frees and opens slots, asks the session for each stream's conditioning, generates K
-samples for every running slot and returns each stream's PCM s16le bytes. Everything about
+It frees and opens slots, has the session condition and generate K samples for every
+running slot in one batch and returns each stream's PCM s16le bytes. Everything about
 turning a stream's mel into audio is the library's `GenerationSession`; the runner keeps
 only its thread and failure isolation: a failure confined to one stream (opening its slot,
 its conditioning, its generation: a failed batched call is retried stream by stream) is
@@ -53,9 +53,8 @@ class Runner:
         if not plan.running or plan.chunk_samples < 1:
             return []
         k = plan.chunk_samples
-        cond = self._conditioning(plan.running, k, failed)
         out = self._generate_isolated([s for s in plan.running if s.slot not in failed], k,
-                                      cond, failed)
+                                      failed)
         return [failed[s.slot] if s.slot in failed else out[s.slot] for s in plan.running]
 
     def _update_slots(self, plan: Plan, failed: dict[int, Exception]) -> None:
@@ -70,26 +69,17 @@ class Runner:
             except Exception as exc:
                 failed[stream.slot] = exc
 
-    def _conditioning(self, running: list, k: int, failed: dict[int, Exception]) -> dict:
-        """Each stream's conditioning for this chunk, by slot (None without a mel)."""
-        cond = {}
-        for s in running:
-            if s.slot not in failed:
-                try:
-                    cond[s.slot] = self.session.conditioning(s.slot, k)
-                except Exception as exc:
-                    failed[s.slot] = exc
-        return cond
-
-    def _generate_isolated(self, streams: list, k: int, cond: dict,
+    def _generate_isolated(self, streams: list, k: int,
                            failed: dict[int, Exception]) -> dict[int, bytes]:
-        """Generate k samples for every stream at once; if that fails, each alone, so the
-        failure is pinned on its stream."""
+        """Condition and generate k samples for every stream at once (one batch: the
+        session writes every stream's mel frames into one array); if that fails, each
+        alone, so the failure (its conditioning or its generation) is pinned on its
+        stream."""
         out: dict[int, bytes] = {}
         if not streams:
             return out
         try:
-            out.update(zip([s.slot for s in streams], self._generate(streams, k, cond)))
+            out.update(zip([s.slot for s in streams], self._generate(streams, k)))
         except Exception as exc:
             if len(streams) == 1:
                 failed[streams[0].slot] = exc
@@ -98,15 +88,13 @@ class Runner:
                 # lost to the others: a glitch of at most k samples, not their end)
                 for s in streams:
                     try:
-                        out[s.slot] = self._generate([s], k, cond)[0]
+                        out[s.slot] = self._generate([s], k)[0]
                     except Exception as alone:
                         failed[s.slot] = alone
         return out
 
-    def _generate(self, streams: list, k: int, cond: dict) -> list[bytes]:
-        slots = [s.slot for s in streams]
-        rows = [cond[slot] for slot in slots] if self.config.mel_channels else None
-        pcm = self.session.generate_pcm(slots, k, rows)
+    def _generate(self, streams: list, k: int) -> list[bytes]:
+        pcm = self.session.generate_pcm([s.slot for s in streams], k)
         return [pcm[i, :min(k, s.remaining)].tobytes() for i, s in enumerate(streams)]
 
     def warmup(self, num_samples: int) -> list[tuple[int, int, float]]:

@@ -99,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level,
                             access_log=False, lifespan="on",
                             ws_max_size=settings.max_body_bytes + 4096,
+                            # no permessage-deflate: PCM and mel frames barely compress, and
+                            # zlib on every message cost the server (and each client) CPU
+                            # the kernel needs (docs/performance.md, the engine's share)
+                            ws_per_message_deflate=False,
                             timeout_graceful_shutdown=max(1.0, settings.shutdown_grace_seconds))
     server = _server_class()(config, app.state.service)
     server.run()

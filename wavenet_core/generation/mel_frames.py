@@ -33,15 +33,26 @@ class MelFrames:
         clamp gives: `per_sample()` equals `mel_window(mel, hop, start, count)` (bitwise
         before the last frame; past it a*(1-w) + a*w, within an ulp of a).
         """
-        mel = np.asarray(mel, dtype=np.float32)
-        if mel.ndim != 2 or mel.shape[0] < 1:
-            raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {mel.shape}")
-        if hop < 1 or start < 0 or count < 0:
-            raise ValueError(f"need hop >= 1, start >= 0, count >= 0: got {hop}, {start}, "
-                             f"{count}")
-        first = start // hop
-        index = np.minimum(first + np.arange(frames_needed(hop, count)), mel.shape[0] - 1)
-        return cls(mel[index][None], np.array([start - first * hop], np.int64), hop, count)
+        return cls.windows([mel], hop, [start], count)
+
+    @classmethod
+    def windows(cls, mels: list, hop: int, starts: list[int], count: int) -> MelFrames:
+        """`window` for a batch of streams at once, written straight into the batch's
+        array: stream i's frames `mels[i]` from its sample `starts[i]`, each row bitwise
+        what `window` gives it alone."""
+        if hop < 1 or count < 0 or min(starts, default=0) < 0:
+            raise ValueError(f"need hop >= 1, start >= 0, count >= 0: got {hop}, "
+                             f"{min(starts, default=0)}, {count}")
+        mels = [np.asarray(mel, dtype=np.float32) for mel in mels]
+        for mel in mels:
+            if mel.ndim != 2 or mel.shape[0] < 1:
+                raise ValueError(f"mel must be [frames >= 1, n_mels], got shape {mel.shape}")
+        needed = np.arange(frames_needed(hop, count))
+        first = np.asarray(starts, np.int64) // hop
+        out = np.empty((len(mels), len(needed), mels[0].shape[1] if mels else 0), np.float32)
+        for i, mel in enumerate(mels):
+            np.take(mel, np.minimum(first[i] + needed, mel.shape[0] - 1), axis=0, out=out[i])
+        return cls(out, np.asarray(starts, np.int64) - first * hop, hop, count)
 
     @classmethod
     def stack(cls, windows: list[MelFrames]) -> MelFrames:

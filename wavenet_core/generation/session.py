@@ -80,30 +80,46 @@ class GenerationSession:
         """The slot's conditioning for its next `count` samples: per-sample rows
         [count, M], or the chunk's frames (`MelFrames`) for a backend that takes them;
         None for a model without a mel."""
-        stream = self.slots[slot]
-        source = stream.mel
-        if source is None:
-            if self.config.mel_channels:
-                raise ValueError("this model is mel conditioned: open the slot with a mel")
+        batch = self.batch_conditioning([slot], count)
+        return batch if batch is None or isinstance(batch, MelFrames) else batch[0]
+
+    def batch_conditioning(self, slots: list[int], count: int):
+        """Every slot's conditioning for its next `count` samples as one batch: the
+        chunk's frames (`MelFrames`, written straight into the batch's array) for a
+        backend that takes them, else per-sample rows [len(slots), count, M]; None for a
+        model without a mel. A slot's rows are bitwise its `conditioning` alone."""
+        if not self.config.mel_channels:
             return None
-        mel, hop, start = source.frames, self.config.mel.hop_length, stream.position
-        if self._cond is not None:
-            # the chunk's frames conditioned one by one (each final frame once per stream)
-            first = start // hop
-            mel = self._cond.condition_frames(mel, first, frames_needed(hop, count),
-                                              stream.cond_frames)
-            start -= first * hop
+        hop = self.config.mel.hop_length
+        mels, starts = [], []
+        for slot in slots:
+            stream = self.slots[slot]
+            if stream.mel is None:
+                raise ValueError("this model is mel conditioned: open the slot with a mel")
+            mel, start = stream.mel.frames, stream.position
+            if self._cond is not None:
+                # the chunk's frames conditioned one by one (each final frame once per stream)
+                first = start // hop
+                mel = self._cond.condition_frames(mel, first, frames_needed(hop, count),
+                                                  stream.cond_frames)
+                start -= first * hop
+            mels.append(mel)
+            starts.append(start)
         if self._frames:
-            return MelFrames.window(mel, hop, start, count)
-        return conditioning_window(self._upsampler, mel, hop, start, count)
+            return MelFrames.windows(mels, hop, starts, count)
+        return np.stack([conditioning_window(self._upsampler, mel, hop, start, count)
+                         for mel, start in zip(mels, starts)])
 
     def generate(self, slots: list[int], count: int, conditioning: list | None = None
                  ) -> np.ndarray:
         """`count` more samples for each slot -> float32 audio [len(slots), count]
         (decoded, de-emphasized). `conditioning[i]` is slot i's: from `conditioning`, or
-        per-sample rows [count, M] computed beforehand."""
+        per-sample rows [count, M] computed beforehand; None: the session makes every
+        slot's at once (`batch_conditioning`)."""
         cond = None
-        if self.config.mel_channels:
+        if conditioning is None:
+            cond = self.batch_conditioning(slots, count)
+        elif self.config.mel_channels:
             frames = all(isinstance(c, MelFrames) for c in conditioning)
             cond = MelFrames.stack(conditioning) if frames else np.stack(conditioning)
         codes = self.backend.generate(self.state, slots, count, cond,
@@ -168,8 +184,7 @@ def synthesize(backend, num_samples: int, *, seed: int = 0,
     audio = np.empty(num_samples, dtype=np.float32)
     for start in range(0, num_samples, chunk):
         k = min(chunk, num_samples - start)
-        cond = ([local[start:start + k]] if local is not None
-                else None if source is None else [session.conditioning(0, k)])
+        cond = [local[start:start + k]] if local is not None else None   # None: the mel's
         audio[start:start + k] = session.generate([0], k, cond)[0]
         if progress is not None:
             progress(k)
