@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from wavenet_core.generation.precision import PRECISIONS
+
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -35,8 +37,9 @@ class Settings(BaseSettings):
         description="checkpoint files or folders of *.safetensors")
     device: str = Field("auto", description="auto (cuda when available), cpu, cuda, cuda:N")
     backend: Literal["auto", "torch", "cpu", "cuda-graph", "triton"] = "auto"
-    precision: Literal["auto", "fp32", "bf16", "int8", "fp16"] = Field(
-        "auto", description="weight format: cpu fp32/bf16/int8 (auto: the fastest this CPU "
+    precision: Literal[PRECISIONS] = Field(
+        "auto", description="weight format: cpu fp32/bf16/int8/bf16a/int8a (auto: the "
+                            "fastest this CPU "
                             "supports natively within the model's recorded NLL budget), "
                             "triton fp32/fp16 (auto: fp16 on CUDA); other backends fp32")
     max_streams: int = Field(16, ge=1, le=1024, description="live slots per model")

@@ -36,6 +36,21 @@ def test_settings_from_environment(monkeypatch, tmp_path):
     assert Settings().api_key is None
 
 
+def test_every_backend_precision_is_a_setting(monkeypatch):
+    """The server takes every precision some backend runs (bf16a and int8a were once
+    refused by a hand-kept list)."""
+    import pytest
+
+    from wavenet_core.generation.registry import BACKEND_PRECISIONS
+
+    for precision in sorted({p for ps in BACKEND_PRECISIONS.values() for p in ps}):
+        monkeypatch.setenv("WAVENET_PRECISION", precision)
+        assert Settings().precision == precision
+    monkeypatch.setenv("WAVENET_PRECISION", "int4")
+    with pytest.raises(ValueError, match="int8a"):
+        Settings()
+
+
 def test_auth_health_and_cors():
     app = create_app(Settings(models=[], api_key="k", auth_health=True,
                               cors_origins=["http://a.example"]))
