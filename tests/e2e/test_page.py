@@ -221,7 +221,9 @@ def test_cancel_stops_the_stream_and_the_playback(page, servers):
     assert s["done"]["status"] == "cancelled" and s["closeCode"] == 1000
     assert s["lastError"] is None and page.is_hidden("#error")
     assert 0 < s["samplesReceived"] < 120 * RATE
-    assert s["samplesPlayed"] < s["samplesReceived"]
+    # playback may have caught up with what had arrived (3996 of 3996 in one CI run):
+    # that it stopped is what the silence below shows
+    assert s["samplesPlayed"] <= s["samplesReceived"]
     wait_for(page, "window.playground.contextState === 'closed'", timeout=5)
     played = state(page)["samplesPlayed"]
     time.sleep(0.3)
