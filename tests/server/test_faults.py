@@ -147,6 +147,14 @@ def gauges(url: str) -> tuple[float, float]:
             metric(text, "wavenet_waiting_streams", model="plain"))
 
 
+def synthesize_request(body: dict, request_id: str) -> bytes:
+    """A raw POST /v1/synthesize, for a socket the test controls."""
+    data = json.dumps(body).encode()
+    return (f"POST /v1/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+            f"X-Request-ID: {request_id}\r\n\r\n").encode() + data
+
+
 def wait_idle(url: str, timeout: float = 10.0) -> tuple[float, float]:
     deadline = time.monotonic() + timeout
     while True:
@@ -181,11 +189,8 @@ def test_disconnect_mid_stream_frees_the_slot(faulty):
     """A streamed HTTP client that closes mid-stream frees its slot. The stream is longer
     than every buffer between server and client, so it is still live when the client goes
     (a 30 s stream of the tiny model could finish into the kernel's buffers first)."""
-    body = json.dumps({"seconds": SLOW_SECONDS, "seed": 2, "stream": True,
-                       "format": "pcm"}).encode()
-    request = (f"POST /v1/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-               f"X-Request-ID: leaves-mid-stream\r\n\r\n").encode() + body
+    request = synthesize_request({"seconds": SLOW_SECONDS, "seed": 2, "stream": True,
+                                  "format": "pcm"}, "leaves-mid-stream")
     sock = small_window_socket(faulty.port)
     try:
         sock.sendall(request)
@@ -351,10 +356,8 @@ def dechunk(body: bytes) -> tuple[bytes, bool]:
 @pytest.mark.parametrize("fmt, seconds", [("pcm", SLOW_SECONDS), ("mp3", MP3_SLOW_SECONDS)])
 def test_slow_http_reader_is_dropped_and_its_body_cut(slow, fmt, seconds):
     """An mp3 stream's reader is dropped as a pcm one is, and its encoder goes with it."""
-    body = json.dumps({"seconds": seconds, "stream": True, "format": fmt}).encode()
-    request = (f"POST /v1/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-               f"X-Request-ID: slow-http-{fmt}\r\n\r\n").encode() + body
+    request = synthesize_request({"seconds": seconds, "stream": True, "format": fmt},
+                                 f"slow-http-{fmt}")
     sock = small_window_socket(slow.port)
     try:
         sock.sendall(request)
