@@ -11,7 +11,7 @@ import importlib.util
 import pytest
 
 from wavenet_core.bench import gpu_model, sass
-from wavenet_core.generation.triton.backend import kernel_shape
+from wavenet_core.generation.triton.backend import kernel_shape, layer_stages
 from wavenet_core.model.config import CONFIG_A, CONFIG_B
 
 LISTING = """
@@ -54,7 +54,8 @@ def test_sass_reader_and_issue_model_on_a_listing():
     # branch, the barrier (+ its cost), the store and the mma, one cycle each
     expected = 1 + 2 * lat["global_load"] + 1 + 1 + lat["barrier"] + 1 + 1
     assert gpu_model.issue_cycles(path, lat) == expected
-    assert gpu_model.layer_cycles(path, lat) == expected    # no wait carried over
+    # twice: the second pass's first load waits for nothing in flight from the first
+    assert gpu_model.issue_cycles(path, lat, 2) == 2 * expected
 
 
 ASYNC_LISTING = """
@@ -82,6 +83,7 @@ def test_async_copies_and_an_inner_loops_trips():
     assert len(path) == 1 + 3 * 7
     c = sass.counts(path)
     assert (c["global_loads"], c["global_load_bytes"], c["ffma"]) == (6, 96, 3)
+    assert c["async_copies"] == 6
     lat = gpu_model.LATENCIES["fast"]
     once = sass.walk(code, inner) + [code[7]]
     # the first copy issues at cycle 1 and arrives at 1 + L2; DEPBAR (cycle 5) waits for
@@ -148,5 +150,10 @@ def test_the_kernels_sm90_build_fits_without_spills(config, precision, capsys):
     for device in gpu_model.DEVICES.values():
         e = gpu_model.estimate(p, device)
         assert 0 < e["one_stream_samples_per_s"][0] <= e["one_stream_samples_per_s"][1]
+    # the pipelined layer loop (backend.layer_stages) copies the next layer's operands
+    # to shared memory asynchronously while a layer computes
+    assert p["layer_stages"] == layer_stages(config, precision, p["num_warps"])
+    if p["layer_stages"] > 1:
+        assert p["per_layer"]["async_copies"] > 0
     assert p["stack_bytes"] == 0, f"spills {p['stack_bytes']} bytes per thread"
     assert p["per_sample"]["local_loads"] == 0

@@ -8,8 +8,10 @@ No GPU has run the kernel yet, so its speed is read from the sm_90 build
    the next issue for its cost; tensor-core instructions also wait for the pipe; an async
    copy (LDGSTS, L2 to shared memory) arrives after an L2 load's latency, and a DEPBAR.LE
    SB0, N waits until all but the N most recent committed groups (LDGDEPBAR) arrived.
-   One layer is the steady state of the layer loop run three times; a sample is the
-   layers plus the rest of the sample loop (head, sampling).
+   A sample is the sample loop's common path issued in order, the layer loop walked
+   once per layer: an async copy issued in one pass (a pipelined loop copies the next
+   layer's operands) arrives while the pass computes, and the first layer waits for the
+   copies issued before the loop.
 2. One stream: a program (16 slots, one SM) makes clock / cycles-per-sample samples/s,
    where a sample takes at least the instructions one scheduler issues for its warps
    (num_warps / 4 of them: more warps hide latency but share the issue slots).
@@ -102,11 +104,6 @@ def issue_cycles(path: list[Instruction], lat: dict, repeat: int = 1) -> float:
                 ready[d] = done
             t = start + lat["barrier"] if i.base == "BAR" else start
     return t
-
-
-def layer_cycles(path: list[Instruction], lat: dict) -> float:
-    """Steady-state cycles of one pass of the layer loop (third pass minus first, / 2)."""
-    return (issue_cycles(path, lat, 3) - issue_cycles(path, lat, 1)) / 2
 
 
 def programs_per_sm(profile: dict, device: Device) -> int:

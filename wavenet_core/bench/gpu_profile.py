@@ -54,7 +54,8 @@ def _dots_per_layer(ttgir: str) -> int:
         if m and "scf.for" in line and opens > closes:
             lo, hi, step = (consts.get(g) for g in m.groups())
             trips = (hi - lo) // step if None not in (lo, hi, step) else 1
-            stack.append([0, trips, m.group(2) == "%num_layers"])
+            # the layer loop: up to %num_layers in steps of 1 (the ring write's go by 4)
+            stack.append([0, trips, m.group(2) == "%num_layers" and step == 1])
         elif "tt.dot " in line and stack:
             stack[-1][0] += 1
         for _ in range(max(0, closes - opens)):
@@ -81,12 +82,15 @@ def _own_macs(code, span) -> int:
 
 
 def loop_trips(code, layers, sample, shape, kernel_size: int, threads: int,
-               block: int = 16) -> dict:
+               copy_trips: int = 0, block: int = 16) -> dict:
     """Trip counts of the loops inside the layer and sample loops, from the kernel's
     shape (backend.kernel_shape): in a layer, the gate's loop over (channel block, tap)
     pairs where CB < CP and the residual/skip loop over z blocks where GB < GP; in a
     sample, the head's loop over TN-wide tiles where TN < SP, and the loop over HB-wide
-    skip blocks where HB < SP (inside the head's loop, if that is one). Each loop in the
+    skip blocks where HB < SP (inside the head's loop, if that is one); and, where the
+    layer loop is pipelined (backend.layer_stages), the loop after it that writes the
+    staged x(t) of 4 layers at a time into the rings: `copy_trips` (ceil(layers / 4)),
+    the sample loop's one loop without multiply-adds. Each loop in the
     SASS is told by the multiply-adds of its own body, which its dots fix; a loop the
     compiler unrolled is walked as straight code. A loop that matches none, or two with
     different trip counts, is an error, not a guess."""
@@ -102,13 +106,19 @@ def loop_trips(code, layers, sample, shape, kernel_size: int, threads: int,
     skip_blocks = [(sp // hb, macs(tn, hb))] * (hb < sp)
     groups = [(sass.children(code, layers), layer)]
     outer = [s for s in sass.children(code, sample) if s != layers]
+    copies = [s for s in outer if _own_macs(code, s) == 0 and not sass.children(code, s)]
+    staged = int(copy_trips > 0)
+    if len(copies) != staged:
+        raise RuntimeError(f"{len(copies)} loops without multiply-adds in the sample loop: "
+                           f"expected {staged}, the staged ring write")
+    outer = [s for s in outer if s not in copies]
     if tn < sp:
         inner = [c for h in outer for c in sass.children(code, h)]
         groups.append((outer, [(sp // tn, macs(qp, tn) + (not inner) * macs(tn, sp))]))
         groups.append((inner, skip_blocks))
     else:
         groups.append((outer, skip_blocks))
-    trips = {}
+    trips = {loop: copy_trips for loop in copies}
     for found, kinds in groups:
         for loop in found:
             own = _own_macs(code, loop)
@@ -126,12 +136,14 @@ def profile(config_name: str, precision: str, arch: int = 90,
     import tempfile
 
     from wavenet_core.generation.triton.aot import compile_kernel
-    from wavenet_core.generation.triton.backend import kernel_shape
+    from wavenet_core.generation.triton.backend import kernel_shape, layer_stages
     from wavenet_core.model.config import CONFIG_A, CONFIG_B
 
     config = {"A": CONFIG_A, "B": CONFIG_B}[config_name]
     kernel = compile_kernel(config, precision, arch, batch=1, num_warps=num_warps)
     num_warps = kernel.metadata.num_warps
+    stages = layer_stages(config, precision, num_warps)
+    copy_trips = -(-config.num_layers // 4) if stages > 1 else 0
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp) / "kernel.cubin"
         cubin.write_bytes(kernel.asm["cubin"])
@@ -145,17 +157,18 @@ def profile(config_name: str, precision: str, arch: int = 90,
     layers = sass.layer_loop(code)
     sample = sass.sample_loop(code, layers)
     trips = loop_trips(code, layers, sample, kernel_shape(config, precision),
-                       config.kernel_size, 32 * num_warps)
+                       config.kernel_size, 32 * num_warps, copy_trips)
     layer_path = sass.walk(code, layers, trips=trips)
     rest_path = sass.walk(code, sample, skip=layers, trips=trips)
     per_layer, rest = sass.counts(layer_path), sass.counts(rest_path)
     n = config.num_layers
-    cycles = {}
-    for scenario, lat in gpu_model.LATENCIES.items():
-        cycles[scenario] = (n * gpu_model.layer_cycles(layer_path, lat)
-                            + gpu_model.issue_cycles(rest_path, lat))
+    # a sample in order: what precedes the layer loop (a pipelined loop's prologue,
+    # copying layer 0's operands), n passes of it, the head and sampling
+    sample_path = sass.walk(code, sample, trips={**trips, layers: n})
+    cycles = {scenario: gpu_model.issue_cycles(sample_path, lat)
+              for scenario, lat in gpu_model.LATENCIES.items()}
     return {"config": config_name, "precision": precision, "arch": arch,
-            "num_warps": num_warps, "block": 16, "layers": n,
+            "num_warps": num_warps, "layer_stages": stages, "block": 16, "layers": n,
             "registers": int(fields.get("REG", 0)), "stack_bytes": int(fields.get("STACK", 0)),
             "shared_bytes": kernel.metadata.shared,
             "dots_per_layer": _dots_per_layer(kernel.asm["ttgir"]),

@@ -169,7 +169,8 @@ def walk(code: list[Instruction], span: tuple[int, int],
 
 
 def counts(path: list[Instruction]) -> dict[str, int]:
-    """Instructions, barriers, global loads (and bytes per thread), shared loads/stores,
+    """Instructions, barriers, global loads (and bytes per thread; async copies among
+    them), shared loads/stores,
     tensor-core and FMA instructions, local (spill) loads and stores of a path."""
     def width(i: Instruction) -> int:
         parts = i.opcode.split(".")
@@ -177,7 +178,8 @@ def counts(path: list[Instruction]) -> dict[str, int]:
             "U16" in parts or "S16" in parts) else 1 if ("U8" in parts or "S8" in parts) else 4
 
     c = dict(instructions=len(path), barriers=0, global_loads=0, global_load_bytes=0,
-             shared_loads=0, shared_stores=0, mma=0, ffma=0, local_loads=0, local_stores=0)
+             async_copies=0, shared_loads=0, shared_stores=0, mma=0, ffma=0, local_loads=0,
+             local_stores=0)
     for i in path:
         b = i.base
         if b == "BAR":
@@ -185,6 +187,7 @@ def counts(path: list[Instruction]) -> dict[str, int]:
         elif b in ("LDG", "LDGSTS"):          # LDGSTS: an async copy, L2 to shared
             c["global_loads"] += 1
             c["global_load_bytes"] += width(i)
+            c["async_copies"] += b == "LDGSTS"
         elif b in ("LDS", "LDSM"):
             c["shared_loads"] += 1
         elif b == "STS":

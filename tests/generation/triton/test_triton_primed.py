@@ -99,6 +99,17 @@ def test_primed_rings_without_a_ring_period(monkeypatch):
     assert primed_gap(config, histories, steps) < 1e-4
 
 
+def test_primed_rings_with_the_ring_write_inside_the_layer_loop(monkeypatch):
+    """These small one-block configs run the pipelined layer loop (x(t) staged, written
+    into the rings after the loop); with layer_stages 1 (config A's kernel) the loop
+    writes each x(t) over the oldest tap after a barrier. Both from primed rings."""
+    for config, _, _ in PRIMED.values():
+        assert triton_backend.layer_stages(config, "fp32", 8) == 2
+    monkeypatch.setattr(triton_backend, "layer_stages", lambda *args: 1)
+    config, histories, steps = PRIMED["kernel 4"]
+    assert primed_gap(config, histories, steps) < 1e-4
+
+
 def config_b_gaps(precision: str, kernel=None) -> tuple[float, float]:
     """Config B (no mel, no speakers) teacher-forced from two primed slots: the largest
     gap of the kernel's logits to the float32 forward and to the emulated forward of its

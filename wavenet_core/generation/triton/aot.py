@@ -64,7 +64,12 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     from triton.compiler import ASTSource
 
     from wavenet_core.generation.sampling import draws_per_sample
-    from wavenet_core.generation.triton.backend import default_warps, kernel_shape, ring_period
+    from wavenet_core.generation.triton.backend import (
+        default_warps,
+        kernel_shape,
+        layer_stages,
+        ring_period,
+    )
     from wavenet_core.generation.triton.kernel import wavenet_chunk
 
     w = "*fp16" if precision == "fp16" else "*fp32"
@@ -81,6 +86,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
               "log_scale_min": float(config.log_scale_min)}
     ints = call_ints(config, batch, num_steps, local)
     cp, gp, sp, qp, tn, cb, gb, hb = kernel_shape(config, precision)
+    warps = num_warps or default_warps(precision)
     constants = dict(C=config.residual_channels, Q=config.output_channels, CP=cp, GP=gp,
                      SP=sp, QP=qp, TN=tn, BB=block, KS=config.kernel_size, TEACHER=teacher,
                      LOCAL=local, OUT_BIAS=config.out_bias,
@@ -89,7 +95,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      PRECISION="ieee", EXCITE=config.lpc_excitation, VALUES=values,
                      ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
                      TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
-                     CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config))
+                     CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config),
+                     LAYER_STAGES=layer_stages(config, precision, warps))
     fn = triton.jit(wavenet_chunk)
     signature, attrs = {}, {}
     for index, name in enumerate(fn.arg_names):
@@ -107,8 +114,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
             attrs[(index,)] = BaseBackend.parse_attr(hint)
     source = ASTSource(fn=fn, signature=signature, constexprs=constants, attrs=attrs)
     return triton.compile(source, target=GPUTarget("cuda", arch, 32),
-                          options=dict(num_warps=num_warps or default_warps(precision),
-                                       num_stages=1))
+                          options=dict(num_warps=warps, num_stages=1))
 
 
 def main(argv=None) -> int:

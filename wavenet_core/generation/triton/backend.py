@@ -95,9 +95,22 @@ def kernel_shape(config, precision: str) -> tuple[int, ...]:
 
 
 def default_warps(precision: str) -> int:
-    """Warps per program: 8 for fp32 (its FMA dots hold operands in registers; 8 warps
-    spread them), 4 for fp16 (tensor-core dots)."""
-    return 8 if precision == "fp32" else 4
+    """Warps per program: 8. fp32's FMA dots hold operands in registers, which 8 warps
+    spread; fp16's pipelined layer loop (`layer_stages`) needs 8 to fit config B in 255
+    registers without spills (4 warps spilled 184 bytes per thread; sm_90 builds,
+    docs/triton-kernel.md "Speed, estimated")."""
+    return 8
+
+
+def layer_stages(config, precision: str, num_warps: int, block: int = 16) -> int:
+    """2: Triton pipelines the layer loop (copies the next layer's weights, bias rows and
+    oldest tap to shared memory while this layer computes; the loop then holds no
+    barrier, x(t) goes into the rings after it). Only for the one-block kernel (a loop
+    with inner loops is not pipelined) whose loop-carried skip sum takes at most 16
+    registers a thread: config A's [16, 512] spilled 24 bytes at 8 warps. Else 1."""
+    cp, gp, sp, _, _, cb, gb, _ = kernel_shape(config, precision)
+    one_block = cb == cp and gb == gp
+    return 2 if one_block and block * sp <= 16 * 32 * num_warps else 1
 
 
 def ring_period(config) -> int:
@@ -428,8 +441,7 @@ class TritonBackend(StateSlots):
         cfg = self.config
         grid = (-(-len(slots) // self.block),)
         padded = grid[0] * self.block          # blocked dots: x and z of each row, in memory
-        xs = (self._dummy if self.cb == self.cp else
-              torch.empty(padded, self.cp, device=self.device))
+        xs = torch.empty(padded, cfg.num_layers, self.cp, device=self.device)
         zs = (self._dummy if self.gb == self.gp else
               torch.empty(padded, self.gp, device=self.device))
         ss = (self._dummy if self.hb == self.sp else
@@ -454,5 +466,6 @@ class TritonBackend(StateSlots):
             LOG_OP=self.op.bit_length() - 1,
             TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb, HB=self.hb,
             RING_LCM=self.ring_lcm,
+            LAYER_STAGES=layer_stages(cfg, self.precision, self.num_warps, self.block),
             num_warps=self.num_warps, num_stages=1)
 

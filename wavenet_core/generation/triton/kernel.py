@@ -67,7 +67,8 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   EXCITE: tl.constexpr, VALUES: tl.constexpr, ORDER: tl.constexpr,
                   OP: tl.constexpr, LOG_OP: tl.constexpr, TP: tl.constexpr,
                   SHAPED: tl.constexpr, CB: tl.constexpr, GB: tl.constexpr,
-                  HB: tl.constexpr, RING_LCM: tl.constexpr):
+                  HB: tl.constexpr, RING_LCM: tl.constexpr,
+                  LAYER_STAGES: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     live = rows < n
     cc = tl.arange(0, CP)
@@ -140,7 +141,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             frame = u // hop
             weight = ((u - frame * hop).to(tl.float32) / hop)[:, None]
             frame_row = (rows * num_frames + frame) * num_layers
-        for layer in range(num_layers):
+        for layer in tl.range(0, num_layers, num_stages=LAYER_STAGES):
             # taps oldest first: x(t - j d) for j = KS-1 .. 1 sits at column
             # (pos + (KS-1-j) d) % span of the layer's ring, the oldest where x(t) goes;
             # pos % span = head % span, and the younger ones wrap once at most
@@ -152,10 +153,17 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             else:
                 col = head % span
             at = ring_ptr + (base + col)[:, None] * C + cc[None, :]
+            # x(t) in the program's stage row: a pipelined layer loop (LAYER_STAGES > 1)
+            # writes it over the oldest tap after the loop (a barrier inside the loop
+            # would stop Triton pipelining it); the blocked dots read it from there
+            x_row = xs_ptr + ((rows * num_layers + layer) * CP)[:, None]
+            if CB < CP or LAYER_STAGES > 1:
+                tl.store(x_row + cc[None, :], x)
             if CB == CP:
                 previous = tl.load(at, mask=ring_mask, other=0.0)
-                tl.debug_barrier()
-                tl.store(at, x, mask=ring_mask)
+                if LAYER_STAGES == 1:
+                    tl.debug_barrier()
+                    tl.store(at, x, mask=ring_mask)
             b_at = bias_ptr + (rows * num_layers + layer)[:, None] * (2 * GP) + gc[None, :]
             hf = tl.load(b_at, mask=live[:, None], other=0.0)
             hg = tl.load(b_at + GP, mask=live[:, None], other=0.0)
@@ -186,9 +194,9 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 hf = hf + tl.dot(now, tl.load(wf_ptr + w_at + last), input_precision=PRECISION)
                 hg = hg + tl.dot(now, tl.load(wg_ptr + w_at + last), input_precision=PRECISION)
             else:
-                # CB input channels at a time, every tap (oldest first, x(t) last); x(t)
-                # from the scratch, then written over the oldest tap once all have read it
-                tl.store(xs_ptr + rows[:, None] * CP + cc[None, :], x)
+                # CB input channels at a time, every tap (oldest first, x(t) last, from
+                # the stage row), then x(t) written over the oldest tap once all have
+                # read it (a loop with inner loops is not pipelined anyway)
                 tl.debug_barrier()
                 cb = tl.arange(0, CB)
                 for i in tl.range(0, KS * (CP // CB), num_stages=3):
@@ -198,7 +206,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                     cj = col + j * dilation
                     cj = tl.where(cj < span, cj, cj - span)
                     tap_at = tl.where(j < KS - 1, ring_ptr + (base + cj)[:, None] * C,
-                                      xs_ptr + rows[:, None] * CP)
+                                      x_row)
                     tap = tl.load(tap_at + (c0 + cb)[None, :], mask=in_block, other=0.0)
                     w_blk = (layer * KS * CP * GP + (j * CP + c0 + cb)[:, None] * GP
                              + gc[None, :])
@@ -337,6 +345,27 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                     tl.store(codes_ptr + rows * num_steps + k, value, mask=live)
                 else:
                     tl.store(codes_ptr + rows * num_steps + k, code.to(tl.int64), mask=live)
+        if LAYER_STAGES > 1:
+            # every layer's x(t) over its oldest tap, 4 layers at a time, once every
+            # thread has read the taps; then a barrier before the next sample reads them
+            tl.debug_barrier()
+            for l0 in range(0, num_layers, 4):
+                lv = l0 + tl.arange(0, 4)
+                lm = lv < num_layers
+                m = (live[:, None] & lm[None, :])[:, :, None] & (cc < C)[None, None, :]
+                stage_row = (rows[:, None] * num_layers + lv[None, :]) * CP
+                staged = tl.load(xs_ptr + stage_row[:, :, None] + cc[None, None, :], mask=m,
+                                 other=0.0)
+                spans = (KS - 1) * tl.load(dil_ptr + lv, mask=lm, other=1)
+                if RING_LCM > 0 and (RING_LCM & (RING_LCM - 1)) == 0:
+                    cols = head[:, None] & (spans[None, :] - 1)
+                else:
+                    cols = head[:, None] % spans[None, :]
+                ring_row = ((slot * ring_len)[:, None] + cols
+                            + tl.load(off_ptr + lv, mask=lm, other=0)[None, :])
+                tl.store(ring_ptr + (ring_row * C)[:, :, None] + cc[None, None, :], staged,
+                         mask=m)
+            tl.debug_barrier()
         pos += 1
     tl.store(pos_ptr + slot, pos, mask=live)
     if not TEACHER:
