@@ -11,7 +11,7 @@ import importlib.util
 import pytest
 
 from wavenet_core.bench import gpu_model, sass
-from wavenet_core.generation.triton.backend import kernel_shape, layer_stages
+from wavenet_core.generation.triton.backend import fused_gate, kernel_shape, layer_stages
 from wavenet_core.model.config import CONFIG_A, CONFIG_B
 
 LISTING = """
@@ -137,8 +137,10 @@ def test_the_kernels_sm90_build_fits_without_spills(config, precision, capsys):
     assert 0 < p["registers"] <= 255
     config = {"A": CONFIG_A, "B": CONFIG_B}[p["config"]]
     cp, gp, sp, _, _, cb, gb, _ = kernel_shape(config, precision)
-    # kernel 2: filter and gate per tap and channel block, residual and skip per z block
-    assert p["dots_per_layer"] == 2 * 2 * (cp // cb) + 2 * (gp // gb)
+    # kernel 2: filter and gate per tap and channel block (one dot for both where fused),
+    # residual and skip per z block
+    gate_dots = 1 if fused_gate(config, precision) else 2
+    assert p["dots_per_layer"] == 2 * gate_dots * (cp // cb) + 2 * (gp // gb)
     # the loops walked their trip counts: the multiply-adds per thread of one layer (an
     # FFMA one, an HMMA.16816 64) are the dots' (16 rows), within the FMAs of tanh/sigmoid
     dots = 16 * (2 * 2 * cp * gp + gp * (cp + sp)) / (32 * p["num_warps"])

@@ -74,7 +74,7 @@ def bf16_matmul_flops(device: torch.device, size: int = 8192, repeats: int = 5) 
 def kernel_weight_bytes(backend) -> int:
     """Weight bytes one program of the triton kernel reads per sample (padded layout)."""
     mats = (backend.wf, backend.wg, backend.wres, backend.wskip, backend.wh, backend.wl)
-    return sum(m.numel() * m.element_size() for m in mats)
+    return sum(m.numel() * m.element_size() for m in mats if m is not backend._dummy)
 
 
 def make_row(config_name, backend_name, precision, batch, samples_per_s, sample_rate,

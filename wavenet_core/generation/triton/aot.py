@@ -66,6 +66,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     from wavenet_core.generation.sampling import draws_per_sample
     from wavenet_core.generation.triton.backend import (
         default_warps,
+        fused_gate,
         kernel_shape,
         layer_stages,
         ring_period,
@@ -96,7 +97,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
                      TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
                      CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config),
-                     LAYER_STAGES=layer_stages(config, precision, warps))
+                     LAYER_STAGES=layer_stages(config, precision, warps),
+                     FUSED=fused_gate(config, precision))
     fn = triton.jit(wavenet_chunk)
     signature, attrs = {}, {}
     for index, name in enumerate(fn.arg_names):

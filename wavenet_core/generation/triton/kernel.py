@@ -3,8 +3,12 @@
 Program p serves call rows p*BB .. p*BB+BB-1 (BB slots, padded rows masked) and loops,
 with no communication between programs, over the K samples of the chunk and, inside, over
 the layers. Per layer: read the oldest tap x(t-(k-1)d) from the GenerationState's ring,
-write x(t) there (a barrier between the two: the same address may belong to different
-threads), filter and gate as two small dots per tap (k-1 past taps and x(t)) plus the
+to be replaced by x(t) (the same address may belong to different threads, so a barrier
+lies between that read and that write: with LAYER_STAGES = 1 inside the layer loop; with
+LAYER_STAGES > 1 x(t) waits in the program's stage row and a loop after the layer loop
+writes every layer's, so the layer loop holds no barrier and Triton pipelines it, copying
+the next layer's weights, bias rows and oldest tap to shared memory while this layer
+computes), filter and gate as two small dots per tap (k-1 past taps and x(t)) plus the
 slot's bias (gate bias with the speaker folded in, plus the mel projection interpolated
 between two frames), tanh * sigmoid, residual and skip dots (+ their biases, * the
 residual scale). Then the head and, unless teacher-forced, the sampling with the
@@ -26,7 +30,8 @@ residual and skip dots over GB z channels, the head's first dot over HB skip cha
 (constexprs; CB = CP, GB = GP, HB = SP is the one-block kernel, unchanged). Registers
 cannot be sliced, so the blocked dots read their operands from memory: the past taps from
 the ring (x(t) is written over the oldest one after the gate), x(t), z and relu(skip) from
-the program's rows of three scratch buffers (xs, zs, ss). Each block loop is a
+the program's rows of three scratch buffers (xs, a row per layer; zs, ss). Each block
+loop is a
 `tl.range(..., num_stages=3)`: the compiler copies the next blocks' operands to shared
 memory (async copies) while this one's dot runs.
 
@@ -68,7 +73,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   OP: tl.constexpr, LOG_OP: tl.constexpr, TP: tl.constexpr,
                   SHAPED: tl.constexpr, CB: tl.constexpr, GB: tl.constexpr,
                   HB: tl.constexpr, RING_LCM: tl.constexpr,
-                  LAYER_STAGES: tl.constexpr):
+                  LAYER_STAGES: tl.constexpr, FUSED: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     live = rows < n
     cc = tl.arange(0, CP)
@@ -95,6 +100,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
     safe_temp = tl.where(sampled, temp, 1.0)
     wdt = wf_ptr.dtype.element_ty
     to_gate = cc[:, None] * GP + gc[None, :]              # a [CP, GP] matrix
+    to_both = cc[:, None] * (2 * GP) + tl.arange(0, 2 * GP)[None, :]    # [CP, 2 GP]
     to_res = gc[:, None] * CP + cc[None, :]               # a [GP, CP] matrix
     to_skip = gc[:, None] * SP + sc[None, :]              # a [GP, SP] matrix
     tn = tl.arange(0, TN)
@@ -175,24 +181,39 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                        + tl.load(p_next, mask=pm, other=0.0) * weight)
                 hg += (tl.load(p_at + GP, mask=pm, other=0.0) * (1.0 - weight)
                        + tl.load(p_next + GP, mask=pm, other=0.0) * weight)
-            w_at = layer * KS * CP * GP + to_gate
             if CB == CP:
+                # every tap, oldest first, x(t) last. FUSED (fp16): one dot per tap, wf
+                # holding [KS, CP, 2 GP] per layer with filter and gate columns
+                # interleaved, the accumulator interleaving hf and hg the same way
+                # ((bias + tap 0) + tap 1 ... per column, as two dots per tap sum it);
+                # else (fp32: twice the FMA dot's registers spilled) wf, wg [KS, CP, GP]
                 past = previous.to(wdt)
-                hf = hf + tl.dot(past, tl.load(wf_ptr + w_at), input_precision=PRECISION)
-                hg = hg + tl.dot(past, tl.load(wg_ptr + w_at), input_precision=PRECISION)
-                for j in tl.static_range(1, KS - 1):          # the younger past taps (KS > 2)
-                    cj = col + j * dilation
-                    cj = tl.where(cj < span, cj, cj - span)
-                    tap_at = ring_ptr + (base + cj)[:, None] * C + cc[None, :]
-                    tap = tl.load(tap_at, mask=ring_mask, other=0.0).to(wdt)
-                    hf = hf + tl.dot(tap, tl.load(wf_ptr + w_at + j * CP * GP),
-                                     input_precision=PRECISION)
-                    hg = hg + tl.dot(tap, tl.load(wg_ptr + w_at + j * CP * GP),
-                                     input_precision=PRECISION)
                 now = x.to(wdt)
-                last = (KS - 1) * CP * GP
-                hf = hf + tl.dot(now, tl.load(wf_ptr + w_at + last), input_precision=PRECISION)
-                hg = hg + tl.dot(now, tl.load(wg_ptr + w_at + last), input_precision=PRECISION)
+                if FUSED:
+                    h = tl.reshape(tl.join(hf, hg), [BB, 2 * GP])
+                    w_at = layer * KS * CP * 2 * GP + to_both
+                else:
+                    w_at = layer * KS * CP * GP + to_gate
+                for j in tl.static_range(KS):
+                    if j == 0:
+                        tap = past
+                    elif j == KS - 1:
+                        tap = now
+                    else:                               # the younger past taps (KS > 2)
+                        cj = col + j * dilation
+                        cj = tl.where(cj < span, cj, cj - span)
+                        tap_at = ring_ptr + (base + cj)[:, None] * C + cc[None, :]
+                        tap = tl.load(tap_at, mask=ring_mask, other=0.0).to(wdt)
+                    if FUSED:
+                        h = tl.dot(tap, tl.load(wf_ptr + w_at + j * CP * 2 * GP), h,
+                                   input_precision=PRECISION)
+                    else:
+                        hf = hf + tl.dot(tap, tl.load(wf_ptr + w_at + j * CP * GP),
+                                         input_precision=PRECISION)
+                        hg = hg + tl.dot(tap, tl.load(wg_ptr + w_at + j * CP * GP),
+                                         input_precision=PRECISION)
+                if FUSED:
+                    hf, hg = tl.split(tl.reshape(h, [BB, GP, 2]))
             else:
                 # CB input channels at a time, every tap (oldest first, x(t) last, from
                 # the stage row), then x(t) written over the oldest tap once all have
