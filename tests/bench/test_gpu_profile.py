@@ -142,8 +142,18 @@ def test_the_kernels_sm90_build_fits_without_spills(config, precision, capsys):
     gate_dots = 1 if fused_gate(config, precision) else 2
     assert p["dots_per_layer"] == 2 * gate_dots * (cp // cb) + 2 * (gp // gb)
     # the loops walked their trip counts: the multiply-adds per thread of one layer (an
-    # FFMA one, an HMMA.16816 64) are the dots' (16 rows), within the FMAs of tanh/sigmoid
-    dots = 16 * (2 * 2 * cp * gp + gp * (cp + sp)) / (32 * p["num_warps"])
+    # FFMA one, an HMMA.16816 64) are the dots' (16 rows), within the FMAs of tanh/sigmoid.
+    # A [16, K] x [K, N] dot gives a thread K x (16 N / threads) of them, at least K x 4
+    # on tensor cores (a warp's smallest tile is 16 x 8: with more warps than tiles the
+    # warps repeat one) and K x 1 for an FMA dot
+    least = 4 if precision == "fp16" else 1
+    threads = 32 * p["num_warps"]
+
+    def macs(k: int, n: int) -> float:
+        return k * max(least, 16 * n / threads)
+
+    gate = 2 * macs(cp, 2 * gp) if gate_dots == 1 else 4 * macs(cp, gp)
+    dots = gate + macs(gp, cp) + macs(gp, sp)
     walked = p["per_layer"]["ffma"] + 64 * p["per_layer"]["mma"]
     assert dots <= walked <= 1.05 * dots
     assert p["per_layer"]["barriers"] > 0 and p["per_layer"]["global_loads"] > 0
