@@ -8,7 +8,8 @@ lies between that read and that write: with LAYER_STAGES = 1 inside the layer lo
 LAYER_STAGES > 1 x(t) waits in the program's stage row and a loop after the layer loop
 writes every layer's, so the layer loop holds no barrier and Triton pipelines it, copying
 the next layer's weights, bias rows and oldest tap to shared memory while this layer
-computes), filter and gate as two small dots per tap (k-1 past taps and x(t)) plus the
+computes), filter and gate as small dots per tap (k-1 past taps and x(t); in fp16, FUSED,
+one dot per tap with filter and gate columns interleaved, else two) plus the
 slot's bias (gate bias with the speaker folded in, plus the mel projection interpolated
 between two frames), tanh * sigmoid, residual and skip dots (+ their biases, * the
 residual scale). Then the head and, unless teacher-forced, the sampling with the
