@@ -64,7 +64,13 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     from triton.compiler import ASTSource
 
     from wavenet_core.generation.sampling import draws_per_sample
-    from wavenet_core.generation.triton.backend import default_warps, kernel_shape, ring_period
+    from wavenet_core.generation.triton.backend import (
+        WIDE,
+        block_stages,
+        default_warps,
+        kernel_shape,
+        ring_period,
+    )
     from wavenet_core.generation.triton.kernel import wavenet_chunk
 
     w = "*fp16" if precision == "fp16" else "*fp32"
@@ -89,7 +95,9 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      PRECISION="ieee", EXCITE=config.lpc_excitation, VALUES=values,
                      ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
                      TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
-                     CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config))
+                     CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config),
+                     STAGES=block_stages(config),
+                     WIDE=config.residual_channels > WIDE)
     fn = triton.jit(wavenet_chunk)
     signature, attrs = {}, {}
     for index, name in enumerate(fn.arg_names):
@@ -107,7 +115,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
             attrs[(index,)] = BaseBackend.parse_attr(hint)
     source = ASTSource(fn=fn, signature=signature, constexprs=constants, attrs=attrs)
     return triton.compile(source, target=GPUTarget("cuda", arch, 32),
-                          options=dict(num_warps=num_warps or default_warps(precision),
+                          options=dict(num_warps=num_warps or default_warps(precision, config),
                                        num_stages=1))
 
 

@@ -48,6 +48,8 @@ PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection m
 TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
 FP32_TILE_BYTES = 8 << 10          # most bytes of an fp32 gate/residual/skip weight block
 FP32_BLOCK = 16                    # fp32 head blocks: hidden units (TN), skip channels (HB)
+SHARED_BYTES = 192 << 10           # most shared memory of all staged tiles (sm_90: 227 KiB)
+WIDE = 256                         # residual channels past which the wide-model settings apply
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -82,22 +84,55 @@ def kernel_shape(config, precision: str) -> tuple[int, ...]:
     (the one-block kernel). In fp32 the gate, residual and skip blocks fit FP32_TILE_BYTES
     and TN, HB are FP32_BLOCK: an IEEE fp32 dot is an FMA dot, which holds each thread's
     whole operand rows and columns in registers, so wider blocks spill (measured on the
-    sm_90 builds: docs/triton-kernel.md, "Speed, estimated")."""
+    sm_90 builds: docs/triton-kernel.md, "Speed, estimated"). Then CB or GB (the one whose
+    tiles are larger) halves until all the tiles the kernel stages fit SHARED_BYTES
+    (`shared_estimate`), not one tile at a time."""
     cp, gp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.gate_width,
                                          config.skip_channels, config.output_channels))
     itemsize = 2 if precision == "fp16" else 4
     fp32 = precision == "fp32"
     limit = FP32_TILE_BYTES if fp32 else TILE_BYTES
     head = FP32_BLOCK if fp32 else sp
-    return (cp, gp, sp, qp, min(sp, head, max(16, TILE_BYTES // (max(sp, qp) * itemsize))),
-            _rows_fitting(gp, cp, itemsize, limit),
-            _rows_fitting(max(cp, sp), gp, itemsize, limit), min(sp, head))
+    tn = min(sp, head, max(16, TILE_BYTES // (max(sp, qp) * itemsize)))
+    cb = _rows_fitting(gp, cp, itemsize, limit)
+    gb = _rows_fitting(max(cp, sp), gp, itemsize, limit)
+    stages = block_stages(config)
+    while (shared_estimate((cp, gp, sp, qp, tn, cb, gb, min(sp, head)), itemsize, stages)
+           > SHARED_BYTES and max(cb, gb) > 16):
+        if cb * gp >= gb * (cp + sp):
+            cb //= 2
+        else:
+            gb //= 2
+    return cp, gp, sp, qp, tn, cb, gb, min(sp, head)
 
 
-def default_warps(precision: str) -> int:
+def shared_estimate(shape, itemsize: int, stages: int, block: int = 16) -> int:
+    """Bytes of shared memory the kernel stages, the largest of its loops' (they run in
+    turn and share it): a block loop pipelined `stages` deep keeps stages - 1 copies of
+    its weight and input blocks; an unblocked dot its [K, N] operand. The sm_90 builds
+    measured lie within 4 KiB above it (configs A and B fp32, r9y9 fp32: equal; r9y9 fp16:
+    4 KiB; docs/triton-kernel.md, "Wide models"), the one-block fp16 builds below it."""
+    cp, gp, sp, qp, tn, cb, gb, hb = shape
+    copies = max(1, stages - 1)
+    gate = (2 * cb * gp + block * cb) * (copies if cb < cp else 1)
+    out = (gb * (cp + sp) + block * gb) * (copies if gb < gp else 1)
+    head = (hb * tn + block * hb) * (copies if hb < sp else 1) + tn * qp
+    return max(gate, out, head) * itemsize
+
+
+def block_stages(config) -> int:
+    """Pipeline depth of the channel-block loops: 3 (two blocks' copies in flight), 2 for
+    models wider than WIDE residual channels, where the deeper pipelines' addresses spilled
+    (r9y9's preset, fp32: 376 bytes at 3 stages, none at 2; docs/triton-kernel.md)."""
+    return 2 if config.residual_channels > WIDE else 3
+
+
+def default_warps(precision: str, config=None) -> int:
     """Warps per program: 8 for fp32 (its FMA dots hold operands in registers; 8 warps
-    spread them), 4 for fp16 (tensor-core dots)."""
-    return 8 if precision == "fp32" else 4
+    spread them), 4 for fp16 (tensor-core dots), 8 for a model wider than WIDE residual
+    channels (its [16, C] rows per thread; r9y9 fp16: 612 spilled bytes at 4, 72 at 8)."""
+    wide = config is not None and config.residual_channels > WIDE
+    return 8 if precision == "fp32" or wide else 4
 
 
 def ring_period(config) -> int:
@@ -191,7 +226,9 @@ class TritonBackend(StateSlots):
         if block < 16 or block & (block - 1):
             raise ValueError("block must be a power of two >= 16 (tl.dot's minimum)")
         self.block = block
-        self.num_warps = num_warps or default_warps(self.precision)
+        self.num_warps = num_warps or default_warps(self.precision, model.config)
+        self.stages = block_stages(model.config)
+        self.wide = model.config.residual_channels > WIDE
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config
         # a learned upsampler runs outside the kernel: its rows come per sample
@@ -432,7 +469,7 @@ class TritonBackend(StateSlots):
               torch.empty(padded, self.cp, device=self.device))
         zs = (self._dummy if self.gb == self.gp else
               torch.empty(padded, self.gp, device=self.device))
-        ss = (self._dummy if self.hb == self.sp else
+        ss = (self._dummy if self.hb == self.sp and not self.wide else
               torch.empty(padded, self.sp, device=self.device))
         self.kernel[grid](
             state.ring, state.positions, state.next_value if self._values else state.next_input,
@@ -453,6 +490,6 @@ class TritonBackend(StateSlots):
             EXCITE=cfg.lpc_excitation, VALUES=self._values, ORDER=self.order, OP=self.op,
             LOG_OP=self.op.bit_length() - 1,
             TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb, HB=self.hb,
-            RING_LCM=self.ring_lcm,
+            RING_LCM=self.ring_lcm, STAGES=self.stages, WIDE=self.wide,
             num_warps=self.num_warps, num_stages=1)
 

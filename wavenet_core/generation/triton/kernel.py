@@ -27,13 +27,19 @@ residual and skip dots over GB z channels, the head's first dot over HB skip cha
 cannot be sliced, so the blocked dots read their operands from memory: the past taps from
 the ring (x(t) is written over the oldest one after the gate), x(t), z and relu(skip) from
 the program's rows of three scratch buffers (xs, zs, ss). Each block loop is a
-`tl.range(..., num_stages=3)`: the compiler copies the next blocks' operands to shared
-memory (async copies) while this one's dot runs.
+`tl.range(..., num_stages=STAGES)` (backend.block_stages: 3, 2 for wide models): the
+compiler copies the next blocks' operands to shared memory (async copies) while this
+one's dot runs. WIDE (models wider than backend.WIDE residual channels): x and the skip
+sum live in the scratch rows (xs, ss) between the block loops instead of registers, and
+the mel projection is added after the gate dots, so that none of them is held through a
+block loop (issue 30: what spilled at r9y9's width, docs/triton-kernel.md "Wide models").
 
 Ring columns: the host passes RING_LCM, the least common multiple of the ring lengths
-(0 when it exceeds 2**30); the kernel takes head = pos % RING_LCM once per sample, then
-each layer's column head % span in int32 (head & (span - 1) when RING_LCM is a power of
-two), the younger taps' columns wrapping once at most.
+(0 when it exceeds 2**30); the kernel takes head = (pos + k) % RING_LCM once per sample
+(the low bits of pos's 32-bit copy when RING_LCM is a power of two), then each layer's
+column head % span in int32 (head & (span - 1) when RING_LCM is a power of two), the
+younger taps' columns wrapping once at most. The sample loop carries no int64 row values:
+pos is reloaded at the end, the RNG's counter is pos's low 32 bits plus k.
 
 Every weight is stored transposed ([in, out]), padded to powers of two >= 16 (tl.dot's
 minimum), in float32 (dots with input_precision="ieee", no TF32) or float16 (activations
@@ -67,8 +73,13 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   EXCITE: tl.constexpr, VALUES: tl.constexpr, ORDER: tl.constexpr,
                   OP: tl.constexpr, LOG_OP: tl.constexpr, TP: tl.constexpr,
                   SHAPED: tl.constexpr, CB: tl.constexpr, GB: tl.constexpr,
-                  HB: tl.constexpr, RING_LCM: tl.constexpr):
+                  HB: tl.constexpr, RING_LCM: tl.constexpr, STAGES: tl.constexpr,
+                  WIDE: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    own = tl.arange(0, BB)          # the program's rows of the scratch buffers
+    xs_ptr += tl.program_id(0) * (BB * CP)
+    zs_ptr += tl.program_id(0) * (BB * GP)
+    ss_ptr += tl.program_id(0) * (BB * SP)
     live = rows < n
     cc = tl.arange(0, CP)
     gc = tl.arange(0, GP)
@@ -76,7 +87,12 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
     qc = tl.arange(0, QP)
     ring_mask = live[:, None] & (cc < C)[None, :]
     slot = tl.load(slots_ptr + rows, mask=live, other=0)
-    pos = tl.load(pos_ptr + slot, mask=live, other=0)
+    pos = tl.load(pos_ptr + slot, mask=live, other=0)         # int64, reloaded at the end
+    # the sample loop holds no int64 rows (they spilled at r9y9's width): the RNG's counter
+    # is pos's low 32 bits, and so is pos % RING_LCM when RING_LCM is a power of two
+    counter0 = pos.to(tl.uint32)
+    if RING_LCM > 0 and (RING_LCM & (RING_LCM - 1)) != 0:
+        head0 = (pos % RING_LCM).to(tl.int32)
     if VALUES:
         value = tl.load(next_ptr + slot, mask=live, other=0.0)
     else:
@@ -98,7 +114,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
     to_skip = gc[:, None] * SP + sc[None, :]              # a [GP, SP] matrix
     tn = tl.arange(0, TN)
     if LOCAL:
-        phase = tl.load(phase_ptr + rows, mask=live, other=0)
+        phase = tl.load(phase_ptr + rows, mask=live, other=0).to(tl.int32)   # < hop
     for k in range(num_steps):
         if SCALAR:
             if TEACHER:
@@ -131,10 +147,16 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                                other=0).to(tl.int32)
             x = tl.load(emb_ptr + code[:, None] * CP + cc[None, :])
         skip = tl.zeros([BB, SP], dtype=tl.float32)
+        if WIDE:        # the skip sum in the scratch (ss), not held through the layers
+            tl.debug_barrier()          # every thread has read the last sample's
+            tl.store(ss_ptr + own[:, None] * SP + sc[None, :], skip)
         if RING_LCM > 0:        # every ring length divides RING_LCM: int32 ring columns
-            head = (pos % RING_LCM).to(tl.int32)
+            if (RING_LCM & (RING_LCM - 1)) == 0:
+                head = ((counter0 + k) & (RING_LCM - 1)).to(tl.int32)
+            else:
+                head = (head0 + k) % RING_LCM
         else:
-            head = pos
+            head = pos + k
         if LOCAL:
             u = phase + k
             frame = u // hop
@@ -159,14 +181,6 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             b_at = bias_ptr + (rows * num_layers + layer)[:, None] * (2 * GP) + gc[None, :]
             hf = tl.load(b_at, mask=live[:, None], other=0.0)
             hg = tl.load(b_at + GP, mask=live[:, None], other=0.0)
-            if LOCAL:
-                p_at = proj_ptr + (frame_row + layer)[:, None] * (2 * GP) + gc[None, :]
-                p_next = p_at + num_layers * 2 * GP
-                pm = live[:, None]
-                hf += (tl.load(p_at, mask=pm, other=0.0) * (1.0 - weight)
-                       + tl.load(p_next, mask=pm, other=0.0) * weight)
-                hg += (tl.load(p_at + GP, mask=pm, other=0.0) * (1.0 - weight)
-                       + tl.load(p_next + GP, mask=pm, other=0.0) * weight)
             w_at = layer * KS * CP * GP + to_gate
             if CB == CP:
                 past = previous.to(wdt)
@@ -188,17 +202,19 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             else:
                 # CB input channels at a time, every tap (oldest first, x(t) last); x(t)
                 # from the scratch, then written over the oldest tap once all have read it
-                tl.store(xs_ptr + rows[:, None] * CP + cc[None, :], x)
+                if WIDE:
+                    tl.debug_barrier()  # every thread has read the last layer's x
+                tl.store(xs_ptr + own[:, None] * CP + cc[None, :], x)
                 tl.debug_barrier()
                 cb = tl.arange(0, CB)
-                for i in tl.range(0, KS * (CP // CB), num_stages=3):
+                for i in tl.range(0, KS * (CP // CB), num_stages=STAGES):
                     c0 = (i // KS) * CB
                     j = i % KS
                     in_block = live[:, None] & ((c0 + cb) < C)[None, :]
                     cj = col + j * dilation
                     cj = tl.where(cj < span, cj, cj - span)
                     tap_at = tl.where(j < KS - 1, ring_ptr + (base + cj)[:, None] * C,
-                                      xs_ptr + rows[:, None] * CP)
+                                      xs_ptr + own[:, None] * CP)
                     tap = tl.load(tap_at + (c0 + cb)[None, :], mask=in_block, other=0.0)
                     w_blk = (layer * KS * CP * GP + (j * CP + c0 + cb)[:, None] * GP
                              + gc[None, :])
@@ -207,7 +223,19 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                     hg = hg + tl.dot(tap.to(wdt), tl.load(wg_ptr + w_blk),
                                      input_precision=PRECISION)
                 tl.debug_barrier()
-                tl.store(at, x, mask=ring_mask)
+                if WIDE:        # x(t) from the scratch: x is not held through the loop
+                    tl.store(at, tl.load(xs_ptr + own[:, None] * CP + cc[None, :]),
+                             mask=ring_mask)
+                else:
+                    tl.store(at, x, mask=ring_mask)
+            if LOCAL:     # after the dots: loaded beside the block loops, these spilled
+                p_at = proj_ptr + (frame_row + layer)[:, None] * (2 * GP) + gc[None, :]
+                p_next = p_at + num_layers * 2 * GP
+                pm = live[:, None]
+                hf += (tl.load(p_at, mask=pm, other=0.0) * (1.0 - weight)
+                       + tl.load(p_next, mask=pm, other=0.0) * weight)
+                hg += (tl.load(p_at + GP, mask=pm, other=0.0) * (1.0 - weight)
+                       + tl.load(p_next + GP, mask=pm, other=0.0) * weight)
             z = ((2.0 * tl.sigmoid(2.0 * hf) - 1.0) * tl.sigmoid(hg)).to(wdt)
             if GB == GP:
                 o_res = tl.dot(z, tl.load(wres_ptr + layer * GP * CP + to_res),
@@ -217,13 +245,13 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             else:
                 # GB z channels at a time, z from the scratch
                 tl.debug_barrier()          # every thread has read the last layer's z
-                tl.store(zs_ptr + rows[:, None] * GP + gc[None, :], z.to(tl.float32))
+                tl.store(zs_ptr + own[:, None] * GP + gc[None, :], z.to(tl.float32))
                 tl.debug_barrier()
                 gb = tl.arange(0, GB)
                 o_res = tl.zeros([BB, CP], dtype=tl.float32)
                 o_skip = tl.zeros([BB, SP], dtype=tl.float32)
-                for g0 in tl.range(0, GP, GB, num_stages=3):
-                    zb = tl.load(zs_ptr + rows[:, None] * GP + (g0 + gb)[None, :]).to(wdt)
+                for g0 in tl.range(0, GP, GB, num_stages=STAGES):
+                    zb = tl.load(zs_ptr + own[:, None] * GP + (g0 + gb)[None, :]).to(wdt)
                     o_res += tl.dot(zb, tl.load(wres_ptr + layer * GP * CP
                                                 + (g0 + gb)[:, None] * CP + cc[None, :]),
                                     input_precision=PRECISION)
@@ -233,16 +261,26 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             if OUT_BIAS:
                 o_res += tl.load(bres_ptr + layer * CP + cc)[None, :]
                 o_skip += tl.load(bskip_ptr + layer * SP + sc)[None, :]
-            x = x + o_res
+            if WIDE and CB < CP:    # x from the scratch: not held through the block loops
+                x = tl.load(xs_ptr + own[:, None] * CP + cc[None, :]) + o_res
+            else:
+                x = x + o_res
             if SCALED:
                 x = x * residual_scale
-            skip = skip + o_skip
+            if WIDE:
+                ss_at = ss_ptr + own[:, None] * SP + sc[None, :]
+                tl.store(ss_at, tl.load(ss_at) + o_skip)
+            else:
+                skip = skip + o_skip
         # head, in column tiles of TN hidden units (a whole [S, S] operand may not fit
         # in shared memory): logits = bl + sum_j relu(relu(skip) wh[:, j] + bh[j]) wl[j]
+        if WIDE:
+            tl.debug_barrier()
+            skip = tl.load(ss_ptr + own[:, None] * SP + sc[None, :])
         skip = tl.maximum(skip, 0.0)
         if HB < SP:     # the head's first dots over HB skip channels, relu(skip) from memory
             tl.debug_barrier()          # every thread has read the last sample's
-            tl.store(ss_ptr + rows[:, None] * SP + sc[None, :], skip)
+            tl.store(ss_ptr + own[:, None] * SP + sc[None, :], skip)
             tl.debug_barrier()
         skip = skip.to(wdt)
         logits = tl.zeros([BB, QP], dtype=tl.float32) + tl.load(bl_ptr + qc)[None, :]
@@ -253,8 +291,8 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             else:
                 hb = tl.arange(0, HB)
                 hidden = tl.zeros([BB, TN], dtype=tl.float32)
-                for s0 in tl.range(0, SP, HB, num_stages=3):
-                    sb = tl.load(ss_ptr + rows[:, None] * SP + (s0 + hb)[None, :]).to(wdt)
+                for s0 in tl.range(0, SP, HB, num_stages=STAGES):
+                    sb = tl.load(ss_ptr + own[:, None] * SP + (s0 + hb)[None, :]).to(wdt)
                     hidden += tl.dot(sb, tl.load(wh_ptr + (s0 + hb)[:, None] * SP
                                                  + (j + tn)[None, :]),
                                      input_precision=PRECISION)
@@ -276,9 +314,9 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             h = h * 0x846CA68B
             h = h ^ (h >> 16)
             if SCALAR:
-                h = h[:, None] ^ (pos[:, None] * DRAWS + qc[None, :]).to(tl.uint32)
+                h = h[:, None] ^ ((counter0 + k)[:, None] * DRAWS + qc[None, :].to(tl.uint32))
             else:
-                h = h ^ pos.to(tl.uint32)
+                h = h ^ (counter0 + k)
             h = h ^ (h >> 16)
             h = h * 0x7FEB352D
             h = h ^ (h >> 15)
@@ -337,8 +375,8 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                     tl.store(codes_ptr + rows * num_steps + k, value, mask=live)
                 else:
                     tl.store(codes_ptr + rows * num_steps + k, code.to(tl.int64), mask=live)
-        pos += 1
-    tl.store(pos_ptr + slot, pos, mask=live)
+    pos = tl.load(pos_ptr + slot, mask=live, other=0)
+    tl.store(pos_ptr + slot, pos + num_steps, mask=live)
     if not TEACHER:
         if VALUES:
             tl.store(next_ptr + slot, value, mask=live)
