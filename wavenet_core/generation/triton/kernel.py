@@ -35,11 +35,11 @@ the mel projection is added after the gate dots, so that none of them is held th
 block loop (issue 30: what spilled at r9y9's width, docs/triton-kernel.md "Wide models").
 
 Ring columns: the host passes RING_LCM, the least common multiple of the ring lengths
-(0 when it exceeds 2**30); the kernel takes head = (pos + k) % RING_LCM once per sample
-(the low bits of pos's 32-bit copy when RING_LCM is a power of two), then each layer's
+(0 when it exceeds 2**30); the kernel takes head = pos % RING_LCM once per sample (WIDE:
+from a 32-bit copy of pos, plus k), then each layer's
 column head % span in int32 (head & (span - 1) when RING_LCM is a power of two), the
-younger taps' columns wrapping once at most. The sample loop carries no int64 row values:
-pos is reloaded at the end, the RNG's counter is pos's low 32 bits plus k.
+younger taps' columns wrapping once at most. WIDE: the sample loop carries no int64 row
+values (pos is reloaded at the end, the RNG's counter is pos's low 32 bits plus k).
 
 Every weight is stored transposed ([in, out]), padded to powers of two >= 16 (tl.dot's
 minimum), in float32 (dots with input_precision="ieee", no TF32) or float16 (activations
@@ -76,10 +76,13 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   HB: tl.constexpr, RING_LCM: tl.constexpr, STAGES: tl.constexpr,
                   WIDE: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    own = tl.arange(0, BB)          # the program's rows of the scratch buffers
-    xs_ptr += tl.program_id(0) * (BB * CP)
-    zs_ptr += tl.program_id(0) * (BB * GP)
-    ss_ptr += tl.program_id(0) * (BB * SP)
+    if WIDE:    # the scratch rows addressed from the program's base (fewer row addresses)
+        own = tl.arange(0, BB)
+        xs_ptr += tl.program_id(0) * (BB * CP)
+        zs_ptr += tl.program_id(0) * (BB * GP)
+        ss_ptr += tl.program_id(0) * (BB * SP)
+    else:
+        own = rows
     live = rows < n
     cc = tl.arange(0, CP)
     gc = tl.arange(0, GP)
@@ -87,12 +90,12 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
     qc = tl.arange(0, QP)
     ring_mask = live[:, None] & (cc < C)[None, :]
     slot = tl.load(slots_ptr + rows, mask=live, other=0)
-    pos = tl.load(pos_ptr + slot, mask=live, other=0)         # int64, reloaded at the end
-    # the sample loop holds no int64 rows (they spilled at r9y9's width): the RNG's counter
-    # is pos's low 32 bits, and so is pos % RING_LCM when RING_LCM is a power of two
-    counter0 = pos.to(tl.uint32)
-    if RING_LCM > 0 and (RING_LCM & (RING_LCM - 1)) != 0:
-        head0 = (pos % RING_LCM).to(tl.int32)
+    pos = tl.load(pos_ptr + slot, mask=live, other=0)
+    if WIDE:    # the sample loop holds no int64 rows (they spilled at r9y9's width): the
+        # RNG's counter is pos's low 32 bits, and so is pos % RING_LCM for a power of two
+        counter0 = pos.to(tl.uint32)
+        if RING_LCM > 0 and (RING_LCM & (RING_LCM - 1)) != 0:
+            head0 = (pos % RING_LCM).to(tl.int32)
     if VALUES:
         value = tl.load(next_ptr + slot, mask=live, other=0.0)
     else:
@@ -151,12 +154,16 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             tl.debug_barrier()          # every thread has read the last sample's
             tl.store(ss_ptr + own[:, None] * SP + sc[None, :], skip)
         if RING_LCM > 0:        # every ring length divides RING_LCM: int32 ring columns
-            if (RING_LCM & (RING_LCM - 1)) == 0:
+            if not WIDE:
+                head = (pos % RING_LCM).to(tl.int32)
+            elif (RING_LCM & (RING_LCM - 1)) == 0:
                 head = ((counter0 + k) & (RING_LCM - 1)).to(tl.int32)
             else:
                 head = (head0 + k) % RING_LCM
-        else:
+        elif WIDE:
             head = pos + k
+        else:
+            head = pos
         if LOCAL:
             u = phase + k
             frame = u // hop
@@ -313,10 +320,14 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             h = h ^ (h >> 15)
             h = h * 0x846CA68B
             h = h ^ (h >> 16)
-            if SCALAR:
-                h = h[:, None] ^ ((counter0 + k)[:, None] * DRAWS + qc[None, :].to(tl.uint32))
+            if WIDE:
+                counter = counter0 + k
             else:
-                h = h ^ (counter0 + k)
+                counter = pos.to(tl.uint32)
+            if SCALAR:      # the low 32 bits of pos * DRAWS + column
+                h = h[:, None] ^ (counter[:, None] * DRAWS + qc[None, :].to(tl.uint32))
+            else:
+                h = h ^ counter
             h = h ^ (h >> 16)
             h = h * 0x7FEB352D
             h = h ^ (h >> 15)
@@ -375,8 +386,11 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                     tl.store(codes_ptr + rows * num_steps + k, value, mask=live)
                 else:
                     tl.store(codes_ptr + rows * num_steps + k, code.to(tl.int64), mask=live)
-    pos = tl.load(pos_ptr + slot, mask=live, other=0)
-    tl.store(pos_ptr + slot, pos + num_steps, mask=live)
+        if not WIDE:
+            pos += 1
+    if WIDE:
+        pos = tl.load(pos_ptr + slot, mask=live, other=0) + num_steps
+    tl.store(pos_ptr + slot, pos, mask=live)
     if not TEACHER:
         if VALUES:
             tl.store(next_ptr + slot, value, mask=live)
