@@ -133,25 +133,27 @@ def gate_forward(pre, bias, proj, col, left, right, weight, first, spk, t_out, s
 
 
 @njit(**_JIT)
-def residual_forward(x, r, scale, out, out_low):
-    """out = (x + r) * scale (float32, the next layer's stream) and out_low = out as the
-    products read it. x, out [rows, C] float32; r, out_low [rows, C]."""
+def residual_forward(x, r, bias, scale, out, out_low):
+    """out = (x + r + bias) * scale (float32, the next layer's stream) and out_low = out as
+    the products read it. x, out [rows, C] float32; r, out_low [rows, C]; bias [C] float32
+    (empty without)."""
     rows, channels = out.shape
+    b = bias if bias.shape[0] > 0 else np.zeros(channels, np.float32)
     for i in range(rows):
         xi, ri, oi, li = x[i], r[i], out[i], out_low[i]
         for c in range(channels):
-            v = (xi[c] + _get(ri, c)) * scale
+            v = (xi[c] + _get(ri, c) + b[c]) * scale
             oi[c] = v
             _put(li, c, v)
 
 
 @njit(**_JIT)
-def gate_backward(gz, dz, t, s, gpre, d_bias, g_proj, col, left, right, weight, first, d_spk):
+def gate_backward(gz, dz, t, s, gpre, g_proj, col, left, right, weight, first):
     """Gradient of the pre-activation from that of z: gz [rows, G] (from the residual
     product; empty for the last layer) plus dz [W*B, G] on the last W*B rows (the skip
-    product's). Writes gpre [rows, 2G] and adds into d_bias [2G], g_proj[b, :, col:] (the
-    frame projections' gradient, at the two frames each row interpolates) and d_spk [B, 2G],
-    all float32."""
+    product's). Writes gpre [rows, 2G] and adds into g_proj[b, :, col:] (float32: the frame
+    projections' gradient, at the two frames each row interpolates with weights summing to
+    one, so its sum over frames is the gradient of a per-window bias)."""
     rows, gate = t.shape
     batch = left.shape[0]
     tail = rows - dz.shape[0]
@@ -176,13 +178,9 @@ def gate_backward(gz, dz, t, s, gpre, d_bias, g_proj, col, left, right, weight, 
         w0 = _ONE - w1
         for half, h in ((0, ha), (gate, hb)):
             o = out[half:half + gate]
-            for c in range(gate):
-                _put(o, c, h[c])
-            db, sp = d_bias[half:half + gate], d_spk[b, half:half + gate]
             lo = g_proj[b, left[b, at], col + half:col + half + gate]
             for c in range(gate):
-                db[c] += h[c]
-                sp[c] += h[c]
+                _put(o, c, h[c])
                 lo[c] += w0 * h[c]
             hi = g_proj[b, right[b, at], col + half:col + half + gate]
             for c in range(gate):
