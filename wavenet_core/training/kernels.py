@@ -220,11 +220,11 @@ def stream_backward(g_res, g_taps, shift, scale, g_in, g_in_low):
 
 
 @njit(**_JIT)
-def cross_entropy(logits, targets, scale, grad, grad_sum):
-    """-log softmax(logits[r])[targets[r]] summed over rows (float64), and into grad the
-    loss's gradient times `scale`: (softmax(logits[r]) - onehot(targets[r])) * scale, its
-    column sums (as stored) into grad_sum (float32). Maximum and sum run in 16 lanes
-    (fixed order), so they vectorize."""
+def cross_entropy(logits, bias, targets, scale, grad, grad_sum):
+    """With x = logits[r] + bias (float32 [classes]): -log softmax(x)[targets[r]] summed
+    over rows (float64), and into grad the loss's gradient times `scale`:
+    (softmax(x) - onehot(targets[r])) * scale, its column sums (as stored) into grad_sum
+    (float32). Maximum and sum run in 16 lanes (fixed order), so they vectorize."""
     rows, classes = logits.shape
     lanes = 16
     whole = classes - classes % lanes
@@ -234,7 +234,7 @@ def cross_entropy(logits, targets, scale, grad, grad_sum):
     for r in range(rows):
         lr, gr = logits[r], grad[r]
         for c in range(classes):
-            x[c] = _get(lr, c)
+            x[c] = _get(lr, c) + bias[c]
         for j in range(lanes):
             acc[j] = x[0]
         for c0 in range(0, whole, lanes):
@@ -264,5 +264,5 @@ def cross_entropy(logits, targets, scale, grad, grad_sum):
             v = _stored(gr, x[c] * inv * scale)
             _put(gr, c, v)
             grad_sum[c] += v
-        total += np.log(np.float64(total_exp)) + peak - _get(lr, target)
+        total += np.log(np.float64(total_exp)) + peak - (_get(lr, target) + bias[target])
     return total
