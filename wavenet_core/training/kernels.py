@@ -38,9 +38,7 @@ def numpy_view(t: torch.Tensor | None, like: np.ndarray | None = None) -> np.nda
     if t is None:
         return np.empty((0,) * like.ndim, like.dtype)
     t = t.detach()
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().view(np.uint16)
-    return t.numpy()
+    return (t.view(torch.uint16) if t.dtype == torch.bfloat16 else t).numpy()
 
 
 @intrinsic
