@@ -2,8 +2,9 @@
 
 Each kernel is one pass over a layer's rows (time-major, row t*B + b) doing what the plain
 autograd forward does in several: the gate with its bias, local conditioning and speaker
-bias; the residual add with the cast the next product needs; the gate's backward with the
-bias, speaker and conditioning gradients; the input stream's gradient from every tap.
+bias; the residual add (with the residual bias) and the cast the next product needs; the
+gate's backward with the conditioning gradient (whose sums over frames are the bias and
+speaker-bias gradients); the input stream's gradient from every tap; the loss.
 Arrays of bfloat16 are passed as their uint16 bits and rounded to nearest even on store,
 as torch rounds; float32 arrays are read and written as they are. tanh is the CPU
 kernel's vectorizable rational one (|error| < 4e-7) and sigmoid(g) = (1 + tanh(g/2)) / 2.
