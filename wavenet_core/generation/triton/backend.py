@@ -99,7 +99,7 @@ def kernel_shape(config, precision: str) -> tuple[int, ...]:
     stages = block_stages(config)
     while (shared_estimate((cp, gp, sp, qp, tn, cb, gb, min(sp, head)), itemsize, stages)
            > SHARED_BYTES and max(cb, gb) > 16):
-        if cb * gp >= gb * (cp + sp):
+        if gb == 16 or (cb > 16 and cb * gp >= gb * (cp + sp)):
             cb //= 2
         else:
             gb //= 2
@@ -144,16 +144,16 @@ def ring_period(config) -> int:
 
 
 def require_fit(config, precision: str) -> None:
-    """Refuse a model whose 16-channel weight blocks ([16, G], [16, C], [16, S]) exceed
-    TILE_BYTES: the kernel's smallest tiles would not fit an SM's shared memory (and
-    compiling it takes minutes before failing). Wider tiles run in channel blocks."""
-    cp, gp, sp, _, _, cb, gb, _ = kernel_shape(config, precision)
-    itemsize = 2 if precision == "fp16" else 4
-    tile = max(cb * gp, gb * max(cp, sp)) * itemsize
-    if tile > TILE_BYTES:
-        raise ValueError(f"the triton kernel needs a {tile >> 10} KiB weight tile even in "
-                         f"blocks of 16 channels (> {TILE_BYTES >> 10} KiB of shared memory): "
-                         f"this model is too wide for it; use the 'torch' backend")
+    """Refuse a model whose tiles exceed SHARED_BYTES even in blocks of 16 channels
+    (`shared_estimate` of kernel_shape's blocks): the kernel would not fit an SM's shared
+    memory (and compiling it takes minutes before failing). Wider tiles run in channel
+    blocks."""
+    need = shared_estimate(kernel_shape(config, precision), 2 if precision == "fp16" else 4,
+                           block_stages(config))
+    if need > SHARED_BYTES:
+        raise ValueError(f"the triton kernel needs {need >> 10} KiB of shared memory even in "
+                         f"blocks of 16 channels (> {SHARED_BYTES >> 10} KiB): this model is "
+                         f"too wide for it; use the 'torch' backend")
 
 
 def _compile(device: torch.device):
