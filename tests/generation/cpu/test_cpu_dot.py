@@ -140,6 +140,6 @@ def test_matmul_is_exactly_the_definition_row_by_row(precision, n_in, n_out):
         y = np.zeros(n * n_out, np.float32)
         scratch = np.zeros(n * scratch_words(n_in), np.float32)
         _matmul(flat, scales, 0, 0, n_in, n_out, x.ravel(), 0, n_in, init.ravel(), 0, n_out,
-                y, 0, n_out, n, scratch, 0, flat.size)   # prefetching, which changes nothing
+                y, 0, n_out, n, scratch)
         np.testing.assert_array_equal(y.reshape(n, n_out), expected(w, x, init),
                                       err_msg=f"{precision} {n} rows")

@@ -111,8 +111,6 @@ class CpuBackend(StateSlots):
         # all of it from L3 or memory for each step; split, each core reads its share once
         self.streams_weights = solo.w.nbytes + solo.s.nbytes > (
             cache_sizes()["L2"] if core_cache is None else core_cache)
-        # such a model's matrices prefetch the weights they read next (docs/cpu-kernel.md)
-        self.prefetch_weights = self.streams_weights
 
     # -- interface ------------------------------------------------------------------
 
@@ -294,7 +292,7 @@ class CpuBackend(StateSlots):
         shared = dict(flags=new_flags(threads), z=aligned(np.zeros(2 * n * d.zp)),
                       act=aligned(np.zeros(n * d.sp)), hid=aligned(np.zeros(n * d.sp)),
                       lg=aligned(np.zeros(n * d.qp)), x=aligned(np.zeros(n * d.cp)))
-        return [Team(thread=t, threads=threads, ahead=int(self.prefetch_weights), **shared,
+        return [Team(thread=t, threads=threads, **shared,
                      **dict(zip(("res_lo", "res_hi", "res_all"),
                                 self._residual_panels(t, threads, n))))
                 for t in range(threads)]

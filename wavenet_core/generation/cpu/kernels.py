@@ -16,7 +16,6 @@ from wavenet_core.generation.cpu.simd import (
     PANEL,
     ROWS,
     WIDE_REGISTERS,
-    _prefetch,
     _vsplat,
     _vstore,
 )
@@ -72,10 +71,8 @@ Call = namedtuple("Call", "slots num_steps ring ring_rows positions next_input n
 # the residual stream when the team splits the residual: res_all > 0 (a multiple of the
 # panel width) columns [0, res_all) of it are cut into whole panels, this thread's
 # [res_lo, res_hi); columns [res_all, cp) every thread computes (res_all = 0: every thread
-# computes the whole residual, as batch 1 on a small model does). ahead: 1 to prefetch the
-# weights read next while a panel is reused from cache (a model that streams its weights
-# from L3 or memory, docs/cpu-kernel.md "Streaming weights"), 0 not to.
-Team = namedtuple("Team", "thread threads flags z act hid lg x res_lo res_hi res_all ahead")
+# computes the whole residual, as batch 1 on a small model does).
+Team = namedtuple("Team", "thread threads flags z act hid lg x res_lo res_hi res_all")
 
 # -- matrix micro-kernels ----------------------------------------------------------------
 # y[r, o] = init[r, o] + sum_i w[i, o] * x[r, i], one FMA chain per element in input order.
@@ -194,9 +191,7 @@ def _k2x2(w, s, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld, so):
 
 
 @njit(**_JIT)
-def _k4x4(w, s, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld, so, pf, pstep):
-    """4 rows x 64 outputs; each input also prefetches w[pf], pf += pstep (pstep 0: none),
-    the next panel's lines while this one is read from a nearer cache (`_panels`)."""
+def _k4x4(w, s, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld, so):
     i0 = io
     i1 = i0 + ild
     i2 = i1 + ild
@@ -222,9 +217,6 @@ def _k4x4(w, s, p, ld, n_in, x, xo, xld, init, io, ild, y, yo, yld, so, pf, pste
     a32 = _acc_init(w, init, i3 + 32, x3, n_in)
     a33 = _acc_init(w, init, i3 + 48, x3, n_in)
     for i in range(n_in):
-        if pstep:
-            _prefetch(w, pf)
-            pf += pstep
         w0, w1, w2, w3 = _wload4(w, p)
         b = _vsplat(x0[i])
         a00 = _mac(w, w0, b, a00)
@@ -376,24 +368,19 @@ def _k1x1(w, s, p, ld, n_in, x, xo, init, io, y, yo, so):
 
 
 @njit(**_JIT)
-def _matmul(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n, scratch,
-            nxt, nlen):
+def _matmul(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n, scratch):
     """y[r, :n_out] = init[r, :n_out] + x[r, :n_in] @ W for r < n; W packed at w[wo:]
     by `cpu.weights.encode_panels` (panels of 64 outputs, then the tail), its int8 column
     scales (if any) at s[so:]. The dot formats (cpu/dot.py) first pack the rows of x into
-    `scratch` (at least n * scratch_words(n_in) floats), one word per group of inputs.
-    nlen >= 0: while a panel's later row blocks reuse it from cache, prefetch the next
-    panel, and during the last one the nlen elements at w[nxt:] (the weights the caller
-    reads next); nlen < 0: no prefetch (docs/cpu-kernel.md, "Streaming weights")."""
+    `scratch` (at least n * scratch_words(n_in) floats), one word per group of inputs."""
     group = group_of(w)
     if group == 1:
-        _panels(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n,
-                nxt, nlen)
+        _panels(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n)
     else:
         qld = scratch_words(n_in)
         pack_rows(w, x, xo, xld, n_in, n, scratch, qld)
         _panels(w, s, wo, so, n_in // group, n_out, scratch, 0, qld, init, io, ild,
-                y, yo, yld, n, nxt, nlen)
+                y, yo, yld, n)
 
 
 @njit(inline="always", **_JIT)
@@ -402,22 +389,10 @@ def scratch_words(n_in):
     return n_in // 2 + ROW_PAD
 
 
-@njit(inline="always", **_JIT)
-def _prefetch_step(w, words, blocks, n_in):
-    """Elements of w to advance per input so that `blocks` row blocks of n_in inputs
-    prefetch the `words` that follow, at most a cache line per input; 0 (none) for one
-    block (its own loads stream the panel as it computes) or a region under one element
-    per input."""
-    if blocks < 2 or words < blocks * n_in:
-        return 0
-    return min(words // (blocks * n_in), 64 // w.itemsize)
-
-
 @njit(**_JIT)
-def _panels(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n, nxt, nlen):
+def _panels(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n):
     """`_matmul` on rows of x already in w's format (n_in: words per row)."""
     full = n_out // PANEL
-    tail = n_out - full * PANEL
     for blk in range(full):
         p = wo + blk * n_in * PANEL
         col = blk * PANEL
@@ -439,14 +414,9 @@ def _panels(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n,
                       io + col + half + r * ild, ild, y, yo + col + half + r * yld, yld,
                       so + col + half)
             r += 2 * ROWS
-        pf, words = p + n_in * PANEL, n_in * PANEL      # the next panel; after the last,
-        if blk + 1 == full:                             # the tail or what comes next
-            pf, words = (pf, tail * n_in) if tail else (nxt, nlen)
-        pstep = _prefetch_step(w, words, (n - r) // ROWS, n_in) if nlen >= 0 else 0
         while r + ROWS <= n:
             _k4x4(w, s, p, PANEL, n_in, x, xo + r * xld, xld, init, io + col + r * ild, ild,
-                  y, yo + col + r * yld, yld, so + col, pf, pstep)
-            pf += n_in * pstep
+                  y, yo + col + r * yld, yld, so + col)
             r += ROWS
         while r < n:
             if blk % 2 == 0 and blk + 1 < full:     # this panel and the next one
@@ -456,6 +426,7 @@ def _panels(w, s, wo, so, n_in, n_out, x, xo, xld, init, io, ild, y, yo, yld, n,
                 _k1x4(w, s, p, PANEL, n_in, x, xo + r * xld, init, io + col + r * ild,
                       y, yo + col + r * yld, so + col)
             r += 1
+    tail = n_out - full * PANEL
     if tail:
         p = wo + full * n_in * PANEL
         for v in range(0, tail, LANES):

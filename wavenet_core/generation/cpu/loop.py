@@ -52,12 +52,6 @@ from wavenet_core.generation.cpu.simd import (
 from wavenet_core.generation.cpu.sync import barrier
 
 
-@njit(inline="always", **_JIT)
-def _next(ahead, length):
-    """`_matmul`'s nlen: prefetch `length` elements of what comes next, or nothing (-1)."""
-    return length if ahead else -1
-
-
 @njit(**_JIT)
 def run_rows(dims, shard, call, team):
     """Run `call.num_steps` steps for `call.slots` as thread `team.thread` of the team."""
@@ -83,11 +77,6 @@ def run_rows(dims, shard, call, team):
     res_lo, res_hi = (team.res_lo, team.res_hi) if res_all > 0 else (0, 0)
     zwords = zp // group_of(shard.w)    # weight words per out column (panels as for fp32)
     no_scales = shard.s[:0]
-    # Streaming weights (team.ahead): each matrix prefetches, during its last panel, the
-    # first elements of the one this thread reads next (`_matmul`'s nxt, nlen; -1: none)
-    ahead = team.ahead > 0
-    out_lo = res_lo if res_all > 0 else 0           # my first out column
-    out_n = ((res_hi - res_lo) if res_all > 0 else xw) * zwords
 
     xs = _aligned_zeros(n * xw)
     gin = _aligned_zeros(n * kcp)       # per row: [x(t-(k-1)d), ..., x(t-d), x(t)]
@@ -142,8 +131,7 @@ def run_rows(dims, shard, call, team):
                     _matmul(shard.local_p, no_scales, layer * m * jt2, 0, m, jt2, call.frames,
                             (r * num_frames + first_frame[r]) * m, m,
                             call.bias, (r * num_layers + layer) * jt2, 0,
-                            proj, (r * num_layers + layer) * nfb * jt2, jt2, nf, packed,
-                            0, -1)
+                            proj, (r * num_layers + layer) * nfb * jt2, jt2, nf, packed)
         for kk in range(kn):
             k = k0 + kk
             for r in range(n):
@@ -222,13 +210,11 @@ def run_rows(dims, shard, call, team):
                             for o in range(jt2):
                                 hr[o] = pa[o] * w0 + pb[o] * w1
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
-                                kcp, jt2, gin, 0, kcp, hinit, 0, jt2, h, 0, jt2, n, packed,
-                                shard.out_off[layer] + out_lo * zwords, _next(ahead, out_n))
+                                kcp, jt2, gin, 0, kcp, hinit, 0, jt2, h, 0, jt2, n, packed)
                     else:
                         _matmul(shard.w, shard.s, shard.gate_off[layer], shard.gate_soff[layer],
                                 kcp, jt2, gin, 0, kcp, call.bias, layer * jt2,
-                                num_layers * jt2, h, 0, jt2, n, packed,
-                                shard.out_off[layer] + out_lo * zwords, _next(ahead, out_n))
+                                num_layers * jt2, h, 0, jt2, n, packed)
                     for r in range(n):
                         hf = h[r * jt2:r * jt2 + jt]
                         hg = h[r * jt2 + jt:(r + 1) * jt2]
@@ -243,18 +229,13 @@ def run_rows(dims, shard, call, team):
                         xr = xs[r * xw:(r + 1) * xw]
                         for o in range(xw):
                             xr[o] = xr[o] + ob[o]
-                nxt = (shard.gate_off[layer + 1] if layer + 1 < num_layers  # read next
-                       else shard.head_off)
                 if res_all > 0:          # my residual panels, then [res_all, cp) and skip
                     _matmul(shard.w, shard.s, shard.out_off[layer] + res_lo * zwords,
                             shard.out_soff[layer] + res_lo, zp, res_hi - res_lo,
-                            team.z, zb * n * zp, zp, xs, res_lo, xw, xs, res_lo, xw, n, packed,
-                            shard.out_off[layer] + res_all * zwords,
-                            _next(ahead, (xw - res_all) * zwords))
+                            team.z, zb * n * zp, zp, xs, res_lo, xw, xs, res_lo, xw, n, packed)
                 _matmul(shard.w, shard.s, shard.out_off[layer] + res_all * zwords,
                         shard.out_soff[layer] + res_all, zp, xw - res_all,
-                        team.z, zb * n * zp, zp, xs, res_all, xw, xs, res_all, xw, n, packed,
-                        nxt, _next(ahead, shard.w.shape[0] - nxt))
+                        team.z, zb * n * zp, zp, xs, res_all, xw, xs, res_all, xw, n, packed)
                 if scale != _ONE:
                     for r in range(n):
                         xr = xs[r * xw:r * xw + c]
@@ -285,8 +266,7 @@ def run_rows(dims, shard, call, team):
             barrier(team.flags, team.thread, team.threads, generation)
             if shard.ht > 0:
                 _matmul(shard.w, shard.s, shard.head_off, shard.head_soff, sp, shard.ht,
-                        team.act, 0, sp, shard.head_b, 0, 0, team.hid, shard.h_lo, sp, n, packed,
-                        shard.logit_off, _next(ahead, shard.w.shape[0] - shard.logit_off))
+                        team.act, 0, sp, shard.head_b, 0, 0, team.hid, shard.h_lo, sp, n, packed)
                 for r in range(n):
                     hr = team.hid[r * sp + shard.h_lo:]
                     for o in range(shard.ht):
@@ -295,8 +275,7 @@ def run_rows(dims, shard, call, team):
             barrier(team.flags, team.thread, team.threads, generation)
             if shard.qt > 0:
                 _matmul(shard.w, shard.s, shard.logit_off, shard.logit_soff, sp, shard.qt,
-                        team.hid, 0, sp, shard.logit_b, 0, 0, team.lg, shard.q_lo, qp, n, packed,
-                        shard.gate_off[0], _next(ahead, shard.w.shape[0] - shard.gate_off[0]))
+                        team.hid, 0, sp, shard.logit_b, 0, 0, team.lg, shard.q_lo, qp, n, packed)
             generation += 1
             barrier(team.flags, team.thread, team.threads, generation)
             for r in range(n):
