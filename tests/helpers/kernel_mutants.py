@@ -3,7 +3,8 @@
 Each mutant is the kernel's own source with one bug written in (a text replacement that
 must match exactly once, so a change to the kernel that moves the code fails loudly here
 rather than leaving a mutant identical to the kernel):
-- "ring offset": every ring read and write one column off (invisible from zeroed rings);
+- "ring offset": every ring read and write one column off (invisible from zeroed rings;
+  every ring-column path: the wide models' too);
 - "tap order": the oldest tap and x(t) swapped at the filter/gate dots (in both the
   one-block kernel and the channel-block loop, which fp32 config B runs);
 - "bias": the filter half of the per-slot gate bias dropped.
@@ -18,7 +19,10 @@ from pathlib import Path
 
 MUTANTS = {
     "ring offset": [("head = (pos % RING_LCM).to(tl.int32)",
-                     "head = ((pos + 1) % RING_LCM).to(tl.int32)")],
+                     "head = ((pos + 1) % RING_LCM).to(tl.int32)"),
+                    ("head = ((counter0 + k) & (RING_LCM - 1)).to(tl.int32)",
+                     "head = ((counter0 + k + 1) & (RING_LCM - 1)).to(tl.int32)"),
+                    ("head = (head0 + k) % RING_LCM", "head = (head0 + k + 1) % RING_LCM")],
     "tap order": [("past = previous.to(wdt)", "past = x.to(wdt)"),
                   ("now = x.to(wdt)", "now = previous.to(wdt)"),
                   ("tap_at = tl.where(j < KS - 1,", "tap_at = tl.where(j > 0,")],

@@ -179,9 +179,10 @@ def test_options_interface():
     codes = backend.generate(state, [0], 2, np.zeros((1, 2, 3), np.float32))
     assert codes.dtype == np.int64 and np.abs(codes).max() <= 32767
     assert TritonBackend(random_model(option_config("mol")), DEVICE).accepts_mel_frames
-    # wider tiles run in channel blocks (test_triton_wide.py); 16-channel blocks of a
-    # 2048-wide residual are 128 KiB in fp32 (refused), 64 KiB in fp16
-    wide = WaveNetConfig(layers_per_stack=1, stacks=1, residual_channels=2048,
+    # wider tiles run in channel blocks (test_triton_wide.py); the residual and skip
+    # dots' 16-channel blocks of a 4096-wide residual take 258 KiB of shared memory in
+    # fp32 (over SHARED_BYTES, 192 KiB: refused), 129 KiB in fp16
+    wide = WaveNetConfig(layers_per_stack=1, stacks=1, residual_channels=4096,
                          gate_channels=16, skip_channels=16, kernel_size=3)
     with pytest.raises(ValueError, match="too wide"):
         TritonBackend(random_model(wide), DEVICE, precision="fp32")

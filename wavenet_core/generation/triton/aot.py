@@ -65,6 +65,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
 
     from wavenet_core.generation.sampling import draws_per_sample
     from wavenet_core.generation.triton.backend import (
+        WIDE,
+        block_stages,
         default_warps,
         fused_gate,
         kernel_shape,
@@ -86,8 +88,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     floats = {"residual_scale": float(config.residual_scale),
               "log_scale_min": float(config.log_scale_min)}
     ints = call_ints(config, batch, num_steps, local)
+    warps = num_warps or default_warps(precision, config)
     cp, gp, sp, qp, tn, cb, gb, hb = kernel_shape(config, precision)
-    warps = num_warps or default_warps(precision)
     constants = dict(C=config.residual_channels, Q=config.output_channels, CP=cp, GP=gp,
                      SP=sp, QP=qp, TN=tn, BB=block, KS=config.kernel_size, TEACHER=teacher,
                      LOCAL=local, OUT_BIAS=config.out_bias,
@@ -97,7 +99,9 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
                      TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
                      CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config),
-                     LAYER_STAGES=layer_stages(config, precision, warps),
+                     STAGES=block_stages(config),
+                     WIDE=config.residual_channels > WIDE,
+                     LAYER_STAGES=layer_stages(config, precision, warps, block),
                      FUSED=fused_gate(config, precision))
     fn = triton.jit(wavenet_chunk)
     signature, attrs = {}, {}

@@ -48,6 +48,8 @@ PROJECTION_BYTES = 64 << 20        # most memory the per-sample mel projection m
 TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
 FP32_TILE_BYTES = 8 << 10          # most bytes of an fp32 gate/residual/skip weight block
 FP32_BLOCK = 16                    # fp32 head blocks: hidden units (TN), skip channels (HB)
+SHARED_BYTES = 192 << 10           # most shared memory of all staged tiles (sm_90: 227 KiB)
+WIDE = 256                         # residual channels past which the wide-model settings apply
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -82,23 +84,55 @@ def kernel_shape(config, precision: str) -> tuple[int, ...]:
     (the one-block kernel). In fp32 the gate, residual and skip blocks fit FP32_TILE_BYTES
     and TN, HB are FP32_BLOCK: an IEEE fp32 dot is an FMA dot, which holds each thread's
     whole operand rows and columns in registers, so wider blocks spill (measured on the
-    sm_90 builds: docs/triton-kernel.md, "Speed, estimated")."""
+    sm_90 builds: docs/triton-kernel.md, "Speed, estimated"). Then CB or GB (the one whose
+    tiles are larger) halves until all the tiles the kernel stages fit SHARED_BYTES
+    (`shared_estimate`), not one tile at a time."""
     cp, gp, sp, qp = (_pow2(n) for n in (config.residual_channels, config.gate_width,
                                          config.skip_channels, config.output_channels))
     itemsize = 2 if precision == "fp16" else 4
     fp32 = precision == "fp32"
     limit = FP32_TILE_BYTES if fp32 else TILE_BYTES
     head = FP32_BLOCK if fp32 else sp
-    return (cp, gp, sp, qp, min(sp, head, max(16, TILE_BYTES // (max(sp, qp) * itemsize))),
-            _rows_fitting(gp, cp, itemsize, limit),
-            _rows_fitting(max(cp, sp), gp, itemsize, limit), min(sp, head))
+    tn = min(sp, head, max(16, TILE_BYTES // (max(sp, qp) * itemsize)))
+    cb = _rows_fitting(gp, cp, itemsize, limit)
+    gb = _rows_fitting(max(cp, sp), gp, itemsize, limit)
+    stages = block_stages(config)
+    while (shared_estimate((cp, gp, sp, qp, tn, cb, gb, min(sp, head)), itemsize, stages)
+           > SHARED_BYTES and max(cb, gb) > 16):
+        if gb == 16 or (cb > 16 and cb * gp >= gb * (cp + sp)):
+            cb //= 2
+        else:
+            gb //= 2
+    return cp, gp, sp, qp, tn, cb, gb, min(sp, head)
 
 
-def default_warps(precision: str) -> int:
+def shared_estimate(shape, itemsize: int, stages: int, block: int = 16) -> int:
+    """Bytes of shared memory the kernel stages, the largest of its loops' (they run in
+    turn and share it): a block loop pipelined `stages` deep keeps stages - 1 copies of
+    its weight and input blocks; an unblocked dot its [K, N] operand. The sm_90 builds
+    measured lie within 4 KiB above it (configs A and B fp32, r9y9 fp32: equal; r9y9 fp16:
+    4 KiB; docs/triton-kernel.md, "Wide models"), the one-block fp16 builds below it."""
+    cp, gp, sp, qp, tn, cb, gb, hb = shape
+    copies = max(1, stages - 1)
+    gate = (2 * cb * gp + block * cb) * (copies if cb < cp else 1)
+    out = (gb * (cp + sp) + block * gb) * (copies if gb < gp else 1)
+    head = (hb * tn + block * hb) * (copies if hb < sp else 1) + tn * qp
+    return max(gate, out, head) * itemsize
+
+
+def block_stages(config) -> int:
+    """Pipeline depth of the channel-block loops: 3 (two blocks' copies in flight), 2 for
+    models wider than WIDE residual channels, where the deeper pipelines' addresses spilled
+    (r9y9's preset, fp32: 376 bytes at 3 stages, none at 2; docs/triton-kernel.md)."""
+    return 2 if config.residual_channels > WIDE else 3
+
+
+def default_warps(precision: str, config=None) -> int:
     """Warps per program: 8. fp32's FMA dots hold operands in registers, which 8 warps
-    spread; fp16's pipelined layer loop (`layer_stages`) needs 8 to fit config B in 255
-    registers without spills (4 warps spilled 184 bytes per thread; sm_90 builds,
-    docs/triton-kernel.md "Speed, estimated")."""
+    spread; a model wider than WIDE residual channels holds [16, C] rows per thread
+    (r9y9 fp16: 612 spilled bytes at 4, 72 at 8); fp16's pipelined layer loop
+    (`layer_stages`) needs 8 to fit config B in 255 registers without spills (4 warps
+    spilled 184 bytes per thread; sm_90 builds, docs/triton-kernel.md "Speed, estimated")."""
     return 8
 
 
@@ -117,11 +151,11 @@ def layer_stages(config, precision: str, num_warps: int, block: int = 16) -> int
     while this layer computes; the loop then holds no barrier, x(t) goes into the rings
     after it; 2 stages gave one buffer, refilled only after its layer had read it: the
     copies waited on at the next layer's top, 2.5% slower in config B fp16). Only for the
-    one-block kernel (a loop with inner loops is not pipelined) whose loop-carried skip
-    sum takes at most 16 registers a thread: config A's [16, 512] spilled 24 bytes at 8
-    warps. Else 1 (x(t) written in the loop)."""
+    one-block kernel (a loop with inner loops is not pipelined), not wide, whose
+    loop-carried skip sum takes at most 16 registers a thread: config A's [16, 512]
+    spilled 24 bytes at 8 warps. Else 1 (x(t) written in the loop)."""
     cp, gp, sp, _, _, cb, gb, _ = kernel_shape(config, precision)
-    one_block = cb == cp and gb == gp
+    one_block = cb == cp and gb == gp and config.residual_channels <= WIDE
     return 3 if one_block and block * sp <= 16 * 32 * num_warps else 1
 
 
@@ -134,16 +168,16 @@ def ring_period(config) -> int:
 
 
 def require_fit(config, precision: str) -> None:
-    """Refuse a model whose 16-channel weight blocks ([16, G], [16, C], [16, S]) exceed
-    TILE_BYTES: the kernel's smallest tiles would not fit an SM's shared memory (and
-    compiling it takes minutes before failing). Wider tiles run in channel blocks."""
-    cp, gp, sp, _, _, cb, gb, _ = kernel_shape(config, precision)
-    itemsize = 2 if precision == "fp16" else 4
-    tile = max(cb * gp, gb * max(cp, sp)) * itemsize
-    if tile > TILE_BYTES:
-        raise ValueError(f"the triton kernel needs a {tile >> 10} KiB weight tile even in "
-                         f"blocks of 16 channels (> {TILE_BYTES >> 10} KiB of shared memory): "
-                         f"this model is too wide for it; use the 'torch' backend")
+    """Refuse a model whose tiles exceed SHARED_BYTES even in blocks of 16 channels
+    (`shared_estimate` of kernel_shape's blocks): the kernel would not fit an SM's shared
+    memory (and compiling it takes minutes before failing). Wider tiles run in channel
+    blocks."""
+    need = shared_estimate(kernel_shape(config, precision), 2 if precision == "fp16" else 4,
+                           block_stages(config))
+    if need > SHARED_BYTES:
+        raise ValueError(f"the triton kernel needs {need >> 10} KiB of shared memory even in "
+                         f"blocks of 16 channels (> {SHARED_BYTES >> 10} KiB): this model is "
+                         f"too wide for it; use the 'torch' backend")
 
 
 def _compile(device: torch.device):
@@ -216,7 +250,9 @@ class TritonBackend(StateSlots):
         if block < 16 or block & (block - 1):
             raise ValueError("block must be a power of two >= 16 (tl.dot's minimum)")
         self.block = block
-        self.num_warps = num_warps or default_warps(self.precision)
+        self.num_warps = num_warps or default_warps(self.precision, model.config)
+        self.stages = block_stages(model.config)
+        self.wide = model.config.residual_channels > WIDE
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config
         # a learned upsampler runs outside the kernel: its rows come per sample
@@ -455,10 +491,13 @@ class TritonBackend(StateSlots):
         cfg = self.config
         grid = (-(-len(slots) // self.block),)
         padded = grid[0] * self.block          # blocked dots: x and z of each row, in memory
-        xs = torch.empty(padded, cfg.num_layers, self.cp, device=self.device)
+        staged = layer_stages(cfg, self.precision, self.num_warps, self.block)
+        xs = (self._dummy if self.cb == self.cp and staged == 1 else      # stage: a row a layer
+              torch.empty(padded, cfg.num_layers if staged > 1 else 1, self.cp,
+                          device=self.device))
         zs = (self._dummy if self.gb == self.gp else
               torch.empty(padded, self.gp, device=self.device))
-        ss = (self._dummy if self.hb == self.sp else
+        ss = (self._dummy if self.hb == self.sp and not self.wide else
               torch.empty(padded, self.sp, device=self.device))
         self.kernel[grid](
             state.ring, state.positions, state.next_value if self._values else state.next_input,
@@ -479,8 +518,7 @@ class TritonBackend(StateSlots):
             EXCITE=cfg.lpc_excitation, VALUES=self._values, ORDER=self.order, OP=self.op,
             LOG_OP=self.op.bit_length() - 1,
             TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb, HB=self.hb,
-            RING_LCM=self.ring_lcm,
-            LAYER_STAGES=layer_stages(cfg, self.precision, self.num_warps, self.block),
-            FUSED=fused_gate(cfg, self.precision),
+            RING_LCM=self.ring_lcm, STAGES=self.stages, WIDE=self.wide,
+            LAYER_STAGES=staged, FUSED=fused_gate(cfg, self.precision),
             num_warps=self.num_warps, num_stages=1)
 

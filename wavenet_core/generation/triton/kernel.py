@@ -31,15 +31,21 @@ residual and skip dots over GB z channels, the head's first dot over HB skip cha
 (constexprs; CB = CP, GB = GP, HB = SP is the one-block kernel, unchanged). Registers
 cannot be sliced, so the blocked dots read their operands from memory: the past taps from
 the ring (x(t) is written over the oldest one after the gate), x(t), z and relu(skip) from
-the program's rows of three scratch buffers (xs, a row per layer; zs, ss). Each block
-loop is a
-`tl.range(..., num_stages=3)`: the compiler copies the next blocks' operands to shared
-memory (async copies) while this one's dot runs.
+the program's rows of three scratch buffers (xs, zs, ss; xs also holds the pipelined layer
+loop's stage rows, one per layer). Each block loop is a
+`tl.range(..., num_stages=STAGES)` (backend.block_stages: 3, 2 for wide models): the
+compiler copies the next blocks' operands to shared memory (async copies) while this
+one's dot runs. WIDE (models wider than backend.WIDE residual channels): x and the skip
+sum live in the scratch rows (xs, ss) between the block loops instead of registers, and
+the mel projection is added after the gate dots, so that none of them is held through a
+block loop (issue 30: what spilled at r9y9's width, docs/triton-kernel.md "Wide models").
 
 Ring columns: the host passes RING_LCM, the least common multiple of the ring lengths
-(0 when it exceeds 2**30); the kernel takes head = pos % RING_LCM once per sample, then
-each layer's column head % span in int32 (head & (span - 1) when RING_LCM is a power of
-two), the younger taps' columns wrapping once at most.
+(0 when it exceeds 2**30); the kernel takes head = pos % RING_LCM once per sample (WIDE:
+from a 32-bit copy of pos, plus k), then each layer's
+column head % span in int32 (head & (span - 1) when RING_LCM is a power of two), the
+younger taps' columns wrapping once at most. WIDE: the sample loop carries no int64 row
+values (pos is reloaded at the end, the RNG's counter is pos's low 32 bits plus k).
 
 Every weight is stored transposed ([in, out]), padded to powers of two >= 16 (tl.dot's
 minimum), in float32 (dots with input_precision="ieee", no TF32) or float16 (activations
@@ -73,9 +79,16 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   EXCITE: tl.constexpr, VALUES: tl.constexpr, ORDER: tl.constexpr,
                   OP: tl.constexpr, LOG_OP: tl.constexpr, TP: tl.constexpr,
                   SHAPED: tl.constexpr, CB: tl.constexpr, GB: tl.constexpr,
-                  HB: tl.constexpr, RING_LCM: tl.constexpr,
-                  LAYER_STAGES: tl.constexpr, FUSED: tl.constexpr):
+                  HB: tl.constexpr, RING_LCM: tl.constexpr, STAGES: tl.constexpr,
+                  WIDE: tl.constexpr, LAYER_STAGES: tl.constexpr, FUSED: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    if WIDE:    # the scratch rows addressed from the program's base (fewer row addresses)
+        own = tl.arange(0, BB)
+        xs_ptr += tl.program_id(0) * (BB * CP)
+        zs_ptr += tl.program_id(0) * (BB * GP)
+        ss_ptr += tl.program_id(0) * (BB * SP)
+    else:
+        own = rows
     live = rows < n
     cc = tl.arange(0, CP)
     gc = tl.arange(0, GP)
@@ -84,6 +97,11 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
     ring_mask = live[:, None] & (cc < C)[None, :]
     slot = tl.load(slots_ptr + rows, mask=live, other=0)
     pos = tl.load(pos_ptr + slot, mask=live, other=0)
+    if WIDE:    # the sample loop holds no int64 rows (they spilled at r9y9's width): the
+        # RNG's counter is pos's low 32 bits, and so is pos % RING_LCM for a power of two
+        counter0 = pos.to(tl.uint32)
+        if RING_LCM > 0 and (RING_LCM & (RING_LCM - 1)) != 0:
+            head0 = (pos % RING_LCM).to(tl.int32)
     if VALUES:
         value = tl.load(next_ptr + slot, mask=live, other=0.0)
     else:
@@ -106,7 +124,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
     to_skip = gc[:, None] * SP + sc[None, :]              # a [GP, SP] matrix
     tn = tl.arange(0, TN)
     if LOCAL:
-        phase = tl.load(phase_ptr + rows, mask=live, other=0)
+        phase = tl.load(phase_ptr + rows, mask=live, other=0).to(tl.int32)   # < hop
     for k in range(num_steps):
         if SCALAR:
             if TEACHER:
@@ -139,8 +157,18 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                                other=0).to(tl.int32)
             x = tl.load(emb_ptr + code[:, None] * CP + cc[None, :])
         skip = tl.zeros([BB, SP], dtype=tl.float32)
+        if WIDE:        # the skip sum in the scratch (ss), not held through the layers
+            tl.debug_barrier()          # every thread has read the last sample's
+            tl.store(ss_ptr + own[:, None] * SP + sc[None, :], skip)
         if RING_LCM > 0:        # every ring length divides RING_LCM: int32 ring columns
-            head = (pos % RING_LCM).to(tl.int32)
+            if not WIDE:
+                head = (pos % RING_LCM).to(tl.int32)
+            elif (RING_LCM & (RING_LCM - 1)) == 0:
+                head = ((counter0 + k) & (RING_LCM - 1)).to(tl.int32)
+            else:
+                head = (head0 + k) % RING_LCM
+        elif WIDE:
+            head = pos + k
         else:
             head = pos
         if LOCAL:
@@ -160,28 +188,19 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             else:
                 col = head % span
             at = ring_ptr + (base + col)[:, None] * C + cc[None, :]
-            # x(t) in the program's stage row: a pipelined layer loop (LAYER_STAGES > 1)
-            # writes it over the oldest tap after the loop (a barrier inside the loop
-            # would stop Triton pipelining it); the blocked dots read it from there
-            x_row = xs_ptr + ((rows * num_layers + layer) * CP)[:, None]
-            if CB < CP or LAYER_STAGES > 1:
-                tl.store(x_row + cc[None, :], x)
             if CB == CP:
                 previous = tl.load(at, mask=ring_mask, other=0.0)
                 if LAYER_STAGES == 1:
                     tl.debug_barrier()
                     tl.store(at, x, mask=ring_mask)
+                else:
+                    # x(t) in the program's stage row, written over the oldest tap after
+                    # the layer loop (a barrier inside the loop stops Triton pipelining it)
+                    tl.store(xs_ptr + ((own * num_layers + layer) * CP)[:, None]
+                             + cc[None, :], x)
             b_at = bias_ptr + (rows * num_layers + layer)[:, None] * (2 * GP) + gc[None, :]
             hf = tl.load(b_at, mask=live[:, None], other=0.0)
             hg = tl.load(b_at + GP, mask=live[:, None], other=0.0)
-            if LOCAL:
-                p_at = proj_ptr + (frame_row + layer)[:, None] * (2 * GP) + gc[None, :]
-                p_next = p_at + num_layers * 2 * GP
-                pm = live[:, None]
-                hf += (tl.load(p_at, mask=pm, other=0.0) * (1.0 - weight)
-                       + tl.load(p_next, mask=pm, other=0.0) * weight)
-                hg += (tl.load(p_at + GP, mask=pm, other=0.0) * (1.0 - weight)
-                       + tl.load(p_next + GP, mask=pm, other=0.0) * weight)
             if CB == CP:
                 # every tap, oldest first, x(t) last. FUSED (fp16): one dot per tap, wf
                 # holding [KS, CP, 2 GP] per layer with filter and gate columns
@@ -216,28 +235,42 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 if FUSED:
                     hf, hg = tl.split(tl.reshape(h, [BB, GP, 2]))
             else:
-                # CB input channels at a time, every tap (oldest first, x(t) last, from
-                # the stage row), then x(t) written over the oldest tap once all have
-                # read it (a loop with inner loops is not pipelined anyway)
+                # CB input channels at a time, every tap (oldest first, x(t) last); x(t)
+                # from the scratch, then written over the oldest tap once all have read it
+                if WIDE:
+                    tl.debug_barrier()  # every thread has read the last layer's x
+                tl.store(xs_ptr + own[:, None] * CP + cc[None, :], x)
                 tl.debug_barrier()
                 cb = tl.arange(0, CB)
-                for i in tl.range(0, KS * (CP // CB), num_stages=3):
+                w_at = layer * KS * CP * GP
+                for i in tl.range(0, KS * (CP // CB), num_stages=STAGES):
                     c0 = (i // KS) * CB
                     j = i % KS
                     in_block = live[:, None] & ((c0 + cb) < C)[None, :]
                     cj = col + j * dilation
                     cj = tl.where(cj < span, cj, cj - span)
                     tap_at = tl.where(j < KS - 1, ring_ptr + (base + cj)[:, None] * C,
-                                      x_row)
+                                      xs_ptr + own[:, None] * CP)
                     tap = tl.load(tap_at + (c0 + cb)[None, :], mask=in_block, other=0.0)
-                    w_blk = (layer * KS * CP * GP + (j * CP + c0 + cb)[:, None] * GP
-                             + gc[None, :])
+                    w_blk = w_at + (j * CP + c0 + cb)[:, None] * GP + gc[None, :]
                     hf = hf + tl.dot(tap.to(wdt), tl.load(wf_ptr + w_blk),
                                      input_precision=PRECISION)
                     hg = hg + tl.dot(tap.to(wdt), tl.load(wg_ptr + w_blk),
                                      input_precision=PRECISION)
                 tl.debug_barrier()
-                tl.store(at, x, mask=ring_mask)
+                if WIDE:        # x(t) from the scratch: x is not held through the loop
+                    tl.store(at, tl.load(xs_ptr + own[:, None] * CP + cc[None, :]),
+                             mask=ring_mask)
+                else:
+                    tl.store(at, x, mask=ring_mask)
+            if LOCAL:     # after the dots: loaded beside the block loops, these spilled
+                p_at = proj_ptr + (frame_row + layer)[:, None] * (2 * GP) + gc[None, :]
+                p_next = p_at + num_layers * 2 * GP
+                pm = live[:, None]
+                hf += (tl.load(p_at, mask=pm, other=0.0) * (1.0 - weight)
+                       + tl.load(p_next, mask=pm, other=0.0) * weight)
+                hg += (tl.load(p_at + GP, mask=pm, other=0.0) * (1.0 - weight)
+                       + tl.load(p_next + GP, mask=pm, other=0.0) * weight)
             z = ((2.0 * tl.sigmoid(2.0 * hf) - 1.0) * tl.sigmoid(hg)).to(wdt)
             if GB == GP:
                 o_res = tl.dot(z, tl.load(wres_ptr + layer * GP * CP + to_res),
@@ -247,13 +280,13 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             else:
                 # GB z channels at a time, z from the scratch
                 tl.debug_barrier()          # every thread has read the last layer's z
-                tl.store(zs_ptr + rows[:, None] * GP + gc[None, :], z.to(tl.float32))
+                tl.store(zs_ptr + own[:, None] * GP + gc[None, :], z.to(tl.float32))
                 tl.debug_barrier()
                 gb = tl.arange(0, GB)
                 o_res = tl.zeros([BB, CP], dtype=tl.float32)
                 o_skip = tl.zeros([BB, SP], dtype=tl.float32)
-                for g0 in tl.range(0, GP, GB, num_stages=3):
-                    zb = tl.load(zs_ptr + rows[:, None] * GP + (g0 + gb)[None, :]).to(wdt)
+                for g0 in tl.range(0, GP, GB, num_stages=STAGES):
+                    zb = tl.load(zs_ptr + own[:, None] * GP + (g0 + gb)[None, :]).to(wdt)
                     o_res += tl.dot(zb, tl.load(wres_ptr + layer * GP * CP
                                                 + (g0 + gb)[:, None] * CP + cc[None, :]),
                                     input_precision=PRECISION)
@@ -263,16 +296,26 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             if OUT_BIAS:
                 o_res += tl.load(bres_ptr + layer * CP + cc)[None, :]
                 o_skip += tl.load(bskip_ptr + layer * SP + sc)[None, :]
-            x = x + o_res
+            if WIDE and CB < CP:    # x from the scratch: not held through the block loops
+                x = tl.load(xs_ptr + own[:, None] * CP + cc[None, :]) + o_res
+            else:
+                x = x + o_res
             if SCALED:
                 x = x * residual_scale
-            skip = skip + o_skip
+            if WIDE:
+                ss_at = ss_ptr + own[:, None] * SP + sc[None, :]
+                tl.store(ss_at, tl.load(ss_at) + o_skip)
+            else:
+                skip = skip + o_skip
         # head, in column tiles of TN hidden units (a whole [S, S] operand may not fit
         # in shared memory): logits = bl + sum_j relu(relu(skip) wh[:, j] + bh[j]) wl[j]
+        if WIDE:
+            tl.debug_barrier()
+            skip = tl.load(ss_ptr + own[:, None] * SP + sc[None, :])
         skip = tl.maximum(skip, 0.0)
         if HB < SP:     # the head's first dots over HB skip channels, relu(skip) from memory
             tl.debug_barrier()          # every thread has read the last sample's
-            tl.store(ss_ptr + rows[:, None] * SP + sc[None, :], skip)
+            tl.store(ss_ptr + own[:, None] * SP + sc[None, :], skip)
             tl.debug_barrier()
         skip = skip.to(wdt)
         logits = tl.zeros([BB, QP], dtype=tl.float32) + tl.load(bl_ptr + qc)[None, :]
@@ -283,8 +326,8 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             else:
                 hb = tl.arange(0, HB)
                 hidden = tl.zeros([BB, TN], dtype=tl.float32)
-                for s0 in tl.range(0, SP, HB, num_stages=3):
-                    sb = tl.load(ss_ptr + rows[:, None] * SP + (s0 + hb)[None, :]).to(wdt)
+                for s0 in tl.range(0, SP, HB, num_stages=STAGES):
+                    sb = tl.load(ss_ptr + own[:, None] * SP + (s0 + hb)[None, :]).to(wdt)
                     hidden += tl.dot(sb, tl.load(wh_ptr + (s0 + hb)[:, None] * SP
                                                  + (j + tn)[None, :]),
                                      input_precision=PRECISION)
@@ -305,10 +348,14 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             h = h ^ (h >> 15)
             h = h * 0x846CA68B
             h = h ^ (h >> 16)
-            if SCALAR:
-                h = h[:, None] ^ (pos[:, None] * DRAWS + qc[None, :]).to(tl.uint32)
+            if WIDE:
+                counter = counter0 + k
             else:
-                h = h ^ pos.to(tl.uint32)
+                counter = pos.to(tl.uint32)
+            if SCALAR:      # the low 32 bits of pos * DRAWS + column
+                h = h[:, None] ^ (counter[:, None] * DRAWS + qc[None, :].to(tl.uint32))
+            else:
+                h = h ^ counter
             h = h ^ (h >> 16)
             h = h * 0x7FEB352D
             h = h ^ (h >> 15)
@@ -375,7 +422,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 lv = l0 + tl.arange(0, 4)
                 lm = lv < num_layers
                 m = (live[:, None] & lm[None, :])[:, :, None] & (cc < C)[None, None, :]
-                stage_row = (rows[:, None] * num_layers + lv[None, :]) * CP
+                stage_row = (own[:, None] * num_layers + lv[None, :]) * CP
                 staged = tl.load(xs_ptr + stage_row[:, :, None] + cc[None, None, :], mask=m,
                                  other=0.0)
                 spans = (KS - 1) * tl.load(dil_ptr + lv, mask=lm, other=1)
@@ -388,7 +435,10 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 tl.store(ring_ptr + (ring_row * C)[:, :, None] + cc[None, None, :], staged,
                          mask=m)
             tl.debug_barrier()
-        pos += 1
+        if not WIDE:
+            pos += 1
+    if WIDE:
+        pos = tl.load(pos_ptr + slot, mask=live, other=0) + num_steps
     tl.store(pos_ptr + slot, pos, mask=live)
     if not TEACHER:
         if VALUES:
