@@ -111,7 +111,8 @@ def shared_estimate(shape, itemsize: int, stages: int, block: int = 16) -> int:
     turn and share it): a block loop pipelined `stages` deep keeps stages - 1 copies of
     its weight and input blocks; an unblocked dot its [K, N] operand. The sm_90 builds
     measured lie within 4 KiB above it (configs A and B fp32, r9y9 fp32: equal; r9y9 fp16:
-    4 KiB; docs/triton-kernel.md, "Wide models"), the one-block fp16 builds below it."""
+    4 KiB; docs/triton-kernel.md, "Wide models"), the one-block fp16 builds below it but
+    for a pipelined layer loop's two buffers of a layer, which `layer_stages` checks."""
     cp, gp, sp, qp, tn, cb, gb, hb = shape
     copies = max(1, stages - 1)
     gate = (2 * cb * gp + block * cb) * (copies if cb < cp else 1)
@@ -153,10 +154,16 @@ def layer_stages(config, precision: str, num_warps: int, block: int = 16) -> int
     copies waited on at the next layer's top, 2.5% slower in config B fp16). Only for the
     one-block kernel (a loop with inner loops is not pipelined), not wide, whose
     loop-carried skip sum takes at most 16 registers a thread: config A's [16, 512]
-    spilled 24 bytes at 8 warps. Else 1 (x(t) written in the loop)."""
+    spilled 24 bytes at 8 warps; and whose two buffers of a layer's operands (its weights,
+    the oldest tap and bias rows in float32) fit SHARED_BYTES (B fp16: 139,264 bytes
+    estimated, 143,360 built). Else 1 (x(t) written in the loop)."""
     cp, gp, sp, _, _, cb, gb, _ = kernel_shape(config, precision)
     one_block = cb == cp and gb == gp and config.residual_channels <= WIDE
-    return 3 if one_block and block * sp <= 16 * 32 * num_warps else 1
+    itemsize = 2 if precision == "fp16" else 4
+    layer = ((config.kernel_size * cp * 2 * gp + gp * (cp + sp)) * itemsize
+             + block * (cp + 2 * gp) * 4)
+    fits = 2 * layer <= SHARED_BYTES
+    return 3 if one_block and fits and block * sp <= 16 * 32 * num_warps else 1
 
 
 def ring_period(config) -> int:
