@@ -34,8 +34,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOP = "generation/cpu/loop.py"
+SIMD = "generation/cpu/simd.py"
 
-# PART: (what it removes, [(text or pattern in cpu/loop.py, replacement)]); one missing
+# PART: (what it changes, [([file,] text or pattern, replacement)]), file cpu/loop.py
+# unless named; one missing
 # stops the run, so an edited loop.py cannot silently ablate nothing.
 PARTS = {
     "gate": ("the gate nonlinearity (z = clamp(filter) instead)",
@@ -68,6 +70,9 @@ PARTS = {
             [("        if m > 0 and jt2 > 0:", "        if m < 0 and jt2 > 0:"),
              ("                        for r in range(n):\n                            w1 =",
               "                        for r in range(0):\n                            w1 =")]),
+    **{f"prefetch{k}": (f"the ring taps prefetched {k} layers ahead (cpu/simd.py)",
+                        [(SIMD, "PREFETCH_LAYERS = 2 ", f"PREFETCH_LAYERS = {k} ")])
+       for k in (1, 3, 4)},
     "barriers": ("the barriers (group mode: a team of one)",
                  [("barrier(team.flags, team.thread, team.threads, generation)", "pass")]),
 }
@@ -89,12 +94,15 @@ def materialize(rev: str, part: str | None, base: Path) -> str:
             subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         for path in src.rglob("*.py"):
             text = path.read_text().replace("wavenet_core", name)
-            if part is not None and path.relative_to(src).as_posix() == LOOP:
-                for old, new in PARTS[part][1]:
-                    old = old if isinstance(old, re.Pattern) else re.compile(re.escape(old))
-                    text, count = old.subn(new.replace("\\", "\\\\"), text)
-                    if not count:
-                        raise SystemExit(f"{rev}:{part}: {old.pattern!r} is not in {LOOP}")
+            rel = path.relative_to(src).as_posix()
+            for sub in PARTS[part][1] if part is not None else ():
+                file, old, new = sub if len(sub) == 3 else (LOOP, *sub)
+                if file != rel:
+                    continue
+                old = old if isinstance(old, re.Pattern) else re.compile(re.escape(old))
+                text, count = old.subn(new.replace("\\", "\\\\"), text)
+                if not count:
+                    raise SystemExit(f"{rev}:{part}: {old.pattern!r} is not in {file}")
             out = target / path.relative_to(src)
             out.parent.mkdir(parents=True, exist_ok=True)
             if not out.exists() or out.read_text() != text:   # unchanged: numba's cache holds
