@@ -7,8 +7,8 @@ window 4000, bfloat16 autocast, with and without `excitation: lpc`. Per thread c
 CPU's bfloat16 matrix peak (the best of several [B*W, 128] x [128, 128] products), then for
 each model alternating rounds of plain and fused steps (wavenet_core/bench/training.py);
 printed: samples/s of each, the ratio, FLOPs per training sample counted from the config,
-each step's share of the peak, the loss of each on the same windows and weights, and the
-CPU model. Pause other heavy processes while it runs.
+each step's share of the peak, the loss of each on the same windows and weights, the
+time of one optimizer step of each, and the CPU model. Pause other heavy processes while it runs.
 """
 
 from __future__ import annotations
@@ -60,9 +60,12 @@ def main() -> None:
             rows.append((threads, excitation, peak, r))
     print(f"\nCPU: {cpu}. Samples/s: wall clock (per CPU second), median step. Share: "
           "samples/s x FLOPs per sample / the bf16 matmul peak.")
+    print("Plain: today's recipe (autograd step, torch's default Adam); fused: `wavenet "
+          "train`'s (fused step, fused Adam); Adam ms: one optimizer step of each.")
     print("| threads | excitation | plain samples/s | fused samples/s | ratio | "
-          "MFLOP/sample | peak GFLOP/s | plain share | fused share | loss plain / fused |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "MFLOP/sample | peak GFLOP/s | plain share | fused share | loss plain / fused | "
+          "Adam ms plain / fused |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for threads, excitation, peak, r in rows:
         flops = r["flops_per_sample"]
         print(f"| {threads} | {excitation} | {r['plain']:,.0f} ({r['plain_cpu']:,.0f}) | "
@@ -70,7 +73,8 @@ def main() -> None:
               f"({r['ratio_cpu']:.2f}x) | {flops / 1e6:.2f} | {peak / 1e9:.1f} | "
               f"{r['plain'] * flops / peak:.1%} ({r['plain_cpu'] * flops / peak:.1%}) | "
               f"{r['fused'] * flops / peak:.1%} ({r['fused_cpu'] * flops / peak:.1%}) | "
-              f"{r['loss_plain']:.5f} / {r['loss_fused']:.5f} |")
+              f"{r['loss_plain']:.5f} / {r['loss_fused']:.5f} | "
+              f"{r['adam_plain_ms']:.1f} / {r['adam_fused_ms']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -143,6 +143,8 @@ class Outcome:
     done: dict | None = None      # WebSocket: the done event
     error_event: dict | None = None
     close_code: int | None = None
+    answered: float = 0.0         # time.monotonic() when the status line arrived
+    ended: float = 0.0            # ... and when the body ended (or failed)
 
 
 async def http_stream(client: httpx.AsyncClient, url: str, body: dict,
@@ -151,7 +153,7 @@ async def http_stream(client: httpx.AsyncClient, url: str, body: dict,
     goes into `started` once audio arrives."""
     async with client.stream("POST", url + "/v1/synthesize",
                              json={**body, "stream": True, "format": "pcm"}) as r:
-        out = Outcome(r.headers.get("x-served-by"), r.status_code)
+        out = Outcome(r.headers.get("x-served-by"), r.status_code, answered=time.monotonic())
         try:
             async for chunk in r.aiter_raw():
                 if not out.audio and started is not None:
@@ -159,6 +161,7 @@ async def http_stream(client: httpx.AsyncClient, url: str, body: dict,
                 out.audio += chunk
         except httpx.HTTPError as exc:
             out.error = f"{type(exc).__name__}: {exc}"
+        out.ended = time.monotonic()
         return out
 
 

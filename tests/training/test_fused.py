@@ -130,12 +130,13 @@ def test_fused_loss_takes_time_major_rows():
 
 def test_cross_entropy_kernel_matches_torch():
     logits = torch.randn(37, 70) * 3
+    bias = torch.randn(70)
     targets = torch.randint(0, 70, (37,))
     grad, grad_sum = torch.empty_like(logits), torch.zeros(70)
-    total = kernels.cross_entropy(logits.numpy(), targets.numpy(), np.float32(1 / 37),
-                                  grad.numpy(), grad_sum.numpy())
+    total = kernels.cross_entropy(logits.numpy(), bias.numpy(), targets.numpy(),
+                                  np.float32(1 / 37), grad.numpy(), grad_sum.numpy())
     ref = logits.clone().requires_grad_()
-    loss = F.cross_entropy(ref, targets)
+    loss = F.cross_entropy(ref + bias, targets)
     loss.backward()
     assert total / 37 == pytest.approx(loss.item(), rel=1e-6)
     torch.testing.assert_close(grad, ref.grad, rtol=1e-5, atol=1e-7)

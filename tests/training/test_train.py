@@ -123,3 +123,48 @@ def test_with_cond_net_adds_the_identity():
         assert torch.equal(added.state_dict()[name], value)
     with pytest.raises(ValueError, match="already"):
         with_cond_net(added, 1)
+
+
+
+def test_training_optimizer_is_torch_adam_and_resumes_its_files(tmp_path):
+    """make_optimizer (fused Adam) steps as torch's default Adam does, and an optimizer
+    file written by either resumes the other: the runs begun before it keep resuming."""
+    import copy
+
+    from tests.helpers.models import random_model
+    from wavenet_core.training.train import load_optimizer, make_optimizer, save_optimizer
+
+    config = WaveNetConfig(layers_per_stack=2, stacks=1, residual_channels=4, skip_channels=6)
+    made_model = random_model(config, seed=0)
+    default_model = copy.deepcopy(made_model)
+    made = make_optimizer(made_model, 1e-2)
+    assert made.param_groups[0]["fused"]
+    default = torch.optim.Adam(default_model.parameters(), lr=1e-2)
+
+    def step(pairs, seed):
+        for i in range(3):
+            gen = torch.Generator().manual_seed(seed + i)
+            grads = [torch.randn(p.shape, generator=gen) for p in made_model.parameters()]
+            for model, optimizer in pairs:
+                for p, g in zip(model.parameters(), grads):
+                    p.grad = g.clone()
+                optimizer.step()
+
+    def assert_same(a, b):
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+    step([(made_model, made), (default_model, default)], 0)
+    assert_same(made_model, default_model)
+    save_optimizer(tmp_path / "made.safetensors", made, 3)
+    save_optimizer(tmp_path / "default.safetensors", default, 3)
+    # each file resumes into the other kind; both go on as the optimizers that wrote them
+    from_default, from_made = copy.deepcopy(default_model), copy.deepcopy(made_model)
+    resumed = [make_optimizer(from_default, 1e-2),
+               torch.optim.Adam(from_made.parameters(), lr=1e-2)]
+    load_optimizer(tmp_path / "default.safetensors", resumed[0])
+    load_optimizer(tmp_path / "made.safetensors", resumed[1])
+    step([(made_model, made), (default_model, default), (from_default, resumed[0]),
+          (from_made, resumed[1])], 10)
+    assert_same(from_default, default_model)
+    assert_same(from_made, made_model)

@@ -50,9 +50,10 @@ def weight_bytes(model) -> int:
     return 4 * sum(p.numel() for n, p in model.named_parameters() if not n.startswith(skip))
 
 
-def run_r9y9_benchmark(steps: int = 256, log=print, preset: dict | None = None) -> dict:
-    """Time theirs and ours; returns {"cpu", "bound", "rows": [...]} as plain dicts.
-    `preset` (their WaveNet arguments) replaces the LJSpeech one (the tests use a tiny one)."""
+def converted_r9y9(preset: dict | None = None):
+    """(theirs, ours): a random r9y9 model of `preset` (their WaveNet arguments; default
+    the LJSpeech one) built with their code, and ours converted from its saved .pth and
+    hparams by `convert_r9y9`, like a user's file."""
     theirs = random_r9y9(scale=0.05, **(preset or LJSPEECH_MOL))
     with tempfile.TemporaryDirectory() as tmp:
         pth = Path(tmp) / "r9y9.pth"
@@ -60,6 +61,13 @@ def run_r9y9_benchmark(steps: int = 256, log=print, preset: dict | None = None) 
         hp = Path(tmp) / "hparams.json"
         hp.write_text(json.dumps(r9y9_hparams(theirs)))
         ours = convert_r9y9(pth, Path(tmp) / "ours.safetensors", hp)
+    return theirs, ours
+
+
+def run_r9y9_benchmark(steps: int = 256, log=print, preset: dict | None = None) -> dict:
+    """Time theirs and ours; returns {"cpu", "bound", "rows": [...]} as plain dicts.
+    `preset` (their WaveNet arguments) replaces the LJSpeech one (the tests use a tiny one)."""
+    theirs, ours = converted_r9y9(preset)
     config = ours.config
     hop = config.mel.hop_length
     frames = torch.rand(1, config.mel_channels, -(-steps // hop))

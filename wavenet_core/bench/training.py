@@ -3,8 +3,12 @@ against the fused one (training/fused.py), as a share of this CPU's bfloat16 mat
 measured in the same run (issue 26, item 3; `benchmarks/train_speed.py` prints it).
 
 A step is what the training loop times per step (`train.train_step`): loss, backward,
-gradient clipping, Adam. Both recipes train their own copy of the same initial model on
-the same windows, in alternating rounds, so load from other processes falls on both.
+gradient clipping, Adam. The plain recipe is today's: the autograd step with torch's
+default (per-tensor loop) Adam; the fused one is what `wavenet train` runs on a CPU: the
+fused step with the training loop's Adam (`train.make_optimizer`, torch's fused Adam).
+The optimizer's share is timed apart too (`adam_plain_ms`, `adam_fused_ms`). Both recipes
+train their own copy of the same initial model on the same windows, in alternating rounds,
+so load from other processes falls on both.
 The plain step reads its mel rows as the training loop gives them (`sample_batch`), the
 fused one the same windows' frames (`frames=True`).
 
@@ -30,7 +34,7 @@ import torch
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.model.wavenet import WaveNet
 from wavenet_core.training.data import sample_batch
-from wavenet_core.training.train import batch_loss, train_step
+from wavenet_core.training.train import batch_loss, make_optimizer, train_step
 from wavenet_core.training.utterance import Utterance, make_utterance
 
 
@@ -96,6 +100,16 @@ def bf16_matmul_peak(rows: int, width: int = 128, repeats: int = 20) -> float:
     return 2 * rows * width * width / best
 
 
+def _optimizer_seconds(optimizer: torch.optim.Optimizer, repeats: int = 9) -> float:
+    """Median seconds of one `optimizer.step()` on the gradients it last stepped with."""
+    seconds = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        optimizer.step()
+        seconds.append(time.perf_counter() - t0)
+    return statistics.median(seconds)
+
+
 @dataclass
 class RecipeTiming:
     name: str
@@ -121,7 +135,8 @@ def compare_recipes(config: WaveNetConfig, batch: int = 4, window: int = 4000,
     torch.manual_seed(seed)
     models = {"plain": WaveNet(config).train()}
     models["fused"] = copy.deepcopy(models["plain"])
-    optimizers = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in models.items()}
+    optimizers = {"plain": torch.optim.Adam(models["plain"].parameters(), lr=1e-4),
+                  "fused": make_optimizer(models["fused"], 1e-4)}
     utterances = synthetic_utterances(config, seed=seed)
     batches = {k: [sample_batch(utterances, config, batch, window,
                                 np.random.default_rng([seed, i]), frames=(k == "fused"))
@@ -147,6 +162,8 @@ def compare_recipes(config: WaveNetConfig, batch: int = 4, window: int = 4000,
     samples = batch * window
     out = {"loss_plain": same["plain"], "loss_fused": same["fused"],
            "flops_per_sample": train_flops(config, batch, window) / samples}
+    for k, optimizer in optimizers.items():
+        out[f"adam_{k}_ms"] = 1e3 * _optimizer_seconds(optimizer)
     for k, t in timings.items():
         out[k], out[k + "_cpu"] = t.samples_per_s(samples), t.samples_per_cpu_s(samples)
     out["ratio"] = out["fused"] / out["plain"]

@@ -11,6 +11,7 @@ One pool per thread.
 
 from __future__ import annotations
 
+import bisect
 import threading
 
 import torch
@@ -18,7 +19,8 @@ import torch
 _local = threading.local()
 
 
-def _free() -> dict[torch.dtype, list[torch.Tensor]]:
+def _free() -> dict[torch.dtype, list[tuple[int, int, torch.Tensor]]]:
+    """Per dtype, the kept buffers as (size, id, flat tensor), sorted by size."""
     if not hasattr(_local, "free"):
         _local.free = {}
     return _local.free
@@ -32,16 +34,15 @@ def take(shape, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     for s in shape:
         size *= s
     free = _free().setdefault(dtype, [])
-    fits = [i for i, b in enumerate(free) if b.numel() >= size]
-    if not fits:
+    at = bisect.bisect_left(free, (size,))
+    if at == len(free):
         return torch.empty(size, dtype=dtype).view(shape)
-    best = min(fits, key=lambda i: free[i].numel())
-    return free.pop(best)[:size].view(shape)
+    return free.pop(at)[2][:size].view(shape)
 
 
 def give(*tensors: torch.Tensor | None) -> None:
     """Keep these tensors' buffers (each one `take` returned) for later `take`s."""
     for t in tensors:
         if t is not None:
-            base = t if t._base is None else t._base
-            _free().setdefault(t.dtype, []).append(base.view(-1))
+            base = (t if t._base is None else t._base).view(-1)
+            bisect.insort(_free().setdefault(t.dtype, []), (base.numel(), id(base), base))

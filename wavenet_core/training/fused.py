@@ -89,11 +89,10 @@ def _layer_forward(spec, x, xb, window, group, index, skip, skip_w):
     if res_w is None:
         return kept, None
     r = torch.mm(z, res_w.detach().to(dt).t(), out=buffers.take((rows, channels), dt))
-    if res_b is not None:
-        r += res_b.detach().to(dt)
     nxt = buffers.take((rows, channels))
     nxt_low = buffers.take((rows, channels), dt)
     kernels.residual_forward(numpy_view(x[x.size(0) - rows:]), numpy_view(r),
+                             numpy_view(None if res_b is None else res_b, numpy_view(bias)),
                              np.float32(spec.residual_scale), numpy_view(nxt),
                              numpy_view(nxt_low))
     buffers.give(r)
@@ -102,7 +101,8 @@ def _layer_forward(spec, x, xb, window, group, index, skip, skip_w):
 
 def _layer_backward(spec, ctx, index, g_res, g_skip, g_skip_t, d_skip_w, g_proj):
     """One layer's backward. g_res: (gradient of its output stream times the residual
-    scale [L*B, C] float32, the same in the products' type), None for the last layer.
+    scale [L*B, C] float32, the same in the products' type), None for the last layer;
+    g_proj: the frame projections' gradient [B, F, layers * 2G], added into.
     Returns the weight gradients and the next (lower) layer's g_res pair (for layer 0:
     the gradient of x0)."""
     taps, bias, spk_bias, res_w, res_b = ctx.groups[index]
@@ -121,15 +121,17 @@ def _layer_backward(spec, ctx, index, g_res, g_skip, g_skip_t, d_skip_w, g_proj)
         d_res_w = torch.mm(g_res[1].t(), z).float()
         d_res_b = None if res_b is None else g_res[0].sum(0)
     gpre = buffers.take((rows, 2 * gate), dt)
-    d_bias = torch.zeros(2 * gate)
-    d_spk = torch.zeros(window.spk[index].shape)
     kernels.gate_backward(numpy_view(gz, numpy_view(dz)), numpy_view(dz), numpy_view(t),
-                          numpy_view(s), numpy_view(gpre), numpy_view(d_bias), g_proj,
+                          numpy_view(s), numpy_view(gpre), numpy_view(g_proj),
                           index * 2 * gate, window.left, window.right, window.weight,
-                          window.left.shape[1] - rows // batch, numpy_view(d_spk))
+                          window.left.shape[1] - rows // batch)
+    # each row's weights on its two frames sum to one: the bias and speaker-bias
+    # gradients are sums of the frame projections' over frames (and windows)
+    d_spk = g_proj[:, :, index * 2 * gate:(index + 1) * 2 * gate].sum(1)
+    d_bias = d_spk.sum(0)
     buffers.give(dz, gz)
     w = taps.detach().to(dt)
-    d_taps = torch.stack([torch.mm(xb[j * shift:j * shift + rows].t(), gpre).t()
+    d_taps = torch.stack([torch.mm(gpre.t(), xb[j * shift:j * shift + rows])
                           for j in range(k)]).float()
     g_taps = buffers.take((k, rows, xb.size(1)), dt)
     for j in range(k):
@@ -196,7 +198,7 @@ class ResidualStack(torch.autograd.Function):
         g_res = None
         for i in reversed(range(len(ctx.groups))):
             layer_grads, g_res = _layer_backward(spec, ctx, i, g_res, g, g_t, d_skip_w,
-                                                 numpy_view(g_proj))
+                                                 g_proj)
             grads[i * PER_LAYER:(i + 1) * PER_LAYER] = layer_grads
             ctx.layers[i] = None
         return (None, g_res[0], g_proj if ctx.has_proj else None, None, None, None, d_skip_w,

@@ -23,14 +23,14 @@ class HeadLoss(torch.autograd.Function):
     def forward(ctx, skip, w1, b1, w2, b2, targets):
         dt, rows, width = skip.dtype, skip.size(0), w1.size(0)
         act = torch.clamp_min(skip, 0, out=buffers.take(skip.shape, dt))
-        hidden = torch.mm(act, w1.to(dt).t(), out=buffers.take((rows, width), dt))
-        hidden.add_(b1.to(dt)).relu_()
+        hidden = torch.addmm(b1.to(dt), act, w1.to(dt).t(), out=buffers.take((rows, width), dt))
+        hidden.relu_()
         logits = torch.mm(hidden, w2.to(dt).t(), out=buffers.take((rows, w2.size(0)), dt))
-        logits.add_(b2.to(dt))
         grad = buffers.take(logits.shape, dt)
         ctx.grad_sum = torch.zeros(logits.size(1))
-        total = kernels.cross_entropy(_np(logits), _np(targets.contiguous()),
-                                      np.float32(1.0 / rows), _np(grad), _np(ctx.grad_sum))
+        total = kernels.cross_entropy(_np(logits), _np(b2.detach().float().contiguous()),
+                                      _np(targets.contiguous()), np.float32(1.0 / rows),
+                                      _np(grad), _np(ctx.grad_sum))
         buffers.give(logits)
         ctx.save_for_backward(act, hidden, grad, w1, w2)
         return torch.tensor(total / rows, dtype=torch.float32)

@@ -2,8 +2,9 @@
 
 Each kernel is one pass over a layer's rows (time-major, row t*B + b) doing what the plain
 autograd forward does in several: the gate with its bias, local conditioning and speaker
-bias; the residual add with the cast the next product needs; the gate's backward with the
-bias, speaker and conditioning gradients; the input stream's gradient from every tap.
+bias; the residual add (with the residual bias) and the cast the next product needs; the
+gate's backward with the conditioning gradient (whose sums over frames are the bias and
+speaker-bias gradients); the input stream's gradient from every tap; the loss.
 Arrays of bfloat16 are passed as their uint16 bits and rounded to nearest even on store,
 as torch rounds; float32 arrays are read and written as they are. tanh is the CPU
 kernel's vectorizable rational one (|error| < 4e-7) and sigmoid(g) = (1 + tanh(g/2)) / 2.
@@ -38,9 +39,7 @@ def numpy_view(t: torch.Tensor | None, like: np.ndarray | None = None) -> np.nda
     if t is None:
         return np.empty((0,) * like.ndim, like.dtype)
     t = t.detach()
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().view(np.uint16)
-    return t.numpy()
+    return (t.view(torch.uint16) if t.dtype == torch.bfloat16 else t).numpy()
 
 
 @intrinsic
@@ -133,25 +132,27 @@ def gate_forward(pre, bias, proj, col, left, right, weight, first, spk, t_out, s
 
 
 @njit(**_JIT)
-def residual_forward(x, r, scale, out, out_low):
-    """out = (x + r) * scale (float32, the next layer's stream) and out_low = out as the
-    products read it. x, out [rows, C] float32; r, out_low [rows, C]."""
+def residual_forward(x, r, bias, scale, out, out_low):
+    """out = (x + r + bias) * scale (float32, the next layer's stream) and out_low = out as
+    the products read it. x, out [rows, C] float32; r, out_low [rows, C]; bias [C] float32
+    (empty without)."""
     rows, channels = out.shape
+    b = bias if bias.shape[0] > 0 else np.zeros(channels, np.float32)
     for i in range(rows):
         xi, ri, oi, li = x[i], r[i], out[i], out_low[i]
         for c in range(channels):
-            v = (xi[c] + _get(ri, c)) * scale
+            v = (xi[c] + _get(ri, c) + b[c]) * scale
             oi[c] = v
             _put(li, c, v)
 
 
 @njit(**_JIT)
-def gate_backward(gz, dz, t, s, gpre, d_bias, g_proj, col, left, right, weight, first, d_spk):
+def gate_backward(gz, dz, t, s, gpre, g_proj, col, left, right, weight, first):
     """Gradient of the pre-activation from that of z: gz [rows, G] (from the residual
     product; empty for the last layer) plus dz [W*B, G] on the last W*B rows (the skip
-    product's). Writes gpre [rows, 2G] and adds into d_bias [2G], g_proj[b, :, col:] (the
-    frame projections' gradient, at the two frames each row interpolates) and d_spk [B, 2G],
-    all float32."""
+    product's). Writes gpre [rows, 2G] and adds into g_proj[b, :, col:] (float32: the frame
+    projections' gradient, at the two frames each row interpolates with weights summing to
+    one, so its sum over frames is the gradient of a per-window bias)."""
     rows, gate = t.shape
     batch = left.shape[0]
     tail = rows - dz.shape[0]
@@ -176,13 +177,9 @@ def gate_backward(gz, dz, t, s, gpre, d_bias, g_proj, col, left, right, weight, 
         w0 = _ONE - w1
         for half, h in ((0, ha), (gate, hb)):
             o = out[half:half + gate]
-            for c in range(gate):
-                _put(o, c, h[c])
-            db, sp = d_bias[half:half + gate], d_spk[b, half:half + gate]
             lo = g_proj[b, left[b, at], col + half:col + half + gate]
             for c in range(gate):
-                db[c] += h[c]
-                sp[c] += h[c]
+                _put(o, c, h[c])
                 lo[c] += w0 * h[c]
             hi = g_proj[b, right[b, at], col + half:col + half + gate]
             for c in range(gate):
@@ -222,11 +219,11 @@ def stream_backward(g_res, g_taps, shift, scale, g_in, g_in_low):
 
 
 @njit(**_JIT)
-def cross_entropy(logits, targets, scale, grad, grad_sum):
-    """-log softmax(logits[r])[targets[r]] summed over rows (float64), and into grad the
-    loss's gradient times `scale`: (softmax(logits[r]) - onehot(targets[r])) * scale, its
-    column sums (as stored) into grad_sum (float32). Maximum and sum run in 16 lanes
-    (fixed order), so they vectorize."""
+def cross_entropy(logits, bias, targets, scale, grad, grad_sum):
+    """With x = logits[r] + bias (float32 [classes]): -log softmax(x)[targets[r]] summed
+    over rows (float64), and into grad the loss's gradient times `scale`:
+    (softmax(x) - onehot(targets[r])) * scale, its column sums (as stored) into grad_sum
+    (float32). Maximum and sum run in 16 lanes (fixed order), so they vectorize."""
     rows, classes = logits.shape
     lanes = 16
     whole = classes - classes % lanes
@@ -236,7 +233,7 @@ def cross_entropy(logits, targets, scale, grad, grad_sum):
     for r in range(rows):
         lr, gr = logits[r], grad[r]
         for c in range(classes):
-            x[c] = _get(lr, c)
+            x[c] = _get(lr, c) + bias[c]
         for j in range(lanes):
             acc[j] = x[0]
         for c0 in range(0, whole, lanes):
@@ -266,5 +263,5 @@ def cross_entropy(logits, targets, scale, grad, grad_sum):
             v = _stored(gr, x[c] * inv * scale)
             _put(gr, c, v)
             grad_sum[c] += v
-        total += np.log(np.float64(total_exp)) + peak - _get(lr, target)
+        total += np.log(np.float64(total_exp)) + peak - (_get(lr, target) + bias[target])
     return total

@@ -110,6 +110,16 @@ def batch_loss(model: WaveNet, batch: Batch, device, bfloat16: bool = False,
     return F.cross_entropy(logits.float(), torch.from_numpy(batch.targets).to(device))
 
 
+def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
+    """The training loop's Adam, `fused` where torch has that (the CPU and CUDA): one
+    vectorised pass per parameter instead of a loop of tensor operations (the vocoder's 149
+    tensors: about 1.5 ms a step on the CPU against 15). The same update within float
+    rounding and the same state (step, exp_avg, exp_avg_sq), so optimizer files are
+    unchanged and either resumes the other's."""
+    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=fused or None)
+
+
 def train_step(model: WaveNet, optimizer: torch.optim.Optimizer, batch: Batch, device,
                bfloat16: bool, fused: bool, grad_clip: float) -> tuple[torch.Tensor, float]:
     """One teacher-forced step: loss, backward, gradient clipping, optimizer step ->
@@ -195,7 +205,7 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
             config = dataclasses.replace(config, mel_mean=mean, mel_std=std)
         model = WaveNet(config)
     model = model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=s.lr)
+    optimizer = make_optimizer(model, s.lr)
     if start_step and (out / OPTIMIZER_FILE).exists():
         load_optimizer(out / OPTIMIZER_FILE, optimizer)
     print(f"training on {device}, {'bfloat16 autocast' if bfloat16 else 'float32'}, "
