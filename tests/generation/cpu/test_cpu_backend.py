@@ -15,6 +15,7 @@ from wavenet_core.bench.timing import time_generation
 from wavenet_core.generation import TorchBackend, naive_generate
 from wavenet_core.generation.cpu import simd as cb
 from wavenet_core.generation.cpu.backend import CpuBackend
+from wavenet_core.generation.cpu.sampler import sample_row, sampler_words
 from wavenet_core.generation.registry import make_backend
 from wavenet_core.generation.sampling import counter_uniform, sample_codes
 from wavenet_core.model.config import WaveNetConfig
@@ -43,12 +44,14 @@ def test_counter_uniform_is_bitwise_the_reference():
     np.testing.assert_array_equal(got.view(np.int32), expected.view(np.int32))
 
 
-def test_in_kernel_sampler_follows_sample_codes():
+@pytest.mark.parametrize("classes", [256, 17])
+def test_in_kernel_sampler_follows_sample_codes(classes):
     """The same logits, temperatures, floors (voicing-shaped sampling) and uniforms give
-    sample_codes' codes."""
+    sample_codes' codes (the blocked cumulative sum, cpu/sampler.py, also with a padded last
+    block), whatever the scratch held before."""
     rng = np.random.default_rng(1)
     n = 3000
-    logits = (rng.standard_normal((n, 256)) * 3).astype(np.float32)
+    logits = (rng.standard_normal((n, classes)) * 3).astype(np.float32)
     logits[::7, 5] = logits[::7, 9] = 50.0                     # ties: greedy takes the first
     temperature = rng.choice([0.0, 0.6, 1.0, 1.7], n).astype(np.float32)
     floor = rng.choice([0.0, 0.0, 0.002, 0.02], n).astype(np.float32)
@@ -56,13 +59,14 @@ def test_in_kernel_sampler_follows_sample_codes():
     uniforms[:3] = [0.0, np.float32(1 - 2**-24), 0.5]
     expected = sample_codes(torch.tensor(logits), torch.tensor(temperature),
                             torch.tensor(uniforms), torch.tensor(floor)).numpy()
-    probs = np.zeros(256, np.float32)
-    got = np.array([cb._sample(logits[i], temperature[i], floor[i], uniforms[i], probs)
+    scratch = np.full(sampler_words(classes), np.nan, np.float32)
+    got = np.array([sample_row(logits[i], temperature[i], floor[i], uniforms[i], scratch)
                     for i in range(n)])
     greedy = temperature == 0
     np.testing.assert_array_equal(got[greedy], expected[greedy])
     for cut in (floor == 0, floor > 0):               # exp differs from torch's by an ulp
         assert (got[cut] == expected[cut]).mean() > 0.995
+    assert got.min() >= 0 and got.max() < classes
 
 
 def test_fast_gate_and_exp_are_accurate():

@@ -34,6 +34,7 @@ from wavenet_core.generation.cpu.excitation import (
     push_and_predict,
 )
 from wavenet_core.generation.cpu.kernels import _matmul, scratch_words
+from wavenet_core.generation.cpu.sampler import sample_row, sampler_words
 from wavenet_core.generation.cpu.scalar import pcm_code, sample_scalar_one
 from wavenet_core.generation.cpu.simd import (
     _JIT,
@@ -46,7 +47,6 @@ from wavenet_core.generation.cpu.simd import (
     _gated,
     _prefetch,
     _ring_at,
-    _sample,
     counter_uniform_one,
 )
 from wavenet_core.generation.cpu.sync import barrier
@@ -83,7 +83,7 @@ def run_rows(dims, shard, call, team):
     h = _aligned_zeros(n * jt2)         # per row: my filter, gate pre-activations
     # the dot formats' packed matrix inputs (cpu/dot.py), per row
     packed = _aligned_zeros(n * scratch_words(max(kcp, zp, dims.sp)))
-    probs = np.zeros(nout, np.float32)
+    probs = np.zeros(sampler_words(nout), np.float32)    # the sampler's scratch
     pos = np.zeros(n, np.int64)
     code = np.zeros(n, np.int64)
     value = np.zeros(n, np.float32)
@@ -298,8 +298,8 @@ def run_rows(dims, shard, call, team):
                     temperature, floor = call.temperature[slot], _ZERO
                     if shaped:
                         temperature, floor = call.shaping[r, k, 0], call.shaping[r, k, 1]
-                    drawn = _sample(lr, temperature, floor,
-                                    counter_uniform_one(call.seed[slot], pos[r]), probs)
+                    drawn = sample_row(lr, temperature, floor,
+                                       counter_uniform_one(call.seed[slot], pos[r]), probs)
                     if order > 0:
                         value[r] = excitation_value(pred[r], drawn, dims.table)
                         if lead:

@@ -1,6 +1,6 @@
 """Numba building blocks of the compiled CPU backend: 16-lane float32 vectors (load, store,
-splat, fused multiply-add as LLVM intrinsics), vectorizable tanh and exp, the in-kernel
-sampler (bitwise the same uniforms as `sampling.counter_uniform`), aligned buffers.
+splat, fused multiply-add as LLVM intrinsics), vectorizable tanh and exp, the counter
+uniforms (bitwise `sampling.counter_uniform`'s), aligned buffers. The sampler: cpu/sampler.py.
 See cpu/backend.py for the design.
 """
 
@@ -246,66 +246,6 @@ def counter_uniform_one(seed, counter):
     c = np.uint64(counter) & _MASK
     h = _mix32(_mix32(s ^ _SALT) ^ c)
     return _F(np.int64(h >> _S8)) * _U24
-
-
-@njit(inline="always", **_JIT)
-def _total(probs, classes):
-    """probs[:classes] summed in one fixed order: eight interleaved partial sums (eight
-    chains, not one of `classes` adds), then pairwise, then the rest in order."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = _ZERO
-    o = 0
-    while o + 8 <= classes:
-        s0 += probs[o]
-        s1 += probs[o + 1]
-        s2 += probs[o + 2]
-        s3 += probs[o + 3]
-        s4 += probs[o + 4]
-        s5 += probs[o + 5]
-        s6 += probs[o + 6]
-        s7 += probs[o + 7]
-        o += 8
-    total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    while o < classes:
-        total += probs[o]
-        o += 1
-    return total
-
-
-@njit(**_JIT)
-def _sample(logits, temperature, floor, uniform, probs):
-    """`sampling.sample_codes` for one row: greedy (first maximum) at temperature 0,
-    else count(cdf <= u * cdf[-1]) over softmax(logits / T), capped at classes - 1; a
-    `floor` > 0 first zeroes the probabilities below floor x their total (one pass for
-    the total; a floor of 0 skips it and zeroes nothing)."""
-    classes = logits.shape[0]
-    if temperature > _ZERO:
-        for o in range(classes):
-            probs[o] = logits[o] / temperature
-        peak = probs[0]
-        for o in range(classes):
-            peak = max(peak, probs[o])
-        for o in range(classes):
-            probs[o] = _exp_neg(probs[o] - peak)
-        if floor > _ZERO:
-            cut = floor * _total(probs, classes)
-            for o in range(classes):
-                probs[o] = _ZERO if probs[o] < cut else probs[o]
-        total = _ZERO
-        for o in range(classes):
-            total = total + probs[o]
-            probs[o] = total
-        target = uniform * total
-        drawn = 0
-        for o in range(classes):
-            drawn += np.int64(probs[o] <= target)
-        return min(drawn, classes - 1)
-    top = logits[0]
-    for o in range(classes):
-        top = max(top, logits[o])
-    for o in range(classes):
-        if logits[o] == top:
-            return o
-    return 0
 
 
 @njit(**_JIT)
