@@ -65,10 +65,10 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
 
     from wavenet_core.generation.sampling import draws_per_sample
     from wavenet_core.generation.triton.backend import (
-        WIDE,
+        NUM_WARPS,
         block_stages,
-        default_warps,
         fused_gate,
+        is_wide,
         kernel_shape,
         layer_stages,
         ring_period,
@@ -88,7 +88,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     floats = {"residual_scale": float(config.residual_scale),
               "log_scale_min": float(config.log_scale_min)}
     ints = call_ints(config, batch, num_steps, local)
-    warps = num_warps or default_warps(precision, config)
+    warps = num_warps or NUM_WARPS
     cp, gp, sp, qp, tn, cb, gb, hb = kernel_shape(config, precision)
     constants = dict(C=config.residual_channels, Q=config.output_channels, CP=cp, GP=gp,
                      SP=sp, QP=qp, TN=tn, BB=block, KS=config.kernel_size, TEACHER=teacher,
@@ -100,7 +100,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
                      CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config),
                      STAGES=block_stages(config),
-                     WIDE=config.residual_channels > WIDE,
+                     WIDE=is_wide(config),
                      LAYER_STAGES=layer_stages(config, precision, warps, block),
                      FUSED=fused_gate(config, precision))
     fn = triton.jit(wavenet_chunk)

@@ -121,20 +121,24 @@ def shared_estimate(shape, itemsize: int, stages: int, block: int = 16) -> int:
     return max(gate, out, head) * itemsize
 
 
+def is_wide(config) -> bool:
+    """Past WIDE residual channels the kernel takes its wide-model settings."""
+    return config.residual_channels > WIDE
+
+
 def block_stages(config) -> int:
     """Pipeline depth of the channel-block loops: 3 (two blocks' copies in flight), 2 for
     models wider than WIDE residual channels, where the deeper pipelines' addresses spilled
     (r9y9's preset, fp32: 376 bytes at 3 stages, none at 2; docs/triton-kernel.md)."""
-    return 2 if config.residual_channels > WIDE else 3
+    return 2 if is_wide(config) else 3
 
 
-def default_warps(precision: str, config=None) -> int:
-    """Warps per program: 8. fp32's FMA dots hold operands in registers, which 8 warps
-    spread; a model wider than WIDE residual channels holds [16, C] rows per thread
-    (r9y9 fp16: 612 spilled bytes at 4, 72 at 8); fp16's pipelined layer loop
-    (`layer_stages`) needs 8 to fit config B in 255 registers without spills (4 warps
-    spilled 184 bytes per thread; sm_90 builds, docs/triton-kernel.md "Speed, estimated")."""
-    return 8
+# Warps per program, every model and precision. fp32's FMA dots hold operands in registers,
+# which 8 warps spread; a model wider than WIDE residual channels holds [16, C] rows per
+# thread (r9y9 fp16: 612 spilled bytes at 4, 72 at 8); fp16's pipelined layer loop
+# (`layer_stages`) needs 8 to fit config B in 255 registers without spills (4 warps spilled
+# 184 bytes per thread; sm_90 builds, docs/triton-kernel.md "Speed, estimated").
+NUM_WARPS = 8
 
 
 def fused_gate(config, precision: str) -> bool:
@@ -158,7 +162,7 @@ def layer_stages(config, precision: str, num_warps: int, block: int = 16) -> int
     the oldest tap and bias rows in float32) fit SHARED_BYTES (B fp16: 139,264 bytes
     estimated, 143,360 built). Else 1 (x(t) written in the loop)."""
     cp, gp, sp, _, _, cb, gb, _ = kernel_shape(config, precision)
-    one_block = cb == cp and gb == gp and config.residual_channels <= WIDE
+    one_block = cb == cp and gb == gp and not is_wide(config)
     itemsize = 2 if precision == "fp16" else 4
     layer = ((config.kernel_size * cp * 2 * gp + gp * (cp + sp)) * itemsize
              + block * (cp + 2 * gp) * 4)
@@ -257,9 +261,9 @@ class TritonBackend(StateSlots):
         if block < 16 or block & (block - 1):
             raise ValueError("block must be a power of two >= 16 (tl.dot's minimum)")
         self.block = block
-        self.num_warps = num_warps or default_warps(self.precision, model.config)
+        self.num_warps = num_warps or NUM_WARPS
         self.stages = block_stages(model.config)
-        self.wide = model.config.residual_channels > WIDE
+        self.wide = is_wide(model.config)
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config
         # a learned upsampler runs outside the kernel: its rows come per sample
