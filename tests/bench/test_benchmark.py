@@ -63,22 +63,40 @@ def test_r9y9_rows_compare_a_converted_model_with_their_generator():
 
     pytest.importorskip("wavenet_vocoder")
     from wavenet_core.bench.r9y9 import r9y9_table, run_r9y9_benchmark
+    from wavenet_core.generation.precision import NATIVE_FLAGS, native_precisions
 
     tiny = dict(out_channels=6, layers=4, stacks=2, residual_channels=8, gate_channels=8,
                 skip_out_channels=8, kernel_size=3, cin_channels=5,
                 upsample_conditional_features=True, upsample_scales=[2, 4], scalar_input=True)
-    result = run_r9y9_benchmark(16, log=lambda msg: None, preset=tiny)
+    # a CPU with VNNI but no AVX512-BF16: int8a runs, bf16a is skipped and says why
+    flags = frozenset(NATIVE_FLAGS["int8a"])
+    assert native_precisions(flags) == ["fp32", "int8", "int8a"]
+    result = run_r9y9_benchmark(16, log=lambda msg: None, preset=tiny, flags=flags)
     rows = {(r["backend"], r["precision"], r["batch"], r["mode"]): r for r in result["rows"]}
     assert set(rows) == {("r9y9", "fp32", 1, ""), ("torch", "fp32", 1, ""),
                          ("torch", "fp32", 16, "")} | {
-        ("cpu", p, n, m) for p in ("fp32", "bf16")
+        ("cpu", p, n, m) for p in ("fp32", "bf16", "int8a")
         for n, m in ((1, ""), (16, "group"), (16, "split"))}
+    assert result["skipped"] == {"bf16a": "this CPU lacks avx512_bf16"}
     assert all(r["samples_per_s"] > 0 for r in rows.values()) and result["bound"] > 0
-    # the team rows: each against its own bound
-    group, split = rows[("cpu", "fp32", 16, "group")], rows[("cpu", "fp32", 16, "split")]
-    assert group["bound"] > 0 and split["bound"] > 0 and group["bound_kind"]
+    # every cpu row: both bounds, reported against the lower
+    for key, r in rows.items():
+        if key[0] == "cpu":
+            assert r["stream_bound"] > 0 and r["compute_bound"] > 0
+            assert r["bound"] == min(r["stream_bound"], r["compute_bound"])
+            assert (r["bound_kind"] == "compute") == (r["compute_bound"] < r["stream_bound"])
+    # int8a's compute roof is vpdpbusd's loop (4 multiply-adds a lane), not the FMA's
+    one = rows[("cpu", "fp32", 1, "")]["compute_bound"]
+    assert rows[("cpu", "int8a", 1, "")]["compute_bound"] > 1.5 * one
+    assert rows[("cpu", "int8a", 16, "split")]["roof_gflops"] > 0
+    # the rounding against fp32: real (not zero) and small, larger for int8a than bf16
+    error = result["output_error"]
+    assert set(error) == {"bf16", "bf16a", "int8a"}
+    assert 0 < error["bf16"] < error["int8a"] < 0.05 and 0 < error["bf16a"] < 0.02
     table = r9y9_table(result)
     assert "x r9y9" in table and result["cpu"] in table and "split" in table
+    assert "skipped bf16a: this CPU lacks avx512_bf16" in table
+    assert "best dot format / best of fp32 and bf16" in table and "int8a" in table
 
 
 def test_excitation_cost_rows_every_variant_with_ratios(capsys):

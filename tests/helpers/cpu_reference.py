@@ -69,3 +69,47 @@ def teacher_forced_rows(model, precision: str, rows: int, threads: int, length: 
     local = (np.stack([loc[0].T.numpy() for _, loc, _ in streams])
              if config.local_conditioning else None)
     return backend.teacher_force(state, list(range(rows)), inputs, local), streams
+
+
+STEPS = 120        # alone_then_together's stream length (its chunkings add up to it)
+
+
+def alone_then_together(model, precision: str, temperature: float, rows) -> np.ndarray:
+    """One stream generated alone on one thread, then beside others in group mode (2 and 3
+    threads, uneven chunks) and in split mode (fewer slots than threads and more;
+    core_cache=0, as for a model larger than a core's L2): its samples, final ring, next
+    input and position must be bitwise the same every time. `rows`: mel [16, STEPS, M]
+    (row 7 is the stream's), or None. Returns the stream's samples."""
+    from wavenet_core.generation.cpu.sync import SPLIT_SUPPORTED
+
+    alone = CpuBackend(model, threads=1, precision=precision)
+    state = alone.new_state(1)
+    alone.open_slot(state, 0, seed=77, temperature=temperature, speaker=1)
+    expected = alone.generate(state, [0], STEPS, None if rows is None else rows[7:8])[0]
+    expected_state = (state.ring[0].clone(), float(state.next_value[0]),
+                      int(state.positions[0]))
+    runs = [(2, 16, "never", (5, 64, 51)), (3, 16, "never", (120,))]
+    if SPLIT_SUPPORTED:               # and split mode, with fewer slots than threads or more
+        runs += [(2, 1, "always", (1, 60, 59)), (3, 2, "always", (33, 87)),
+                 (2, 5, "always", (7, 113)), (3, 4, "always", (120,))]
+    for threads, n, split, chunks in runs:
+        backend = CpuBackend(model, threads=threads, precision=precision, split=split,
+                             core_cache=0)
+        assert backend.split_threads(n) == (1 if split == "never" else threads)
+        state = backend.new_state(n + 1)
+        slots = [n] + list(range(n - 1))          # the stream under test in the last slot
+        for r, slot in enumerate(slots):
+            mine = r == 0
+            backend.open_slot(state, slot, seed=77 if mine else slot, speaker=1 if mine else 0,
+                              temperature=temperature if mine else 1.0)
+        mel = None if rows is None else np.concatenate([rows[7:8], rows[:n - 1]])
+        parts, done = [], 0
+        for k in chunks:
+            parts.append(backend.generate(state, slots, k,
+                                          None if mel is None else mel[:, done:done + k]))
+            done += k
+        got = np.concatenate(parts, axis=1)
+        np.testing.assert_array_equal(got[0], expected, err_msg=f"{threads=} {n=} {chunks=}")
+        assert torch.equal(state.ring[n], expected_state[0])
+        assert (float(state.next_value[n]), int(state.positions[n])) == expected_state[1:]
+    return expected

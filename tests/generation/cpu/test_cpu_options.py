@@ -14,7 +14,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers.cpu_reference import rounded_model, teacher_forced_rows
+from tests.helpers.cpu_reference import (
+    STEPS,
+    alone_then_together,
+    rounded_model,
+    teacher_forced_rows,
+)
 from tests.helpers.models import configs, random_model
 from wavenet_core.generation import TorchBackend
 from wavenet_core.generation.cpu.backend import CpuBackend
@@ -105,41 +110,8 @@ def test_in_kernel_scalar_sampler_follows_sample_scalar():
 # -- bitwise batch and chunk invariance, group and split mode -------------------------------
 
 def _alone_then_together(config, precision, temperature):
-    model = random_model(config, seed=3)
-    steps = 120
-    rows = _rows(config, 16, steps, 5)
-    alone = CpuBackend(model, threads=1, precision=precision)
-    state = alone.new_state(1)
-    alone.open_slot(state, 0, seed=77, temperature=temperature, speaker=1)
-    expected = alone.generate(state, [0], steps, None if rows is None else rows[7:8])[0]
-    expected_state = (state.ring[0].clone(), float(state.next_value[0]),
-                      int(state.positions[0]))
-    runs = [(2, 16, "never", (5, 64, 51)), (3, 16, "never", (120,))]
-    if SPLIT_SUPPORTED:               # and split mode, with fewer slots than threads or more
-        runs += [(2, 1, "always", (1, 60, 59)), (3, 2, "always", (33, 87)),
-                 (2, 5, "always", (7, 113)), (3, 4, "always", (120,))]
-    for threads, n, split, chunks in runs:
-        # core_cache=0: as for a model larger than a core's L2, any number of slots splits
-        backend = CpuBackend(model, threads=threads, precision=precision, split=split,
-                             core_cache=0)
-        assert backend.split_threads(n) == (1 if split == "never" else threads)
-        state = backend.new_state(n + 1)
-        slots = [n] + list(range(n - 1))          # the stream under test in the last slot
-        for r, slot in enumerate(slots):
-            mine = r == 0
-            backend.open_slot(state, slot, seed=77 if mine else slot, speaker=1 if mine else 0,
-                              temperature=temperature if mine else 1.0)
-        mel = None if rows is None else np.concatenate([rows[7:8], rows[:n - 1]])
-        parts, done = [], 0
-        for k in chunks:
-            parts.append(backend.generate(state, slots, k,
-                                          None if mel is None else mel[:, done:done + k]))
-            done += k
-        got = np.concatenate(parts, axis=1)
-        np.testing.assert_array_equal(got[0], expected, err_msg=f"{threads=} {n=} {chunks=}")
-        assert torch.equal(state.ring[n], expected_state[0])
-        assert (float(state.next_value[n]), int(state.positions[n])) == expected_state[1:]
-    return expected
+    return alone_then_together(random_model(config, seed=3), precision, temperature,
+                               _rows(config, 16, STEPS, 5))
 
 
 @pytest.mark.parametrize("precision", PRECISIONS + ("bf16a", "int8a"))
