@@ -86,8 +86,10 @@ def test_r9y9_rows_compare_a_converted_model_with_their_generator():
             assert r["bound"] == min(r["stream_bound"], r["compute_bound"])
             assert (r["bound_kind"] == "compute") == (r["compute_bound"] < r["stream_bound"])
     # int8a's compute roof is vpdpbusd's loop (4 multiply-adds a lane), not the FMA's
-    one = rows[("cpu", "fp32", 1, "")]["compute_bound"]
-    assert rows[("cpu", "int8a", 1, "")]["compute_bound"] > 1.5 * one
+    # (where the CPU really has it: the faked flags do not make the portable path fast)
+    if "int8a" in native_precisions():
+        one = rows[("cpu", "fp32", 1, "")]["compute_bound"]
+        assert rows[("cpu", "int8a", 1, "")]["compute_bound"] > 1.5 * one
     assert rows[("cpu", "int8a", 16, "split")]["roof_gflops"] > 0
     # the rounding against fp32: real (not zero) and small, larger for int8a than bf16
     error = result["output_error"]
@@ -136,3 +138,17 @@ def test_the_bundled_vocoder_rows_carry_its_recorded_costs():
 
     model, costs = _model("V")
     assert model.config.mel_channels and {"bf16", "int8", "bf16a", "int8a"} <= set(costs)
+
+
+def test_a_split_team_needs_every_shard_in_the_shared_level():
+    """r9y9's preset in bf16 split over two threads: 25 MB a thread fits a 32 MB L3 alone,
+    but both shards do not, so they stream from DRAM; in group mode both threads read the
+    same 25 MB, which L3 holds."""
+    from wavenet_core.bench.r9y9 import shared_level
+    from wavenet_core.bench.roofline import Level
+
+    mb = 1 << 20
+    levels = [Level("L1", 32 << 10, 0, 500.0), Level("L2", mb, 0, 200.0),
+              Level("L3", 32 * mb, 0, 100.0), Level("DRAM", 1 << 62, 0, 20.0)]
+    assert shared_level(levels, 25 * mb, 1) == "L2+L3"
+    assert shared_level(levels, 25 * mb, 2) == "L3+DRAM"

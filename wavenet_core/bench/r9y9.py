@@ -173,6 +173,7 @@ def _team_rows(model, precision, batch, threads, steps, local_fn, levels, nbytes
         per_thread = backend.weight_bytes(batch)
         kind, stream = stream_bound(levels, per_thread)
         if kind != levels[0].name and kind != levels[1].name:   # a shared level: the team's
+            kind = shared_level(levels, per_thread, threads if mode == "split" else 1)
             probe = next(lv.probe_bytes for lv in levels if kind.endswith(lv.name))
             stream = team_read_bandwidth(probe, threads) / threads * 1e9 / per_thread
         rate = statistics.median(rates[mode])
@@ -181,6 +182,14 @@ def _team_rows(model, precision, batch, threads, steps, local_fn, levels, nbytes
         _bound_row(row, kind, stream * batch, compute)
         rows.append(_log(row, log))
     return rows
+
+
+def shared_level(levels, per_thread: int, shards: int) -> str:
+    """Where a team's weights stream from when a thread reads `per_thread` bytes a step
+    beyond its own L2: a shared level (L3, DRAM) must hold every distinct shard at once,
+    `shards` of them (split mode: one per thread; group mode: 1, all read the same), so
+    two 25 MB bf16 shards of r9y9's preset come from DRAM past a 32 MB L3."""
+    return stream_bound(levels, per_thread * shards)[0]
 
 
 def r9y9_table(result: dict) -> str:
