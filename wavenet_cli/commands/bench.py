@@ -6,7 +6,8 @@ kernel in fp32 and fp16 beside the CUDA graph, with the GPU's measured limits.
 its static profile and the latency model's ESTIMATES for an H100 and an H200
 (wavenet_core.bench.gpu_profile, gpu_model).
 `wavenet bench --r9y9` runs a converted r9y9-sized vocoder beside r9y9's own generator
-(wavenet_core.bench.r9y9; needs the wavenet-vocoder package).
+(wavenet_core.bench.r9y9; needs the wavenet-vocoder package): cpu rows in fp32, bf16 and
+the dot formats bf16a and int8a, then each precision's output rounding against fp32.
 `wavenet bench --excitation` runs config B with a mel, plain against the excitation output,
 each with and without voicing-shaped sampling, batch 1 and 16 (wavenet_core.bench.
 excitation_cost).
