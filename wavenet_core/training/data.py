@@ -36,7 +36,7 @@ from wavenet_core.model.condnet import train_frame_window
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.training.corpus import load_manifest
 from wavenet_core.training.pack import load_pack_utterances
-from wavenet_core.training.utterance import Utterance, make_utterance
+from wavenet_core.training.utterance import InputNoise, Utterance, make_utterance
 
 
 @dataclass
@@ -76,17 +76,19 @@ class Batch:
 
 
 def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
-                    limit: int | None = None, progress=None) -> list[Utterance]:
-    """Read `split` ('train' or 'valid') of a corpus folder, or of a pack (.npz, pack.py)."""
+                    limit: int | None = None, progress=None,
+                    noise: InputNoise | None = None) -> list[Utterance]:
+    """Read `split` ('train' or 'valid') of a corpus folder, or of a pack (.npz, pack.py);
+    `noise`: an excitation model's input noise (utterance.py)."""
     corpus_dir = Path(corpus_dir)
     if corpus_dir.suffix == ".npz":
-        return load_pack_utterances(corpus_dir, split, config, pad, limit)
+        return load_pack_utterances(corpus_dir, split, config, pad, limit, noise)
     manifest = load_manifest(corpus_dir)
     items = [u for u in manifest["utterances"] if u["split"] == split][:limit]
     out = []
     for item in items:
         audio, _ = read_wav(corpus_dir / item["path"], sample_rate=config.sample_rate)
-        out.append(make_utterance(audio, item["speaker_id"], config, pad))
+        out.append(make_utterance(audio, item["speaker_id"], config, pad, noise))
         if progress is not None:
             progress(1)
     return out
