@@ -28,11 +28,16 @@ def test_config_round_trips_and_stays_out_of_plain_configs():
     assert "excitation" not in plain.to_dict() and "lpc_order" not in plain.to_dict()
     assert WaveNetConfig.from_json(plain.to_json()) == dataclasses.replace(plain, lpc_order=16)
     assert SMALL.pcm_output and not plain.pcm_output
+    assert "lpc_expansion" not in SMALL.to_dict()          # 1.0: the file stays as it was
+    expanded = dataclasses.replace(SMALL, lpc_expansion=0.99)
+    assert WaveNetConfig.from_json(expanded.to_json()) == expanded
 
 
 @pytest.mark.parametrize("change, message", [
     (dict(excitation="lpcnet"), "excitation must be"),
     (dict(lpc_order=0), "lpc_order"),
+    (dict(lpc_expansion=0.0), "lpc_expansion"),
+    (dict(lpc_expansion=1.01), "lpc_expansion"),
     (dict(mel_channels=0), "mel-conditioned"),
     (dict(mel_channels=3), "mel.n_mels"),
     (dict(input_kind="scalar", output="gaussian"), "embedding"),
