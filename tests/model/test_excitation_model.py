@@ -100,11 +100,20 @@ def test_every_backend_but_cuda_graph_runs_it_and_that_one_refuses_it_by_name():
         CudaGraphBackend(model, "cpu", use_graph=False)
 
 
-def test_precision_cost_refuses_excitation_models(tmp_path):
-    """Its NLL is of the excitation codes, not the mu-law NLL precision-cost records."""
+def test_precision_cost_records_an_excitation_models_costs_from_a_pack(tiny_corpus, tmp_path):
+    """Its costs are differences of the excitation's NLL, which equal the differences on
+    the sample's grid (the prediction is the same float32 sum in every precision)."""
     from wavenet_cli.main import main
+    from wavenet_core.training.pack import write_pack
 
+    config = dataclasses.replace(SMALL, mel_channels=20, mel=MelConfig(n_mels=20,
+                                                                        hop_length=256))
+    pack = tmp_path / "pack.npz"
+    write_pack(tiny_corpus, pack, minutes=0.01, valid_minutes=0.01,
+               pad=config.receptive_field, mel=config.mel)
     path = tmp_path / "excitation.safetensors"
-    save_checkpoint(path, random_model(SMALL))
-    with pytest.raises(SystemExit, match="no excitation output"):
-        main(["precision-cost", str(path), "--corpus", str(tmp_path)])
+    save_checkpoint(path, random_model(config))
+    assert main(["precision-cost", str(path), "--corpus", str(pack), "--window", "300",
+                 "--write"]) == 0
+    costs = json.loads(read_metadata(path)["precision_nll_cost"])
+    assert {"bf16", "int8"} <= set(costs) and all(abs(v) < 0.5 for v in costs.values())
