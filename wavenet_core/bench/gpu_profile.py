@@ -200,13 +200,16 @@ def profile(config_name: str, precision: str, arch: int = 90,
             "cycles_per_sample": cycles}
 
 
-def profiles(configs=CONFIG_NAMES, precisions=PRECISIONS, timeout: float = 600) -> list[dict]:
-    """The profiles, compiled in a child process (no TRITON_INTERPRET there)."""
+def profiles(configs=CONFIG_NAMES, precisions=PRECISIONS, timeout: float = 600,
+             dots: str | None = None) -> list[dict]:
+    """The profiles, compiled in a child process (no TRITON_INTERPRET there); `dots` as
+    `profile`'s."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     done = subprocess.run([sys.executable, "-m", "wavenet_core.bench.gpu_profile",
-                           "--configs", ",".join(configs), "--precisions", ",".join(precisions)],
+                           "--configs", ",".join(configs), "--precisions", ",".join(precisions),
+                           *(["--dots", dots] if dots else [])],
                           capture_output=True, text=True, env=env, timeout=timeout)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode == 3:
