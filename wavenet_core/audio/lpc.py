@@ -134,6 +134,15 @@ def lpc_window(mel, config: WaveNetConfig, start: int, count: int,
                       frame_lpcs)
 
 
+def timing_rows(config: WaveNetConfig, *shape: int) -> dict:
+    """The `generate` keywords a timing run hands a backend: zero coefficient rows `lpc`
+    [*shape, order] for an excitation model (p = 0, the same arithmetic as real rows),
+    none for other models (whose backends may not take `lpc`)."""
+    if not config.lpc_excitation:
+        return {}
+    return {"lpc": np.zeros(shape + (config.lpc_order,), np.float32)}
+
+
 def tree_sum(values):
     """Sum over the last axis in one fixed pairwise order (zero-padded to a power of two),
     numpy or torch: elementwise adds only, so a row's sum never depends on the batch."""

@@ -259,6 +259,20 @@ def test_make_backend_precision_choices():
         make_backend(model, "cpu", "cpu", "fp16")
 
 
+def test_timing_the_candidates_runs_an_excitation_model_too():
+    """`auto` times each candidate at load; an excitation model needs its rows there too
+    (the bundled vocoder failed to load without them)."""
+    from wavenet_core.generation.precision import fastest
+    from wavenet_core.model.config import MelConfig
+
+    config = WaveNetConfig(layers_per_stack=2, stacks=1, residual_channels=8, skip_channels=8,
+                           mel_channels=20, mel=MelConfig(n_mels=20), excitation="lpc",
+                           lpc_order=8)
+    model = random_model(config)
+    candidates = [CpuBackend(model, threads=1, precision=p) for p in ("fp32", "bf16")]
+    assert fastest(candidates, steps=64) in candidates
+
+
 def test_kernel_nll_equals_the_training_validation_nll(tiny_corpus):
     """The precision-cost measurement (teacher forcing through the kernel) is the NLL that
     training reports, for fp32."""
