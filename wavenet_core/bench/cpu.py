@@ -76,10 +76,10 @@ class Row:
     bound: float = 0.0            # the roofline bound this row is compared with
     bound_kind: str = ""          # "L2", "L2+L3", ... (weights) or "compute"
     compute_bound: float = 0.0    # FLOPs-only bound for the same threads
-    stream_bound: float = 0.0     # r9y9 rows: the weight-streaming bound beside it
     mode: str = ""                # cpu rows: "one" core, "split", "auto" or "group"
     roof_gflops: float = 0.0      # group rows: the team's FMA peak around the reported call
     nll_cost: float | None = None  # config V: the checkpoint's recorded cost (bits/sample)
+    stream_bound: float = 0.0     # r9y9 rows: the weight-streaming bound beside it
 
 
 def weights_per_sample(c: WaveNetConfig) -> int:
