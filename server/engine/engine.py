@@ -24,6 +24,7 @@ from server.engine.prepare import Job
 from server.engine.runner import Runner
 from server.engine.scheduler import ClientLimit, Plan, QueueFull, Scheduler, Stream
 from server.metrics import Metrics
+from server.timeouts import bounded
 
 log = logging.getLogger("wavenet.engine")
 
@@ -253,12 +254,14 @@ class Engine:
         while not self._stopping:
             self._wake.clear()
             self._refresh_streams()
-            plan = self.scheduler.schedule()
+            now = time.perf_counter()
+            plan = self.scheduler.schedule(now)
             self._gauges()
-            if plan is None:
-                timeout = 0.5 if self.handles else None
+            if plan is None:         # nothing to do, or a step held to gather streams
+                held = self.scheduler.hold_left(now)
+                timeout = held if held is not None else 0.5 if self.handles else None
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    await bounded(self._wake.wait(), timeout)
                 except asyncio.TimeoutError:
                     pass
                 continue

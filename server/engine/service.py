@@ -132,7 +132,9 @@ class Service:
                 s.max_streams, s.max_waiting, chunk_size=s.chunk_size,
                 first_chunk_size=s.first_chunk_size, min_chunk_size=s.min_chunk_size,
                 chunk_target_s=s.chunk_target_ms / 1000,
-                first_target_s=s.first_chunk_target_ms / 1000, per_client=s.client_cap())
+                first_target_s=s.first_chunk_target_ms / 1000, per_client=s.client_cap(),
+                gather_s=s.mel_gather_hops * model.config.mel.hop_length
+                / model.config.sample_rate if model.config.mel_channels else 0.0)
             for timing in await runner.call(runner.warmup, s.warmup_samples):
                 scheduler.cost.observe(*timing)
             entry.engine = Engine(entry.name, runner, scheduler, self.metrics,

@@ -15,6 +15,7 @@ import time
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.engine.engine import StreamEnd, StreamHandle
+from server.timeouts import bounded
 from server.wire.mel_feed import MelFeedError
 from server.wire.schemas import ErrorEvent
 
@@ -57,7 +58,7 @@ async def _next_message(ws: WebSocket, feed, settings, started: float) -> dict:
     lag_left = started + received + settings.mel_lag_seconds - time.monotonic()
     wait = min(settings.mel_idle_seconds, max(0.0, lag_left))
     try:
-        return await asyncio.wait_for(ws.receive(), wait)
+        return await bounded(ws.receive(), wait)
     except asyncio.TimeoutError:
         if wait < settings.mel_idle_seconds:
             raise ProtocolError(4410, "mel_too_slow", f"the mel is more than "
