@@ -85,7 +85,7 @@ async def read_client(ws: WebSocket, handle: StreamHandle, settings,
                     raise ProtocolError(1009, "message_too_large", "messages are limited to "
                                         f"{settings.max_body_bytes} bytes")
                 feed.append(feed.from_bytes(message["bytes"]))
-                handle.wake()
+                handle.fed()
                 continue
             data = parse_message(message, settings.max_body_bytes)
             kind = data["type"]
@@ -94,7 +94,9 @@ async def read_client(ws: WebSocket, handle: StreamHandle, settings,
                 return
             if feed is not None and kind == "mel":
                 feed.append(feed.from_json(data.get("frames")))
-            elif feed is not None and kind == "end":
+                handle.fed()
+                continue
+            if feed is not None and kind == "end":
                 feed.end()
             else:
                 allowed = "mel frames, end or cancel" if feed is not None else "only cancel"
