@@ -126,13 +126,13 @@ class Scheduler:
     def __init__(self, max_slots: int, max_waiting: int, *, chunk_size: int = 4096,
                  first_chunk_size: int = 512, min_chunk_size: int = 16,
                  chunk_target_s: float = 0.04, first_target_s: float = 0.01,
-                 per_client: int | None = None, gather_s: float = 0.0):
+                 per_client: int | None = None, gather_s: float = 0.0, align: int = 1):
         self.max_slots, self.max_waiting = max_slots, max_waiting
         self.per_client = per_client
         self.chunk_size, self.first_chunk_size = chunk_size, min(first_chunk_size, chunk_size)
         self.min_chunk_size = min(min_chunk_size, self.first_chunk_size)
         self.chunk_target_s, self.first_target_s = chunk_target_s, first_target_s
-        self.gather_s = gather_s
+        self.gather_s, self.align = gather_s, align      # align: a mel frame's samples
         self.held_since: float | None = None   # a held step: when its first stream was ready
         self.cost = CostModel()
         self.waiting: deque[Stream] = deque()
@@ -253,6 +253,11 @@ class Scheduler:
         per_step = self.cost.per_step(len(running))
         k = cap if per_step is None or per_step <= 0 else round(target / per_step)
         k = max(self.min_chunk_size, min(cap, k))
+        if fed and self.align > 1:
+            # whole frames for streamed mels: their frames allow whole hops, and a step cut
+            # inside one (a new stream's short first step) would split every later hop
+            # into two steps, each bounded by the other part (twice the steps, for good)
+            k = max(self.align, k - k % self.align)
         # a stream's first step makes what its encoder takes before any byte leaves (an mp3
         # frame and its look-ahead): its first audio is one step away, not several; not
         # when another stream's first bytes would wait for it (the least need counts)
