@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from wavenet_core.audio.lpc import timing_rows  # noqa: E402
 from wavenet_core.bench.cpu import _mel_frames, _model  # noqa: E402
 from wavenet_core.bench.roofline import cpu_model  # noqa: E402
 from wavenet_core.generation.cpu.backend import CpuBackend  # noqa: E402
@@ -40,8 +41,9 @@ def rates(model, batch: int, threads: int, steps: int, rounds: int) -> dict[str,
     for _ in range(rounds):
         for p, backend in backends.items():
             local = frames(batch, steps)
+            rows = timing_rows(backend.config, batch, steps)
             start = time.perf_counter()
-            backend.generate(states[p], list(range(batch)), steps, local)
+            backend.generate(states[p], list(range(batch)), steps, local, **rows)
             out[p].append(batch * steps / (time.perf_counter() - start))
     return out
 

@@ -33,6 +33,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wavenet_core.audio.lpc import timing_rows  # noqa: E402  (the tree's own, for any revision)
+
 LOOP = "generation/cpu/loop.py"
 SIMD = "generation/cpu/simd.py"
 
@@ -127,7 +131,8 @@ def backend_of(name: str, precision: str, threads: int, batch: int):
         local = frames_mod.MelFrames(rng.standard_normal((batch, count, m)).astype(np.float32),
                                      np.zeros(batch, np.int64), hop, steps)
         start, cpu = time.perf_counter(), time.process_time()
-        backend.generate(state, list(range(batch)), steps, local)
+        rows = timing_rows(model.config, batch, steps)
+        backend.generate(state, list(range(batch)), steps, local, **rows)
         return (batch * steps / (time.perf_counter() - start),
                 batch * steps / (time.process_time() - cpu))
     return run

@@ -23,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from wavenet_core.audio.lpc import timing_rows  # noqa: E402
 from wavenet_core.bench.roofline import cpu_model  # noqa: E402
 from wavenet_core.generation.conditioning import WholeMel  # noqa: E402
 from wavenet_core.generation.mel_frames import MelFrames  # noqa: E402
@@ -73,7 +74,8 @@ def main() -> int:
     for _ in range(args.rounds):
         t_each.append(per_us(each, 200))
         t_batch.append(per_us(batch, 200))
-    kernel = per_us(lambda: backend.generate(session.state, slots, k, b), 5)
+    rows = timing_rows(model.config, len(slots), k)
+    kernel = per_us(lambda: backend.generate(session.state, slots, k, b, **rows), 5)
     e, bt = statistics.median(t_each), statistics.median(t_batch)
     print(f"{cpu_model()}; {args.checkpoint.name} ({backend.precision}), {args.streams} "
           f"streams x {k} samples per step")

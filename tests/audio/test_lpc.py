@@ -79,6 +79,30 @@ def test_every_frame_gives_a_stable_filter(frame, order):
     assert roots_radius(a) < 1.0
 
 
+@settings(max_examples=30, deadline=None)
+@given(frame=st.lists(st.floats(np.log(LOG_CLAMP), 3.0), min_size=80, max_size=80),
+       gamma=st.floats(0.5, 1.0))
+def test_expansion_scales_each_coefficient_and_pulls_the_poles_in(frame, gamma):
+    frame = np.array(frame, np.float32)
+    a = frame_lpc(frame, 16000, MelConfig(), 16).astype(np.float64)
+    b = frame_lpc(frame, 16000, MelConfig(), 16, expansion=gamma).astype(np.float64)
+    np.testing.assert_allclose(b, a * gamma ** np.arange(1, 17), rtol=2e-6, atol=1e-7)
+    assert roots_radius(b) <= gamma * roots_radius(a) * (1 + 1e-4) + 1e-6
+
+
+def test_the_model_option_reaches_every_row_and_lowers_the_resonance():
+    x, _ = ar_signal([(700, 0.999), (1200, 0.998)], seconds=0.5)
+    mel = log_mel(x, 16000, CONFIG.mel)
+    expanded = WaveNetConfig(mel_channels=80, excitation="lpc", lpc_expansion=0.98)
+    a, b = lpc_window(mel, CONFIG, 0, 4000), lpc_window(mel, expanded, 0, 4000)
+    np.testing.assert_allclose(b, a * 0.98 ** np.arange(1, 17), rtol=2e-6, atol=1e-7)
+
+    def peak_gain(rows):
+        spectrum = np.fft.rfft(np.concatenate([np.ones((len(rows), 1)), rows], 1), 512, axis=1)
+        return float((1 / np.abs(spectrum)).max())
+    assert peak_gain(b) < 0.5 * peak_gain(a)
+
+
 def test_speech_like_frames_give_stable_filters():
     x, _ = ar_signal([(700, 0.999), (1200, 0.998)], seconds=0.5)
     coefs = mel_lpc(log_mel(x, 16000, CONFIG.mel), CONFIG)

@@ -28,11 +28,16 @@ def test_config_round_trips_and_stays_out_of_plain_configs():
     assert "excitation" not in plain.to_dict() and "lpc_order" not in plain.to_dict()
     assert WaveNetConfig.from_json(plain.to_json()) == dataclasses.replace(plain, lpc_order=16)
     assert SMALL.pcm_output and not plain.pcm_output
+    assert "lpc_expansion" not in SMALL.to_dict()          # 1.0: the file stays as it was
+    expanded = dataclasses.replace(SMALL, lpc_expansion=0.99)
+    assert WaveNetConfig.from_json(expanded.to_json()) == expanded
 
 
 @pytest.mark.parametrize("change, message", [
     (dict(excitation="lpcnet"), "excitation must be"),
     (dict(lpc_order=0), "lpc_order"),
+    (dict(lpc_expansion=0.0), "lpc_expansion"),
+    (dict(lpc_expansion=1.01), "lpc_expansion"),
     (dict(mel_channels=0), "mel-conditioned"),
     (dict(mel_channels=3), "mel.n_mels"),
     (dict(input_kind="scalar", output="gaussian"), "embedding"),
@@ -95,11 +100,20 @@ def test_every_backend_but_cuda_graph_runs_it_and_that_one_refuses_it_by_name():
         CudaGraphBackend(model, "cpu", use_graph=False)
 
 
-def test_precision_cost_refuses_excitation_models(tmp_path):
-    """Its NLL is of the excitation codes, not the mu-law NLL precision-cost records."""
+def test_precision_cost_records_an_excitation_models_costs_from_a_pack(tiny_corpus, tmp_path):
+    """Its costs are differences of the excitation's NLL, which equal the differences on
+    the sample's grid (the prediction is the same float32 sum in every precision)."""
     from wavenet_cli.main import main
+    from wavenet_core.training.pack import write_pack
 
+    config = dataclasses.replace(SMALL, mel_channels=20, mel=MelConfig(n_mels=20,
+                                                                        hop_length=256))
+    pack = tmp_path / "pack.npz"
+    write_pack(tiny_corpus, pack, minutes=0.01, valid_minutes=0.01,
+               pad=config.receptive_field, mel=config.mel)
     path = tmp_path / "excitation.safetensors"
-    save_checkpoint(path, random_model(SMALL))
-    with pytest.raises(SystemExit, match="no excitation output"):
-        main(["precision-cost", str(path), "--corpus", str(tmp_path)])
+    save_checkpoint(path, random_model(config))
+    assert main(["precision-cost", str(path), "--corpus", str(pack), "--window", "300",
+                 "--write"]) == 0
+    costs = json.loads(read_metadata(path)["precision_nll_cost"])
+    assert {"bf16", "int8"} <= set(costs) and all(abs(v) < 0.5 for v in costs.values())

@@ -8,14 +8,17 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from tests.training.test_train import TINY
 from wavenet_cli.main import main as cli_main
 from wavenet_core import load_checkpoint
 from wavenet_core.audio.lpc import lpc_window, prediction
 from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode_exact
+from wavenet_core.model.checkpoint import read_metadata
 from wavenet_core.training.data import fixed_batches, load_utterances
 from wavenet_core.training.pack import write_pack
+from wavenet_core.training.utterance import InputNoise
 
 EXCITATION = dataclasses.replace(TINY, num_speakers=0, excitation="lpc", lpc_order=12)
 
@@ -63,13 +66,14 @@ def test_a_pack_gives_the_excitation_of_its_decoded_codes(tiny_corpus, tmp_path)
     np.testing.assert_array_equal(utt.targets, mulaw_encode_exact(x - p))
 
 
-def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("noise", ["0", "1.5"])
+def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path, noise):
     code = cli_main(["train", "--corpus", str(tiny_corpus), "--out", str(tmp_path / "run"),
                      "--layers-per-stack", "3", "--stacks", "1", "--residual-channels", "8",
                      "--skip-channels", "16", "--mel", "--excitation", "lpc",
                      "--lpc-order", "10", "--steps", "30", "--batch-size", "4",
                      "--window", "200", "--lr", "1e-2", "--warmup", "5", "--valid-windows",
-                     "4", "--valid-every", "30", "--threads", "1"])
+                     "4", "--valid-every", "30", "--threads", "1", "--input-noise", noise])
     assert code == 0
     model = load_checkpoint(tmp_path / "run/model.safetensors")
     assert model.config.excitation == "lpc" and model.config.lpc_order == 10
@@ -77,3 +81,40 @@ def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path):
                (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     assert sum(r["loss"] for r in records[-5:]) / 5 < records[0]["loss"] - 0.5
     assert np.isfinite(records[-1]["valid_bits"])
+    settings = json.loads(read_metadata(tmp_path / "run/model.safetensors")["train_settings"])
+    assert settings["input_noise"] == float(noise)
+
+
+def test_input_noise_perturbs_inputs_and_predictions_but_not_the_clean_target(tiny_corpus):
+    """LPCNet's noise injection: inputs and p from a noisy history, targets the clean x
+    minus that p; zero noise is the clean utterance exactly."""
+    pad = EXCITATION.receptive_field
+    clean = load_utterances(tiny_corpus, "train", EXCITATION, pad)[0]
+    same = load_utterances(tiny_corpus, "train", EXCITATION, pad,
+                           noise=InputNoise(0.0, np.random.default_rng(0)))[0]
+    for field in ("codes", "prediction", "targets"):
+        np.testing.assert_array_equal(getattr(same, field), getattr(clean, field))
+    noisy = load_utterances(tiny_corpus, "train", EXCITATION, pad,
+                            noise=InputNoise(2.0, np.random.default_rng(0)))[0]
+    steps = noisy.codes.astype(int) - clean.codes.astype(int)
+    assert 0.2 < np.mean(steps != 0) and np.abs(steps).max() <= 12    # a few mu-law steps
+    assert 1.0 < np.std(steps) < 3.0
+    x_seen = mulaw_decode(noisy.codes)
+    rows = lpc_window(noisy.mel, EXCITATION, 0, len(x_seen))
+    # p reads the noisy history (up to the mu-law rounding of the seen samples)
+    np.testing.assert_allclose(noisy.prediction, prediction(x_seen, rows), atol=0.03)
+    assert np.abs(noisy.prediction - clean.prediction).max() > 1e-3
+    # the target is the clean signal minus the noisy prediction
+    x = mulaw_decode(clean.codes)
+    assert np.abs(mulaw_decode(noisy.targets) - (x - noisy.prediction)).max() < 0.03
+    again = load_utterances(tiny_corpus, "train", EXCITATION, pad,
+                            noise=InputNoise(2.0, np.random.default_rng(0)))[0]
+    np.testing.assert_array_equal(again.codes, noisy.codes)       # seeded
+
+
+def test_train_refuses_input_noise_for_a_plain_model(tiny_corpus, tmp_path):
+    with pytest.raises(ValueError, match="excitation"):
+        cli_main(["train", "--corpus", str(tiny_corpus), "--out", str(tmp_path / "run"),
+                  "--layers-per-stack", "2", "--stacks", "1", "--residual-channels", "8",
+                  "--skip-channels", "8", "--mel", "--steps", "2", "--batch-size", "2",
+                  "--window", "50", "--input-noise", "1", "--threads", "1"])

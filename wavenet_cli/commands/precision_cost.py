@@ -2,7 +2,10 @@
 and (with --write) record it in the checkpoint, where precision "auto" reads it.
 
 Held-out data: the `valid` utterances of a `wavenet corpus` folder (the first N by path,
-of the speakers the checkpoint names), cut into the validation windows training uses.
+of the speakers the checkpoint names) or of a training pack (.npz, models without speaker
+input), cut into the validation windows training uses. An excitation model's audio is
+mu-law audio (a pack's, or a folder's quantised first), so the kernel's own predictions
+from the decoded inputs are the windows' (wavenet_core/bench/precision_cost.py).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a .safetensors checkpoint")
-    p.add_argument("--corpus", required=True, help="a `wavenet corpus` folder")
+    p.add_argument("--corpus", required=True,
+                   help="a `wavenet corpus` folder, or a training pack (.npz)")
     p.add_argument("--utterances", type=int, default=24, help="held-out utterances to use")
     p.add_argument("--window", type=int, default=4000, help="predictions per window")
     p.add_argument("--threads", type=int, default=None)
@@ -25,46 +29,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from wavenet_core.audio.wav import read_wav
     from wavenet_core.bench.precision_cost import precision_costs
     from wavenet_core.bench.roofline import cpu_model
     from wavenet_core.generation.precision import METADATA_KEY, NLL_BUDGET_BITS
-    from wavenet_core.model.checkpoint import (
-        load_checkpoint,
-        read_metadata,
-        save_checkpoint,
-        speaker_names,
-    )
+    from wavenet_core.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
     from wavenet_core.training.data import fixed_batches
-    from wavenet_core.training.utterance import make_utterance
+    from wavenet_core.training.pack import load_pack_utterances
 
     model = load_checkpoint(args.checkpoint)
     config = model.config
-    if config.scalar_io or config.upsample_scales or config.lpc_excitation:
+    if config.scalar_io or config.upsample_scales:
         raise SystemExit(f"{args.checkpoint}: precision-cost measures the mu-law NLL of models "
-                         "with linearly interpolated mel and no excitation output; this one "
-                         "runs fp32 under precision auto")
-    names = speaker_names(args.checkpoint, config.num_speakers) or []
+                         "with linearly interpolated mel; this one runs fp32 under precision "
+                         "auto")
     corpus = Path(args.corpus)
-    manifest = json.loads((corpus / "manifest.json").read_text())
-    held_out = sorted((u for u in manifest["utterances"] if u["split"] == "valid"
-                       and (not names or u["speaker"] in names)), key=lambda u: u["path"])
-    items = held_out[:args.utterances]
-    if not items:
+    if corpus.suffix == ".npz":
+        if config.global_conditioning:
+            raise SystemExit(f"{corpus}: a pack's speakers are not this model's; give the "
+                             "`wavenet corpus` folder")
+        utts = load_pack_utterances(corpus, "valid", config, config.receptive_field,
+                                    args.utterances)
+    else:
+        utts = folder_utterances(corpus, args.checkpoint, config, args.utterances)
+    if not utts:
         raise SystemExit(f"{corpus}: no held-out utterances for this model's speakers")
-
-    def speaker(u) -> int:
-        if not config.global_conditioning:
-            return 0
-        return names.index(u["speaker"]) if names else int(u["speaker_id"])
-
-    utts = [make_utterance(read_wav(corpus / u["path"], config.sample_rate)[0], speaker(u),
-                           config, config.receptive_field) for u in items]
-    batches = fixed_batches(utts, config, 8, args.window)
+    batches = fixed_batches(utts, config, 8, args.window, rows=config.lpc_excitation)
     if not batches:
         raise SystemExit(f"no utterance is longer than --window {args.window}")
     predictions = sum(b.targets.size for b in batches)
-    print(f"{args.checkpoint}: {len(items)} held-out utterances, {predictions:,} predictions; "
+    print(f"{args.checkpoint}: {len(utts)} held-out utterances, {predictions:,} predictions; "
           f"cpu {cpu_model()}")
     with torch.no_grad():
         costs = precision_costs(model, batches, threads=args.threads)
@@ -78,3 +71,31 @@ def run(args: argparse.Namespace) -> int:
         save_checkpoint(args.checkpoint, model, keep)
         print(f"recorded {METADATA_KEY} in {args.checkpoint}")
     return 0
+
+
+def folder_utterances(corpus: Path, checkpoint: str, config, limit: int) -> list:
+    """The first `limit` held-out utterances (by path) of the checkpoint's speakers in a
+    `wavenet corpus` folder; an excitation model's audio quantised to mu-law first."""
+    from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode
+    from wavenet_core.audio.wav import read_wav
+    from wavenet_core.model.checkpoint import speaker_names
+    from wavenet_core.training.utterance import make_utterance
+
+    names = speaker_names(checkpoint, config.num_speakers) or []
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    held_out = sorted((u for u in manifest["utterances"] if u["split"] == "valid"
+                       and (not names or u["speaker"] in names)), key=lambda u: u["path"])
+
+    def speaker(u) -> int:
+        if not config.global_conditioning:
+            return 0
+        return names.index(u["speaker"]) if names else int(u["speaker_id"])
+
+    def audio(u):
+        x = read_wav(corpus / u["path"], config.sample_rate)[0]
+        if config.lpc_excitation:
+            x = mulaw_decode(mulaw_encode(x, mu=config.classes - 1), mu=config.classes - 1)
+        return x
+
+    return [make_utterance(audio(u), speaker(u), config, config.receptive_field)
+            for u in held_out[:limit]]

@@ -51,11 +51,12 @@ def levinson(r, order):
 
 
 @njit(**_JIT)
-def lpc_frames(mel, frames, scale, starts, cols, weights, cosines, lag_window, noise_floor):
+def lpc_frames(mel, frames, scale, starts, cols, weights, cosines, lag_window, noise_floor,
+               expansion):
     """Coefficients a_1 .. a_order [len(frames), order] float32 of the listed frames:
     spectrum, power, the cosine sum for r_0 .. r_order (`cosines` [bins, lags]: every lag
     advances one bin at a time, independent chains), lag window and noise floor,
-    Levinson-Durbin (lpc.py's steps 1-4)."""
+    Levinson-Durbin, times `expansion` [order] (gamma^k) (lpc.py's steps 1-5)."""
     bins, lags = cosines.shape
     order = lags - 1
     out = np.zeros((frames.shape[0], order), np.float32)
@@ -71,7 +72,7 @@ def lpc_frames(mel, frames, scale, starts, cols, weights, cosines, lag_window, n
         for lag in range(lags):
             r[lag] *= lag_window[lag]
         r[0] *= 1.0 + noise_floor
-        out[n] = levinson(r, order).astype(np.float32)
+        out[n] = (levinson(r, order) * expansion).astype(np.float32)
     return out
 
 

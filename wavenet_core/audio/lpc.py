@@ -14,6 +14,8 @@ frame by frame gives the whole mel's coefficients bitwise):
 3. a Gaussian lag window (`LAG_WINDOW_HZ`, bandwidth expansion) and a white-noise floor
    (r_0 times 1 + `NOISE_FLOOR`, -40 dB): both keep the filter well inside stability.
 4. Levinson-Durbin -> A(z) = 1 + a_1 z^-1 + ... + a_order z^-order, minimum phase.
+5. the model's `lpc_expansion` gamma: a_k times gamma^k, every pole pulled in by gamma
+   (1.0: unchanged).
 
 The prediction of sample t is p_t = -(a_1 x_{t-1} + ... + a_order x_{t-order}) over the
 last `order` output samples (linear, in [-1, 1]), with the coefficients of the frame whose
@@ -94,17 +96,21 @@ def frame_spectrum(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig) -> n
                                    *sparse_inverse(sample_rate, mel_cfg))
 
 
-def frame_lpc(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: int) -> np.ndarray:
+def frame_lpc(frame: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: int,
+              expansion: float = 1.0) -> np.ndarray:
     """One log-mel frame [n_mels] -> a_1 .. a_order, float32 (module docstring)."""
-    return _lpc_rows(np.asarray(frame)[None], sample_rate, mel_cfg, order)[0]
+    return _lpc_rows(np.asarray(frame)[None], sample_rate, mel_cfg, order, expansion)[0]
 
 
-def _lpc_rows(frames: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: int):
+def _lpc_rows(frames: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: int,
+              expansion: float = 1.0):
     """Frames [n, n_mels] -> coefficients [n, order] float32, each frame alone."""
     frames = np.ascontiguousarray(frames, np.float64)
+    powers = float(expansion) ** np.arange(1, order + 1, dtype=np.float64)
     return frame_analysis.lpc_frames(frames, np.arange(len(frames)),
                                      *sparse_inverse(sample_rate, mel_cfg),
-                                     *_lags(sample_rate, mel_cfg.n_fft, order), NOISE_FLOOR)
+                                     *_lags(sample_rate, mel_cfg.n_fft, order), NOISE_FLOOR,
+                                     powers)
 
 
 def mel_lpc(mel: np.ndarray, config: WaveNetConfig, frames=None) -> np.ndarray:
@@ -113,7 +119,7 @@ def mel_lpc(mel: np.ndarray, config: WaveNetConfig, frames=None) -> np.ndarray:
     mel = np.asarray(mel)
     picked = mel if frames is None else mel[np.asarray(frames, np.int64)]
     return _lpc_rows(picked.reshape(-1, mel.shape[-1]), config.sample_rate, config.mel,
-                     config.lpc_order)
+                     config.lpc_order, config.lpc_expansion)
 
 
 def lpc_window(mel, config: WaveNetConfig, start: int, count: int,
@@ -126,6 +132,15 @@ def lpc_window(mel, config: WaveNetConfig, start: int, count: int,
     return frame_rows(mel, config.mel.hop_length, start, count,
                       lambda m, frames: mel_lpc(m, config, frames), config.lpc_order,
                       frame_lpcs)
+
+
+def timing_rows(config: WaveNetConfig, *shape: int) -> dict:
+    """The `generate` keywords a timing run hands a backend: zero coefficient rows `lpc`
+    [*shape, order] for an excitation model (p = 0, the same arithmetic as real rows),
+    none for other models (whose backends may not take `lpc`)."""
+    if not config.lpc_excitation:
+        return {}
+    return {"lpc": np.zeros(shape + (config.lpc_order,), np.float32)}
 
 
 def tree_sum(values):

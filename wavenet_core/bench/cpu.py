@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wavenet_core.audio.lpc import timing_rows
 from wavenet_core.bench.roofline import (
     DOT_MACS,
     cpu_model,
@@ -167,7 +168,8 @@ def _measure(name, model, steps, eager_steps, naive_samples, precisions, levels,
     with _threads(1):
         start = time.perf_counter()
         naive_generate(model, naive_samples, seed=0, local=None if local_fn is None else
-                       local_fn(1, naive_samples).per_sample()[0])
+                       local_fn(1, naive_samples).per_sample()[0],
+                       **timing_rows(model.config, naive_samples))
         rate = naive_samples / (time.perf_counter() - start)
     yield _log(Row(name, "naive", 1, 1, rate, rate), log)
     eager = TorchBackend(model)

@@ -161,8 +161,10 @@ def model_table(profiles: list[dict], devices=("H100", "H200")) -> str:
             layer = p["per_layer"]
             lo, hi = e["one_stream_samples_per_s"]
             s_lo, s_hi = e["real_time_streams"]
+            dots = p.get("input_precision", "ieee")
+            precision = p["precision"] + (f" ({dots})" if dots != "ieee" else "")
             lines.append(
-                f"| {p['config']} | {p['precision']} | {p['registers']} | {p['stack_bytes']} | "
+                f"| {p['config']} | {precision} | {p['registers']} | {p['stack_bytes']} | "
                 f"{p['shared_bytes']:,} | {layer['instructions']} | {p['dots_per_layer']} | "
                 f"{layer['barriers']} | {layer['global_loads']} | "
                 f"{p['per_sample']['global_load_bytes'] * 32 * p['num_warps']:,} | "

@@ -71,18 +71,24 @@ def _dots_per_layer(ttgir: str) -> int:
     return layer
 
 
-def _own_macs(code, span) -> int:
-    """Multiply-adds per thread in a loop's body, its inner loops left out: an FFMA is
-    one, an HMMA.16816 a warp's 16 x 8 x 16 (64 a thread), an HMMA.1688 32."""
+# tensor-core products per multiply-add of a dot, by its input precision: tf32x3 makes
+# three (hi*lo, lo*hi, hi*hi; docs/triton-kernel.md "Precision")
+PASSES = {"tf32x3": 3}
+
+
+def _own_macs(code, span, passes: int = 1) -> float:
+    """Multiply-adds per thread of the dots in a loop's body, its inner loops left out:
+    an FFMA is one, a tensor-core instruction its shape's (`sass.mma_macs`) over the
+    `passes` products each of its dots' multiply-adds takes."""
     inner = sass.children(code, span)
     body = [i for i in sass.inside(code, span)
             if not any(s[0] <= i.address <= s[1] for s in inner)]
-    return sum(1 if i.base == "FFMA" else 64 if i.opcode.startswith("HMMA.16816") else
-               32 if i.opcode.startswith("HMMA.1688") else 0 for i in body)
+    return sum(i.base == "FFMA" for i in body) + sum(map(sass.mma_macs, body)) / passes
 
 
 def loop_trips(code, layers, sample, shape, kernel_size: int, threads: int,
-               copy_trips: int = 0, block: int = 16) -> dict:
+               copy_trips: int = 0, block: int = 16, tensor_cores: bool = False,
+               passes: int = 1) -> dict:
     """Trip counts of the loops inside the layer and sample loops, from the kernel's
     shape (backend.kernel_shape): in a layer, the gate's loop over (channel block, tap)
     pairs where CB < CP and the residual/skip loop over z blocks where GB < GP; in a
@@ -91,19 +97,26 @@ def loop_trips(code, layers, sample, shape, kernel_size: int, threads: int,
     layer loop is pipelined (backend.layer_stages), the loop after it that writes the
     staged x(t) of 4 layers at a time into the rings: `copy_trips` (ceil(layers / 4)),
     the sample loop's one loop without multiply-adds. Each loop in the
-    SASS is told by the multiply-adds of its own body, which its dots fix; a loop the
+    SASS is told by the multiply-adds of its own body (`passes`: tensor-core products
+    per multiply-add, 3 for tf32x3), which its dots fix; a loop the
     compiler unrolled is walked as straight code. A loop that matches none, or two with
     different trip counts, is an error, not a guess."""
     cp, gp, sp, qp, tn, cb, gb, hb = shape
 
-    def macs(n: int, k: int) -> float:
-        """Per thread, a [block, k] x [k, n] dot (outputs replicated over threads when
-        fewer than the threads)."""
-        return k * max(1.0, block * n / threads)
+    def macs(n: int, k: int, chained: bool = False) -> float:
+        """Per thread, a [block, k] x [k, n] dot. An FMA dot spreads the outputs over
+        the threads (replicated when fewer). On tensor cores a warp's tile is 16 x 8 and
+        Triton puts the warps along N (each at least one tile, the same tile repeated when
+        more warps than tiles), but along M for a dot whose result feeds another dot
+        (`chained`, the head's hidden units) when N <= M: each warp then does it all."""
+        if not tensor_cores:
+            return k * max(1.0, block * n / threads)
+        cols = n if chained and n <= block else max(8, n * 32 / threads)
+        return k * block * cols / 32
 
     layer = [(kernel_size * cp // cb, 2 * macs(gp, cb))] * (cb < cp) + \
         [(gp // gb, macs(cp, gb) + macs(sp, gb))] * (gb < gp)
-    skip_blocks = [(sp // hb, macs(tn, hb))] * (hb < sp)
+    skip_blocks = [(sp // hb, macs(tn, hb, chained=True))] * (hb < sp)
     groups = [(sass.children(code, layers), layer)]
     outer = [s for s in sass.children(code, sample) if s != layers]
     copies = [s for s in outer if _own_macs(code, s) == 0 and not sass.children(code, s)]
@@ -114,14 +127,15 @@ def loop_trips(code, layers, sample, shape, kernel_size: int, threads: int,
     outer = [s for s in outer if s not in copies]
     if tn < sp:
         inner = [c for h in outer for c in sass.children(code, h)]
-        groups.append((outer, [(sp // tn, macs(qp, tn) + (not inner) * macs(tn, sp))]))
+        groups.append((outer, [(sp // tn, macs(qp, tn)
+                                                + (not inner) * macs(tn, sp, chained=True))]))
         groups.append((inner, skip_blocks))
     else:
         groups.append((outer, skip_blocks))
     trips = {loop: copy_trips for loop in copies}
     for found, kinds in groups:
         for loop in found:
-            own = _own_macs(code, loop)
+            own = _own_macs(code, loop, passes)
             match = {t for t, m in kinds if abs(own - m) <= 0.1 * m}
             if len(match) != 1:
                 raise RuntimeError(f"a loop at {loop[0]:#x} with {own} multiply-adds per "
@@ -132,15 +146,21 @@ def loop_trips(code, layers, sample, shape, kernel_size: int, threads: int,
 
 
 def profile(config_name: str, precision: str, arch: int = 90,
-            num_warps: int | None = None) -> dict:
+            num_warps: int | None = None, dots: str | None = None) -> dict:
     import tempfile
 
     from wavenet_core.generation.triton.aot import compile_kernel
-    from wavenet_core.generation.triton.backend import kernel_shape, layer_stages
+    from wavenet_core.generation.triton.backend import (
+        DOT_PRECISION,
+        kernel_shape,
+        layer_stages,
+    )
     from wavenet_core.model.config import CONFIG_A, CONFIG_B
 
     config = {"A": CONFIG_A, "B": CONFIG_B}[config_name]
-    kernel = compile_kernel(config, precision, arch, batch=1, num_warps=num_warps)
+    kernel = compile_kernel(config, precision, arch, batch=1, num_warps=num_warps, dots=dots)
+    dots = dots or DOT_PRECISION
+    passes = PASSES.get(dots, 1)
     num_warps = kernel.metadata.num_warps
     stages = layer_stages(config, precision, num_warps)
     copy_trips = -(-config.num_layers // 4) if stages > 1 else 0
@@ -157,7 +177,8 @@ def profile(config_name: str, precision: str, arch: int = 90,
     layers = sass.layer_loop(code)
     sample = sass.sample_loop(code, layers)
     trips = loop_trips(code, layers, sample, kernel_shape(config, precision),
-                       config.kernel_size, 32 * num_warps, copy_trips)
+                       config.kernel_size, 32 * num_warps, copy_trips,
+                       tensor_cores=precision == "fp16" or dots != "ieee", passes=passes)
     layer_path = sass.walk(code, layers, trips=trips)
     rest_path = sass.walk(code, sample, skip=layers, trips=trips)
     per_layer, rest = sass.counts(layer_path), sass.counts(rest_path)
@@ -168,6 +189,7 @@ def profile(config_name: str, precision: str, arch: int = 90,
     cycles = {scenario: gpu_model.issue_cycles(sample_path, lat)
               for scenario, lat in gpu_model.LATENCIES.items()}
     return {"config": config_name, "precision": precision, "arch": arch,
+            "input_precision": dots, "dot_passes": passes,
             "num_warps": num_warps, "layer_stages": stages, "block": 16, "layers": n,
             "registers": int(fields.get("REG", 0)), "stack_bytes": int(fields.get("STACK", 0)),
             "shared_bytes": kernel.metadata.shared,
@@ -178,13 +200,16 @@ def profile(config_name: str, precision: str, arch: int = 90,
             "cycles_per_sample": cycles}
 
 
-def profiles(configs=CONFIG_NAMES, precisions=PRECISIONS, timeout: float = 600) -> list[dict]:
-    """The profiles, compiled in a child process (no TRITON_INTERPRET there)."""
+def profiles(configs=CONFIG_NAMES, precisions=PRECISIONS, timeout: float = 600,
+             dots: str | None = None) -> list[dict]:
+    """The profiles, compiled in a child process (no TRITON_INTERPRET there); `dots` as
+    `profile`'s."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     done = subprocess.run([sys.executable, "-m", "wavenet_core.bench.gpu_profile",
-                           "--configs", ",".join(configs), "--precisions", ",".join(precisions)],
+                           "--configs", ",".join(configs), "--precisions", ",".join(precisions),
+                           *(["--dots", dots] if dots else [])],
                           capture_output=True, text=True, env=env, timeout=timeout)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode == 3:
@@ -199,11 +224,14 @@ def main(argv=None) -> int:
     p.add_argument("--configs", default="A,B")
     p.add_argument("--precisions", default="fp16,fp32")
     p.add_argument("--arch", type=int, default=90)
+    p.add_argument("--dots", default=None, help="the dots' input precision (default "
+                   "backend.DOT_PRECISION; \"tf32x3\": 3xTF32 on the tensor cores)")
     args = p.parse_args(argv)
     try:
         for config in args.configs.split(","):
             for precision in args.precisions.split(","):
-                print(json.dumps(profile(config, precision, args.arch)), flush=True)
+                print(json.dumps(profile(config, precision, args.arch, dots=args.dots)),
+                      flush=True)
     except (Unavailable, ImportError) as exc:
         print(f"unavailable: {exc}", file=sys.stderr)
         return 3

@@ -3,8 +3,12 @@
 Each precision's backend teacher-forces the same held-out windows (data.fixed_batches,
 the training's validation windows) from zeroed queues; the logits for positions past the
 receptive field are exactly the valid forward's, so the NLL is the one training reports,
-computed by the kernel that serves. The cost of a precision is its NLL minus fp32's, in
-bits per sample (precision.NLL_BUDGET_BITS is the budget `auto` allows).
+computed by the kernel that serves. An excitation model's windows (`rows=True`) carry
+their coefficient rows; the kernel is given the decoded samples of the input codes and
+makes each prediction itself, so the utterances must be of mu-law audio (a pack, or
+audio quantised first) for its predictions to be the windows' own. The cost of a
+precision is its NLL minus fp32's, in bits per sample (precision.NLL_BUDGET_BITS is the
+budget `auto` allows).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 
 import numpy as np
 
+from wavenet_core.audio.mulaw import mulaw_decode
 from wavenet_core.generation.cpu.backend import CpuBackend
 from wavenet_core.model.wavenet import WaveNet
 from wavenet_core.training.data import Batch
@@ -29,7 +34,10 @@ def kernel_bits(backend: CpuBackend, batches: list[Batch]) -> float:
             backend.open_slot(state, row, speaker=int(batch.speaker[row]))
         local = None if batch.local is None else np.ascontiguousarray(
             batch.local.transpose(0, 2, 1))
-        logits = backend.teacher_force(state, list(range(n)), batch.inputs, local)
+        inputs = batch.inputs
+        if backend.config.lpc_excitation:
+            inputs = mulaw_decode(inputs, mu=backend.config.classes - 1)
+        logits = backend.teacher_force(state, list(range(n)), inputs, local, lpc=batch.lpc)
         logits = logits[:, field - 1:].astype(np.float64)
         peak = logits.max(axis=-1, keepdims=True)
         log_z = np.log(np.exp(logits - peak).sum(axis=-1)) + peak[..., 0]

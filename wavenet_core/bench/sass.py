@@ -168,18 +168,29 @@ def walk(code: list[Instruction], span: tuple[int, int],
     return path
 
 
+def mma_macs(i: Instruction) -> int:
+    """Multiply-adds per thread of a tensor-core instruction, from its shape: a warp's
+    HMMA.16816 (16 x 8 x 16, fp16) 64, HMMA.1688 (16 x 8 x 8: fp16, or TF32 with .TF32)
+    32, HMMA.1684 16; 0 for anything else."""
+    if i.base != "HMMA":
+        return 0
+    shape = i.opcode.split(".")[1]
+    return {"16816": 64, "1688": 32, "1684": 16}.get(shape, 0)
+
+
 def counts(path: list[Instruction]) -> dict[str, int]:
     """Instructions, barriers, global loads (and bytes per thread; async copies among
-    them), shared loads/stores,
-    tensor-core and FMA instructions, local (spill) loads and stores of a path."""
+    them), shared loads/stores, tensor-core instructions (and their multiply-adds per
+    thread; TF32 ones among them) and FMA instructions, local (spill) loads and stores of
+    a path."""
     def width(i: Instruction) -> int:
         parts = i.opcode.split(".")
         return 16 if "128" in parts else 8 if "64" in parts else 2 if (
             "U16" in parts or "S16" in parts) else 1 if ("U8" in parts or "S8" in parts) else 4
 
     c = dict(instructions=len(path), barriers=0, global_loads=0, global_load_bytes=0,
-             async_copies=0, shared_loads=0, shared_stores=0, mma=0, ffma=0, local_loads=0,
-             local_stores=0)
+             async_copies=0, shared_loads=0, shared_stores=0, mma=0, mma_macs=0, mma_tf32=0,
+             ffma=0, local_loads=0, local_stores=0)
     for i in path:
         b = i.base
         if b == "BAR":
@@ -194,6 +205,8 @@ def counts(path: list[Instruction]) -> dict[str, int]:
             c["shared_stores"] += 1
         elif b in ("HMMA", "HGMMA", "IMMA"):
             c["mma"] += 1
+            c["mma_macs"] += mma_macs(i)
+            c["mma_tf32"] += i.opcode.endswith(".TF32")
         elif b == "FFMA":
             c["ffma"] += 1
         elif b == "LDL":

@@ -10,6 +10,8 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
+from wavenet_core.audio.lpc import timing_rows
+
 
 @dataclass
 class GenerationTiming:
@@ -50,19 +52,22 @@ def time_generation(backend, batch: int, num_steps: int, repeats: int = 3,
 
     Streams get seeds 0..batch-1 and `temperature`. Locally conditioned models need
     `local_fn(batch, steps)` returning the [batch, steps, mel_channels] conditioning
-    (it is called outside the timed region).
+    (it is called outside the timed region); an excitation model gets zero coefficient
+    rows (lpc.timing_rows).
     """
     state = backend.new_state(batch)
     slots = list(range(batch))
     for slot in slots:
         backend.open_slot(state, slot, seed=slot, temperature=temperature)
     local = local_fn(batch, warmup_steps) if local_fn else None
-    backend.generate(state, slots, warmup_steps, local)
+    backend.generate(state, slots, warmup_steps, local,
+                     **timing_rows(backend.config, batch, warmup_steps))
     timing = GenerationTiming(getattr(backend, "name", type(backend).__name__), batch, num_steps)
     local = local_fn(batch, num_steps) if local_fn else None
+    rows = timing_rows(backend.config, batch, num_steps)
     for _ in range(repeats):
         cpu, start = time.process_time(), time.perf_counter()
-        backend.generate(state, slots, num_steps, local)
+        backend.generate(state, slots, num_steps, local, **rows)
         timing.seconds.append(time.perf_counter() - start)
         timing.cpu_seconds.append(time.process_time() - cpu)
     return timing

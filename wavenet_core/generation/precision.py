@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wavenet_core.audio.lpc import timing_rows
+
 PRECISIONS = ("auto", "fp32", "bf16", "int8", "bf16a", "int8a", "fp16")  # see registry.py
 NLL_BUDGET_BITS = 0.02
 METADATA_KEY = "precision_nll_cost"
@@ -76,10 +78,11 @@ def fastest(backends: list, steps: int = 512):
         backend.open_slot(state, 0, seed=0)
         m = getattr(backend, "mel_channels", 0)
         local = np.zeros((1, steps, m), np.float32) if m else None
+        rows = timing_rows(backend.config, 1, steps)
         seconds = []
         for _ in range(3):
             start = time.perf_counter()
-            backend.generate(state, [0], steps, local)
+            backend.generate(state, [0], steps, local, **rows)
             seconds.append(time.perf_counter() - start)
         if min(seconds) < best_time:
             best, best_time = backend, min(seconds)

@@ -58,7 +58,9 @@ class WaveNetConfig:
     `excitation` "lpc": linear prediction of order `lpc_order` from the mel predicts each
     sample from the last ones, the model sees that prediction beside the previous sample
     and outputs the mu-law distribution of the prediction's error (docs/excitation.md);
-    "none" = the seed's design.
+    "none" = the seed's design. `lpc_expansion` gamma in (0, 1]: the coefficients become
+    gamma^k a_k (bandwidth expansion: every pole of 1/A(z) pulled in by gamma, so an error
+    fed back through the synthesis filter dies out sooner); 1.0 = none.
     `voiced_temperature` / `voiced_floor`: the model's default sampling in voiced frames
     (voicing from the mel; FFTNet's and LPCNet's voicing-shaped sampling,
     docs/voicing.md): that temperature, and the probabilities below the floor zeroed.
@@ -96,6 +98,7 @@ class WaveNetConfig:
     cond_kernel: int = 3
     excitation: str = "none"
     lpc_order: int = 16
+    lpc_expansion: float = 1.0
     voiced_temperature: float = 1.0
     voiced_floor: float = 0.0
     features: FeatureRecipe = field(default_factory=FeatureRecipe)
@@ -161,6 +164,8 @@ class WaveNetConfig:
             raise ValueError(f"excitation must be 'none' or 'lpc', got {self.excitation!r}")
         if self.lpc_order < 1:
             raise ValueError(f"lpc_order must be >= 1, got {self.lpc_order}")
+        if not 0.0 < self.lpc_expansion <= 1.0:
+            raise ValueError(f"lpc_expansion must be in (0, 1], got {self.lpc_expansion}")
         if self.excitation == "none":
             return
         if self.features.kind not in ("ours", "nvidia"):
@@ -276,10 +281,10 @@ class WaveNetConfig:
 
     def to_dict(self) -> dict:
         """Every field, except `preemphasis` when 0, `cond_layers` / `cond_kernel` when
-        `cond_layers` is 0, `excitation` / `lpc_order` when `excitation` is "none" and
-        `voiced_temperature` / `voiced_floor` when the shaping is off and `features` when it
-        is "ours" (a model without them keeps the config, and the checkpoint, that code
-        before the fields reads)."""
+        `cond_layers` is 0, `excitation` / `lpc_order` when `excitation` is "none",
+        `lpc_expansion` when 1.0, `voiced_temperature` / `voiced_floor` when the shaping is
+        off and `features` when it is "ours" (a model without them keeps the config, and
+        the checkpoint, that code before the fields reads)."""
         data = dataclasses.asdict(self)
         data["features"] = self.features.to_dict()
         if self.features.kind == "ours":
@@ -290,6 +295,8 @@ class WaveNetConfig:
             del data["cond_layers"], data["cond_kernel"]
         if not self.lpc_excitation:
             del data["excitation"], data["lpc_order"]
+        if self.lpc_expansion == 1.0:
+            del data["lpc_expansion"]
         if not self.voicing_shaping:
             del data["voiced_temperature"], data["voiced_floor"]
         return data

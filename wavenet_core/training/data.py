@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+from wavenet_core.audio.lpc import lpc_window
 from wavenet_core.audio.mel import mel_window
 from wavenet_core.audio.wav import read_wav
 from wavenet_core.model.condnet import train_frame_window
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.training.corpus import load_manifest
 from wavenet_core.training.pack import load_pack_utterances
-from wavenet_core.training.utterance import Utterance, make_utterance
+from wavenet_core.training.utterance import InputNoise, Utterance, make_utterance
 
 
 @dataclass
@@ -60,6 +61,8 @@ class Batch:
     speaker: np.ndarray        # [B] int64
     frames: FrameWindow | None = None   # models with a conditioning network
     prediction: np.ndarray | None = None   # [B, R-1+length] float32 (excitation models)
+    lpc: np.ndarray | None = None   # [B, R-1+length, order] float32: the coefficient rows
+                                    # of `prediction` (fixed_batches(rows=True))
 
     @classmethod
     def concatenate(cls, batches: list[Batch]) -> Batch:
@@ -72,21 +75,23 @@ class Batch:
                 return FrameWindow.concatenate(parts)
             return np.concatenate(parts)
         return cls(*(cat(n) for n in ("inputs", "targets", "local", "speaker", "frames",
-                                      "prediction")))
+                                      "prediction", "lpc")))
 
 
 def load_utterances(corpus_dir, split: str, config: WaveNetConfig, pad: int,
-                    limit: int | None = None, progress=None) -> list[Utterance]:
-    """Read `split` ('train' or 'valid') of a corpus folder, or of a pack (.npz, pack.py)."""
+                    limit: int | None = None, progress=None,
+                    noise: InputNoise | None = None) -> list[Utterance]:
+    """Read `split` ('train' or 'valid') of a corpus folder, or of a pack (.npz, pack.py);
+    `noise`: an excitation model's input noise (utterance.py)."""
     corpus_dir = Path(corpus_dir)
     if corpus_dir.suffix == ".npz":
-        return load_pack_utterances(corpus_dir, split, config, pad, limit)
+        return load_pack_utterances(corpus_dir, split, config, pad, limit, noise)
     manifest = load_manifest(corpus_dir)
     items = [u for u in manifest["utterances"] if u["split"] == split][:limit]
     out = []
     for item in items:
         audio, _ = read_wav(corpus_dir / item["path"], sample_rate=config.sample_rate)
-        out.append(make_utterance(audio, item["speaker_id"], config, pad))
+        out.append(make_utterance(audio, item["speaker_id"], config, pad, noise))
         if progress is not None:
             progress(1)
     return out
@@ -111,9 +116,10 @@ def sample_batch(utterances: list[Utterance], config: WaveNetConfig, batch_size:
 
 
 def fixed_batches(utterances: list[Utterance], config: WaveNetConfig, batch_size: int,
-                  length: int, max_windows: int | None = None) -> list[Batch]:
+                  length: int, max_windows: int | None = None, rows: bool = False) -> list[Batch]:
     """Deterministic non-overlapping windows over every utterance (validation), the first
-    `max_windows` of them when given."""
+    `max_windows` of them when given; `rows`: an excitation model's windows also carry
+    their coefficient rows (what a generation backend takes to teacher-force them)."""
     span = config.receptive_field + length
     chosen, starts = [], []
     for u in utterances:
@@ -122,19 +128,22 @@ def fixed_batches(utterances: list[Utterance], config: WaveNetConfig, batch_size
             starts.append(start)
     if max_windows is not None:
         chosen, starts = chosen[:max_windows], starts[:max_windows]
-    return [_assemble(chosen[i:i + batch_size], starts[i:i + batch_size], config, length)
-            for i in range(0, len(chosen), batch_size)]
+    return [_assemble(chosen[i:i + batch_size], starts[i:i + batch_size], config, length,
+                      rows=rows) for i in range(0, len(chosen), batch_size)]
 
 
 def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
-              length: int, frames: bool = False) -> Batch:
+              length: int, frames: bool = False, rows: bool = False) -> Batch:
     field = config.receptive_field
     inputs = np.stack([u.codes[s:s + field - 1 + length] for u, s in zip(utts, starts)])
     targets = np.stack([(u.codes if u.targets is None else u.targets)[s + field:s + field + length]
                         for u, s in zip(utts, starts)])
-    pred = None
+    pred = lpc = None
     if config.lpc_excitation:
         pred = np.stack([u.prediction[s + 1:s + field + length] for u, s in zip(utts, starts)])
+    if config.lpc_excitation and rows:
+        lpc = np.stack([lpc_window(u.mel, config, s + 1, field - 1 + length)
+                        for u, s in zip(utts, starts)])
     local = window = None
     if config.local_conditioning and (frames or config.cond_layers):
         parts = [train_frame_window(u.mel, config.cond_left_context, config.cond_lookahead,
@@ -146,4 +155,5 @@ def _assemble(utts: list[Utterance], starts: list[int], config: WaveNetConfig,
         local = np.stack([mel_window(u.mel, config.mel.hop_length, s + 1, field - 1 + length).T
                           for u, s in zip(utts, starts)]).astype(np.float32)
     speaker = np.array([u.speaker for u in utts], dtype=np.int64)
-    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, window, pred)
+    return Batch(inputs.astype(np.int64), targets.astype(np.int64), local, speaker, window, pred,
+                 lpc)

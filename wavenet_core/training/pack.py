@@ -21,7 +21,7 @@ import numpy as np
 from wavenet_core.audio.wav import read_wav
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.training.corpus import CorpusError, load_manifest
-from wavenet_core.training.utterance import Utterance, make_utterance, with_excitation
+from wavenet_core.training.utterance import InputNoise, Utterance, make_utterance, with_excitation
 
 PACK_FORMAT = 1
 
@@ -84,7 +84,7 @@ def read_pack(path) -> tuple[dict, dict]:
 
 
 def load_pack_utterances(path, split: str, config: WaveNetConfig, pad: int,
-                         limit: int | None = None) -> list:
+                         limit: int | None = None, noise: InputNoise | None = None) -> list:
     """The pack's `split` utterances as `utterance.Utterance`s; the model must match the pack."""
     info, a = read_pack(path)
     mel = MelConfig(**info["mel"])
@@ -105,4 +105,5 @@ def load_pack_utterances(path, split: str, config: WaveNetConfig, pad: int,
                       a["mels"][mo[i]:mo[i + 1]].astype(np.float32)
                       if config.local_conditioning else None, int(a["speakers"][i]))
             for i in picked]
-    return [with_excitation(u, config) for u in utts] if config.lpc_excitation else utts
+    return ([with_excitation(u, config, noise=noise) for u in utts] if config.lpc_excitation
+            else utts)

@@ -34,6 +34,7 @@ from wavenet_core.training.data import (
     sample_batch,
 )
 from wavenet_core.training.fused import fused_batch_loss
+from wavenet_core.training.utterance import InputNoise
 
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -61,6 +62,8 @@ class TrainSettings:
     device: str = "auto"          # auto (cuda when available) | cpu | cuda | cuda:N
     init_from: str = ""           # start from this checkpoint's weights (transfer.py)
     fused: bool = True            # the fused training step on a CPU (fused.py); same loss
+    input_noise: float = 0.0      # excitation models: noise on the inputs' history, in mu-law
+                                  # steps (LPCNet's noise injection, utterance.py); 0 = none
 
 
 def use_bfloat16(precision: str, device: torch.device = torch.device("cpu")) -> bool:
@@ -193,7 +196,10 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
         config = model.config
     rng = np.random.default_rng([s.seed, start_step])  # a resumed run draws new windows
     pad = config.receptive_field
-    train_utts = load_utterances(s.corpus, "train", config, pad)
+    if s.input_noise and not config.lpc_excitation:
+        raise ValueError("input_noise is for excitation models (excitation 'lpc')")
+    noise = InputNoise(s.input_noise, np.random.default_rng([s.seed, start_step, 1]))
+    train_utts = load_utterances(s.corpus, "train", config, pad, noise=noise)
     valid_utts = load_utterances(s.corpus, "valid", config, pad)
     valid = fixed_batches(valid_utts, config, s.batch_size, s.window,
                           max(1, s.valid_windows // s.batch_size) * s.batch_size)

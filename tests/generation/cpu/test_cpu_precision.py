@@ -259,6 +259,20 @@ def test_make_backend_precision_choices():
         make_backend(model, "cpu", "cpu", "fp16")
 
 
+def test_timing_the_candidates_runs_an_excitation_model_too():
+    """`auto` times each candidate at load; an excitation model needs its rows there too
+    (the bundled vocoder failed to load without them)."""
+    from wavenet_core.generation.precision import fastest
+    from wavenet_core.model.config import MelConfig
+
+    config = WaveNetConfig(layers_per_stack=2, stacks=1, residual_channels=8, skip_channels=8,
+                           mel_channels=20, mel=MelConfig(n_mels=20), excitation="lpc",
+                           lpc_order=8)
+    model = random_model(config)
+    candidates = [CpuBackend(model, threads=1, precision=p) for p in ("fp32", "bf16")]
+    assert fastest(candidates, steps=64) in candidates
+
+
 def test_kernel_nll_equals_the_training_validation_nll(tiny_corpus):
     """The precision-cost measurement (teacher forcing through the kernel) is the NLL that
     training reports, for fp32."""
@@ -273,3 +287,27 @@ def test_kernel_nll_equals_the_training_validation_nll(tiny_corpus):
     expected = validation_bits(model, batches, torch.device("cpu"))
     got = kernel_bits(CpuBackend(model, threads=2), batches)
     assert abs(got - expected) < 1e-4
+
+
+def test_kernel_nll_of_an_excitation_model_equals_its_validation_nll(tiny_corpus):
+    """An excitation model teacher-forced through the kernel, which makes every prediction
+    itself from the decoded inputs and the windows' rows (mu-law audio, so the predictions
+    are the windows' own), gives the NLL training reports, for fp32; bf16's cost is small."""
+    from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode
+    from wavenet_core.model.config import MelConfig
+
+    config = WaveNetConfig(layers_per_stack=3, stacks=1, residual_channels=8, skip_channels=16,
+                           mel_channels=20, mel=MelConfig(n_mels=20), excitation="lpc",
+                           lpc_order=8, lpc_expansion=0.99)
+    model = random_model(config, seed=2)
+    manifest = json.loads((tiny_corpus / "manifest.json").read_text())
+    utts = [make_utterance(mulaw_decode(mulaw_encode(read_wav(tiny_corpus / u["path"],
+                                                              16000)[0])),
+                           0, config, config.receptive_field)
+            for u in manifest["utterances"] if u["split"] == "valid"]
+    batches = fixed_batches(utts, config, 3, 500, rows=True)
+    assert batches[0].lpc.shape == batches[0].prediction.shape + (8,)
+    expected = validation_bits(model, batches, torch.device("cpu"))
+    got = kernel_bits(CpuBackend(model, threads=2), batches)
+    assert abs(got - expected) < 1e-4
+    assert abs(kernel_bits(CpuBackend(model, threads=1, precision="bf16"), batches) - got) < 0.05

@@ -56,15 +56,19 @@ def jit_specialisation(kind: str, value=None) -> tuple[str, str | None]:
 
 def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                    local: bool = False, block: int = 16, num_warps: int | None = None,
-                   shaped: bool = False, batch: int = 16, num_steps: int = 1024):
+                   shaped: bool = False, batch: int = 16, num_steps: int = 1024,
+                   dots: str | None = None):
     """The kernel as `triton.jit` builds it for a call of `batch` streams and `num_steps`
-    samples (batch 1 and a chunk of 1 make `n` or `num_steps` a constexpr, as the JIT does)."""
+    samples (batch 1 and a chunk of 1 make `n` or `num_steps` a constexpr, as the JIT does),
+    its dots' input precision `backend.DOT_PRECISION` unless `dots` names another (to
+    compare builds: "tf32x3")."""
     import triton
     from triton.backends.compiler import BaseBackend, GPUTarget
     from triton.compiler import ASTSource
 
     from wavenet_core.generation.sampling import draws_per_sample
     from wavenet_core.generation.triton.backend import (
+        DOT_PRECISION,
         NUM_WARPS,
         block_stages,
         fused_gate,
@@ -95,7 +99,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      LOCAL=local, OUT_BIAS=config.out_bias,
                      SCALED=config.residual_scale != 1.0, SCALAR=config.scalar_io,
                      MIXTURES=config.mixtures, DRAWS=draws_per_sample(config),
-                     PRECISION="ieee", EXCITE=config.lpc_excitation, VALUES=values,
+                     PRECISION=dots or DOT_PRECISION, EXCITE=config.lpc_excitation, VALUES=values,
                      ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
                      TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
                      CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config),

@@ -50,6 +50,11 @@ FP32_TILE_BYTES = 8 << 10          # most bytes of an fp32 gate/residual/skip we
 FP32_BLOCK = 16                    # fp32 head blocks: hidden units (TN), skip channels (HB)
 SHARED_BYTES = 192 << 10           # most shared memory of all staged tiles (sm_90: 227 KiB)
 WIDE = 256                         # residual channels past which the wide-model settings apply
+# tl.dot's input_precision, every dot of the kernel (it does not apply to fp16's float16
+# operands): "ieee", float32 FMA dots. "tf32x3" (3xTF32 on the tensor cores) compiles for
+# sm_90 (Triton 3.6, 3.7) but its build is estimated slower with fp32's blocks and spills
+# with whole tiles (docs/triton-kernel.md, "fp32 on the tensor cores (tf32x3)").
+DOT_PRECISION = "ieee"
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -525,7 +530,7 @@ class TritonBackend(StateSlots):
             SP=self.sp, QP=self.qp, TN=self.tn, BB=self.block, KS=cfg.kernel_size,
             TEACHER=forced is not None, LOCAL=frames is not None,
             OUT_BIAS=cfg.out_bias, SCALED=cfg.residual_scale != 1.0, SCALAR=cfg.scalar_io,
-            MIXTURES=cfg.mixtures, DRAWS=draws_per_sample(cfg), PRECISION="ieee",
+            MIXTURES=cfg.mixtures, DRAWS=draws_per_sample(cfg), PRECISION=DOT_PRECISION,
             EXCITE=cfg.lpc_excitation, VALUES=self._values, ORDER=self.order, OP=self.op,
             LOG_OP=self.op.bit_length() - 1,
             TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb, HB=self.hb,

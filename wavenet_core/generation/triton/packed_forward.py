@@ -14,6 +14,8 @@ of the summation-order noise, the yardstick for kernel-vs-emulation differences.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from wavenet_core.generation.packing import PackedWeights
@@ -22,11 +24,15 @@ from wavenet_core.generation.packing import PackedWeights
 @torch.no_grad()
 def packed_forward(w: PackedWeights, dilations, codes: torch.Tensor,
                    local: torch.Tensor | None = None, speaker: torch.Tensor | None = None,
-                   fp16: bool = False, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """codes [B, T] (local [B, M, T] raw log-mel, speaker [B]) -> logits [B, classes, T]."""
+                   fp16: bool = False, dtype: torch.dtype = torch.float32,
+                   dot: Callable | None = None) -> torch.Tensor:
+    """codes [B, T] (local [B, M, T] raw log-mel, speaker [B]) -> logits [B, classes, T].
+    `dot(a, w)` computes every product a @ w.T of the layers and head (default: that;
+    bench/tf32x3.py passes its emulated 3xTF32 dots)."""
     w = PackedWeights(**{k: None if v is None else v.to(dtype) for k, v in vars(w).items()})
     local = None if local is None else local.to(dtype)
     r = (lambda t: t.half().to(dtype)) if fp16 else (lambda t: t)
+    mm = dot or (lambda a, b: a @ b.T)
     c = w.embedding.shape[1]
     x = w.embedding[codes]                                   # [B, T, C]
     length = x.shape[1]
@@ -37,14 +43,14 @@ def packed_forward(w: PackedWeights, dilations, codes: torch.Tensor,
     skip = 0.0
     for layer, d in enumerate(dilations):
         previous = torch.nn.functional.pad(x, (0, 0, d, 0))[:, :length]
-        h = r(torch.cat([previous, x], 2)) @ r(w.gate_weight[layer]).T
+        h = mm(r(torch.cat([previous, x], 2)), r(w.gate_weight[layer]))
         h = h + bias[:, layer].unsqueeze(1)
         if mel is not None:
             h = h + mel @ w.local_weight[layer].T
         z = torch.tanh(h[..., :c]) * torch.sigmoid(h[..., c:])
-        out = r(z) @ r(w.out_weight[layer]).T
+        out = mm(r(z), r(w.out_weight[layer]))
         x = x + out[..., :c]
         skip = skip + out[..., c:]
-    hidden = torch.relu(r(torch.relu(skip)) @ r(w.head_weight).T + w.head_bias)
-    logits = r(hidden) @ r(w.logits_weight).T + w.logits_bias
+    hidden = torch.relu(mm(r(torch.relu(skip)), r(w.head_weight)) + w.head_bias)
+    logits = mm(r(hidden), r(w.logits_weight)) + w.logits_bias
     return logits.transpose(1, 2)
