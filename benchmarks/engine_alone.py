@@ -4,7 +4,8 @@ benchmarks/mel_stream.py).
 
 The backend is the one the server builds (`make_backend` with the checkpoint's recorded NLL
 costs, so "auto" picks the same precision; WAVENET_PRECISION, as the server reads it,
-overrides). A mel-conditioned model gets mel frames, as the server's runner sends them.
+overrides). A mel-conditioned model gets mel frames, as the server's runner sends them, and
+an excitation model coefficient rows.
 """
 
 from __future__ import annotations
@@ -51,12 +52,19 @@ class EngineAlone:
             frames = rng.standard_normal((n, frames_needed(hop, k), cfg.mel_channels))
             return MelFrames(frames.astype(np.float32), np.zeros(n, np.int64), hop, k)
 
-        b.generate(state, slots, 16, mel(16))
+        def lpc(k: int) -> dict:
+            """An excitation model's coefficient rows (the session's, made from the mel
+            outside the kernel; their values do not change the kernel's work)."""
+            if not cfg.lpc_excitation:
+                return {}
+            return {"lpc": np.zeros((n, k, cfg.lpc_order), np.float32)}
+
+        b.generate(state, slots, 16, mel(16), **lpc(16))
         t0, cpu0 = time.perf_counter(), time.process_time()
         done = 0
         while done < samples:
             k = min(chunk, samples - done)
-            np.asarray(b.generate(state, slots, k, mel(k)))
+            np.asarray(b.generate(state, slots, k, mel(k), **lpc(k)))
             done += k
         return time.perf_counter() - t0, time.process_time() - cpu0
 
