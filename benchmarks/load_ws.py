@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.engine_alone import EngineAlone  # noqa: E402
 from tests.helpers.server import free_port  # noqa: E402
 from wavenet_cli.loadtest import LoadResult, run_load, ws_url  # noqa: E402
 from wavenet_core.bench.roofline import cpu_model  # noqa: E402
@@ -79,39 +80,6 @@ def start_server(checkpoint: Path, args, max_streams: int):
     raise SystemExit("server did not become ready")
 
 
-class EngineAlone:
-    """backend.generate on n slots in this process: the ceiling the server is held to."""
-
-    def __init__(self, checkpoint: Path, args):
-        from wavenet_core.generation.precision import recorded_costs
-        from wavenet_core.generation.registry import make_backend
-        from wavenet_core.model.checkpoint import load_checkpoint
-
-        # the precision the server picks: "auto" within the checkpoint's recorded NLL costs
-        self.backend = make_backend(load_checkpoint(checkpoint), args.backend, args.device,
-                                    "auto", recorded_costs(checkpoint))
-        if hasattr(self.backend, "warmup"):
-            self.backend.warmup()
-
-    def samples_per_s(self, n: int, samples: int) -> float:
-        """Aggregate samples/s making `samples` per slot on n slots, 4096-step calls."""
-        import numpy as np
-
-        b = self.backend
-        state = b.new_state(n)
-        slots = list(range(n))
-        for slot in slots:
-            b.open_slot(state, slot, seed=slot)
-        b.generate(state, slots, 16)
-        t0 = time.perf_counter()
-        done = 0
-        while done < samples:
-            k = min(4096, samples - done)
-            np.asarray(b.generate(state, slots, k))
-            done += k
-        return n * samples / (time.perf_counter() - t0)
-
-
 def median(values: list[float]) -> float:
     values = sorted(values)
     mid = len(values) // 2
@@ -140,7 +108,7 @@ def main() -> None:
         else:
             checkpoint = args.checkpoint or make_checkpoint(Path(tmp))
             proc, url, info = start_server(checkpoint, args, max(args.concurrency))
-            engine = EngineAlone(checkpoint, args)
+            engine = EngineAlone(checkpoint, args.backend, args.device)
         try:
             per_stream = round(args.seconds * info.get("sample_rate", 16000))
             for n in args.concurrency:

@@ -3,6 +3,7 @@ leaves the server, with N streams at once.
 
     .venv/bin/python benchmarks/mel_stream.py [-c 1 16] [--seconds 3] [--frame-ms 16]
         [--checkpoint PATH | --residual 32 --skip 64] [--backend cpu] [--py-spy FILE]
+        [--rounds 3] [--compare main=/tmp/main-tree branch=.]
 
 Each client opens WS /v1/stream with `"mel_stream": true` and sends one binary frame every
 `--frame-ms` (16 ms = one 256-sample hop at 16 kHz: real time). Samples f*hop .. (f+1)*hop-1
@@ -11,7 +12,14 @@ read frames f and f+1, so the audio "depending on frame f" is complete once the 
 last frame: minus the moment `end` was sent). Loopback, client and server on this machine.
 Targets: p50 <= 30 ms, p99 <= 100 ms at 16 streams. The server keeps up only where it makes
 N x 16,000 samples/s; each row also gives the server process's CPU seconds per second of
-audio made (all its threads: the kernel's and the rest) and its event loop's alone. Each
+audio made (all its threads: the kernel's and the rest), its event loop's alone, the
+clients' (this process), and the engine alone on the same work in this process right after
+(`benchmarks/engine_alone.py`: N slots, one hop per call, as a stream at real-time pace
+allows a step), with engine/server, the issue-32 ratio (target >= 0.97); and the server's
+steps per second, mean batch and mean chunk (from /metrics). `--compare` starts one server
+per source tree (a copy of another revision's tree) and takes the rounds in turn, so an
+A/B sees the same machine. Set WAVENET_PRECISION (e.g. int8a) so the server does not time
+every precision at load; the engine alone reads it too. Each
 stream's mel is the model's own features of a voiced test signal. Without --checkpoint the
 model is a random vocoder with the bundled one's layout (2 x 9 layers, 80 mels, hop 256)
 and --residual/--skip channels.
@@ -33,7 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers.server import Server  # noqa: E402
+from benchmarks.engine_alone import EngineAlone  # noqa: E402
+from tests.helpers.server import Server, metric  # noqa: E402
+from wavenet_core.bench.roofline import cpu_model  # noqa: E402
 
 
 def make_vocoder(folder: Path, residual: int, skip: int) -> Path:
@@ -47,13 +57,6 @@ def make_vocoder(folder: Path, residual: int, skip: int) -> Path:
     path = folder / f"vocoder_r{residual}_s{skip}.safetensors"
     save_checkpoint(path, WaveNet(config))
     return path
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 async def one_stream(url: str, frames, frame_s: float, hop: int) -> list[float]:
@@ -145,6 +148,56 @@ async def run(url: str, mels: list, frame_s: float, hop: int) -> list[float]:
     return [x for r in results for x in r]
 
 
+def step_stats(url: str) -> tuple[float, float, float]:
+    """The server's engine so far: (steps, stream-steps (the steps' batch sizes summed),
+    samples made), from /metrics."""
+    import httpx
+
+    text = httpx.get(url + "/metrics", timeout=10).text
+    prefix = 'wavenet_engine_step_seconds_count{model="'
+    models = [line[len(prefix):].split('"')[0] for line in text.splitlines()
+              if line.startswith(prefix)]
+    if not models:                 # no step yet
+        return 0.0, 0.0, 0.0
+    model = {"model": models[0]}
+    steps = metric(text, "wavenet_engine_step_seconds_count", **model) or 0.0
+    occupancy = metric(text, "wavenet_batch_occupancy_sum", **model) or 0.0
+    samples = metric(text, "wavenet_samples_generated_total", **model) or 0.0
+    return steps, occupancy, samples
+
+
+def one_round(name: str, srv: Server, engine: EngineAlone, config, n: int, args) -> None:
+    """One level on one server, then the engine alone on the same work; prints a row."""
+    mels = stream_mels(config, n, args.seconds)
+    spy = profiler(srv.proc.pid, args.py_spy) if args.py_spy else None
+    stats0, cpu0 = step_stats(srv.url), cpu_s(srv.proc.pid)
+    client0, t0 = time.process_time(), time.perf_counter()
+    lat = asyncio.run(run(srv.ws_url, mels, args.frame_ms / 1000, config.mel.hop_length))
+    wall, client = time.perf_counter() - t0, time.process_time() - client0
+    cpu1, stats1 = cpu_s(srv.proc.pid), step_stats(srv.url)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait()
+    load = os.getloadavg()[0]
+    audio_s = n * args.seconds
+    total, loop = ((b - a) / audio_s for a, b in zip(cpu0, cpu1))
+    steps, occupancy, samples = (b - a for a, b in zip(stats0, stats1))
+    batch = occupancy * args.slots / max(steps, 1)
+    # the engine alone on the same samples: n slots, one hop per call (what a stream at
+    # real-time pace allows a step), CPU seconds of this process per second of audio
+    _, engine_cpu = engine.run(n, round(args.seconds * config.sample_rate),
+                               config.mel.hop_length)
+    ms = [1000 * x for x in lat]
+    p50, p99 = percentile(ms, 50), percentile(ms, 99)
+    ok = "met" if p50 <= 30 and p99 <= 100 else "MISSED"
+    print(f"{name:>6} {n:>7} {len(ms):>6} {p50:>7.1f} {percentile(ms, 90):>7.1f} "
+          f"{p99:>7.1f} {max(ms):>8.1f} {ok:>6} {total:>7.4f} {loop:>7.4f} "
+          f"{client / audio_s:>7.4f} {engine_cpu / audio_s:>7.4f} "
+          f"{engine_cpu / audio_s / total:>6.3f} {steps / wall:>6.1f} {batch:>5.1f} "
+          f"{samples / max(occupancy * args.slots, 1):>6.0f} {wall:>5.1f} {load:>5.2f}",
+          flush=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-c", "--concurrency", type=int, nargs="+", default=[1, 16])
@@ -154,44 +207,51 @@ def main() -> int:
     p.add_argument("--residual", type=int, default=32)
     p.add_argument("--skip", type=int, default=64)
     p.add_argument("--backend", default="cpu")
+    p.add_argument("--rounds", type=int, default=1, help="rounds per level (alternating "
+                   "the servers of --compare)")
+    p.add_argument("--compare", nargs="+", default=[], metavar="NAME=TREE",
+                   help="servers run from these source trees (a copy of another revision), "
+                        "one beside the other, rounds taken in turn; default this tree")
     p.add_argument("--py-spy", type=Path, metavar="FILE",
-                   help="record the server with py-spy during the last level (raw format)")
+                   help="record the server with py-spy during each round (raw format)")
     args = p.parse_args()
+    args.slots = max(args.concurrency)
     from wavenet_core.model.checkpoint import load_checkpoint
 
+    trees = dict(item.split("=", 1) for item in args.compare) or {"this": str(ROOT)}
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.checkpoint or make_vocoder(Path(tmp), args.residual, args.skip)
-        srv = Server(ckpt, {"WAVENET_BACKEND": args.backend, "WAVENET_LOG_LEVEL": "warning",
-                            "WAVENET_MAX_STREAMS": str(max(args.concurrency)),
-                            "WAVENET_WARMUP_SAMPLES": "2048"}, Path(tmp) / "server.log")
+        servers = {}
         try:
-            srv.wait_ready(timeout=600)
-            print(f"{cpu_model()}; model {ckpt.name}, backend {args.backend}; one frame "
-                  f"every {args.frame_ms:g} ms, {args.seconds:g} s per stream")
-            print(f"{'streams':>7} {'frames':>7} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}"
-                  f"  target p50<=30ms p99<=100ms")
+            for name, tree in trees.items():
+                servers[name] = Server(ckpt, {"WAVENET_BACKEND": args.backend,
+                                              "WAVENET_LOG_LEVEL": "warning",
+                                              "WAVENET_MAX_STREAMS": str(args.slots),
+                                              "WAVENET_WARMUP_SAMPLES": "2048"},
+                                       Path(tmp) / f"server-{name}.log", root=Path(tree))
+            for srv in servers.values():
+                srv.wait_ready(timeout=600)
+            engine = EngineAlone(ckpt, args.backend, "cpu")
             config = load_checkpoint(ckpt).config
+            print(f"{cpu_model()}; model {ckpt.name}, backend {args.backend} "
+                  f"({engine.backend.precision if hasattr(engine.backend, 'precision') else ''}"
+                  f"); one frame every {args.frame_ms:g} ms, {args.seconds:g} s per stream; "
+                  f"servers: {', '.join(f'{k}={v}' for k, v in trees.items())}")
+            print("latency in ms (target p50<=30 p99<=100); CPU seconds per second of audio: "
+                  "server (all threads), its event loop, the clients (this process), the "
+                  "engine alone on the same work; ratio engine/server; steps/s, mean batch "
+                  "and chunk; wall s; load average")
+            print(f"{'server':>6} {'streams':>7} {'frames':>6} {'p50':>7} {'p90':>7} "
+                  f"{'p99':>7} {'max':>8} {'target':>6} {'server':>7} {'loop':>7} "
+                  f"{'clients':>7} {'engine':>7} {'ratio':>6} {'step/s':>6} {'batch':>5} "
+                  f"{'chunk':>6} {'wall':>5} {'load':>5}")
             for n in args.concurrency:
-                mels = stream_mels(config, n, args.seconds)
-                spy = (profiler(srv.proc.pid, args.py_spy)
-                       if args.py_spy and n == args.concurrency[-1] else None)
-                cpu0, t0 = cpu_s(srv.proc.pid), time.perf_counter()
-                lat = asyncio.run(run(srv.ws_url, mels, args.frame_ms / 1000,
-                                      config.mel.hop_length))
-                cpu1 = cpu_s(srv.proc.pid)
-                audio_s = len(mels) * args.seconds
-                total, loop = ((b - a) / audio_s for a, b in zip(cpu0, cpu1))
-                if spy is not None:
-                    spy.send_signal(signal.SIGINT)
-                    spy.wait()
-                ms = [1000 * x for x in lat]
-                p50, p99 = percentile(ms, 50), percentile(ms, 99)
-                ok = "met" if p50 <= 30 and p99 <= 100 else "MISSED"
-                print(f"{n:>7} {len(ms):>7} {p50:>6.1f}ms {percentile(ms, 90):>6.1f}ms "
-                      f"{p99:>6.1f}ms {max(ms):>6.1f}ms  {ok}  server CPU per audio s: {total:.3f} "
-                      f"(event loop {loop:.4f}), wall {time.perf_counter() - t0:.1f} s")
+                for _ in range(args.rounds):
+                    for name, srv in servers.items():
+                        one_round(name, srv, engine, config, n, args)
         finally:
-            srv.stop()
+            for srv in servers.values():
+                srv.stop()
     return 0
 
 

@@ -27,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.mel_stream import cpu_model, percentile  # noqa: E402
+from benchmarks.mel_stream import percentile  # noqa: E402
 from tests.helpers.server import Server  # noqa: E402
+from wavenet_core.bench.roofline import cpu_model  # noqa: E402
 
 HEAD, TAIL = "Hello there, this is stream", " number {n} speaking. "
 

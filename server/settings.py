@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 << 20, ge=1024, description="request body / WS message cap")
     stream_buffer_chunks: int = Field(32, ge=2, le=4096,
                                       description="chunks buffered per stream before it pauses")
+    mel_gather_hops: float = Field(
+        1.0, ge=0, description="while every stream that could step is a mel streamed in at "
+        "its pace and others wait for their next frame, hold the step this many hops of "
+        "audio time (one hop: 16 ms at 16 kHz) to gather them into one batch; 0: never")
     mel_idle_seconds: float = Field(10.0, gt=0, description="a streamed mel with no frame for "
                                     "this long ends with an error (mel_timeout)")
     mel_lag_seconds: float = Field(5.0, gt=0, description="a streamed mel more than this "

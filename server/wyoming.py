@@ -26,6 +26,7 @@ import uuid
 from server.engine.engine import StreamEnd
 from server.engine.spoken_text import SpokenText
 from server.errors import ApiError
+from server.timeouts import bounded
 from server.wire.encoding import Output, encoded_stream
 from wavenet_core.text.sentences import SentenceBuffer, split_sentences
 
@@ -178,9 +179,9 @@ class Handler:
         try:
             await self.events.write_event(AudioStart(**fmt).event())
             async for chunk in audio:
-                await asyncio.wait_for(self.events.write_event(AudioChunk(audio=chunk, **fmt)
-                                                               .event()),
-                                       self.service.settings.slow_client_seconds)
+                await bounded(self.events.write_event(AudioChunk(audio=chunk, **fmt)
+                                                      .event()),
+                              self.service.settings.slow_client_seconds)
             if handle.status is not StreamEnd.DONE:
                 await self._error(f"the audio stopped early ({handle.status})",
                                   str(handle.status))

@@ -33,6 +33,7 @@ from server.engine.engine import StreamEnd
 from server.engine.spoken_text import SpokenText
 from server.errors import ApiError, field_name
 from server.middleware import log_request
+from server.timeouts import bounded
 from server.wire.encoding import Output, encoded_stream, resolve_output
 from server.wire.schemas import DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
 from server.wire.text_stream import TextReader, check_start
@@ -185,9 +186,9 @@ async def _run(ws: WebSocket, handle, output: Output, settings, request_id: str,
             # a client that stops reading blocks this send (TCP flow control)
             words = spoken.take_words() if spoken is not None else None
             if words:
-                await asyncio.wait_for(ws.send_text(words_event(words)),
-                                       settings.slow_client_seconds)
-            await asyncio.wait_for(ws.send_bytes(chunk), settings.slow_client_seconds)
+                await bounded(ws.send_text(words_event(words)),
+                              settings.slow_client_seconds)
+            await bounded(ws.send_bytes(chunk), settings.slow_client_seconds)
     except asyncio.TimeoutError:
         handle.cancel(StreamEnd.SLOW_CONSUMER)
     except (WebSocketDisconnect, RuntimeError, OSError):

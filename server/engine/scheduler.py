@@ -13,6 +13,15 @@ queue are shared fairly (`server.engine.fairness`).
 
 A stream may join the queue before its conditioning is ready (`preparing`, while the service
 prepares it): it holds its place, and is admitted to a slot only once it is ready.
+
+Gathering (`gather_s`): streams whose mel streams in at real-time pace get their frames at
+scattered moments, one hop apart each. Stepping each as its frame comes would make many
+small steps (at 16 streams on two cores, batch 7 at 54 steps a second where one step of 16
+each hop would do), and a small batch costs the kernel more per sample, which takes the
+cores the next steps need. So while every stream that could run is such a paced stream
+and another paced stream waits for its next frame, the step is held for at most `gather_s`
+from the moment the first became ready, or until every waiting one has its frame
+(docs/performance.md, "The engine's share of the cores").
 """
 
 from __future__ import annotations
@@ -117,12 +126,14 @@ class Scheduler:
     def __init__(self, max_slots: int, max_waiting: int, *, chunk_size: int = 4096,
                  first_chunk_size: int = 512, min_chunk_size: int = 16,
                  chunk_target_s: float = 0.04, first_target_s: float = 0.01,
-                 per_client: int | None = None):
+                 per_client: int | None = None, gather_s: float = 0.0, align: int = 1):
         self.max_slots, self.max_waiting = max_slots, max_waiting
         self.per_client = per_client
         self.chunk_size, self.first_chunk_size = chunk_size, min(first_chunk_size, chunk_size)
         self.min_chunk_size = min(min_chunk_size, self.first_chunk_size)
         self.chunk_target_s, self.first_target_s = chunk_target_s, first_target_s
+        self.gather_s, self.align = gather_s, align      # align: a mel frame's samples
+        self.held_since: float | None = None   # a held step: when its first stream was ready
         self.cost = CostModel()
         self.waiting: deque[Stream] = deque()
         self.live: dict[int, Stream] = {}
@@ -175,8 +186,9 @@ class Scheduler:
         return stream.cancelled or stream.done
 
     # -- one step ------------------------------------------------------------------------
-    def schedule(self) -> Plan | None:
-        """The next step's plan, or None when there is nothing to do."""
+    def schedule(self, now: float = 0.0) -> Plan | None:
+        """The next step's plan, or None when there is nothing to do; `now` (seconds, any
+        clock) times a held step (`hold_left`)."""
         plan = Plan()
         for slot in sorted(self.live):
             if self._leaving(self.live[slot]):
@@ -196,10 +208,38 @@ class Scheduler:
         # a stream blocked on its reader, or waiting for its mel frames, sits this step out
         plan.running = [self.live[s] for s in sorted(self.live)
                      if not self.live[s].blocked and self.live[s].ahead > 0]
+        if plan.running and self._hold(plan.running, now):
+            plan.running = []
+        else:
+            self.held_since = None
         if not plan.running:
             return plan if plan.free or plan.open else None
         plan.chunk_samples = self.chunk_length(plan.running)
         return plan
+
+    @staticmethod
+    def _paced(stream: Stream) -> bool:
+        """Its mel streams in and more is to come (a stream that ended runs at once)."""
+        return stream.ready is not None and stream.ready < stream.num_samples
+
+    def _hold(self, running: list[Stream], now: float) -> bool:
+        """Hold this step back to gather paced streams still waiting for their next frame
+        (see the module docstring); False once `gather_s` has passed since the first of
+        `running` was found ready, or when none waits."""
+        if self.gather_s <= 0 or not all(self._paced(s) for s in running):
+            return False
+        if not any(self._paced(s) and s.ahead == 0 and not s.blocked and not self._leaving(s)
+                   for s in self.live.values()):
+            return False
+        if self.held_since is None:
+            self.held_since = now
+        return now - self.held_since < self.gather_s
+
+    def hold_left(self, now: float) -> float | None:
+        """Seconds until a held step runs anyway; None when no step is held."""
+        if self.held_since is None:
+            return None
+        return max(0.0, self.held_since + self.gather_s - now)
 
     def chunk_length(self, running: list[Stream]) -> int:
         # short steps for a new stream's first audio, and while a stream waits for its mel
@@ -213,6 +253,11 @@ class Scheduler:
         per_step = self.cost.per_step(len(running))
         k = cap if per_step is None or per_step <= 0 else round(target / per_step)
         k = max(self.min_chunk_size, min(cap, k))
+        if fed and self.align > 1:
+            # whole frames for streamed mels: their frames allow whole hops, and a step cut
+            # inside one (a new stream's short first step) would split every later hop
+            # into two steps, each bounded by the other part (twice the steps, for good)
+            k = max(self.align, k - k % self.align)
         # a stream's first step makes what its encoder takes before any byte leaves (an mp3
         # frame and its look-ahead): its first audio is one step away, not several; not
         # when another stream's first bytes would wait for it (the least need counts)

@@ -28,6 +28,15 @@ log = logging.getLogger("wavenet.service")
 OPENAI_ALIASES = ("tts-1", "tts-1-hd")
 
 
+def _mel_pacing(config, gather_hops: float) -> dict:
+    """The scheduler's arguments for a model's streamed mels: how long a step is held to
+    gather them, and the hop its steps keep to (none without a mel)."""
+    if not config.mel_channels:
+        return {}
+    hop = config.mel.hop_length
+    return {"gather_s": gather_hops * hop / config.sample_rate, "align": hop}
+
+
 @dataclass(eq=False)
 class ModelEntry:
     name: str
@@ -132,7 +141,8 @@ class Service:
                 s.max_streams, s.max_waiting, chunk_size=s.chunk_size,
                 first_chunk_size=s.first_chunk_size, min_chunk_size=s.min_chunk_size,
                 chunk_target_s=s.chunk_target_ms / 1000,
-                first_target_s=s.first_chunk_target_ms / 1000, per_client=s.client_cap())
+                first_target_s=s.first_chunk_target_ms / 1000, per_client=s.client_cap(),
+                **_mel_pacing(model.config, s.mel_gather_hops))
             for timing in await runner.call(runner.warmup, s.warmup_samples):
                 scheduler.cost.observe(*timing)
             entry.engine = Engine(entry.name, runner, scheduler, self.metrics,

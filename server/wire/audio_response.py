@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from server.engine.engine import StreamEnd, StreamHandle
 from server.errors import ApiError
+from server.timeouts import bounded
 from server.wire.encoding import Output, encoded_stream
 
 SSE_TYPE = "text/event-stream"
@@ -118,8 +119,8 @@ class AudioStream(StreamingResponse):
             await send({"type": "http.response.start", "status": self.status_code,
                         "headers": self.raw_headers})
             async for chunk in self.body_iterator:
-                await asyncio.wait_for(send({"type": "http.response.body", "body": chunk,
-                                             "more_body": True}), self.send_timeout)
+                await bounded(send({"type": "http.response.body", "body": chunk,
+                                    "more_body": True}), self.send_timeout)
         except asyncio.TimeoutError:
             self.handle.cancel(StreamEnd.SLOW_CONSUMER)
             return

@@ -250,19 +250,15 @@ async def encoded_stream(chunks, output: Output):
     thread (PyAV and soxr release the GIL), so the event loop starts the engine's next step
     meanwhile instead of after every stream's chunk is encoded."""
     out = output.open()
-    run = asyncio.to_thread if out.costly else _inline
+    costly = out.costly           # else called here: no coroutine per chunk (pcm: a copy)
     try:
         async for chunk in chunks:
-            data = await run(out.feed, chunk)
+            data = await asyncio.to_thread(out.feed, chunk) if costly else out.feed(chunk)
             if data:
                 yield data
         if getattr(chunks, "status", StreamEnd.DONE) is StreamEnd.DONE:
-            tail = await run(out.finish)
+            tail = await asyncio.to_thread(out.finish) if costly else out.finish()
             if tail:
                 yield tail
     finally:
         out.close()          # waits for a call still running on its thread (the lock)
-
-
-async def _inline(fn, *args):
-    return fn(*args)

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.engine.engine import StreamEnd
 from server.engine.spoken_text import SpokenText
+from server.timeouts import bounded
 from server.wire.ws_protocol import ProtocolError, parse_message
 from wavenet_core.text.sentences import SentenceBuffer, control_character
 
@@ -68,7 +69,7 @@ class TextReader:
             return await self.ws.receive()
         idle = self.settings.text_idle_seconds
         try:
-            return await asyncio.wait_for(self.ws.receive(), idle)
+            return await bounded(self.ws.receive(), idle)
         except asyncio.TimeoutError:
             raise ProtocolError(1008, "text_timeout", f"no text for {idle:g} s "
                                 "(WAVENET_TEXT_IDLE_SECONDS): send pieces, then "

@@ -15,6 +15,7 @@ import time
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.engine.engine import StreamEnd, StreamHandle
+from server.timeouts import bounded
 from server.wire.mel_feed import MelFeedError
 from server.wire.schemas import ErrorEvent
 
@@ -57,7 +58,7 @@ async def _next_message(ws: WebSocket, feed, settings, started: float) -> dict:
     lag_left = started + received + settings.mel_lag_seconds - time.monotonic()
     wait = min(settings.mel_idle_seconds, max(0.0, lag_left))
     try:
-        return await asyncio.wait_for(ws.receive(), wait)
+        return await bounded(ws.receive(), wait)
     except asyncio.TimeoutError:
         if wait < settings.mel_idle_seconds:
             raise ProtocolError(4410, "mel_too_slow", f"the mel is more than "
@@ -84,7 +85,7 @@ async def read_client(ws: WebSocket, handle: StreamHandle, settings,
                     raise ProtocolError(1009, "message_too_large", "messages are limited to "
                                         f"{settings.max_body_bytes} bytes")
                 feed.append(feed.from_bytes(message["bytes"]))
-                handle.wake()
+                handle.fed()
                 continue
             data = parse_message(message, settings.max_body_bytes)
             kind = data["type"]
@@ -93,7 +94,9 @@ async def read_client(ws: WebSocket, handle: StreamHandle, settings,
                 return
             if feed is not None and kind == "mel":
                 feed.append(feed.from_json(data.get("frames")))
-            elif feed is not None and kind == "end":
+                handle.fed()
+                continue
+            if feed is not None and kind == "end":
                 feed.end()
             else:
                 allowed = "mel frames, end or cancel" if feed is not None else "only cancel"

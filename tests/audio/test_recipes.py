@@ -14,7 +14,14 @@ from tests.helpers.recipes_reference import (
     r9y9_v01_reference,
 )
 from wavenet_core.audio.mel import log_mel
-from wavenet_core.audio.recipes import feature_range, features, lws_frames
+from wavenet_core.audio.recipes import (
+    feature_range,
+    feature_range32,
+    features,
+    lws_frames,
+    range_problem,
+    within_range,
+)
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.model.recipe import FeatureRecipe
 
@@ -100,6 +107,29 @@ def test_features_of_any_audio_are_in_range(recipe, mel):
     for wav in signals:
         f = features(wav, SR, mel, recipe)
         assert (f >= low).all() and (f <= high).all(), recipe
+
+
+@pytest.mark.parametrize("recipe,mel", RECIPES)
+def test_the_one_pass_range_check_decides_as_the_float64_one(recipe, mel):
+    """`within_range` (a streamed frame's check) against float32 bounds rounded inwards:
+    true exactly where `range_problem` finds nothing and the values are finite, also for
+    the float32 values next to each bound."""
+    low, high = feature_range(SR, mel, recipe)
+    low32, high32 = feature_range32(SR, mel, recipe)
+    assert (low32 >= low).all() and (np.nextafter(low32, np.float32(-np.inf)) < low).all()
+    assert (high32 <= high).all() and (np.nextafter(high32, np.float32(np.inf)) > high).all()
+    config = WaveNetConfig(mel_channels=mel.n_mels, mel=mel, features=recipe)
+    rng = np.random.default_rng(0)
+    edges = [low32, high32, np.nextafter(low32, np.float32(-np.inf)),
+             np.nextafter(high32, np.float32(np.inf))]
+    frames = [rng.uniform(low, high).astype(np.float32) for _ in range(4)] + [
+        e.astype(np.float32) for e in edges]
+    nan = frames[0].copy()
+    nan[3] = np.nan
+    for frame in frames + [nan]:
+        row = frame[None]
+        fine = np.isfinite(row).all() and range_problem(row, config) is None
+        assert within_range(row, config) == fine
 
 
 def test_config_round_trip_and_old_configs():

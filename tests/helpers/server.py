@@ -61,23 +61,24 @@ def free_port() -> int:
 
 
 class Server:
-    """A `wavenet serve` subprocess; `url`, `ws_url`, `stop()`."""
+    """A `wavenet serve` subprocess; `url`, `ws_url`, `stop()`. `root`: the source tree it
+    runs (default this one; a benchmark may start another revision's copy beside it)."""
 
     def __init__(self, models: Path, env: dict[str, str], log_path: Path,
-                 args: tuple[str, ...] = ()):
+                 args: tuple[str, ...] = (), root: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/stream"
         # every test client comes from 127.0.0.1: the per-client cap is lifted unless a
         # test sets it (tests/server/test_fairness.py does)
-        full_env = {**os.environ, "PYTHONPATH": str(ROOT), "WAVENET_LOG_LEVEL": "info",
+        full_env = {**os.environ, "PYTHONPATH": str(root), "WAVENET_LOG_LEVEL": "info",
                     "WAVENET_WARMUP_SAMPLES": "64", "WAVENET_MAX_STREAMS_PER_CLIENT": "1024",
                     **env}
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wavenet_cli.main", "serve", "--port", str(self.port),
-             "--model", str(models), *args], cwd=ROOT, env=full_env, stdout=self._log,
+             "--model", str(models), *args], cwd=root, env=full_env, stdout=self._log,
             stderr=subprocess.STDOUT)
 
     @classmethod

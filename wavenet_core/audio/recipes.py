@@ -135,6 +135,28 @@ def feature_range(sample_rate: int, mel_cfg: MelConfig,
     return low - margin, high + margin
 
 
+@functools.lru_cache(maxsize=32)
+def feature_range32(sample_rate: int, mel_cfg: MelConfig,
+                    recipe: FeatureRecipe) -> tuple[np.ndarray, np.ndarray]:
+    """`feature_range` as float32, rounded inwards: a float32 value lies within these
+    exactly when it lies within the float64 range (and a NaN within neither)."""
+    low, high = feature_range(sample_rate, mel_cfg, recipe)
+    low32, high32 = low.astype(np.float32), high.astype(np.float32)
+    low32 = np.where(low32 < low, np.nextafter(low32, np.float32(np.inf)), low32)
+    high32 = np.where(high32 > high, np.nextafter(high32, np.float32(-np.inf)), high32)
+    return low32, high32
+
+
+def within_range(mel: np.ndarray, config: WaveNetConfig) -> bool:
+    """True when a float32 [frames, n_mels] mel is finite and within this model's feature
+    range (`range_problem` finds nothing): one float32 pass, the per-frame check of a mel
+    streamed in; False says only that the slower checks must say why."""
+    low, high = feature_range32(config.sample_rate, config.mel, config.features)
+    if mel.shape[1] != len(low):
+        return False
+    return bool(((mel >= low) & (mel <= high)).all())
+
+
 def range_problem(mel: np.ndarray, config: WaveNetConfig) -> str | None:
     """Why a [frames, n_mels] mel cannot be this model's features, or None."""
     low, high = feature_range(config.sample_rate, config.mel, config.features)

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from wavenet_core.audio.mel import ready_samples
-from wavenet_core.audio.recipes import model_features, range_problem
+from wavenet_core.audio.recipes import model_features, range_problem, within_range
 from wavenet_core.audio.wav import resample
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.model.upsampler import conditioning_window
@@ -62,6 +62,8 @@ def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
     if frames < 1:
         raise ValueError("needs at least one frame")
     mel = np.ascontiguousarray(mel, dtype=np.float32)
+    if within_range(mel, config):           # the common case, in one pass
+        return mel
     if not np.isfinite(mel).all():
         raise ValueError("contains NaN or infinite values")
     problem = range_problem(mel, config)
