@@ -21,8 +21,7 @@ def _lib(x):
 def mulaw_encode(audio, mu: int = MU):
     """Float audio in [-1, 1] (clipped) -> int64 codes in [0, mu]."""
     lib = _lib(audio)
-    x = lib.clip(audio, -1.0, 1.0)
-    y = lib.sign(x) * lib.log1p(mu * lib.abs(x)) / math.log1p(mu)
+    y = mulaw_compress(lib.clip(audio, -1.0, 1.0), mu)
     codes = lib.floor((y + 1.0) / 2.0 * mu + 0.5)
     if lib is torch:
         return codes.to(torch.int64)
@@ -36,6 +35,18 @@ def mulaw_decode(codes, mu: int = MU):
         y = codes.to(torch.float32) * (2.0 / mu) - 1.0
     else:
         y = np.asarray(codes, dtype=np.float32) * np.float32(2.0 / mu) - np.float32(1.0)
+    return mulaw_expand(y, mu)
+
+
+def mulaw_compress(x, mu: int = MU):
+    """The companding curve: x in [-1, 1] -> y in [-1, 1], unquantised (numpy or torch)."""
+    lib = _lib(x)
+    return lib.sign(x) * lib.log1p(mu * lib.abs(x)) / math.log1p(mu)
+
+
+def mulaw_expand(y, mu: int = MU):
+    """Its inverse: y in [-1, 1] -> x in [-1, 1] (numpy or torch)."""
+    lib = _lib(y)
     return lib.sign(y) * lib.expm1(lib.abs(y) * math.log1p(mu)) / mu
 
 

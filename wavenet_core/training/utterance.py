@@ -19,7 +19,13 @@ import numpy as np
 
 from wavenet_core.audio.emphasis import preemphasize
 from wavenet_core.audio.lpc import lpc_window, prediction
-from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode, mulaw_encode_exact
+from wavenet_core.audio.mulaw import (
+    mulaw_compress,
+    mulaw_decode,
+    mulaw_encode,
+    mulaw_encode_exact,
+    mulaw_expand,
+)
 from wavenet_core.audio.recipes import model_features
 from wavenet_core.model.config import WaveNetConfig
 
@@ -53,9 +59,9 @@ class InputNoise:
 
     def apply(self, x: np.ndarray, classes: int) -> np.ndarray:
         mu = classes - 1
-        y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+        y = mulaw_compress(np.asarray(x, np.float64), mu)
         y = np.clip(y + self.rng.standard_normal(len(y)) * (self.steps * 2.0 / mu), -1.0, 1.0)
-        return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
+        return mulaw_expand(y, mu).astype(np.float32)
 
 
 def with_excitation(utterance: Utterance, config: WaveNetConfig,
