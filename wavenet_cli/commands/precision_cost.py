@@ -5,7 +5,10 @@ Held-out data: the `valid` utterances of a `wavenet corpus` folder (the first N 
 of the speakers the checkpoint names) or of a training pack (.npz, models without speaker
 input), cut into the validation windows training uses. An excitation model's audio is
 mu-law audio (a pack's, or a folder's quantised first), so the kernel's own predictions
-from the decoded inputs are the windows' (wavenet_core/bench/precision_cost.py).
+from the decoded inputs are the windows' (wavenet_core/bench/precision_cost.py). A
+scalar-output model (a converted r9y9 one: mol or gaussian) is measured on a folder's
+16-bit audio, resampled to its rate, with its own feature recipe and upsampler
+(wavenet_core/training/scalar_windows.py); a pack's 8-bit mu-law audio is refused.
 """
 
 from __future__ import annotations
@@ -33,31 +36,23 @@ def run(args: argparse.Namespace) -> int:
     from wavenet_core.bench.roofline import cpu_model
     from wavenet_core.generation.precision import METADATA_KEY, NLL_BUDGET_BITS
     from wavenet_core.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-    from wavenet_core.training.data import fixed_batches
-    from wavenet_core.training.pack import load_pack_utterances
 
     model = load_checkpoint(args.checkpoint)
     config = model.config
-    if config.scalar_io or config.upsample_scales:
-        raise SystemExit(f"{args.checkpoint}: precision-cost measures the mu-law NLL of models "
-                         "with linearly interpolated mel; this one runs fp32 under precision "
-                         "auto")
+    if config.upsample_scales and not config.scalar_io:
+        raise SystemExit(f"{args.checkpoint}: precision-cost measures softmax models with "
+                         "linearly interpolated mel and scalar-output (mol, gaussian) models; "
+                         "this softmax model with a learned upsampler runs fp32 under "
+                         "precision auto")
     corpus = Path(args.corpus)
-    if corpus.suffix == ".npz":
-        if config.global_conditioning:
-            raise SystemExit(f"{corpus}: a pack's speakers are not this model's; give the "
-                             "`wavenet corpus` folder")
-        utts = load_pack_utterances(corpus, "valid", config, config.receptive_field,
-                                    args.utterances)
+    if config.scalar_io:
+        batches = scalar_held_out(corpus, args, model)
     else:
-        utts = folder_utterances(corpus, args.checkpoint, config, args.utterances)
-    if not utts:
-        raise SystemExit(f"{corpus}: no held-out utterances for this model's speakers")
-    batches = fixed_batches(utts, config, 8, args.window, rows=config.lpc_excitation)
+        batches = code_held_out(corpus, args, config)
     if not batches:
         raise SystemExit(f"no utterance is longer than --window {args.window}")
     predictions = sum(b.targets.size for b in batches)
-    print(f"{args.checkpoint}: {len(utts)} held-out utterances, {predictions:,} predictions; "
+    print(f"{args.checkpoint}: {predictions:,} held-out predictions; "
           f"cpu {cpu_model()}")
     with torch.no_grad():
         costs = precision_costs(model, batches, threads=args.threads)
@@ -73,13 +68,53 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def folder_utterances(corpus: Path, checkpoint: str, config, limit: int) -> list:
-    """The first `limit` held-out utterances (by path) of the checkpoint's speakers in a
-    `wavenet corpus` folder; an excitation model's audio quantised to mu-law first."""
+def code_held_out(corpus: Path, args, config) -> list:
+    """A softmax model's validation windows (data.fixed_batches) from a pack or a folder."""
+    from wavenet_core.training.data import fixed_batches
+    from wavenet_core.training.pack import load_pack_utterances
+    from wavenet_core.training.utterance import make_utterance
+
+    if corpus.suffix == ".npz":
+        if config.global_conditioning:
+            raise SystemExit(f"{corpus}: a pack's speakers are not this model's; give the "
+                             "`wavenet corpus` folder")
+        utts = load_pack_utterances(corpus, "valid", config, config.receptive_field,
+                                    args.utterances)
+    else:
+        utts = [make_utterance(audio, speaker, config, config.receptive_field)
+                for audio, speaker in folder_audio(corpus, args.checkpoint, config,
+                                                   args.utterances, mulaw=config.lpc_excitation)]
+    if not utts:
+        raise SystemExit(f"{corpus}: no held-out utterances for this model's speakers")
+    return fixed_batches(utts, config, 8, args.window, rows=config.lpc_excitation)
+
+
+def scalar_held_out(corpus: Path, args, model) -> list:
+    """A scalar-I/O model's windows (training/scalar_windows.py) from a corpus folder."""
+    from wavenet_core.training.scalar_windows import scalar_batches, scalar_track
+
+    config = model.config
+    if corpus.suffix == ".npz":
+        raise SystemExit(f"{corpus}: a pack holds 8-bit mu-law audio at its own rate; a "
+                         f"{config.output} model's NLL is of 16-bit samples: give the "
+                         "`wavenet corpus` folder")
+    upsampler = getattr(model, "upsampler", None)
+    tracks = [scalar_track(audio, speaker, config, upsampler)
+              for audio, speaker in folder_audio(corpus, args.checkpoint, config,
+                                                 args.utterances)]
+    if not tracks:
+        raise SystemExit(f"{corpus}: no held-out utterances for this model's speakers")
+    return scalar_batches(tracks, config, 8, args.window)
+
+
+def folder_audio(corpus: Path, checkpoint: str, config, limit: int,
+                 mulaw: bool = False) -> list[tuple]:
+    """(audio at the model's rate, speaker index) of the first `limit` held-out utterances
+    (by path) of the checkpoint's speakers in a `wavenet corpus` folder; with `mulaw` the
+    audio quantised to mu-law first (an excitation model's)."""
     from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode
     from wavenet_core.audio.wav import read_wav
     from wavenet_core.model.checkpoint import speaker_names
-    from wavenet_core.training.utterance import make_utterance
 
     names = speaker_names(checkpoint, config.num_speakers) or []
     manifest = json.loads((corpus / "manifest.json").read_text())
@@ -93,9 +128,8 @@ def folder_utterances(corpus: Path, checkpoint: str, config, limit: int) -> list
 
     def audio(u):
         x = read_wav(corpus / u["path"], config.sample_rate)[0]
-        if config.lpc_excitation:
+        if mulaw:
             x = mulaw_decode(mulaw_encode(x, mu=config.classes - 1), mu=config.classes - 1)
         return x
 
-    return [make_utterance(audio(u), speaker(u), config, config.receptive_field)
-            for u in held_out[:limit]]
+    return [(audio(u), speaker(u)) for u in held_out[:limit]]

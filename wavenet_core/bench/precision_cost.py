@@ -6,7 +6,11 @@ receptive field are exactly the valid forward's, so the NLL is the one training 
 computed by the kernel that serves. An excitation model's windows (`rows=True`) carry
 their coefficient rows; the kernel is given the decoded samples of the input codes and
 makes each prediction itself, so the utterances must be of mu-law audio (a pack, or
-audio quantised first) for its predictions to be the windows' own. The cost of a
+audio quantised first) for its predictions to be the windows' own. A scalar-I/O model
+(a converted r9y9 one, config.output "mol" or "gaussian") takes `ScalarBatch` windows
+(training/scalar_windows.py: samples in, the rows of its learned upsampler) and its
+outputs, the distribution's parameters, are scored by generation/scalar_nll.py (r9y9's
+own losses: -log of the target's 16-bit bin). The cost of a
 precision is its NLL minus fp32's, in bits per sample (precision.NLL_BUDGET_BITS is the
 budget `auto` allows).
 """
@@ -19,32 +23,50 @@ import numpy as np
 
 from wavenet_core.audio.mulaw import mulaw_decode
 from wavenet_core.generation.cpu.backend import CpuBackend
+from wavenet_core.generation.scalar_nll import scalar_nll
 from wavenet_core.model.wavenet import WaveNet
 from wavenet_core.training.data import Batch
+from wavenet_core.training.scalar_windows import ScalarBatch
 
 
-def kernel_bits(backend: CpuBackend, batches: list[Batch]) -> float:
-    """Teacher-forced NLL (bits/sample) of `backend` on the windows `batches`."""
-    field = backend.config.receptive_field
+def kernel_bits(backend: CpuBackend, batches: list[Batch] | list[ScalarBatch]) -> float:
+    """Teacher-forced NLL (bits/sample) of `backend` on the windows `batches` (ScalarBatch
+    windows for a scalar-I/O model: samples in, scored by scalar_nll)."""
+    config = backend.config
+    field = config.receptive_field
     total, count = 0.0, 0
     for batch in batches:
         n = len(batch.inputs)
         state = backend.new_state(n)
         for row in range(n):
             backend.open_slot(state, row, speaker=int(batch.speaker[row]))
-        local = None if batch.local is None else np.ascontiguousarray(
-            batch.local.transpose(0, 2, 1))
-        inputs = batch.inputs
-        if backend.config.lpc_excitation:
-            inputs = mulaw_decode(inputs, mu=backend.config.classes - 1)
-        logits = backend.teacher_force(state, list(range(n)), inputs, local, lpc=batch.lpc)
-        logits = logits[:, field - 1:].astype(np.float64)
-        peak = logits.max(axis=-1, keepdims=True)
-        log_z = np.log(np.exp(logits - peak).sum(axis=-1)) + peak[..., 0]
-        picked = np.take_along_axis(logits, batch.targets[..., None], axis=-1)[..., 0]
-        total += float((log_z - picked).sum())
+        if config.scalar_io:
+            outputs = backend.teacher_force(state, list(range(n)), batch.inputs, batch.rows)
+            total += float(scalar_nll(outputs[:, field - 1:], batch.targets, config).sum())
+        else:
+            outputs = backend.teacher_force(state, list(range(n)), *_code_inputs(config, batch))
+            total += float(softmax_nll(outputs[:, field - 1:], batch.targets).sum())
         count += batch.targets.size
     return total / max(1, count) / math.log(2)
+
+
+def _code_inputs(config, batch: Batch) -> tuple:
+    """(inputs, local, lpc=) of a softmax model's window, as teacher_force takes them."""
+    local = None if batch.local is None else np.ascontiguousarray(
+        batch.local.transpose(0, 2, 1))
+    inputs = batch.inputs
+    if config.lpc_excitation:
+        inputs = mulaw_decode(inputs, mu=config.classes - 1)
+    return inputs, local, batch.lpc
+
+
+def softmax_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """-log softmax(logits)[target] (nats) per position, float64."""
+    logits = logits.astype(np.float64)
+    peak = logits.max(axis=-1, keepdims=True)
+    log_z = np.log(np.exp(logits - peak).sum(axis=-1)) + peak[..., 0]
+    picked = np.take_along_axis(logits, targets[..., None].astype(np.int64), axis=-1)[..., 0]
+    return log_z - picked
 
 
 def precision_costs(model: WaveNet, batches: list[Batch],
