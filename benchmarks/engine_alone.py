@@ -36,6 +36,7 @@ class EngineAlone:
         CPU seconds of this process: every thread's)."""
         import numpy as np
 
+        from wavenet_core.audio.lpc import timing_rows
         from wavenet_core.generation.mel_frames import MelFrames, frames_needed
 
         b, cfg = self.backend, self.config
@@ -53,11 +54,9 @@ class EngineAlone:
             return MelFrames(frames.astype(np.float32), np.zeros(n, np.int64), hop, k)
 
         def lpc(k: int) -> dict:
-            """An excitation model's coefficient rows (the session's, made from the mel
-            outside the kernel; their values do not change the kernel's work)."""
-            if not cfg.lpc_excitation:
-                return {}
-            return {"lpc": np.zeros((n, k, cfg.lpc_order), np.float32)}
+            """An excitation model's coefficient rows (the session's are made from the mel
+            outside the kernel)."""
+            return timing_rows(cfg, n, k)
 
         b.generate(state, slots, 16, mel(16), **lpc(16))
         t0, cpu0 = time.perf_counter(), time.process_time()
