@@ -79,11 +79,17 @@ def test_the_forward_needs_the_prediction_exactly_for_excitation_models():
     assert plain.prediction_input is None and "prediction_input" not in plain.state_dict()
 
 
-def test_bundled_checkpoints_load_as_plain_models():
+def test_bundled_checkpoints_load_as_plain_or_excitation_models():
+    """Files written before the option load as plain models; the bundled vocoder (issue 26)
+    is an excitation model run with bandwidth expansion 0.99."""
     from pathlib import Path
 
     for path in sorted((Path(__file__).resolve().parents[2] / "models").glob("*.safetensors")):
         model = load_checkpoint(path)
+        if path.name == "vocoder.safetensors":
+            assert model.config.excitation == "lpc" and model.prediction_input is not None
+            assert model.config.lpc_expansion == 0.99
+            continue
         assert model.config.excitation == "none" and model.prediction_input is None
         assert "excitation" not in json.loads(read_metadata(path)["config"])
         assert "excitation" not in model.config.to_dict()

@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
                          "this softmax model with a learned upsampler runs fp32 under "
                          "precision auto")
     corpus = Path(args.corpus)
+    if corpus.suffix != ".npz" and not (corpus / "manifest.json").is_file():
+        raise SystemExit(f"{corpus}: not a `wavenet corpus` folder (no manifest.json) nor a "
+                         "training pack (.npz)")
     if config.scalar_io:
         batches = scalar_held_out(corpus, args, model)
     else:

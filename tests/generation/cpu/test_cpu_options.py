@@ -178,13 +178,21 @@ def test_options_choose_cpu_and_a_learned_upsampler_takes_rows():
     assert out.shape == (1, MOL.output_channels)
 
 
-def test_precision_cost_refuses_scalar_output_models(tmp_path):
-    """The cpu backend runs them now, but their NLL is not the mu-law one precision-cost
-    measures: the command says so instead of recording a meaningless cost."""
+def test_precision_cost_says_what_it_cannot_measure(tmp_path):
+    """Scalar-output models are measured now (tests/interop/test_r9y9_precision_cost.py);
+    a softmax model with a learned upsampler is not, and a folder that is no corpus is
+    named as such, not a traceback."""
+    import dataclasses
+
     from wavenet_cli.main import main
     from wavenet_core.model.checkpoint import save_checkpoint
 
+    path = tmp_path / "upsampled.safetensors"
+    save_checkpoint(path, random_model(dataclasses.replace(
+        SOFTMAX, mel_channels=4, upsample_scales=(2, 2), mel=MelConfig(n_mels=4, hop_length=4))))
+    with pytest.raises(SystemExit, match="learned upsampler runs fp32 under precision auto"):
+        main(["precision-cost", str(path), "--corpus", str(tmp_path)])
     path = tmp_path / "gaussian.safetensors"
     save_checkpoint(path, random_model(GAUSSIAN))
-    with pytest.raises(SystemExit, match="runs fp32 under precision auto"):
+    with pytest.raises(SystemExit, match="not a `wavenet corpus` folder"):
         main(["precision-cost", str(path), "--corpus", str(tmp_path)])
