@@ -71,8 +71,9 @@ def sparse_inverse(sample_rate: int, mel_cfg: MelConfig) -> tuple:
 
 
 @functools.lru_cache(maxsize=16)
-def _lags(sample_rate: int, n_fft: int, order: int):
-    """(cosines [bins, order + 1], lag window [order + 1]), float64: steps 2 and 3."""
+def _lags(sample_rate: int, n_fft: int, order: int, expansion: float = 1.0):
+    """(cosines [bins, order + 1], lag window [order + 1], expansion powers gamma^1 ..
+    gamma^order), float64: steps 2, 3 and 5."""
     bins = np.arange(n_fft // 2 + 1)
     weight = np.full(len(bins), 2.0)
     weight[0] = 1.0
@@ -81,7 +82,8 @@ def _lags(sample_rate: int, n_fft: int, order: int):
     lags = np.arange(order + 1)
     cosines = weight * np.cos(2 * np.pi * np.outer(lags, bins) / n_fft) / n_fft
     lag_window = np.exp(-0.5 * (2 * np.pi * LAG_WINDOW_HZ * lags / sample_rate) ** 2)
-    return np.ascontiguousarray(cosines.T), lag_window
+    powers = float(expansion) ** np.arange(1, order + 1, dtype=np.float64)
+    return np.ascontiguousarray(cosines.T), lag_window, powers
 
 
 def levinson(r: np.ndarray, order: int) -> np.ndarray:
@@ -106,11 +108,10 @@ def _lpc_rows(frames: np.ndarray, sample_rate: int, mel_cfg: MelConfig, order: i
               expansion: float = 1.0):
     """Frames [n, n_mels] -> coefficients [n, order] float32, each frame alone."""
     frames = np.ascontiguousarray(frames, np.float64)
-    powers = float(expansion) ** np.arange(1, order + 1, dtype=np.float64)
+    cosines, lag_window, powers = _lags(sample_rate, mel_cfg.n_fft, order, expansion)
     return frame_analysis.lpc_frames(frames, np.arange(len(frames)),
-                                     *sparse_inverse(sample_rate, mel_cfg),
-                                     *_lags(sample_rate, mel_cfg.n_fft, order), NOISE_FLOOR,
-                                     powers)
+                                     *sparse_inverse(sample_rate, mel_cfg), cosines,
+                                     lag_window, NOISE_FLOOR, powers)
 
 
 def mel_lpc(mel: np.ndarray, config: WaveNetConfig, frames=None) -> np.ndarray:

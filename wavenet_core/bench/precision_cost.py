@@ -23,7 +23,7 @@ import numpy as np
 
 from wavenet_core.audio.mulaw import mulaw_decode
 from wavenet_core.generation.cpu.backend import CpuBackend
-from wavenet_core.generation.scalar_nll import scalar_nll
+from wavenet_core.generation.scalar_nll import logsumexp, scalar_nll
 from wavenet_core.model.wavenet import WaveNet
 from wavenet_core.training.data import Batch
 from wavenet_core.training.scalar_windows import ScalarBatch
@@ -63,8 +63,7 @@ def _code_inputs(config, batch: Batch) -> tuple:
 def softmax_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """-log softmax(logits)[target] (nats) per position, float64."""
     logits = logits.astype(np.float64)
-    peak = logits.max(axis=-1, keepdims=True)
-    log_z = np.log(np.exp(logits - peak).sum(axis=-1)) + peak[..., 0]
+    log_z = logsumexp(logits)
     picked = np.take_along_axis(logits, targets[..., None].astype(np.int64), axis=-1)[..., 0]
     return log_z - picked
 

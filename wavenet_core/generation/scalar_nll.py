@@ -38,7 +38,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def _logsumexp(x: np.ndarray) -> np.ndarray:
+def logsumexp(x: np.ndarray) -> np.ndarray:
+    """log(sum(exp(x))) over the last axis, shifted by its peak (no overflow)."""
     peak = x.max(axis=-1, keepdims=True)
     return np.log(np.exp(x - peak).sum(axis=-1)) + peak[..., 0]
 
@@ -59,8 +60,8 @@ def mol_nll(params, targets, log_scale_min: float,
                      mid - log_scales - 2.0 * _softplus(mid) - math.log((num_classes - 1) / 2))
     log_probs = np.where(y < -EDGE, plus - _softplus(plus),
                          np.where(y > EDGE, -_softplus(minus), inner))
-    log_weights = logits - _logsumexp(logits)[..., None]
-    return -_logsumexp(log_probs + log_weights)
+    log_weights = logits - logsumexp(logits)[..., None]
+    return -logsumexp(log_probs + log_weights)
 
 
 def gaussian_nll(params, targets, log_scale_min: float,
