@@ -9,7 +9,7 @@ import wave
 
 import httpx
 
-from tests.helpers.server import SPEAKERS, metric
+from tests.helpers.server import BACKEND, SPEAKERS, metric
 
 
 def test_health_ready_and_models(client):
@@ -86,3 +86,5 @@ def test_metrics_count_requests_and_audio(client):
     assert metric(text, "wavenet_real_time_factor_count", model="plain") >= 1
     assert metric(text, "wavenet_batch_occupancy_count", model="plain") >= 1
     assert metric(text, "wavenet_waiting_streams", model="plain") == 0
+    if BACKEND == "cpu":          # the compiled kernel's own CPU, every thread's
+        assert metric(text, "wavenet_kernel_cpu_seconds", model="plain") > 0
