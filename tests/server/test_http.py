@@ -22,6 +22,8 @@ def test_health_ready_and_models(client):
     assert models["plain"]["receptive_field"] == 31 and models["plain"]["sample_rate"] == 16000
     assert models["spk"]["speakers"] == SPEAKERS and models["spk"]["num_speakers"] == 3
     assert models["mel"]["conditioning"] == ["mel"] and models["mel"]["mel_channels"] == 20
+    # what `auto` resolved to: fp32 for a checkpoint without recorded NLL costs
+    assert models["plain"]["precision"] == ("fp32" if BACKEND == "cpu" else None)
     assert models["broken"]["status"] == "failed"
     assert "broken.safetensors" in models["broken"]["error"]   # names the file, not the path
     assert "/" not in models["broken"]["error"].split(":")[0]
