@@ -7,16 +7,15 @@ import pytest
 import torch
 
 from tests.helpers.mel import upsample_mel
+from tests.helpers.tiny_models import TINY_TRAINING
 from wavenet_cli.main import main as cli_main
 from wavenet_core import load_checkpoint
 from wavenet_core.audio.mel import mel_window
-from wavenet_core.model.config import MelConfig, WaveNetConfig
+from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.training.data import load_utterances, mel_statistics, sample_batch
 from wavenet_core.training.train import TrainSettings, train, use_bfloat16
 
-TINY = WaveNetConfig(layers_per_stack=4, stacks=1, residual_channels=8, skip_channels=16,
-                     mel_channels=20, num_speakers=2, speaker_channels=4,
-                     mel=MelConfig(n_mels=20, n_fft=256, win_length=256, hop_length=64))
+TINY = TINY_TRAINING
 
 
 def test_mel_window_equals_whole_utterance_upsampling(tiny_corpus):
