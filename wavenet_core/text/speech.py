@@ -147,7 +147,11 @@ def speak(voice: Voice, text: str, workdir: str | Path | None = None,
     """
     if voice.engine == "kokoro":
         speed = dict(zip(voice.args[::2], voice.args[1::2])).get("speed", "1.0")
-        return trim_and_normalise(kokoro.render(voice.voice, text, float(speed), SAMPLE_RATE))
+        try:
+            audio = kokoro.render(voice.voice, text, float(speed), SAMPLE_RATE)
+        except (subprocess.SubprocessError, ValueError) as exc:
+            raise SpeechError(f"{voice.name}: {exc}") from None
+        return trim_and_normalise(audio)
     if program is False or (program is None and bundled(voice)):
         return _speak_library(voice, text, max_seconds)[0]
     fd, name = tempfile.mkstemp(suffix=".wav", dir=workdir)
