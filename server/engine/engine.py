@@ -178,8 +178,8 @@ class Engine:
         self._idle.set()
         self._live_gauge, self._waiting_gauge = (metrics.live.labels(name),
                                                  metrics.waiting.labels(name))
-        backend = runner.backend
-        if hasattr(backend, "kernel_cpu_s"):
+        backend = getattr(runner, "backend", None)
+        if hasattr(backend, "kernel_cpu_s"):           # the compiled CPU backend's clock
             metrics.kernel_cpu.labels(name).set_function(lambda: backend.kernel_cpu_s)
 
     # -- front door ----------------------------------------------------------------------
