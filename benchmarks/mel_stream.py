@@ -3,6 +3,7 @@ leaves the server, with N streams at once.
 
     .venv/bin/python benchmarks/mel_stream.py [-c 1 16] [--seconds 3] [--frame-ms 16]
         [--checkpoint PATH | --residual 32 --skip 64] [--backend cpu] [--py-spy FILE]
+        [--py-spy-rate 500]
         [--rounds 3] [--compare main=/tmp/main-tree branch=.]
 
 Each client opens WS /v1/stream with `"mel_stream": true` and sends one binary frame every
