@@ -71,6 +71,7 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
         DOT_PRECISION,
         NUM_WARPS,
         block_stages,
+        draw_loads,
         fused_gate,
         is_wide,
         kernel_shape,
@@ -106,7 +107,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      STAGES=block_stages(config),
                      WIDE=is_wide(config),
                      LAYER_STAGES=layer_stages(config, precision, warps, block),
-                     FUSED=fused_gate(config, precision))
+                     FUSED=fused_gate(config, precision), ASM=True,
+                     DRAW_LOADS=draw_loads(config, precision, warps, block))
     fn = triton.jit(wavenet_chunk)
     signature, attrs = {}, {}
     for index, name in enumerate(fn.arg_names):

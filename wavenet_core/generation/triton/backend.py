@@ -175,6 +175,18 @@ def layer_stages(config, precision: str, num_warps: int, block: int = 16) -> int
     return 3 if one_block and fits and block * sp <= 16 * 32 * num_warps else 1
 
 
+def draw_loads(config, precision: str, num_warps: int, block: int = 16) -> bool:
+    """Whether the kernel loads each slot's seed and temperature at every sample's draw
+    rather than once before the sample loop, where they are held through the layer loop:
+    for a model wider than WIDE, and in fp32 where the skip sum takes more than 16
+    registers a thread (config A), builds which spilled them (sm_90: config A fp32 8
+    bytes, none this way); not elsewhere, where the loads cost instructions and registers
+    (config A fp16: 234 -> 238 registers, 0.7% more instructions a sample; B fp16 with a
+    mel spilled 12 bytes this way, 8 the other; docs/triton-kernel.md, "Wide models")."""
+    heavy_skip = block * _pow2(config.skip_channels) > 16 * 32 * num_warps
+    return is_wide(config) or (precision == "fp32" and heavy_skip)
+
+
 def ring_period(config) -> int:
     """The least common multiple of the layers' ring lengths (k - 1) d when it is at most
     2**30: the kernel takes pos % it once per sample and every ring column in int32;
@@ -536,5 +548,7 @@ class TritonBackend(StateSlots):
             TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb, HB=self.hb,
             RING_LCM=self.ring_lcm, STAGES=self.stages, WIDE=self.wide,
             LAYER_STAGES=staged, FUSED=fused_gate(cfg, self.precision),
+            ASM=self.device.type == "cuda",
+            DRAW_LOADS=draw_loads(cfg, self.precision, self.num_warps, self.block),
             num_warps=self.num_warps, num_stages=1)
 
