@@ -181,8 +181,8 @@ def draw_loads(config, precision: str, num_warps: int, block: int = 16) -> bool:
     for a model wider than WIDE, and in fp32 where the skip sum takes more than 16
     registers a thread (config A), builds which spilled them (sm_90: config A fp32 8
     bytes, none this way); not elsewhere, where the loads cost instructions and registers
-    (config A fp16: 234 -> 238 registers, 0.7% more instructions a sample; B fp16 with a
-    mel spilled 12 bytes this way, 8 the other; docs/triton-kernel.md, "Wide models")."""
+    (config A fp16: 234 -> 238 registers, 0.7% more instructions a sample) or spilled
+    (B fp16 12 bytes, B fp32 with a mel 172; docs/triton-kernel.md, "Wide models")."""
     heavy_skip = block * _pow2(config.skip_channels) > 16 * 32 * num_warps
     return is_wide(config) or (precision == "fp32" and heavy_skip)
 
