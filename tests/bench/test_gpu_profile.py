@@ -11,7 +11,7 @@ import importlib.util
 import pytest
 
 from wavenet_core.bench import gpu_model, sass
-from wavenet_core.generation.triton.backend import fused_gate, kernel_shape, layer_stages
+from wavenet_core.generation.triton.shape import fused_gate, kernel_shape, layer_stages
 from wavenet_core.model.config import CONFIG_A, CONFIG_B
 
 LISTING = """
@@ -168,7 +168,7 @@ def test_the_kernels_sm90_build_fits_without_spills(config, precision, capsys):
     for device in gpu_model.DEVICES.values():
         e = gpu_model.estimate(p, device)
         assert 0 < e["one_stream_samples_per_s"][0] <= e["one_stream_samples_per_s"][1]
-    # the pipelined layer loop (backend.layer_stages) copies the next layer's operands
+    # the pipelined layer loop (shape.layer_stages) copies the next layer's operands
     # to shared memory asynchronously while a layer computes
     assert p["layer_stages"] == layer_stages(config, precision, p["num_warps"])
     if p["layer_stages"] > 1:

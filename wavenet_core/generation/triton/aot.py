@@ -67,8 +67,9 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     from triton.compiler import ASTSource
 
     from wavenet_core.generation.sampling import draws_per_sample
-    from wavenet_core.generation.triton.backend import (
-        DOT_PRECISION,
+    from wavenet_core.generation.triton.backend import DOT_PRECISION
+    from wavenet_core.generation.triton.kernel import wavenet_chunk
+    from wavenet_core.generation.triton.shape import (
         NUM_WARPS,
         block_stages,
         draw_loads,
@@ -78,7 +79,6 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
         layer_stages,
         ring_period,
     )
-    from wavenet_core.generation.triton.kernel import wavenet_chunk
 
     w = "*fp16" if precision == "fp16" else "*fp32"
     kinds = {"pos_ptr": "*i64", "next_ptr": "*i64", "seed_ptr": "*i64", "slots_ptr": "*i64",

@@ -24,8 +24,8 @@ probabilities below floor x their total before the draw.
 The version-2 options (docs/architecture.md section 7) are constexpr switches, so the
 seed's design (k = 2, no biases, scale 1, softmax) compiles to no work for options it lacks.
 
-Channel blocks (backend.kernel_shape): fp32 always, and a model wider than one weight
-tile per dot allows (the backend's TILE_BYTES, e.g. r9y9's 512-channel LJSpeech preset),
+Channel blocks (shape.kernel_shape): fp32 always, and a model wider than one weight
+tile per dot allows (shape.TILE_BYTES, e.g. r9y9's 512-channel LJSpeech preset),
 run the dots over channel blocks: the gate's over CB input channels at a time, the
 residual and skip dots over GB z channels, the head's first dot over HB skip channels
 (constexprs; CB = CP, GB = GP, HB = SP is the one-block kernel, unchanged). Registers
@@ -33,9 +33,9 @@ cannot be sliced, so the blocked dots read their operands from memory: the past 
 the ring (x(t) is written over the oldest one after the gate), x(t), z and relu(skip) from
 the program's rows of three scratch buffers (xs, zs, ss; xs also holds the pipelined layer
 loop's stage rows, one per layer). Each block loop is a
-`tl.range(..., num_stages=STAGES)` (backend.block_stages: 3, 2 for wide models): the
+`tl.range(..., num_stages=STAGES)` (shape.block_stages: 3, 2 for wide models): the
 compiler copies the next blocks' operands to shared memory (async copies) while this
-one's dot runs. WIDE (models wider than backend.WIDE residual channels): x and the skip
+one's dot runs. WIDE (models wider than shape.WIDE residual channels): x and the skip
 sum live in the scratch rows (xs, ss) between the block loops instead of registers, and
 the mel projection is added after the gate dots, so that none of them is held through a
 block loop (issue 30: what spilled at r9y9's width, docs/triton-kernel.md "Wide models").
