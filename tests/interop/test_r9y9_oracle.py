@@ -9,15 +9,13 @@ from __future__ import annotations
 import copy
 import importlib.util
 import itertools
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from wavenet_cli.main import main
-from wavenet_core import load_checkpoint
-from wavenet_core.bench.r9y9_models import r9y9_hparams, random_r9y9
+from tests.helpers.r9y9_convert import convert
+from wavenet_core.bench.r9y9_models import random_r9y9
 from wavenet_core.generation.registry import make_backend
 from wavenet_core.generation.sampling import PCM_SCALE, counter_uniform, draws_per_sample
 
@@ -38,15 +36,6 @@ def build(kind: str, kernel: int, local: bool, speakers: bool, legacy: bool = Tr
         gin_channels=4 if speakers else -1, n_speakers=3 if speakers else None,
         upsample_conditional_features=local, upsample_scales=SCALES,
         freq_axis_kernel_size=3, scalar_input=kind != "softmax", legacy=legacy)
-
-
-def convert(theirs, kind, tmp_path):
-    """Through the real files: torch.save .pth -> `wavenet convert` -> load_checkpoint."""
-    pth, out, hp = tmp_path / "r9y9.pth", tmp_path / "ours.safetensors", tmp_path / "hp.json"
-    torch.save({"state_dict": theirs.state_dict(), "global_step": 3}, pth)
-    hp.write_text(json.dumps(r9y9_hparams(theirs, "Normal" if kind == "gaussian" else None)))
-    assert main(["convert", "--from", "r9y9", str(pth), str(out), "--hparams", str(hp)]) == 0
-    return load_checkpoint(out)
 
 
 def inputs(kind, local, speakers):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.interop.test_r9y9_oracle import convert
+from tests.helpers.r9y9_convert import convert
 from wavenet_cli.main import main
 from wavenet_core.audio.wav import read_wav
 from wavenet_core.bench.precision_cost import kernel_bits

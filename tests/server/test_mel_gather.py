@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from tests.helpers.server import BACKEND, MEL, Server, metric
-from tests.helpers.ws import _empty, _read_to_end, ws_whole_mel
+from tests.helpers.ws import empty_result, read_to_end, ws_whole_mel
 
 HOP, WIDTH = MEL["hop_length"], MEL["n_mels"]
 GATHER_HOPS = 40              # 40 x 128 samples at 16 kHz: a step held at most 320 ms
@@ -38,8 +38,8 @@ async def open_stream(url: str, seed: int):
     ws = await websockets.connect(url, max_size=None)
     await ws.send(json.dumps({"type": "start", "model": "mel", "mel_stream": True,
                               "seed": seed, "temperature": 1.0}))
-    out = _empty()
-    return ws, out, asyncio.create_task(_read_to_end(ws, out))
+    out = empty_result()
+    return ws, out, asyncio.create_task(read_to_end(ws, out))
 
 
 def occupancy(url: str) -> tuple[float, float]:

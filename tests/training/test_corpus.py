@@ -91,9 +91,40 @@ def test_voice_list_and_held_out_voices_are_fixed():
 
     names = [v.name for v in VOICES]
     assert len(names) == len(set(names)) > 100
-    assert HELD_OUT <= set(names) and len(HELD_OUT) == 15
+    assert HELD_OUT <= set(names) and len(HELD_OUT) == 18
     assert not HELD_OUT & {v.name for v in _FIRST}  # the bundled models never heard them
     assert all(" " not in v.voice for v in VOICES)
+
+
+def test_no_kokoro_voice_that_trains_draws_on_a_held_out_one():
+    from wavenet_core.text.kokoro import blend_names
+    from wavenet_core.text.voices import HELD_OUT, KOKORO_VOICES
+
+    held = {n.removeprefix("kokoro-") for n in HELD_OUT if n.startswith("kokoro-")}
+    assert held == {"jf_alpha", "jf_tebukuro", "jm_kumo"}
+    training = [v for v in KOKORO_VOICES if v.name not in HELD_OUT]
+    assert len(training) == 8
+    for v in training:
+        assert not set(blend_names(v.voice)) & held, v
+
+
+def test_kokoro_style_blends_and_refuses_unknown_voices():
+    from wavenet_core.text.kokoro import style
+
+    styles = {"a": np.full((3, 1, 4), 1.0), "b": np.full((3, 1, 4), 5.0)}
+    assert np.allclose(style("a", styles), 1.0)
+    assert np.allclose(style("a*0.75+b*0.25", styles), 2.0)
+    for bad in ("c", "a*0.5+b*0.6", "a*0.5+c*0.5"):
+        with pytest.raises(ValueError, match="kokoro voice"):
+            style(bad, styles)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                    reason="espeak-ng is not installed (apt-get install -y espeak-ng)")
+def test_corpus_engine_option_keeps_only_that_engine(capsys):
+    assert cli_main(["corpus", "--list-voices", "--engine", "espeak-ng"]) == 0
+    engines = {line.split("\t")[2] for line in capsys.readouterr().out.splitlines()}
+    assert engines == {"espeak-ng"}
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None,

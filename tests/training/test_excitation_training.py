@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.training.test_train import TINY
+from tests.helpers.tiny_models import TINY_TRAINING as TINY
 from wavenet_cli.main import main as cli_main
 from wavenet_core import load_checkpoint
 from wavenet_core.audio.lpc import lpc_window, prediction

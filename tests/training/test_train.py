@@ -7,16 +7,21 @@ import pytest
 import torch
 
 from tests.helpers.mel import upsample_mel
+from tests.helpers.tiny_models import TINY_TRAINING
 from wavenet_cli.main import main as cli_main
 from wavenet_core import load_checkpoint
 from wavenet_core.audio.mel import mel_window
-from wavenet_core.model.config import MelConfig, WaveNetConfig
+from wavenet_core.model.checkpoint import read_metadata
+from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.training.data import load_utterances, mel_statistics, sample_batch
-from wavenet_core.training.train import TrainSettings, train, use_bfloat16
+from wavenet_core.training.train import (
+    TrainSettings,
+    train,
+    training_utterances,
+    use_bfloat16,
+)
 
-TINY = WaveNetConfig(layers_per_stack=4, stacks=1, residual_channels=8, skip_channels=16,
-                     mel_channels=20, num_speakers=2, speaker_channels=4,
-                     mel=MelConfig(n_mels=20, n_fft=256, win_length=256, hop_length=64))
+TINY = TINY_TRAINING
 
 
 def test_mel_window_equals_whole_utterance_upsampling(tiny_corpus):
@@ -168,3 +173,23 @@ def test_training_optimizer_is_torch_adam_and_resumes_its_files(tmp_path):
           (from_made, resumed[1])], 10)
     assert_same(from_default, default_model)
     assert_same(from_made, made_model)
+
+
+def test_add_corpus_joins_the_training_split_only(tiny_corpus, tmp_path):
+    universal = dataclasses.replace(TINY, num_speakers=0)
+    pad = universal.receptive_field
+    one = load_utterances(tiny_corpus, "train", universal, pad)
+    settings = TrainSettings(corpus=str(tiny_corpus), out_dir="", add_corpus=(str(tiny_corpus),))
+    both = training_utterances(settings, universal, pad)
+    assert len(both) == 2 * len(one)
+    assert all((a.codes == b.codes).all() for a, b in zip(both, one + one))
+    with pytest.raises(ValueError, match="speaker"):
+        training_utterances(settings, TINY, pad)      # speaker ids would mix
+    out = tmp_path / "run"
+    assert cli_main(["train", "--corpus", str(tiny_corpus), "--add-corpus", str(tiny_corpus),
+                     "--out", str(out), "--mel", "--layers-per-stack", "2", "--stacks", "1",
+                     "--residual-channels", "4", "--skip-channels", "6", "--steps", "2",
+                     "--batch-size", "2", "--window", "100", "--valid-windows", "2",
+                     "--hop-length", "64"]) == 0
+    meta = read_metadata(out / "model.safetensors")
+    assert json.loads(meta["train_settings"])["add_corpus"] == [str(tiny_corpus)]

@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--speakers", type=int, default=None, help="use only the first N voices")
+    p.add_argument("--engine", action="append", metavar="NAME",
+                   choices=("espeak-ng", "flite", "festival", "kokoro"),
+                   help="render only this engine's voices (repeatable; default: every engine)")
     p.add_argument("--list-voices", action="store_true", help="print usable voices and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--keep-existing", action="store_true",
@@ -31,8 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    voices = [v for v in corpus_voices() if not args.engine or v.engine in args.engine]
     if args.list_voices:
-        for v in corpus_voices():
+        for v in voices:
             split = "held-out" if v.name in HELD_OUT else "train"
             print(f"{v.name}\t{split}\t{v.engine}\t{v.voice}\t{' '.join(v.args)}")
         return 0
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         m = load_manifest(args.out)
     else:
         m = build_corpus(args.out, args.sentences_per_speaker, args.valid_fraction, args.seed,
-                         not args.quiet, args.jobs, num_speakers=args.speakers,
+                         not args.quiet, args.jobs, voices=voices, num_speakers=args.speakers,
                          keep_existing=args.keep_existing)
     print(f"{len(m['utterances'])} utterances, {len(m['speakers'])} training speakers, "
           f"{len(m.get('held_out_speakers', []))} held out, "

@@ -17,6 +17,9 @@ BOOL_HELP = {"fused": "the fused training step on a CPU (the same loss, about 1.
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True,
                    help="corpus folder (with manifest.json), or a training pack (.npz)")
+    p.add_argument("--add-corpus", action="append", default=[], metavar="PATH",
+                   help="more training audio (a corpus folder or pack, repeatable): its train "
+                        "split joins --corpus's; validation stays --corpus's; no --speakers")
     p.add_argument("--out", required=True, help="run folder: checkpoints and metrics.jsonl")
     p.add_argument("--resume", action="store_true", help="continue from the run folder")
     model = p.add_argument_group("model")
@@ -39,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     model.add_argument("--lpc-order", type=int, default=16, help="its order (default 16)")
     run = p.add_argument_group("training")
     for field in dataclasses.fields(TrainSettings):
-        if field.name in ("corpus", "out_dir"):
+        if field.name in ("corpus", "out_dir", "add_corpus"):
             continue
         flag = "--" + field.name.replace("_", "-")
         if isinstance(field.default, bool):
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     )
     settings = TrainSettings(corpus=args.corpus, out_dir=args.out, **{
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)
-        if f.name not in ("corpus", "out_dir")})
+        if f.name not in ("corpus", "out_dir", "add_corpus")},
+        add_corpus=tuple(args.add_corpus))
     if args.init_from:  # the model's shape comes from that checkpoint (wavenet_core.model.transfer)
         print(f"starting from {args.init_from}'s weights, "
               f"{'speaker-conditioned' if args.speakers else 'universal (no speaker input)'}")

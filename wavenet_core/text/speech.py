@@ -6,7 +6,8 @@ voice; the registry of voices is voices.py.
 
 espeak-ng voices come from the `espeakng-loader` wheel's library (`espeak_lib`) where it is
 installed, so a fresh `pip install` speaks with no system package; without it, from a system
-`espeak-ng` program. flite and festival voices need their system programs.
+`espeak-ng` program. flite and festival voices need their system programs; Kokoro's
+natural voices, its optional package (kokoro.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from wavenet_core.audio.wav import read_wav, resample
-from wavenet_core.text import espeak_lib
+from wavenet_core.text import espeak_lib, kokoro
 from wavenet_core.text.word_times import Word, fit_to_speech, from_events
 
 SAMPLE_RATE = 16000
@@ -39,7 +40,7 @@ class Voice:
     """One speaker: a synthesizer (`engine`), its voice id and extra arguments."""
 
     name: str
-    engine: str  # "espeak-ng" | "flite" | "festival"
+    engine: str  # "espeak-ng" | "flite" | "festival" | "kokoro"
     voice: str
     args: tuple[str, ...] = ()
 
@@ -99,6 +100,8 @@ def _espeak_language(base: str) -> bool:
 def program_available(voice: Voice) -> bool:
     """Whether this machine's synthesizer programs can render `voice` (a missing espeak
     variant would fall back silently to the default voice, so its file is checked)."""
+    if voice.engine == "kokoro":
+        return kokoro.available()
     if shutil.which(_BINARY[voice.engine]) is None:
         return False
     if voice.engine == "flite":
@@ -142,6 +145,13 @@ def speak(voice: Voice, text: str, workdir: str | Path | None = None,
     item, never a shell). With `max_seconds`, the bundled library stops rendering soon after
     that much audio (a caller checks the length; a system program renders it all).
     """
+    if voice.engine == "kokoro":
+        speed = dict(zip(voice.args[::2], voice.args[1::2])).get("speed", "1.0")
+        try:
+            audio = kokoro.render(voice.voice, text, float(speed), SAMPLE_RATE)
+        except (subprocess.SubprocessError, ValueError) as exc:
+            raise SpeechError(f"{voice.name}: {exc}") from None
+        return trim_and_normalise(audio)
     if program is False or (program is None and bundled(voice)):
         return _speak_library(voice, text, max_seconds)[0]
     fd, name = tempfile.mkstemp(suffix=".wav", dir=workdir)

