@@ -3,9 +3,10 @@ work a server did, as the ceiling the server is held to (benchmarks/load_ws.py,
 benchmarks/mel_stream.py).
 
 The backend is the one the server builds (`make_backend` with the checkpoint's recorded NLL
-costs, so "auto" picks the same precision; WAVENET_PRECISION, as the server reads it,
-overrides). A mel-conditioned model gets mel frames, as the server's runner sends them, and
-an excitation model coefficient rows.
+costs; WAVENET_PRECISION, as the server reads it, overrides). `auto` times the candidates
+here, not in the server, and may pick another: pass `precision`, the server's own (its
+/v1/models entry), to compare like with like. A mel-conditioned model gets mel frames, as
+the server's runner sends them, and an excitation model coefficient rows.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from pathlib import Path
 class EngineAlone:
     """backend.generate on n slots in this process."""
 
-    def __init__(self, checkpoint: Path, backend: str = "auto", device: str = "cpu"):
+    def __init__(self, checkpoint: Path, backend: str = "auto", device: str = "cpu",
+                 precision: str | None = None):
         from wavenet_core.generation.precision import recorded_costs
         from wavenet_core.generation.registry import make_backend
         from wavenet_core.model.checkpoint import load_checkpoint
 
         model = load_checkpoint(checkpoint)
         self.config = model.config
-        precision = os.environ.get("WAVENET_PRECISION", "auto")
+        precision = precision or os.environ.get("WAVENET_PRECISION", "auto")
         self.backend = make_backend(model, backend, device, precision,
                                     recorded_costs(checkpoint))
         if hasattr(self.backend, "warmup"):

@@ -13,16 +13,19 @@ last frame: minus the moment `end` was sent). Loopback, client and server on thi
 Targets: p50 <= 30 ms, p99 <= 100 ms at 16 streams. The server keeps up only where it makes
 N x 16,000 samples/s; each row also gives the server process's CPU seconds per second of
 audio made (all its threads: the kernel's and the rest), its event loop's alone, the
-clients' (this process), and the engine alone on the same work in this process right after
-(`benchmarks/engine_alone.py`: N slots, one hop per call, as a stream at real-time pace
-allows a step), with engine/server, the issue-32 ratio (target >= 0.97); and the server's
-steps per second, mean batch and mean chunk (from /metrics). `--compare` starts one server
-per source tree (a copy of another revision's tree) and takes the rounds in turn, so an
-A/B sees the same machine. Set WAVENET_PRECISION (e.g. int8a) so the server does not time
-every precision at load; the engine alone reads it too. Each
-stream's mel is the model's own features of a voiced test signal. Without --checkpoint the
-model is a random vocoder with the bundled one's layout (2 x 9 layers, 80 mels, hop 256)
-and --residual/--skip channels.
+clients' (this process), the CPU inside the server's kernel calls (every thread's, from
+/metrics: a compiled CPU backend's), and the engine alone on the same work in this process
+right after (`benchmarks/engine_alone.py`: N slots, one hop per call, as a stream at
+real-time pace allows a step) with its kernel calls' share, with engine/server, the
+issue-32 ratio (target >= 0.97); and the server's steps per second, mean batch and mean
+chunk (from /metrics). `--compare` starts one server per source tree (a copy of another
+revision's tree) and takes the rounds in turn, so an A/B sees the same machine. The
+engine alone runs each server's own precision (its /v1/models entry; the last column):
+`auto` times the candidates in each process and could pick differently. Set
+WAVENET_PRECISION (e.g. int8a) to skip that timing at load; the engine alone reads it too.
+Each stream's mel is the model's own features of a voiced test signal. Without
+--checkpoint the model is a random vocoder with the bundled one's layout (2 x 9 layers,
+80 mels, hop 256) and --residual/--skip channels.
 """
 
 from __future__ import annotations
@@ -148,25 +151,37 @@ async def run(url: str, mels: list, frame_s: float, hop: int) -> list[float]:
     return [x for r in results for x in r]
 
 
-def step_stats(url: str) -> tuple[float, float, float]:
+def step_stats(url: str) -> tuple[float, float, float, float]:
     """The server's engine so far: (steps, stream-steps (the steps' batch sizes summed),
-    samples made), from /metrics."""
+    samples made, CPU seconds inside the compiled kernel's calls), from /metrics."""
     import httpx
 
     text = httpx.get(url + "/metrics", timeout=10).text
-    prefix = 'wavenet_engine_step_seconds_count{model="'
-    models = [line[len(prefix):].split('"')[0] for line in text.splitlines()
-              if line.startswith(prefix)]
-    if not models:                 # no step yet
-        return 0.0, 0.0, 0.0
+    label = 'model="'                 # the model's name: any sample's model label
+    models = [line.split(label)[1].split('"')[0] for line in text.splitlines()
+              if label in line and not line.startswith("#")]
+    if not models:
+        return 0.0, 0.0, 0.0, 0.0
     model = {"model": models[0]}
-    steps = metric(text, "wavenet_engine_step_seconds_count", **model) or 0.0
-    occupancy = metric(text, "wavenet_batch_occupancy_sum", **model) or 0.0
-    samples = metric(text, "wavenet_samples_generated_total", **model) or 0.0
-    return steps, occupancy, samples
+    return tuple(metric(text, name, **model) or 0.0 for name in (
+        "wavenet_engine_step_seconds_count", "wavenet_batch_occupancy_sum",
+        "wavenet_samples_generated_total", "wavenet_kernel_cpu_seconds"))
 
 
-def one_round(name: str, srv: Server, engine: EngineAlone, config, n: int, args) -> None:
+def server_precision(url: str) -> str | None:
+    """The precision the server's model runs (its /v1/models entry; None if not given)."""
+    import httpx
+
+    models = httpx.get(url + "/v1/models", timeout=10).json()["data"]
+    return models[0].get("precision") if models else None
+
+
+def engine_precision(engine: EngineAlone) -> str:
+    return getattr(engine.backend, "precision", engine.backend.name)
+
+
+def one_round(name: str, srv: Server, engine: EngineAlone, config, n: int, args,
+              precision: str) -> None:
     """One level on one server, then the engine alone on the same work; prints a row."""
     mels = stream_mels(config, n, args.seconds)
     spy = profiler(srv.proc.pid, args.py_spy) if args.py_spy else None
@@ -181,20 +196,23 @@ def one_round(name: str, srv: Server, engine: EngineAlone, config, n: int, args)
     load = os.getloadavg()[0]
     audio_s = n * args.seconds
     total, loop = ((b - a) / audio_s for a, b in zip(cpu0, cpu1))
-    steps, occupancy, samples = (b - a for a, b in zip(stats0, stats1))
+    steps, occupancy, samples, kernel = (b - a for a, b in zip(stats0, stats1))
     batch = occupancy * args.slots / max(steps, 1)
     # the engine alone on the same samples: n slots, one hop per call (what a stream at
     # real-time pace allows a step), CPU seconds of this process per second of audio
+    alone0 = getattr(engine.backend, "kernel_cpu_s", 0.0)
     _, engine_cpu = engine.run(n, round(args.seconds * config.sample_rate),
                                config.mel.hop_length)
+    alone = getattr(engine.backend, "kernel_cpu_s", 0.0) - alone0
     ms = [1000 * x for x in lat]
     p50, p99 = percentile(ms, 50), percentile(ms, 99)
     ok = "met" if p50 <= 30 and p99 <= 100 else "MISSED"
     print(f"{name:>6} {n:>7} {len(ms):>6} {p50:>7.1f} {percentile(ms, 90):>7.1f} "
           f"{p99:>7.1f} {max(ms):>8.1f} {ok:>6} {total:>7.4f} {loop:>7.4f} "
-          f"{client / audio_s:>7.4f} {engine_cpu / audio_s:>7.4f} "
+          f"{client / audio_s:>7.4f} {kernel / audio_s:>7.4f} {engine_cpu / audio_s:>7.4f} "
+          f"{alone / audio_s:>7.4f} "
           f"{engine_cpu / audio_s / total:>6.3f} {steps / wall:>6.1f} {batch:>5.1f} "
-          f"{samples / max(occupancy * args.slots, 1):>6.0f} {wall:>5.1f} {load:>5.2f}",
+          f"{samples / max(occupancy * args.slots, 1):>6.0f} {wall:>5.1f} {load:>5.2f} {precision}",
           flush=True)
 
 
@@ -231,24 +249,31 @@ def main() -> int:
                                        Path(tmp) / f"server-{name}.log", root=Path(tree))
             for srv in servers.values():
                 srv.wait_ready(timeout=600)
-            engine = EngineAlone(ckpt, args.backend, "cpu")
+            # the engine alone at each server's own precision (`auto` may pick another in
+            # each process; a server that does not say gets this process's pick)
+            precisions = {name: server_precision(srv.url) for name, srv in servers.items()}
+            engines = {p: EngineAlone(ckpt, args.backend, "cpu", p)
+                       for p in dict.fromkeys(precisions.values())}
             config = load_checkpoint(ckpt).config
-            print(f"{cpu_model()}; model {ckpt.name}, backend {args.backend} "
-                  f"({engine.backend.precision if hasattr(engine.backend, 'precision') else ''}"
-                  f"); one frame every {args.frame_ms:g} ms, {args.seconds:g} s per stream; "
-                  f"servers: {', '.join(f'{k}={v}' for k, v in trees.items())}")
+            named = ", ".join(f"{k}={v} ({precisions[k] or '?'})" for k, v in trees.items())
+            alone = ", ".join(engine_precision(e) for e in engines.values())
+            print(f"{cpu_model()}; model {ckpt.name}, backend {args.backend}; one frame every "
+                  f"{args.frame_ms:g} ms, {args.seconds:g} s per stream; servers: {named}; "
+                  f"engine alone: {alone}")
             print("latency in ms (target p50<=30 p99<=100); CPU seconds per second of audio: "
                   "server (all threads), its event loop, the clients (this process), the "
-                  "engine alone on the same work; ratio engine/server; steps/s, mean batch "
-                  "and chunk; wall s; load average")
+                  "server's kernel calls (every thread's), the engine alone on the same "
+                  "work and its kernel calls; ratio engine/server; steps/s, mean batch "
+                  "and chunk; wall s; load average; the engine alone's precision")
             print(f"{'server':>6} {'streams':>7} {'frames':>6} {'p50':>7} {'p90':>7} "
                   f"{'p99':>7} {'max':>8} {'target':>6} {'server':>7} {'loop':>7} "
-                  f"{'clients':>7} {'engine':>7} {'ratio':>6} {'step/s':>6} {'batch':>5} "
-                  f"{'chunk':>6} {'wall':>5} {'load':>5}")
+                  f"{'clients':>7} {'kernel':>7} {'engine':>7} {'kernel':>7} {'ratio':>6} "
+                  f"{'step/s':>6} {'batch':>5} {'chunk':>6} {'wall':>5} {'load':>5} prec")
             for n in args.concurrency:
                 for _ in range(args.rounds):
                     for name, srv in servers.items():
-                        one_round(name, srv, engine, config, n, args)
+                        engine = engines[precisions[name]]
+                        one_round(name, srv, engine, config, n, args, engine_precision(engine))
         finally:
             for srv in servers.values():
                 srv.stop()

@@ -34,6 +34,11 @@ class Metrics:
         self.rtf = Histogram("wavenet_real_time_factor",
                              "Wall time over audio duration per finished request (<1: faster "
                              "than real time)", ["model"], buckets=RTF_BUCKETS, registry=r)
+        # set_function'd by the engine to its backend's `kernel_cpu_s` (the compiled CPU
+        # backend's): the server's CPU less this is what it spends around the kernel
+        self.kernel_cpu = Gauge("wavenet_kernel_cpu_seconds", "CPU seconds inside the "
+                                "compiled kernel's calls so far, every thread's", ["model"],
+                                registry=r)
         self.models = Gauge("wavenet_models", "Models by load status", ["status"], registry=r)
         # set_function'd by the app to server.wire.encoding.AudioOutput.live
         self.encoders = Gauge("wavenet_audio_encoders", "Open audio outputs (encoder and "

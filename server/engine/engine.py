@@ -178,6 +178,9 @@ class Engine:
         self._idle.set()
         self._live_gauge, self._waiting_gauge = (metrics.live.labels(name),
                                                  metrics.waiting.labels(name))
+        backend = getattr(runner, "backend", None)
+        if hasattr(backend, "kernel_cpu_s"):           # the compiled CPU backend's clock
+            metrics.kernel_cpu.labels(name).set_function(lambda: backend.kernel_cpu_s)
 
     # -- front door ----------------------------------------------------------------------
     def submit(self, job: Job, request_id: str | None = None, client: str = ""

@@ -48,6 +48,7 @@ class ModelEntry:
     engine: Engine | None = None
     backend: str | None = None
     device: str | None = None
+    precision: str | None = None
 
     def info(self) -> ModelInfo:
         cfg = self.config
@@ -62,6 +63,7 @@ class ModelEntry:
             out.speakers = self.speakers
             out.voices = text_voices() if cfg.mel_channels else []
             out.backend, out.device = self.backend, self.device
+            out.precision = self.precision
             out.max_streams = self.engine.runner.num_slots if self.engine else None
         return out
 
@@ -136,6 +138,7 @@ class Service:
                                                                s.device, s.precision)
             entry.config, entry.speakers = model.config, speakers
             entry.backend, entry.device = backend.name, str(backend.device)
+            entry.precision = getattr(backend, "precision", None)
             runner = Runner(entry.name, backend, model.config, s.max_streams, model.cond_net)
             scheduler = Scheduler(
                 s.max_streams, s.max_waiting, chunk_size=s.chunk_size,

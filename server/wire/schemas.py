@@ -117,6 +117,8 @@ class ModelInfo(BaseModel):
                               description="synthesizer voices for the `text` field")
     backend: str | None = None
     device: str | None = None
+    precision: str | None = Field(None, description="the compiled CPU backend's weight "
+                                  "format (what `auto` resolved to); null on other backends")
     max_streams: int | None = None
     aliases: list[str] = Field(default_factory=list,
                                description="other names /v1/audio/speech accepts for it")

@@ -9,7 +9,7 @@ import wave
 
 import httpx
 
-from tests.helpers.server import SPEAKERS, metric
+from tests.helpers.server import BACKEND, SPEAKERS, metric
 
 
 def test_health_ready_and_models(client):
@@ -22,6 +22,8 @@ def test_health_ready_and_models(client):
     assert models["plain"]["receptive_field"] == 31 and models["plain"]["sample_rate"] == 16000
     assert models["spk"]["speakers"] == SPEAKERS and models["spk"]["num_speakers"] == 3
     assert models["mel"]["conditioning"] == ["mel"] and models["mel"]["mel_channels"] == 20
+    # what `auto` resolved to: fp32 for a checkpoint without recorded NLL costs
+    assert models["plain"]["precision"] == ("fp32" if BACKEND == "cpu" else None)
     assert models["broken"]["status"] == "failed"
     assert "broken.safetensors" in models["broken"]["error"]   # names the file, not the path
     assert "/" not in models["broken"]["error"].split(":")[0]
@@ -86,3 +88,5 @@ def test_metrics_count_requests_and_audio(client):
     assert metric(text, "wavenet_real_time_factor_count", model="plain") >= 1
     assert metric(text, "wavenet_batch_occupancy_count", model="plain") >= 1
     assert metric(text, "wavenet_waiting_streams", model="plain") == 0
+    if BACKEND == "cpu":          # the compiled kernel's own CPU, every thread's
+        assert metric(text, "wavenet_kernel_cpu_seconds", model="plain") > 0

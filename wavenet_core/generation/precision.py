@@ -4,8 +4,9 @@ Reduced precision costs accuracy, measured as the held-out NLL increase in bits/
 (`wavenet precision-cost`, recorded in the checkpoint's `precision_nll_cost` metadata and
 in models/MODEL_CARD.md). `auto` on the CPU picks, among the precisions this CPU supports
 natively (bf16: AVX512-BF16 or AMX-BF16; int8: AVX-512 VNNI, AVX-VNNI or AMX-INT8) whose
-recorded cost is within NLL_BUDGET_BITS, the fastest, measured on this machine at batch 1;
-fp32 is always a candidate, and a checkpoint with no recorded cost runs fp32.
+recorded cost is within NLL_BUDGET_BITS, the cheapest, measured on this machine at batch 1
+(the kernel's own CPU clock, candidates in turn: `fastest`); fp32 is always a candidate,
+and a checkpoint with no recorded cost runs fp32.
 (The kernel's bf16 and int8 paths themselves need only AVX2 or AVX-512F: they widen the
 weights to float32 and keep float32 activations. bf16a and int8a round the activations
 too and multiply with AVX512-BF16's `vdpbf16ps` and VNNI's `vpdpbusd`; elsewhere a
@@ -69,21 +70,35 @@ def cpu_candidates(costs: dict[str, float], flags: frozenset[str] | None = None)
             if p == "fp32" or costs.get(p, float("inf")) <= NLL_BUDGET_BITS]
 
 
-def fastest(backends: list, steps: int = 512):
-    """The backend that generates `steps` samples for one stream soonest (best of 3)."""
-    best, best_time = None, float("inf")
+def fastest(backends: list, steps: int = 512, rounds: int = 3):
+    """The backend that makes `steps` samples for one stream at the least cost: each
+    candidate timed once per round, in turn (a busy moment of the machine hits them
+    alike), best of the rounds. The cost is the backend's own CPU clock where it keeps one
+    (`kernel_cpu_s`: every thread's CPU inside its kernel calls, which another process
+    taking the core does not inflate), else the wall clock. Timed by the wall clock alone
+    on shared cores, a preempted fast candidate lost to one 2.3x slower at batch 16
+    (docs/performance.md, "Which precision a server runs")."""
+    runs = []
     for backend in backends:
         backend.warmup()
         state = backend.new_state(1)
         backend.open_slot(state, 0, seed=0)
         m = getattr(backend, "mel_channels", 0)
         local = np.zeros((1, steps, m), np.float32) if m else None
-        rows = timing_rows(backend.config, 1, steps)
-        seconds = []
-        for _ in range(3):
-            start = time.perf_counter()
-            backend.generate(state, [0], steps, local, **rows)
-            seconds.append(time.perf_counter() - start)
-        if min(seconds) < best_time:
-            best, best_time = backend, min(seconds)
-    return best
+        runs.append((backend, state, local, timing_rows(backend.config, 1, steps)))
+    best = [float("inf")] * len(backends)
+    for _ in range(rounds):
+        for i, run in enumerate(runs):
+            best[i] = min(best[i], _cost(*run, steps))
+    return backends[best.index(min(best))]
+
+
+def _cost(backend, state, local, rows: dict, steps: int) -> float:
+    """Seconds one timed call cost: the backend's kernel CPU clock if it has one, else the
+    wall clock."""
+    def clock() -> float:
+        return backend.kernel_cpu_s if hasattr(backend, "kernel_cpu_s") else time.perf_counter()
+
+    start = clock()
+    backend.generate(state, [0], steps, local, **rows)
+    return clock() - start

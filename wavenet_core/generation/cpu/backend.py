@@ -106,6 +106,9 @@ class CpuBackend(StateSlots):
         self._pool_lock = threading.Lock()
         self.split = split
         self._split_choices = SplitChoices()
+        # CPU seconds spent inside the kernel's calls, every thread's (thread CPU clocks):
+        # what a server's own CPU is compared against (docs/performance.md)
+        self.kernel_cpu_s = 0.0
         solo = self._shards[1][0]
         # the whole model overflows one core's L2: in group mode every thread would stream
         # all of it from L3 or memory for each step; split, each core reads its share once
@@ -355,12 +358,21 @@ class CpuBackend(StateSlots):
             solo = self._shards[1][0]
             jobs = [(solo, call(lo, hi), self._teams(1, hi - lo)[0]) for lo, hi in groups]
         began = time.perf_counter()
-        futures = [self._executor().submit(run_rows, self.dims, *job) for job in jobs[1:]]
+        futures = [self._executor().submit(_timed_rows, self.dims, *job) for job in jobs[1:]]
+        cpu = 0.0
         try:
-            run_rows(self.dims, *jobs[0])          # the first job runs on the calling thread
+            cpu = _timed_rows(self.dims, *jobs[0])   # the first job runs on the calling thread
         finally:
             for future in futures:
-                future.result()
+                cpu += future.result()
+            self.kernel_cpu_s += cpu
         if measured:
             choice.observe(parts, n * num_steps / (time.perf_counter() - began))
         return codes
+
+
+def _timed_rows(dims: Dims, shard: Shard, call: Call, team: Team) -> float:
+    """`run_rows` on this thread -> the thread's CPU seconds inside it."""
+    t0 = time.thread_time()
+    run_rows(dims, shard, call, team)
+    return time.thread_time() - t0
