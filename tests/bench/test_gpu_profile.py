@@ -11,7 +11,7 @@ import importlib.util
 import pytest
 
 from wavenet_core.bench import gpu_model, sass
-from wavenet_core.generation.triton.backend import fused_gate, kernel_shape, layer_stages
+from wavenet_core.generation.triton.shape import fused_gate, kernel_shape, layer_stages
 from wavenet_core.model.config import CONFIG_A, CONFIG_B
 
 LISTING = """
@@ -128,15 +128,9 @@ def _walked_macs(p: dict) -> float:
     return p["per_layer"]["ffma"] + p["per_layer"]["mma_macs"] / p["dot_passes"]
 
 
-A_FP32_SPILLS = pytest.mark.xfail(
-    strict=True, reason="config A fp32 spills 8 bytes per thread, outside the sample loop "
-    "(the [16, 512] skip dot's FMA operands; docs/triton-kernel.md, 'Speed, estimated')")
-
-
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
 @pytest.mark.parametrize("config,precision", [
-    ("A", "fp16"), ("B", "fp16"),
-    pytest.param("A", "fp32", marks=A_FP32_SPILLS), ("B", "fp32")])
+    ("A", "fp16"), ("B", "fp16"), ("A", "fp32"), ("B", "fp32")])
 def test_the_kernels_sm90_build_fits_without_spills(config, precision, capsys):
     found = _profiles()
     if isinstance(found[0], str):
@@ -174,7 +168,7 @@ def test_the_kernels_sm90_build_fits_without_spills(config, precision, capsys):
     for device in gpu_model.DEVICES.values():
         e = gpu_model.estimate(p, device)
         assert 0 < e["one_stream_samples_per_s"][0] <= e["one_stream_samples_per_s"][1]
-    # the pipelined layer loop (backend.layer_stages) copies the next layer's operands
+    # the pipelined layer loop (shape.layer_stages) copies the next layer's operands
     # to shared memory asynchronously while a layer computes
     assert p["layer_stages"] == layer_stages(config, precision, p["num_warps"])
     if p["layer_stages"] > 1:

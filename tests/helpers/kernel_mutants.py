@@ -4,7 +4,7 @@ Each mutant is the kernel's own source with one bug written in (a text replaceme
 must match exactly once, so a change to the kernel that moves the code fails loudly here
 rather than leaving a mutant identical to the kernel):
 - "ring offset": every ring read and write one column off (invisible from zeroed rings;
-  every ring-column path: the wide models' too);
+  the one ring head of every model, the wide ones' too);
 - "tap order": the oldest tap and x(t) swapped at the filter/gate dots (in both the
   one-block kernel and the channel-block loop, which fp32 config B runs);
 - "bias": the filter half of the per-slot gate bias dropped.
@@ -18,11 +18,8 @@ import tempfile
 from pathlib import Path
 
 MUTANTS = {
-    "ring offset": [("head = (pos % RING_LCM).to(tl.int32)",
-                     "head = ((pos + 1) % RING_LCM).to(tl.int32)"),
-                    ("head = ((counter0 + k) & (RING_LCM - 1)).to(tl.int32)",
-                     "head = ((counter0 + k + 1) & (RING_LCM - 1)).to(tl.int32)"),
-                    ("head = (head0 + k) % RING_LCM", "head = (head0 + k + 1) % RING_LCM")],
+    "ring offset": [("head = (pos_k % RING_LCM).to(tl.int32)",
+                     "head = ((pos_k + 1) % RING_LCM).to(tl.int32)")],
     "tap order": [("past = previous.to(wdt)", "past = x.to(wdt)"),
                   ("now = x.to(wdt)", "now = previous.to(wdt)"),
                   ("tap_at = tl.where(j < KS - 1,", "tap_at = tl.where(j > 0,")],

@@ -90,11 +90,11 @@ def loop_trips(code, layers, sample, shape, kernel_size: int, threads: int,
                copy_trips: int = 0, block: int = 16, tensor_cores: bool = False,
                passes: int = 1) -> dict:
     """Trip counts of the loops inside the layer and sample loops, from the kernel's
-    shape (backend.kernel_shape): in a layer, the gate's loop over (channel block, tap)
+    shape (shape.kernel_shape): in a layer, the gate's loop over (channel block, tap)
     pairs where CB < CP and the residual/skip loop over z blocks where GB < GP; in a
     sample, the head's loop over TN-wide tiles where TN < SP, and the loop over HB-wide
     skip blocks where HB < SP (inside the head's loop, if that is one); and, where the
-    layer loop is pipelined (backend.layer_stages), the loop after it that writes the
+    layer loop is pipelined (shape.layer_stages), the loop after it that writes the
     staged x(t) of 4 layers at a time into the rings: `copy_trips` (ceil(layers / 4)),
     the sample loop's one loop without multiply-adds. Each loop in the
     SASS is told by the multiply-adds of its own body (`passes`: tensor-core products
@@ -150,11 +150,8 @@ def profile(config_name: str, precision: str, arch: int = 90,
     import tempfile
 
     from wavenet_core.generation.triton.aot import compile_kernel
-    from wavenet_core.generation.triton.backend import (
-        DOT_PRECISION,
-        kernel_shape,
-        layer_stages,
-    )
+    from wavenet_core.generation.triton.backend import DOT_PRECISION
+    from wavenet_core.generation.triton.shape import kernel_shape, layer_stages
     from wavenet_core.model.config import CONFIG_A, CONFIG_B
 
     config = {"A": CONFIG_A, "B": CONFIG_B}[config_name]

@@ -32,8 +32,9 @@ from tests.helpers.tiny_models import random_model  # noqa: E402
 from wavenet_core.generation import TorchBackend  # noqa: E402
 from wavenet_core.generation.packing import pack_weights  # noqa: E402
 from wavenet_core.generation.triton import backend as triton_backend  # noqa: E402
-from wavenet_core.generation.triton.backend import TritonBackend, ring_period  # noqa: E402
+from wavenet_core.generation.triton.backend import TritonBackend  # noqa: E402
 from wavenet_core.generation.triton.packed_forward import packed_forward  # noqa: E402
+from wavenet_core.generation.triton.shape import ring_period  # noqa: E402
 from wavenet_core.model.config import CONFIG_B  # noqa: E402
 
 # name -> (config, history lengths of the two slots, teacher-forced steps): positions not
@@ -112,7 +113,7 @@ def test_primed_rings_with_the_ring_write_inside_the_layer_loop(monkeypatch):
 
 def test_fused_gate_sums_as_two_dots_per_tap(monkeypatch):
     """fp16 one-block kernels add filter and gate in one dot per tap into an accumulator
-    interleaving both (backend.fused_gate), each column summed as two dots per tap sum
+    interleaving both (shape.fused_gate), each column summed as two dots per tap sum
     it: in the interpreter bitwise the two-dot kernel's logits (kernel 4: younger taps
     too). Filter and gate swapped at the split fails it; the bias added after the taps
     instead of before passed it too (rounding order rarely shows at this size). On a GPU

@@ -21,7 +21,8 @@ from tests.generation.triton.test_triton_backend import DEVICE  # noqa: E402
 from tests.helpers.models import random_model, shaping_configs  # noqa: E402
 from wavenet_core.generation import TorchBackend  # noqa: E402
 from wavenet_core.generation.shaping import plain_rows  # noqa: E402
-from wavenet_core.generation.triton.backend import TritonBackend, require_fit  # noqa: E402
+from wavenet_core.generation.triton.backend import TritonBackend  # noqa: E402
+from wavenet_core.generation.triton.shape import require_fit  # noqa: E402
 
 
 @settings(max_examples=3, deadline=None)

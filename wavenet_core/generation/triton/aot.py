@@ -67,17 +67,18 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     from triton.compiler import ASTSource
 
     from wavenet_core.generation.sampling import draws_per_sample
-    from wavenet_core.generation.triton.backend import (
-        DOT_PRECISION,
+    from wavenet_core.generation.triton.backend import DOT_PRECISION
+    from wavenet_core.generation.triton.kernel import wavenet_chunk
+    from wavenet_core.generation.triton.shape import (
         NUM_WARPS,
         block_stages,
+        draw_loads,
         fused_gate,
         is_wide,
         kernel_shape,
         layer_stages,
         ring_period,
     )
-    from wavenet_core.generation.triton.kernel import wavenet_chunk
 
     w = "*fp16" if precision == "fp16" else "*fp32"
     kinds = {"pos_ptr": "*i64", "next_ptr": "*i64", "seed_ptr": "*i64", "slots_ptr": "*i64",
@@ -106,7 +107,8 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
                      STAGES=block_stages(config),
                      WIDE=is_wide(config),
                      LAYER_STAGES=layer_stages(config, precision, warps, block),
-                     FUSED=fused_gate(config, precision))
+                     FUSED=fused_gate(config, precision), ASM=True,
+                     DRAW_LOADS=draw_loads(config, precision, warps, block))
     fn = triton.jit(wavenet_chunk)
     signature, attrs = {}, {}
     for index, name in enumerate(fn.arg_names):

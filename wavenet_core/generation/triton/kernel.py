@@ -24,8 +24,8 @@ probabilities below floor x their total before the draw.
 The version-2 options (docs/architecture.md section 7) are constexpr switches, so the
 seed's design (k = 2, no biases, scale 1, softmax) compiles to no work for options it lacks.
 
-Channel blocks (backend.kernel_shape): fp32 always, and a model wider than one weight
-tile per dot allows (the backend's TILE_BYTES, e.g. r9y9's 512-channel LJSpeech preset),
+Channel blocks (shape.kernel_shape): fp32 always, and a model wider than one weight
+tile per dot allows (shape.TILE_BYTES, e.g. r9y9's 512-channel LJSpeech preset),
 run the dots over channel blocks: the gate's over CB input channels at a time, the
 residual and skip dots over GB z channels, the head's first dot over HB skip channels
 (constexprs; CB = CP, GB = GP, HB = SP is the one-block kernel, unchanged). Registers
@@ -33,19 +33,24 @@ cannot be sliced, so the blocked dots read their operands from memory: the past 
 the ring (x(t) is written over the oldest one after the gate), x(t), z and relu(skip) from
 the program's rows of three scratch buffers (xs, zs, ss; xs also holds the pipelined layer
 loop's stage rows, one per layer). Each block loop is a
-`tl.range(..., num_stages=STAGES)` (backend.block_stages: 3, 2 for wide models): the
+`tl.range(..., num_stages=STAGES)` (shape.block_stages: 3, 2 for wide models): the
 compiler copies the next blocks' operands to shared memory (async copies) while this
-one's dot runs. WIDE (models wider than backend.WIDE residual channels): x and the skip
+one's dot runs. WIDE (models wider than shape.WIDE residual channels): x and the skip
 sum live in the scratch rows (xs, ss) between the block loops instead of registers, and
 the mel projection is added after the gate dots, so that none of them is held through a
 block loop (issue 30: what spilled at r9y9's width, docs/triton-kernel.md "Wide models").
+WIDE also holds no per-row value through the sample loop: each sample reloads its slots
+and positions, each layer its phase after the gate dots, the draw its seed and temperature
+(DRAW_LOADS, also config A fp32), and x(t) goes into the ring 16 channels at a time (in a
+[16, C] tile a thread holds 8 rows, whose 64-bit ring addresses spilled). Compiled (ASM),
+the head and the draw index their rows from `rows + zero`, zero an opaque 0 (inline PTX:
+LLVM cannot hoist what depends on it, ptxas folds it), so their addresses are computed
+after the layer loop instead of before the sample loop and held through it.
 
 Ring columns: the host passes RING_LCM, the least common multiple of the ring lengths
-(0 when it exceeds 2**30); the kernel takes head = pos % RING_LCM once per sample (WIDE:
-from a 32-bit copy of pos, plus k), then each layer's
-column head % span in int32 (head & (span - 1) when RING_LCM is a power of two), the
-younger taps' columns wrapping once at most. WIDE: the sample loop carries no int64 row
-values (pos is reloaded at the end, the RNG's counter is pos's low 32 bits plus k).
+(0 when it exceeds 2**30); the kernel takes head = pos % RING_LCM once per sample, then
+each layer's column head % span in int32 (head & (span - 1) when RING_LCM is a power of
+two), the younger taps' columns wrapping once at most.
 
 Every weight is stored transposed ([in, out]), padded to powers of two >= 16 (tl.dot's
 minimum), in float32 (dots with input_precision="ieee", no TF32) or float16 (activations
@@ -80,7 +85,8 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                   OP: tl.constexpr, LOG_OP: tl.constexpr, TP: tl.constexpr,
                   SHAPED: tl.constexpr, CB: tl.constexpr, GB: tl.constexpr,
                   HB: tl.constexpr, RING_LCM: tl.constexpr, STAGES: tl.constexpr,
-                  WIDE: tl.constexpr, LAYER_STAGES: tl.constexpr, FUSED: tl.constexpr):
+                  WIDE: tl.constexpr, LAYER_STAGES: tl.constexpr, FUSED: tl.constexpr,
+                  ASM: tl.constexpr, DRAW_LOADS: tl.constexpr):
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     if WIDE:    # the scratch rows addressed from the program's base (fewer row addresses)
         own = tl.arange(0, BB)
@@ -97,11 +103,6 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
     ring_mask = live[:, None] & (cc < C)[None, :]
     slot = tl.load(slots_ptr + rows, mask=live, other=0)
     pos = tl.load(pos_ptr + slot, mask=live, other=0)
-    if WIDE:    # the sample loop holds no int64 rows (they spilled at r9y9's width): the
-        # RNG's counter is pos's low 32 bits, and so is pos % RING_LCM for a power of two
-        counter0 = pos.to(tl.uint32)
-        if RING_LCM > 0 and (RING_LCM & (RING_LCM - 1)) != 0:
-            head0 = (pos % RING_LCM).to(tl.int32)
     if VALUES:
         value = tl.load(next_ptr + slot, mask=live, other=0.0)
     else:
@@ -113,17 +114,18 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
         hist_at = hist_ptr + slot[:, None] * ORDER + oc[None, :]
         thresholds = tl.load(thr_ptr + tl.arange(0, TP))     # padded with +inf
         pw = tl.load(pw_ptr + cc)
-    seed = tl.load(seed_ptr + slot, mask=live, other=0).to(tl.uint32)
-    temp = tl.load(temp_ptr + slot, mask=live, other=0.0)
-    sampled = temp > 0.0
-    safe_temp = tl.where(sampled, temp, 1.0)
+    if not DRAW_LOADS:
+        seed = tl.load(seed_ptr + slot, mask=live, other=0).to(tl.uint32)
+        temp = tl.load(temp_ptr + slot, mask=live, other=0.0)
+        sampled = temp > 0.0
+        safe_temp = tl.where(sampled, temp, 1.0)
     wdt = wf_ptr.dtype.element_ty
     to_gate = cc[:, None] * GP + gc[None, :]              # a [CP, GP] matrix
     to_both = cc[:, None] * (2 * GP) + tl.arange(0, 2 * GP)[None, :]    # [CP, 2 GP]
     to_res = gc[:, None] * CP + cc[None, :]               # a [GP, CP] matrix
     to_skip = gc[:, None] * SP + sc[None, :]              # a [GP, SP] matrix
     tn = tl.arange(0, TN)
-    if LOCAL:
+    if LOCAL and not WIDE:
         phase = tl.load(phase_ptr + rows, mask=live, other=0).to(tl.int32)   # < hop
     for k in range(num_steps):
         if SCALAR:
@@ -160,29 +162,25 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
         if WIDE:        # the skip sum in the scratch (ss), not held through the layers
             tl.debug_barrier()          # every thread has read the last sample's
             tl.store(ss_ptr + own[:, None] * SP + sc[None, :], skip)
-        if RING_LCM > 0:        # every ring length divides RING_LCM: int32 ring columns
-            if not WIDE:
-                head = (pos % RING_LCM).to(tl.int32)
-            elif (RING_LCM & (RING_LCM - 1)) == 0:
-                head = ((counter0 + k) & (RING_LCM - 1)).to(tl.int32)
-            else:
-                head = (head0 + k) % RING_LCM
-        elif WIDE:
-            head = pos + k
+        if WIDE:    # reloaded each sample: per-row values held through the loop spilled
+            slot_k = tl.load(slots_ptr + rows, mask=live, other=0)
+            pos_k = tl.load(pos_ptr + slot_k, mask=live, other=0) + k
         else:
-            head = pos
-        if LOCAL:
-            u = phase + k
-            frame = u // hop
-            weight = ((u - frame * hop).to(tl.float32) / hop)[:, None]
-            frame_row = (rows * num_frames + frame) * num_layers
+            slot_k = slot
+            pos_k = pos
+            if LOCAL:
+                u = phase + k
+        if RING_LCM > 0:        # every ring length divides RING_LCM: int32 ring columns
+            head = (pos_k % RING_LCM).to(tl.int32)
+        else:
+            head = pos_k
         for layer in tl.range(0, num_layers, num_stages=LAYER_STAGES):
             # taps oldest first: x(t - j d) for j = KS-1 .. 1 sits at column
             # (pos + (KS-1-j) d) % span of the layer's ring, the oldest where x(t) goes;
             # pos % span = head % span, and the younger ones wrap once at most
             dilation = tl.load(dil_ptr + layer)
             span = (KS - 1) * dilation
-            base = slot * ring_len + tl.load(off_ptr + layer)
+            base = slot_k * ring_len + tl.load(off_ptr + layer)
             if RING_LCM > 0 and (RING_LCM & (RING_LCM - 1)) == 0:   # so is span: a mask
                 col = head & (span - 1)
             else:
@@ -258,12 +256,22 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                     hg = hg + tl.dot(tap.to(wdt), tl.load(wg_ptr + w_blk),
                                      input_precision=PRECISION)
                 tl.debug_barrier()
-                if WIDE:        # x(t) from the scratch: x is not held through the loop
-                    tl.store(at, tl.load(xs_ptr + own[:, None] * CP + cc[None, :]),
-                             mask=ring_mask)
+                if WIDE:    # x(t) from the scratch, 16 channels at a time (a [16, C] tile's
+                    # layout gives a thread 8 rows: their ring addresses spilled)
+                    cw = tl.arange(0, 16)
+                    for c0 in range(0, CP, 16):
+                        in_block = live[:, None] & ((c0 + cw) < C)[None, :]
+                        tl.store(ring_ptr + (base + col)[:, None] * C + (c0 + cw)[None, :],
+                                 tl.load(xs_ptr + own[:, None] * CP + (c0 + cw)[None, :]),
+                                 mask=in_block)
                 else:
                     tl.store(at, x, mask=ring_mask)
             if LOCAL:     # after the dots: loaded beside the block loops, these spilled
+                if WIDE:    # the phase reloaded: not held through the block loops
+                    u = tl.load(phase_ptr + rows, mask=live, other=0).to(tl.int32) + k
+                frame = u // hop
+                weight = ((u - frame * hop).to(tl.float32) / hop)[:, None]
+                frame_row = (rows * num_frames + frame) * num_layers
                 p_at = proj_ptr + (frame_row + layer)[:, None] * (2 * GP) + gc[None, :]
                 p_next = p_at + num_layers * 2 * GP
                 pm = live[:, None]
@@ -307,27 +315,41 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 tl.store(ss_at, tl.load(ss_at) + o_skip)
             else:
                 skip = skip + o_skip
+        # the head and the draw index rows and skip channels from copies made here: WIDE
+        # and compiled (ASM), plus an opaque 0 (inline PTX, which LLVM cannot see through
+        # and ptxas folds), so that their addresses are computed here, not hoisted before
+        # the sample loop and held through the layer loop, where they spilled (the
+        # interpreter runs no inline PTX; elsewhere zero is 0 and the copies fold away)
+        if WIDE and ASM:
+            zero = tl.inline_asm_elementwise("mov.u32 $0, 0;", "=r,r", [k], dtype=tl.int32,
+                                             is_pure=False, pack=1)
+        else:
+            zero = 0
+        rows_k = rows + zero
+        own_k = own + zero
+        sc_k = sc + zero
+        live_k = rows_k < n
         # head, in column tiles of TN hidden units (a whole [S, S] operand may not fit
         # in shared memory): logits = bl + sum_j relu(relu(skip) wh[:, j] + bh[j]) wl[j]
         if WIDE:
             tl.debug_barrier()
-            skip = tl.load(ss_ptr + own[:, None] * SP + sc[None, :])
+            skip = tl.load(ss_ptr + own_k[:, None] * SP + sc_k[None, :])
         skip = tl.maximum(skip, 0.0)
         if HB < SP:     # the head's first dots over HB skip channels, relu(skip) from memory
             tl.debug_barrier()          # every thread has read the last sample's
-            tl.store(ss_ptr + own[:, None] * SP + sc[None, :], skip)
+            tl.store(ss_ptr + own_k[:, None] * SP + sc_k[None, :], skip)
             tl.debug_barrier()
         skip = skip.to(wdt)
         logits = tl.zeros([BB, QP], dtype=tl.float32) + tl.load(bl_ptr + qc)[None, :]
         for j in range(0, SP, TN):
             if HB == SP:
-                hidden = tl.dot(skip, tl.load(wh_ptr + sc[:, None] * SP + (j + tn)[None, :]),
+                hidden = tl.dot(skip, tl.load(wh_ptr + sc_k[:, None] * SP + (j + tn)[None, :]),
                                 input_precision=PRECISION)
             else:
                 hb = tl.arange(0, HB)
                 hidden = tl.zeros([BB, TN], dtype=tl.float32)
                 for s0 in tl.range(0, SP, HB, num_stages=STAGES):
-                    sb = tl.load(ss_ptr + own[:, None] * SP + (s0 + hb)[None, :]).to(wdt)
+                    sb = tl.load(ss_ptr + own_k[:, None] * SP + (s0 + hb)[None, :]).to(wdt)
                     hidden += tl.dot(sb, tl.load(wh_ptr + (s0 + hb)[:, None] * SP
                                                  + (j + tn)[None, :]),
                                      input_precision=PRECISION)
@@ -336,9 +358,14 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             logits += tl.dot(hidden, tl.load(wl_ptr + (j + tn)[:, None] * QP + qc[None, :]),
                              input_precision=PRECISION)
         if TEACHER:
-            out = logits_ptr + (rows * num_steps + k)[:, None] * Q + qc[None, :]
-            tl.store(out, logits, mask=live[:, None] & (qc < Q)[None, :])
+            out = logits_ptr + (rows_k * num_steps + k)[:, None] * Q + qc[None, :]
+            tl.store(out, logits, mask=live_k[:, None] & (qc < Q)[None, :])
         else:
+            if DRAW_LOADS:  # loaded per sample: held through the layer loop, they spilled
+                seed = tl.load(seed_ptr + slot_k, mask=live_k, other=0).to(tl.uint32)
+                temp = tl.load(temp_ptr + slot_k, mask=live_k, other=0.0)
+                sampled = temp > 0.0
+                safe_temp = tl.where(sampled, temp, 1.0)
             # counter_uniform(seed, counter): lowbias32(lowbias32(seed ^ salt) ^ counter),
             # counter = pos (softmax) or pos * DRAWS + column (scalar outputs: draw j in
             # column j, a few spare columns drawn and unused)
@@ -348,10 +375,7 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             h = h ^ (h >> 15)
             h = h * 0x846CA68B
             h = h ^ (h >> 16)
-            if WIDE:
-                counter = counter0 + k
-            else:
-                counter = pos.to(tl.uint32)
+            counter = pos_k.to(tl.uint32)
             if SCALAR:      # the low 32 bits of pos * DRAWS + column
                 h = h[:, None] ^ (counter[:, None] * DRAWS + qc[None, :].to(tl.uint32))
             else:
@@ -389,13 +413,13 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                               * tl.cos(6.283185307179586 * u1))
                     value = mean + temp * tl.exp(tl.maximum(log_std, log_scale_min)) * normal
                 value = tl.minimum(tl.maximum(value, -1.0), 1.0)
-                tl.store(codes_ptr + rows * num_steps + k, value, mask=live)
+                tl.store(codes_ptr + rows_k * num_steps + k, value, mask=live_k)
             else:
                 # sample_codes: inverse CDF of softmax(logits / T), greedy at T = 0
                 if SHAPED:      # this sample's (temperature, floor)
-                    row_at = shape_ptr + (rows * num_steps + k) * 2
-                    temp = tl.load(row_at, mask=live, other=0.0)
-                    floor = tl.load(row_at + 1, mask=live, other=0.0)
+                    row_at = shape_ptr + (rows_k * num_steps + k) * 2
+                    temp = tl.load(row_at, mask=live_k, other=0.0)
+                    floor = tl.load(row_at + 1, mask=live_k, other=0.0)
                     sampled = temp > 0.0
                     safe_temp = tl.where(sampled, temp, 1.0)
                 scaled = logits / safe_temp[:, None]
@@ -411,9 +435,9 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
                 code = tl.where(sampled, drawn, greedy)
                 if EXCITE:      # the sample: clamp(p + the excitation code's value)
                     value = tl.minimum(tl.maximum(pred + tl.load(tab_ptr + code), -1.0), 1.0)
-                    tl.store(codes_ptr + rows * num_steps + k, value, mask=live)
+                    tl.store(codes_ptr + rows_k * num_steps + k, value, mask=live_k)
                 else:
-                    tl.store(codes_ptr + rows * num_steps + k, code.to(tl.int64), mask=live)
+                    tl.store(codes_ptr + rows_k * num_steps + k, code.to(tl.int64), mask=live_k)
         if LAYER_STAGES > 1:
             # every layer's x(t) over its oldest tap, 4 layers at a time, once every
             # thread has read the taps; then a barrier before the next sample reads them
@@ -437,7 +461,8 @@ def wavenet_chunk(ring_ptr, pos_ptr, next_ptr, seed_ptr, temp_ptr,
             tl.debug_barrier()
         if not WIDE:
             pos += 1
-    if WIDE:
+    if WIDE:        # reloaded, as in the loop
+        slot = tl.load(slots_ptr + rows, mask=live, other=0)
         pos = tl.load(pos_ptr + slot, mask=live, other=0) + num_steps
     tl.store(pos_ptr + slot, pos, mask=live)
     if not TEACHER:
