@@ -3,6 +3,7 @@ leaves the server, with N streams at once.
 
     .venv/bin/python benchmarks/mel_stream.py [-c 1 16] [--seconds 3] [--frame-ms 16]
         [--checkpoint PATH | --residual 32 --skip 64] [--backend cpu] [--py-spy FILE]
+        [--py-spy-rate 500]
         [--rounds 3] [--compare main=/tmp/main-tree branch=.]
 
 Each client opens WS /v1/stream with `"mel_stream": true` and sends one binary frame every
@@ -111,11 +112,12 @@ def cpu_s(pid: int) -> tuple[float, float]:
     return read(f"/proc/{pid}/stat"), read(f"/proc/{pid}/task/{pid}/stat")
 
 
-def profiler(pid: int, out: Path) -> subprocess.Popen:
-    """py-spy (the dev extra) recording `pid` in its raw format until it is interrupted."""
+def profiler(pid: int, out: Path, rate: int = 100) -> subprocess.Popen:
+    """py-spy (the dev extra) recording `pid` in its raw format until it is interrupted,
+    `rate` samples a second."""
     spy = Path(sys.executable).with_name("py-spy")
     return subprocess.Popen([str(spy), "record", "-p", str(pid), "-o", str(out), "--format",
-                             "raw", "--nonblocking", "--threads"],
+                             "raw", "--nonblocking", "--threads", "--rate", str(rate)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -184,7 +186,7 @@ def one_round(name: str, srv: Server, engine: EngineAlone, config, n: int, args,
               precision: str) -> None:
     """One level on one server, then the engine alone on the same work; prints a row."""
     mels = stream_mels(config, n, args.seconds)
-    spy = profiler(srv.proc.pid, args.py_spy) if args.py_spy else None
+    spy = profiler(srv.proc.pid, args.py_spy, args.py_spy_rate) if args.py_spy else None
     stats0, cpu0 = step_stats(srv.url), cpu_s(srv.proc.pid)
     client0, t0 = time.process_time(), time.perf_counter()
     lat = asyncio.run(run(srv.ws_url, mels, args.frame_ms / 1000, config.mel.hop_length))
@@ -232,6 +234,8 @@ def main() -> int:
                         "one beside the other, rounds taken in turn; default this tree")
     p.add_argument("--py-spy", type=Path, metavar="FILE",
                    help="record the server with py-spy during each round (raw format)")
+    p.add_argument("--py-spy-rate", type=int, default=100, metavar="HZ",
+                   help="py-spy's samples per second (the event loop's thread gets few at 100)")
     args = p.parse_args()
     args.slots = max(args.concurrency)
     from wavenet_core.model.checkpoint import load_checkpoint

@@ -33,7 +33,7 @@ from server.engine.engine import StreamEnd
 from server.engine.spoken_text import SpokenText
 from server.errors import ApiError, field_name
 from server.middleware import log_request
-from server.timeouts import bounded
+from server.timeouts import Watchdog
 from server.wire.encoding import Output, encoded_stream, resolve_output
 from server.wire.schemas import DoneEvent, ErrorEvent, StartedEvent, SynthesisRequest
 from server.wire.text_stream import TextReader, check_start
@@ -181,20 +181,21 @@ async def _run(ws: WebSocket, handle, output: Output, settings, request_id: str,
     reader = asyncio.create_task(read_client(ws, handle, settings, problem) if spoken is None
                                  else TextReader(ws, spoken, settings).run(problem))
     audio = encoded_stream(handle, output)
+    watch, limit = Watchdog(), settings.slow_client_seconds
     try:
         async for chunk in audio:
             # a client that stops reading blocks this send (TCP flow control)
             words = spoken.take_words() if spoken is not None else None
             if words:
-                await bounded(ws.send_text(words_event(words)),
-                              settings.slow_client_seconds)
-            await bounded(ws.send_bytes(chunk), settings.slow_client_seconds)
+                await watch.bounded(ws.send_text(words_event(words)), limit)
+            await watch.bounded(ws.send_bytes(chunk), limit)
     except asyncio.TimeoutError:
         handle.cancel(StreamEnd.SLOW_CONSUMER)
     except (WebSocketDisconnect, RuntimeError, OSError):
         handle.cancel(StreamEnd.DISCONNECTED)
         raise WebSocketDisconnect(1006) from None
     finally:
+        watch.close()
         await audio.aclose()          # the encoder and resampler go now, however it ended
         if not handle.finished:
             handle.cancel()

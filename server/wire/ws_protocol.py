@@ -15,7 +15,7 @@ import time
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.engine.engine import StreamEnd, StreamHandle
-from server.timeouts import bounded
+from server.timeouts import Watchdog
 from server.wire.mel_feed import MelFeedError
 from server.wire.schemas import ErrorEvent
 
@@ -48,7 +48,8 @@ def parse_message(message: dict, max_bytes: int) -> dict:
     return data
 
 
-async def _next_message(ws: WebSocket, feed, settings, started: float) -> dict:
+async def _next_message(ws: WebSocket, feed, settings, started: float,
+                        watch: Watchdog) -> dict:
     """The client's next message. While a mel streams in it must keep up: a message within
     `mel_idle_seconds`, and never more than `mel_lag_seconds` behind real time (a slot
     must not be held for hours by a frame now and then)."""
@@ -58,7 +59,7 @@ async def _next_message(ws: WebSocket, feed, settings, started: float) -> dict:
     lag_left = started + received + settings.mel_lag_seconds - time.monotonic()
     wait = min(settings.mel_idle_seconds, max(0.0, lag_left))
     try:
-        return await bounded(ws.receive(), wait)
+        return await watch.bounded(ws.receive(), wait)
     except asyncio.TimeoutError:
         if wait < settings.mel_idle_seconds:
             raise ProtocolError(4410, "mel_too_slow", f"the mel is more than "
@@ -77,9 +78,10 @@ async def read_client(ws: WebSocket, handle: StreamHandle, settings,
     and ends the stream ("protocol_error"), a lost connection ends it ("disconnected")."""
     feed = handle.mel_source
     started = time.monotonic()
+    watch = Watchdog()
     try:
         while True:
-            message = await _next_message(ws, feed, settings, started)
+            message = await _next_message(ws, feed, settings, started, watch)
             if feed is not None and message.get("bytes") is not None:
                 if len(message["bytes"]) > settings.max_body_bytes:
                     raise ProtocolError(1009, "message_too_large", "messages are limited to "
@@ -112,3 +114,5 @@ async def read_client(ws: WebSocket, handle: StreamHandle, settings,
         handle.cancel(StreamEnd.PROTOCOL_ERROR)
     except (WebSocketDisconnect, RuntimeError):
         handle.cancel(StreamEnd.DISCONNECTED)
+    finally:
+        watch.close()
