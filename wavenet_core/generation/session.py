@@ -24,7 +24,7 @@ import numpy as np
 from wavenet_core.audio.emphasis import Deemphasis
 from wavenet_core.audio.lpc import lpc_window
 from wavenet_core.audio.wav import float_to_pcm16
-from wavenet_core.generation.conditioning import MelSource, WholeMel
+from wavenet_core.generation.conditioning import MelSource, WholeMel, mel_from_audio
 from wavenet_core.generation.mel_frames import MelFrames, frames_needed
 from wavenet_core.generation.sampling import codes_to_audio
 from wavenet_core.generation.shaping import plain_rows, shaping_window, wants_shaping
@@ -157,6 +157,25 @@ class GenerationSession:
                                     stream.voicing_frames)
                 for slot, stream in zip(slots, streams)]
         return {"shaping": np.stack(rows)}
+
+    def warm(self, slot: int = 0) -> None:
+        """One hop through `slot` (then freed) with a short mel and the model's own
+        sampling, so the per-chunk numba code outside the backend's kernel (an excitation
+        model's LPC rows, voicing-shaped rows: audio/frame_analysis.py) compiles or loads
+        here and not in the first request: ~3.5 CPU-s in the runner's thread on a fresh
+        numba cache (issue 32, docs/performance.md "The kernel stalls"). Without mel,
+        nothing to do."""
+        cfg = self.config
+        if not cfg.mel_channels:
+            return
+        hop = cfg.mel.hop_length
+        t = np.arange(8 * hop) / cfg.sample_rate
+        audio = sum(np.sin(2 * np.pi * 150 * h * t) / h for h in range(1, 6)) * 0.1
+        self.open(slot, mel=WholeMel(mel_from_audio(audio, cfg), cfg))
+        try:
+            self.generate([slot], hop)
+        finally:
+            self.free(slot)
 
     def generate_pcm(self, slots: list[int], count: int, conditioning: list | None = None
                      ) -> np.ndarray:

@@ -231,7 +231,7 @@ class CpuBackend(StateSlots):
             return np.zeros((n, 0, 0), np.float32)
         if lpc is None:
             raise ValueError("an excitation model (excitation 'lpc') needs `lpc` rows")
-        rows = np.ascontiguousarray(np.asarray(lpc, dtype=np.float32))
+        rows = _kernel_array(lpc, np.float32)
         if rows.shape != (n, num_steps, order):
             raise ValueError(f"lpc must be [{n}, {num_steps}, {order}], got {rows.shape}")
         return rows
@@ -257,12 +257,17 @@ class CpuBackend(StateSlots):
             return self._shards[parts]
 
     def _bias(self, state: GenerationState, slots: np.ndarray) -> np.ndarray:
-        """Padded gate bias per slot and layer [n, L, 2cp], the speaker folded in."""
+        """Padded gate bias per slot and layer [n, L, 2cp], the speaker folded in: always a
+        fresh writable array. For one slot the broadcast view already counts as contiguous,
+        so `ascontiguousarray` kept it read-only, numba typed the call's bias `readonly
+        array` and compiled run_rows anew in the middle of serving (issue 32: a one-slot
+        call on one thread, which warm-up never makes; ~12 s on two busy cores, all
+        streams behind; tests/generation/cpu/test_cpu_call_types.py)."""
         gate_b = self.matrices.gate_b
         bias = np.broadcast_to(gate_b, (len(slots),) + gate_b.shape)
         if self.matrices.speaker_bias is not None:
             bias = bias + self.matrices.speaker_bias[state.speaker.numpy()[slots]]
-        return np.ascontiguousarray(bias, dtype=np.float32)
+        return _kernel_array(bias, np.float32)
 
     def _frames(self, local, n: int, num_steps: int) -> MelFrames:
         """The call's mel as frames (empty ones without mel), contiguous float32."""
@@ -271,8 +276,8 @@ class CpuBackend(StateSlots):
         if frames is None:
             return MelFrames(np.zeros((n, 0, 0), np.float32), np.zeros(n, np.int64), 1,
                              num_steps)
-        return MelFrames(np.ascontiguousarray(frames.frames, dtype=np.float32),
-                         np.ascontiguousarray(frames.phase, dtype=np.int64), frames.hop,
+        return MelFrames(_kernel_array(frames.frames, np.float32),
+                         _kernel_array(frames.phase, np.int64), frames.hop,
                          num_steps)
 
     def _residual_panels(self, part: int, parts: int, n: int) -> tuple[int, int, int]:
@@ -369,6 +374,13 @@ class CpuBackend(StateSlots):
         if measured:
             choice.observe(parts, n * num_steps / (time.perf_counter() - began))
         return codes
+
+
+def _kernel_array(values, dtype) -> np.ndarray:
+    """`values` as a C-contiguous, writable array of `dtype` (a copy only where needed): a
+    read-only array (np.frombuffer of a client's bytes, a broadcast view) is another numba
+    type, and a new type compiles run_rows again mid-call (issue 32, `_bias`)."""
+    return np.require(np.asarray(values, dtype=dtype), dtype, ["C", "W"])
 
 
 def _timed_rows(dims: Dims, shard: Shard, call: Call, team: Team) -> float:
