@@ -31,7 +31,7 @@ from tests.generation.triton.test_triton_options import option_config  # noqa: E
 from tests.helpers.tiny_models import random_model  # noqa: E402
 from wavenet_core.generation import TorchBackend  # noqa: E402
 from wavenet_core.generation.packing import pack_weights  # noqa: E402
-from wavenet_core.generation.triton import backend as triton_backend  # noqa: E402
+from wavenet_core.generation.triton import shape as triton_shape  # noqa: E402
 from wavenet_core.generation.triton.backend import TritonBackend  # noqa: E402
 from wavenet_core.generation.triton.packed_forward import packed_forward  # noqa: E402
 from wavenet_core.generation.triton.shape import ring_period  # noqa: E402
@@ -95,7 +95,7 @@ def test_ring_period_is_the_ring_lengths_lcm_while_it_fits_int32():
 
 def test_primed_rings_without_a_ring_period(monkeypatch):
     """Past int32 (ring_period 0) the kernel takes pos % span per layer in int64."""
-    monkeypatch.setattr(triton_backend, "ring_period", lambda config: 0)
+    monkeypatch.setattr(triton_shape, "ring_period", lambda config: 0)
     config, histories, steps = PRIMED["kernel 2"]
     assert primed_gap(config, histories, steps) < 1e-4
 
@@ -105,8 +105,8 @@ def test_primed_rings_with_the_ring_write_inside_the_layer_loop(monkeypatch):
     into the rings after the loop); with layer_stages 1 (config A's kernel) the loop
     writes each x(t) over the oldest tap after a barrier. Both from primed rings."""
     for config, _, _ in PRIMED.values():
-        assert triton_backend.layer_stages(config, "fp32", 8) > 1
-    monkeypatch.setattr(triton_backend, "layer_stages", lambda *args: 1)
+        assert triton_shape.layer_stages(config, "fp32", 8) > 1
+    monkeypatch.setattr(triton_shape, "layer_stages", lambda *args: 1)
     config, histories, steps = PRIMED["kernel 4"]
     assert primed_gap(config, histories, steps) < 1e-4
 
@@ -124,7 +124,7 @@ def test_fused_gate_sums_as_two_dots_per_tap(monkeypatch):
     rows = _rows(2, steps, config.mel_channels, 5) if config.mel_channels else None
     out = []
     for fused in (True, False):
-        monkeypatch.setattr(triton_backend, "fused_gate", lambda *args, fused=fused: fused)
+        monkeypatch.setattr(triton_shape, "fused_gate", lambda *args, fused=fused: fused)
         backend = TritonBackend(model, DEVICE, precision="fp16")
         state = backend.new_state(2)
         for slot in (0, 1):

@@ -66,49 +66,23 @@ def compile_kernel(config, precision: str, arch: int, teacher: bool = False,
     from triton.backends.compiler import BaseBackend, GPUTarget
     from triton.compiler import ASTSource
 
-    from wavenet_core.generation.sampling import draws_per_sample
     from wavenet_core.generation.triton.backend import DOT_PRECISION
     from wavenet_core.generation.triton.kernel import wavenet_chunk
-    from wavenet_core.generation.triton.shape import (
-        NUM_WARPS,
-        block_stages,
-        draw_loads,
-        fused_gate,
-        is_wide,
-        kernel_shape,
-        layer_stages,
-        ring_period,
-    )
+    from wavenet_core.generation.triton.shape import NUM_WARPS, model_constexprs
 
     w = "*fp16" if precision == "fp16" else "*fp32"
     kinds = {"pos_ptr": "*i64", "next_ptr": "*i64", "seed_ptr": "*i64", "slots_ptr": "*i64",
              "forced_ptr": "*i64", "codes_ptr": "*i64", "phase_ptr": "*i64",
              "dil_ptr": "*i32", "off_ptr": "*i32"}
-    values = config.scalar_io or config.lpc_excitation
-    if values:                  # samples, not codes, in and out
+    warps = num_warps or NUM_WARPS
+    constants = dict(TEACHER=teacher, LOCAL=local, SHAPED=shaped, PRECISION=dots or DOT_PRECISION,
+                     ASM=True, **model_constexprs(config, precision, warps, block))
+    if constants["VALUES"]:     # samples, not codes, in and out
         kinds.update(next_ptr="*fp32", forced_ptr="*fp32", codes_ptr="*fp32")
-    order = config.lpc_order if config.lpc_excitation else 1
-    op = max(2, 1 << (order - 1).bit_length())
     weights = ("wf_ptr", "wg_ptr", "wres_ptr", "wskip_ptr", "wh_ptr", "wl_ptr")
     floats = {"residual_scale": float(config.residual_scale),
               "log_scale_min": float(config.log_scale_min)}
     ints = call_ints(config, batch, num_steps, local)
-    warps = num_warps or NUM_WARPS
-    cp, gp, sp, qp, tn, cb, gb, hb = kernel_shape(config, precision)
-    constants = dict(C=config.residual_channels, Q=config.output_channels, CP=cp, GP=gp,
-                     SP=sp, QP=qp, TN=tn, BB=block, KS=config.kernel_size, TEACHER=teacher,
-                     LOCAL=local, OUT_BIAS=config.out_bias,
-                     SCALED=config.residual_scale != 1.0, SCALAR=config.scalar_io,
-                     MIXTURES=config.mixtures, DRAWS=draws_per_sample(config),
-                     PRECISION=dots or DOT_PRECISION, EXCITE=config.lpc_excitation, VALUES=values,
-                     ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
-                     TP=max(2, 1 << (config.classes - 2).bit_length()), SHAPED=shaped,
-                     CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config),
-                     STAGES=block_stages(config),
-                     WIDE=is_wide(config),
-                     LAYER_STAGES=layer_stages(config, precision, warps, block),
-                     FUSED=fused_gate(config, precision), ASM=True,
-                     DRAW_LOADS=draw_loads(config, precision, warps, block))
     fn = triton.jit(wavenet_chunk)
     signature, attrs = {}, {}
     for index, name in enumerate(fn.arg_names):

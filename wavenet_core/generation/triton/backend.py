@@ -33,20 +33,14 @@ from wavenet_core.audio.mulaw import mulaw_table, mulaw_thresholds
 from wavenet_core.generation.capabilities import require
 from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.packing import pack_weights
-from wavenet_core.generation.sampling import draws_per_sample, scalar_codes
+from wavenet_core.generation.sampling import scalar_codes
 from wavenet_core.generation.shaping import check_shaping
 from wavenet_core.generation.state import GenerationState, StateSlots
 from wavenet_core.generation.triton.jit import jitted_kernel
 from wavenet_core.generation.triton.shape import (
     NUM_WARPS,
-    block_stages,
-    draw_loads,
-    fused_gate,
-    is_wide,
-    kernel_shape,
-    layer_stages,
+    model_constexprs,
     require_fit,
-    ring_period,
 )
 from wavenet_core.model.wavenet import WaveNet
 
@@ -83,16 +77,17 @@ class TritonBackend(StateSlots):
             raise ValueError("block must be a power of two >= 16 (tl.dot's minimum)")
         self.block = block
         self.num_warps = num_warps or NUM_WARPS
-        self.stages = block_stages(model.config)
-        self.wide = is_wide(model.config)
         self.model = model.to(self.device).eval()
         self.config = cfg = model.config
         # a learned upsampler runs outside the kernel: its rows come per sample
         self.accepts_mel_frames = not cfg.upsample_scales
         self.kernel = jitted_kernel(self.device)
         c, g, ks = cfg.residual_channels, cfg.gate_width, cfg.kernel_size
-        (self.cp, self.gp, self.sp, self.qp, self.tn, self.cb, self.gb,
-         self.hb) = kernel_shape(cfg, self.precision)
+        self.constexprs = k = model_constexprs(cfg, self.precision, self.num_warps, block)
+        self.cp, self.gp, self.sp, self.qp = k["CP"], k["GP"], k["SP"], k["QP"]
+        self.tn, self.cb, self.gb, self.hb = k["TN"], k["CB"], k["GB"], k["HB"]
+        self.wide = k["WIDE"]
+        self.order, self.tp = k["ORDER"], k["TP"]
         w = pack_weights(self.model)
         wdt = torch.float16 if self.precision == "fp16" else torch.float32
 
@@ -112,7 +107,7 @@ class TritonBackend(StateSlots):
         self.bh = self._pad(w.head_bias, sp)
         self.bl = self._pad(w.logits_bias, self.qp, float("-inf"))
         self.bres = self.bskip = self._dummy = torch.zeros(1, device=self.device)
-        if fused_gate(cfg, self.precision):     # [L, k, CP, 2 GP], f and g interleaved
+        if k["FUSED"]:     # [L, k, CP, 2 GP], f and g interleaved
             self.wf, self.wg = torch.stack([self.wf, self.wg], -1).flatten(-2), self._dummy
         if w.out_bias is not None:
             self.bres = self._pad(w.out_bias[:, :c], cp)
@@ -129,7 +124,6 @@ class TritonBackend(StateSlots):
         self.dilations = torch.tensor(cfg.dilations, dtype=torch.int32, device=self.device)
         self.offsets = torch.tensor(np.cumsum([0] + spans[:-1]), dtype=torch.int32,
                                     device=self.device)
-        self.ring_lcm = ring_period(cfg)
         self._dummy_long = torch.zeros(1, dtype=torch.int64, device=self.device)
         self._excitation_tensors(w)
 
@@ -137,9 +131,6 @@ class TritonBackend(StateSlots):
         """An excitation model's prediction input [CP], mu-law thresholds [TP] (padded
         with +inf) and decode table [classes]; dummies for other models."""
         cfg = self.config
-        self.order = cfg.lpc_order if cfg.lpc_excitation else 1
-        self.op = max(2, 1 << (self.order - 1).bit_length())
-        self.tp = max(2, 1 << (cfg.classes - 2).bit_length())
         self.pred_w = self.thresholds = self.table = self._dummy
         if cfg.lpc_excitation:
             self.pred_w = self._pad(w.prediction_input, self.cp)
@@ -323,7 +314,7 @@ class TritonBackend(StateSlots):
         cfg = self.config
         grid = (-(-len(slots) // self.block),)
         padded = grid[0] * self.block          # blocked dots: x and z of each row, in memory
-        staged = layer_stages(cfg, self.precision, self.num_warps, self.block)
+        staged = self.constexprs["LAYER_STAGES"]
         xs = (self._dummy if self.cb == self.cp and staged == 1 else      # stage: a row a layer
               torch.empty(padded, cfg.num_layers if staged > 1 else 1, self.cp,
                           device=self.device))
@@ -342,17 +333,7 @@ class TritonBackend(StateSlots):
             lpc, state.lpc_history if cfg.lpc_excitation else self._dummy, self.pred_w,
             self.thresholds, self.table, self._dummy if shaping is None else shaping, xs, zs,
             ss,
-            C=cfg.residual_channels, Q=cfg.output_channels, CP=self.cp, GP=self.gp,
-            SP=self.sp, QP=self.qp, TN=self.tn, BB=self.block, KS=cfg.kernel_size,
-            TEACHER=forced is not None, LOCAL=frames is not None,
-            OUT_BIAS=cfg.out_bias, SCALED=cfg.residual_scale != 1.0, SCALAR=cfg.scalar_io,
-            MIXTURES=cfg.mixtures, DRAWS=draws_per_sample(cfg), PRECISION=DOT_PRECISION,
-            EXCITE=cfg.lpc_excitation, VALUES=self._values, ORDER=self.order, OP=self.op,
-            LOG_OP=self.op.bit_length() - 1,
-            TP=self.tp, SHAPED=shaping is not None, CB=self.cb, GB=self.gb, HB=self.hb,
-            RING_LCM=self.ring_lcm, STAGES=self.stages, WIDE=self.wide,
-            LAYER_STAGES=staged, FUSED=fused_gate(cfg, self.precision),
-            ASM=self.device.type == "cuda",
-            DRAW_LOADS=draw_loads(cfg, self.precision, self.num_warps, self.block),
+            TEACHER=forced is not None, LOCAL=frames is not None, SHAPED=shaping is not None,
+            PRECISION=DOT_PRECISION, ASM=self.device.type == "cuda", **self.constexprs,
             num_warps=self.num_warps, num_stages=1)
 

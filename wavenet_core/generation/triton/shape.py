@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from wavenet_core.generation.sampling import draws_per_sample
+
 TILE_BYTES = 64 << 10              # most bytes of one weight tile (a dot operand in shared memory)
 FP32_TILE_BYTES = 8 << 10          # most bytes of an fp32 gate/residual/skip weight block
 FP32_BLOCK = 16                    # fp32 head blocks: hidden units (TN), skip channels (HB)
@@ -155,3 +157,25 @@ def require_fit(config, precision: str) -> None:
         raise ValueError(f"the triton kernel needs {need >> 10} KiB of shared memory even in "
                          f"blocks of 16 channels (> {SHARED_BYTES >> 10} KiB): this model is "
                          f"too wide for it; use the 'torch' backend")
+
+
+def model_constexprs(config, precision: str, num_warps: int, block: int) -> dict:
+    """The kernel's constexprs that the model, its precision, warps and block fix (a
+    call adds TEACHER, LOCAL, SHAPED, PRECISION, ASM): one dict for the backend's launch
+    and `aot.compile_kernel`, so the build measured is the build run."""
+    cp, gp, sp, qp, tn, cb, gb, hb = kernel_shape(config, precision)
+    order = config.lpc_order if config.lpc_excitation else 1
+    op = max(2, 1 << (order - 1).bit_length())          # the LPC history, padded
+    return dict(C=config.residual_channels, Q=config.output_channels, CP=cp, GP=gp, SP=sp,
+                QP=qp, TN=tn, BB=block, KS=config.kernel_size, OUT_BIAS=config.out_bias,
+                SCALED=config.residual_scale != 1.0, SCALAR=config.scalar_io,
+                MIXTURES=config.mixtures, DRAWS=draws_per_sample(config),
+                EXCITE=config.lpc_excitation,
+                VALUES=config.scalar_io or config.lpc_excitation,
+                ORDER=order, OP=op, LOG_OP=op.bit_length() - 1,
+                TP=max(2, 1 << (config.classes - 2).bit_length()),   # mu-law thresholds
+                CB=cb, GB=gb, HB=hb, RING_LCM=ring_period(config),
+                STAGES=block_stages(config), WIDE=is_wide(config),
+                LAYER_STAGES=layer_stages(config, precision, num_warps, block),
+                FUSED=fused_gate(config, precision),
+                DRAW_LOADS=draw_loads(config, precision, num_warps, block))
