@@ -84,3 +84,24 @@ def test_steps_of_streamed_mels_keep_to_whole_hops():
         s.add(fresh)
         plan = s.schedule(now=0.0)
         assert plan.running == [fresh] and plan.chunk_samples == want
+
+
+def test_while_a_step_is_held_only_the_last_awaited_frame_calls_for_a_plan():
+    """`frames_came`: a held step waiting for b and c is planned again once both have a
+    frame, not at each; with no step held, any frame calls for a plan."""
+    s = scheduler()
+    a, b, c = (paced(name, HOP, produced=HOP) for name in "abc")
+    for stream in (a, b, c):
+        s.add(stream)
+    assert s.frames_came(a)                          # nothing held yet: plan now
+    a.ready = 2 * HOP
+    assert s.schedule(now=0.0).running == []         # held for b and c
+    assert s.gathering == {b, c}
+    b.ready = 2 * HOP
+    assert not s.frames_came(b)                      # c still to come: the hold goes on
+    assert not s.frames_came(b)                      # a second frame of b changes nothing
+    c.ready = 2 * HOP
+    assert s.frames_came(c)                          # the last one: plan now
+    plan = s.schedule(now=0.001)
+    assert plan.running == [a, b, c] and s.gathering == set()
+    assert s.frames_came(a)                          # no step held: any frame plans
