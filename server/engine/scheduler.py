@@ -68,9 +68,13 @@ class Stream:
 
     @property
     def ahead(self) -> int:
-        """Samples this stream could make now (its conditioning may not have arrived yet)."""
-        limit = self.num_samples if self.ready is None else min(self.ready, self.num_samples)
-        return max(0, limit - self.produced)
+        """Samples this stream could make now (its conditioning may not have arrived yet).
+        Read for every live stream about twice a pass of the engine's loop: no min/max."""
+        limit, ready = self.num_samples, self.ready
+        if ready is not None and ready < limit:
+            limit = ready
+        left = limit - self.produced
+        return left if left > 0 else 0
 
     @property
     def remaining(self) -> int:
