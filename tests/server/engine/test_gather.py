@@ -4,6 +4,8 @@ streams are held; steps of streamed mels keep to whole hops."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from server.engine.scheduler import Scheduler, Stream
@@ -105,3 +107,48 @@ def test_while_a_step_is_held_only_the_last_awaited_frame_calls_for_a_plan():
     plan = s.schedule(now=0.001)
     assert plan.running == [a, b, c] and s.gathering == set()
     assert s.frames_came(a)                          # no step held: any frame plans
+
+
+class Frames:
+    """A streamed mel's side the engine reads: how many samples its frames allow."""
+
+    live, ended, num_samples = True, False, None
+
+    def __init__(self):
+        self.ready_samples = 0
+
+
+def test_the_engine_steps_at_the_last_awaited_frame_not_at_the_holds_end():
+    """Through the engine: with a 5 s window, a step held for b runs as b's frame comes
+    (`StreamHandle.fed` -> `frames_came` wakes it), and not at a's frame alone."""
+    from server.engine.engine import Engine
+    from server.engine.prepare import Job
+    from server.metrics import Metrics
+
+    class Runner:
+        num_slots = 2
+
+        async def execute(self, plan):
+            return [bytes(2 * plan.chunk_samples) for _ in plan.running]
+
+        def close(self):
+            pass
+
+    async def main():
+        sched = Scheduler(2, 0, chunk_size=4096, first_chunk_size=512, min_chunk_size=16,
+                          gather_s=5.0, align=HOP)
+        engine = Engine("m", Runner(), sched, Metrics(), sample_rate=16000)
+        a, b = (engine.submit(Job(num_samples=LONG, mel=Frames())) for _ in range(2))
+        engine.start()
+        await asyncio.sleep(0.05)                    # both admitted, neither has a frame
+        a.stream.job.mel.ready_samples = HOP
+        a.fed()
+        await asyncio.sleep(0.05)
+        assert a.buffered == 0 and sched.held_since is not None    # held for b
+        b.stream.job.mel.ready_samples = HOP
+        b.fed()
+        chunks = await asyncio.wait_for(asyncio.gather(anext(a), anext(b)), 1.0)
+        assert [len(c) for c in chunks] == [2 * HOP, 2 * HOP]
+        await engine.stop()
+
+    asyncio.run(main())
