@@ -123,10 +123,12 @@ class StreamHandle:
 
     def fed(self) -> None:
         """More mel frames came. Wakes the engine only when, as it last saw this stream, it
-        had nothing ready: else the engine sees the frames when its step (or a held step's
-        time) ends, and a wake per frame would be a pass of its loop per frame, 1,000 a
-        second at 16 streams."""
-        if self.stream.ahead == 0:
+        had nothing ready, and no held step waits for other streams' frames too
+        (`Scheduler.frames_came`): else the engine sees the frames when its step (or a held
+        step's time) ends, and a wake per frame would be a pass of its loop per frame, 1,000
+        a second at 16 streams."""
+        stream = self.stream
+        if stream.ahead == 0 and self.engine.scheduler.frames_came(stream):
             self.engine.wake()
 
     def cancel(self, status: StreamEnd = StreamEnd.CANCELLED) -> None:

@@ -21,7 +21,9 @@ each hop would do), and a small batch costs the kernel more per sample, which ta
 cores the next steps need. So while every stream that could run is such a paced stream
 and another paced stream waits for its next frame, the step is held for at most `gather_s`
 from the moment the first became ready, or until every waiting one has its frame
-(docs/performance.md, "The engine's share of the cores").
+(docs/performance.md, "The engine's share of the cores"). While a step is held, a frame
+calls for a new plan only when it is the last one the step waits for (`frames_came`):
+else the hold's time runs it, and the other frames cost no pass of the engine's loop.
 """
 
 from __future__ import annotations
@@ -66,9 +68,13 @@ class Stream:
 
     @property
     def ahead(self) -> int:
-        """Samples this stream could make now (its conditioning may not have arrived yet)."""
-        limit = self.num_samples if self.ready is None else min(self.ready, self.num_samples)
-        return max(0, limit - self.produced)
+        """Samples this stream could make now (its conditioning may not have arrived yet).
+        Read for every live stream about twice a pass of the engine's loop: no min/max."""
+        limit, ready = self.num_samples, self.ready
+        if ready is not None and ready < limit:
+            limit = ready
+        left = limit - self.produced
+        return left if left > 0 else 0
 
     @property
     def remaining(self) -> int:
@@ -134,6 +140,7 @@ class Scheduler:
         self.chunk_target_s, self.first_target_s = chunk_target_s, first_target_s
         self.gather_s, self.align = gather_s, align      # align: a mel frame's samples
         self.held_since: float | None = None   # a held step: when its first stream was ready
+        self.gathering: set[Stream] = set()    # the paced streams a held step waits for
         self.cost = CostModel()
         self.waiting: deque[Stream] = deque()
         self.live: dict[int, Stream] = {}
@@ -195,7 +202,8 @@ class Scheduler:
                 del self.live[slot]
                 plan.free.append(slot)
                 heapq.heappush(self._free_slots, slot)
-        live_per_client = Counter(s.client for s in self.live.values())
+        live_per_client = (Counter(s.client for s in self.live.values())
+                           if self.waiting and self._free_slots else None)
         while self.waiting and self._free_slots:
             stream = fairness.next_admission(self.waiting, live_per_client)
             if stream is None:
@@ -212,6 +220,7 @@ class Scheduler:
             plan.running = []
         else:
             self.held_since = None
+            self.gathering = set()
         if not plan.running:
             return plan if plan.free or plan.open else None
         plan.chunk_samples = self.chunk_length(plan.running)
@@ -228,12 +237,23 @@ class Scheduler:
         `running` was found ready, or when none waits."""
         if self.gather_s <= 0 or not all(self._paced(s) for s in running):
             return False
-        if not any(self._paced(s) and s.ahead == 0 and not s.blocked and not self._leaving(s)
-                   for s in self.live.values()):
+        self.gathering = {s for s in self.live.values() if self._paced(s) and s.ahead == 0
+                          and not s.blocked and not self._leaving(s)}
+        if not self.gathering:
             return False
         if self.held_since is None:
             self.held_since = now
         return now - self.held_since < self.gather_s
+
+    def frames_came(self, stream: Stream) -> bool:
+        """Frames came for `stream`, which had none ready when last planned: whether a new
+        plan is due now. While a step is held, only when `stream` was the last one it waits
+        for (the hold's time runs it otherwise, and no plan could differ before); else
+        always."""
+        if self.held_since is None:
+            return True
+        self.gathering.discard(stream)
+        return not self.gathering
 
     def hold_left(self, now: float) -> float | None:
         """Seconds until a held step runs anyway; None when no step is held."""

@@ -96,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     warning = exposure_warning(settings, args.host)
     if warning:
         logging.getLogger("wavenet").warning(warning)
+    # ws="auto": websockets' sans-I/O protocol on uvicorn 0.54 (uvicorn's legacy
+    # `websockets` and `wsproto` cost the event loop as much or more per message:
+    # docs/performance.md, "The WebSocket protocol and the engine's passes")
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level,
                             access_log=False, lifespan="on",
                             ws_max_size=settings.max_body_bytes + 4096,

@@ -147,14 +147,27 @@ def feature_range32(sample_rate: int, mel_cfg: MelConfig,
     return low32, high32
 
 
-def within_range(mel: np.ndarray, config: WaveNetConfig) -> bool:
-    """True when a float32 [frames, n_mels] mel is finite and within this model's feature
-    range (`range_problem` finds nothing): one float32 pass, the per-frame check of a mel
-    streamed in; False says only that the slower checks must say why."""
+def range_bounds32(config: WaveNetConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """This model's float32 (low, high) per band (`feature_range32`), or None where its mel
+    is not as wide as its recipe's bands (features not analysis-made: nothing to bound).
+    A streamed mel takes them once, not per frame: the cached lookup hashes the config."""
     low, high = feature_range32(config.sample_rate, config.mel, config.features)
-    if mel.shape[1] != len(low):
-        return False
+    return (low, high) if len(low) == config.mel_channels else None
+
+
+def within_bounds(mel: np.ndarray, bounds: tuple[np.ndarray, np.ndarray]) -> bool:
+    """True when a float32 [frames, n_mels] mel is finite and within `bounds` (low, high):
+    one float32 pass; False says only that the slower checks must say why."""
+    low, high = bounds
     return bool(((mel >= low) & (mel <= high)).all())
+
+
+def within_range(mel: np.ndarray, config: WaveNetConfig) -> bool:
+    """`within_bounds` for this model's features (`range_problem` finds nothing): the
+    check of a mel's frames in one pass."""
+    bounds = range_bounds32(config)
+    return bounds is not None and mel.shape[1] == config.mel_channels and within_bounds(
+        mel, bounds)
 
 
 def range_problem(mel: np.ndarray, config: WaveNetConfig) -> str | None:

@@ -4,6 +4,8 @@ streams are held; steps of streamed mels keep to whole hops."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from server.engine.scheduler import Scheduler, Stream
@@ -84,3 +86,69 @@ def test_steps_of_streamed_mels_keep_to_whole_hops():
         s.add(fresh)
         plan = s.schedule(now=0.0)
         assert plan.running == [fresh] and plan.chunk_samples == want
+
+
+def test_while_a_step_is_held_only_the_last_awaited_frame_calls_for_a_plan():
+    """`frames_came`: a held step waiting for b and c is planned again once both have a
+    frame, not at each; with no step held, any frame calls for a plan."""
+    s = scheduler()
+    a, b, c = (paced(name, HOP, produced=HOP) for name in "abc")
+    for stream in (a, b, c):
+        s.add(stream)
+    assert s.frames_came(a)                          # nothing held yet: plan now
+    a.ready = 2 * HOP
+    assert s.schedule(now=0.0).running == []         # held for b and c
+    assert s.gathering == {b, c}
+    b.ready = 2 * HOP
+    assert not s.frames_came(b)                      # c still to come: the hold goes on
+    assert not s.frames_came(b)                      # a second frame of b changes nothing
+    c.ready = 2 * HOP
+    assert s.frames_came(c)                          # the last one: plan now
+    plan = s.schedule(now=0.001)
+    assert plan.running == [a, b, c] and s.gathering == set()
+    assert s.frames_came(a)                          # no step held: any frame plans
+
+
+class Frames:
+    """A streamed mel's side the engine reads: how many samples its frames allow."""
+
+    live, ended, num_samples = True, False, None
+
+    def __init__(self):
+        self.ready_samples = 0
+
+
+def test_the_engine_steps_at_the_last_awaited_frame_not_at_the_holds_end():
+    """Through the engine: with a 5 s window, a step held for b runs as b's frame comes
+    (`StreamHandle.fed` -> `frames_came` wakes it), and not at a's frame alone."""
+    from server.engine.engine import Engine
+    from server.engine.prepare import Job
+    from server.metrics import Metrics
+
+    class Runner:
+        num_slots = 2
+
+        async def execute(self, plan):
+            return [bytes(2 * plan.chunk_samples) for _ in plan.running]
+
+        def close(self):
+            pass
+
+    async def main():
+        sched = Scheduler(2, 0, chunk_size=4096, first_chunk_size=512, min_chunk_size=16,
+                          gather_s=5.0, align=HOP)
+        engine = Engine("m", Runner(), sched, Metrics(), sample_rate=16000)
+        a, b = (engine.submit(Job(num_samples=LONG, mel=Frames())) for _ in range(2))
+        engine.start()
+        await asyncio.sleep(0.05)                    # both admitted, neither has a frame
+        a.stream.job.mel.ready_samples = HOP
+        a.fed()
+        await asyncio.sleep(0.05)
+        assert a.buffered == 0 and sched.held_since is not None    # held for b
+        b.stream.job.mel.ready_samples = HOP
+        b.fed()
+        chunks = await asyncio.wait_for(asyncio.gather(anext(a), anext(b)), 1.0)
+        assert [len(c) for c in chunks] == [2 * HOP, 2 * HOP]
+        await engine.stop()
+
+    asyncio.run(main())
