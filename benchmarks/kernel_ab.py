@@ -100,6 +100,12 @@ PARTS = {
                 [(SIMD, "\nimport numpy as np\n",
                   "\nimport llvmlite.binding as _llvm\nimport numpy as np\n\n"
                   "_llvm.set_option('', '-align-loops=64')\n")]),
+    "align_all": ("LLVM told to align every function and every block not fallen into to 64 "
+                  "bytes (process-wide, as align64)",
+                  [(SIMD, "\nimport numpy as np\n",
+                    "\nimport llvmlite.binding as _llvm\nimport numpy as np\n\n"
+                    "_llvm.set_option('', '-align-all-functions=6')\n"
+                    "_llvm.set_option('', '-align-all-nofallthru-blocks=6')\n")]),
     "barriers": ("the barriers (group mode: a team of one)",
                  [("barrier(team.flags, team.thread, team.threads, generation)", "pass")]),
 }

@@ -1,7 +1,7 @@
 """Whether the compiled CPU kernel of two revisions gives the same bits (issue 32: a change
 to the step's order must keep every precision's results bit-identical).
 
-    .venv/bin/python benchmarks/kernel_bits.py main .     [--precisions int8a bf16a ...]
+    .venv/bin/python benchmarks/kernel_same.py main .     [--precisions int8a bf16a ...]
 
 Each revision's wavenet_core is loaded as a package of its own name (as kernel_ab.py does).
 On the bundled vocoder (mel as frames: 16 streams, group mode on two threads, and one
