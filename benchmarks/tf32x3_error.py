@@ -15,8 +15,6 @@ absolute and relative to the step's largest |logit|, over the last --steps posit
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,20 +24,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from wavenet_core.audio.mulaw import mulaw_encode  # noqa: E402
+from wavenet_core.bench.roofline import cpu_model  # noqa: E402
 from wavenet_core.bench.tf32x3 import forward_errors  # noqa: E402
 from wavenet_core.generation.packing import pack_weights  # noqa: E402
 from wavenet_core.generation.registry import make_backend  # noqa: E402
 from wavenet_core.generation.session import synthesize  # noqa: E402
 from wavenet_core.model.checkpoint import load_checkpoint  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines()
-                    if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def main(argv=None) -> int:

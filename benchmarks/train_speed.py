@@ -14,23 +14,11 @@ time of one optimizer step of each, and the CPU model. Pause other heavy process
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 
 import torch
 
+from wavenet_core.bench.roofline import cpu_model
 from wavenet_core.bench.training import bf16_matmul_peak, compare_recipes, recipe_config
-
-
-def cpu_model() -> str:
-    """`lscpu`'s Model name (the figure the project's speed reports cite)."""
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
