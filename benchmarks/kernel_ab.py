@@ -45,6 +45,7 @@ from wavenet_core.audio.lpc import timing_rows  # noqa: E402  (the tree's own, f
 
 LOOP = "generation/cpu/loop.py"
 SIMD = "generation/cpu/simd.py"
+KERNELS = "generation/cpu/kernels.py"
 
 # PART: (what it changes, [([file,] text or pattern, replacement)]), file cpu/loop.py
 # unless named; one missing
@@ -80,6 +81,9 @@ PARTS = {
             [("        if m > 0 and jt2 > 0:", "        if m < 0 and jt2 > 0:"),
              ("                        for r in range(n):\n                            w1 =",
               "                        for r in range(0):\n                            w1 =")]),
+    "packing": ("int8a's and bf16a's activation packing before every matrix (the scratch "
+                "keeps old rows' words)",
+                [(KERNELS, "        pack_rows(w, x, xo, xld, n_in, n, scratch, qld)\n", "")]),
     "mel_projection": ("the mel frames' projection only",
                        [("        if m > 0 and jt2 > 0:", "        if m < 0 and jt2 > 0:")]),
     "mel_interpolation": ("the mel's per-step interpolation only",
