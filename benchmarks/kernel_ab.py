@@ -16,10 +16,11 @@ machine, each round starting one variant later (no variant always runs first) an
 per wall second and per CPU second of the process (both threads; on a loaded machine the
 steadier of the two), its ratio to the first variant, and the load average and CPU model.
 
-Two copies of one revision under different names (`main` and its hash) measured 4-5%
-apart, every round, in one process and across processes (AMD EPYC): the compiled code's
-layout, not the source. Put twins beside a candidate (`main e9091cd 'e9091cd^{}' X`) and
-read a candidate against the twins' spread; a change smaller than it is not measured.
+Two copies of one revision under different names (`main` and its hash) measured 2-9%
+apart (typically 4-5%) in every run, in one process and across processes (AMD EPYC,
+docs/cpu-kernel.md "Twins"): presumably the compiled code's layout, not the source. Put
+twins beside a candidate (`main e9091cd 'e9091cd^{}' X`) and read a candidate against the
+twins' spread; a change smaller than it is not measured.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ PARTS = {
              ("                        for r in range(n):\n                            w1 =",
               "                        for r in range(0):\n                            w1 =")]),
     "packing": ("int8a's and bf16a's activation packing before every matrix (the scratch "
-                "keeps old rows' words)",
+                "stays zeros)",
                 [(KERNELS, "        pack_rows(w, x, xo, xld, n_in, n, scratch, qld)\n", "")]),
     "mel_projection": ("the mel frames' projection only",
                        [("        if m > 0 and jt2 > 0:", "        if m < 0 and jt2 > 0:")]),
