@@ -11,9 +11,16 @@ PARTS); the step then computes other values, but a part's cost does not depend o
 1 - rate(REV) / rate(REV:PART) is the share of REV's time that part took. Every variant
 runs the bundled vocoder (mel as frames, as the server sends them) on `--batch` streams
 over `--threads` threads (group mode) for `--rounds` rounds in turn, so all see the same
-machine. Prints each variant's best and median samples per wall second and per CPU second
-of the process (both threads; on a loaded machine the steadier of the two), its ratio to
-the first variant, and the load average and CPU model.
+machine, each round starting one variant later (no variant always runs first) and, unless
+`--kept`, on a backend and state built anew. Prints each variant's best and median samples
+per wall second and per CPU second of the process (both threads; on a loaded machine the
+steadier of the two), its ratio to the first variant, and the load average and CPU model.
+
+Two copies of one revision under different names (`main` and its hash) measured 2-9%
+apart (typically 4-5%) in every run, in one process and across processes (AMD EPYC,
+docs/cpu-kernel.md "Twins"): presumably the compiled code's layout, not the source. Put
+twins beside a candidate (`main e9091cd 'e9091cd^{}' X`) and read a candidate against the
+twins' spread; a change smaller than it is not measured.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from wavenet_core.audio.lpc import timing_rows  # noqa: E402  (the tree's own, f
 
 LOOP = "generation/cpu/loop.py"
 SIMD = "generation/cpu/simd.py"
+KERNELS = "generation/cpu/kernels.py"
 
 # PART: (what it changes, [([file,] text or pattern, replacement)]), file cpu/loop.py
 # unless named; one missing
@@ -74,9 +82,35 @@ PARTS = {
             [("        if m > 0 and jt2 > 0:", "        if m < 0 and jt2 > 0:"),
              ("                        for r in range(n):\n                            w1 =",
               "                        for r in range(0):\n                            w1 =")]),
+    "packing": ("int8a's and bf16a's activation packing before every matrix (the scratch "
+                "stays zeros)",
+                [(KERNELS, "        pack_rows(w, x, xo, xld, n_in, n, scratch, qld)\n", "")]),
+    "mel_projection": ("the mel frames' projection only",
+                       [("        if m > 0 and jt2 > 0:", "        if m < 0 and jt2 > 0:")]),
+    "mel_interpolation": ("the mel's per-step interpolation only",
+                          [("                        for r in range(n):\n"
+                            "                            w1 =",
+                            "                        for r in range(0):\n"
+                            "                            w1 =")]),
     **{f"prefetch{k}": (f"the ring taps prefetched {k} layers ahead (cpu/simd.py)",
                         [(SIMD, "PREFETCH_LAYERS = 2 ", f"PREFETCH_LAYERS = {k} ")])
        for k in (1, 3, 4)},
+    **{f"prefetch{k}_l2": (f"the ring taps prefetched {k} layers ahead into L2 only "
+                           "(prefetcht1), not L1 (cpu/simd.py)",
+                           [(SIMD, "PREFETCH_LAYERS = 2 ", f"PREFETCH_LAYERS = {k} "),
+                            (SIMD, "(0, 3, 1))", "(0, 2, 1))")])
+       for k in (2, 4)},
+    "align64": ("LLVM told to align loops to 64 bytes (a process-wide option: list this "
+                "variant after every variant that compiles)",
+                [(SIMD, "\nimport numpy as np\n",
+                  "\nimport llvmlite.binding as _llvm\nimport numpy as np\n\n"
+                  "_llvm.set_option('', '-align-loops=64')\n")]),
+    "align_all": ("LLVM told to align every function and every block not fallen into to 64 "
+                  "bytes (process-wide, as align64)",
+                  [(SIMD, "\nimport numpy as np\n",
+                    "\nimport llvmlite.binding as _llvm\nimport numpy as np\n\n"
+                    "_llvm.set_option('', '-align-all-functions=6')\n"
+                    "_llvm.set_option('', '-align-all-nofallthru-blocks=6')\n")]),
     "barriers": ("the barriers (group mode: a team of one)",
                  [("barrier(team.flags, team.thread, team.threads, generation)", "pass")]),
 }
@@ -114,27 +148,46 @@ def materialize(rev: str, part: str | None, base: Path) -> str:
     return name
 
 
-def backend_of(name: str, precision: str, threads: int, batch: int):
+def backend_of(name: str, precision: str, threads: int, batch: int, fresh: bool):
+    """A timed run of variant `name`: (samples per wall second, per CPU second) of one call.
+    With `fresh`, each run first builds the backend and state anew and makes one untimed
+    call (its page faults), so no variant keeps one placement of its weights and rings in
+    memory for the whole run."""
     checkpoint = importlib.import_module(f"{name}.model.checkpoint")
     cpu = importlib.import_module(f"{name}.generation.cpu.backend")
     frames_mod = importlib.import_module(f"{name}.generation.mel_frames")
     model = checkpoint.load_checkpoint(ROOT / "models" / "vocoder.safetensors").eval()
-    backend = cpu.CpuBackend(model, threads=threads, precision=precision, split="never")
-    backend.warmup()
-    state = backend.new_state(batch)
-    for slot in range(batch):
-        backend.open_slot(state, slot, seed=slot)
     m, hop = model.config.mel_channels, model.config.mel.hop_length
+    held = []
 
-    def run(steps: int, rng: np.random.Generator) -> tuple[float, float]:
+    def build():
+        if held:
+            held.pop().close()
+        backend = cpu.CpuBackend(model, threads=threads, precision=precision, split="never")
+        backend.warmup()
+        state = backend.new_state(batch)
+        for slot in range(batch):
+            backend.open_slot(state, slot, seed=slot)
+        held.append(backend)
+        return backend, state
+
+    def call(backend, state, steps: int, rng: np.random.Generator) -> tuple[float, float]:
         count = steps // hop + 2
         local = frames_mod.MelFrames(rng.standard_normal((batch, count, m)).astype(np.float32),
                                      np.zeros(batch, np.int64), hop, steps)
-        start, cpu = time.perf_counter(), time.process_time()
         rows = timing_rows(model.config, batch, steps)
+        start, cpu_s = time.perf_counter(), time.process_time()
         backend.generate(state, list(range(batch)), steps, local, **rows)
         return (batch * steps / (time.perf_counter() - start),
-                batch * steps / (time.process_time() - cpu))
+                batch * steps / (time.process_time() - cpu_s))
+
+    kept = build()
+
+    def run(steps: int, rng: np.random.Generator) -> tuple[float, float]:
+        backend, state = build() if fresh else kept
+        if fresh:
+            call(backend, state, steps, rng)
+        return call(backend, state, steps, rng)
     return run
 
 
@@ -147,6 +200,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--kept", action="store_true",
+                        help="one backend and state per variant for the whole run")
     args = parser.parse_args()
     base = Path(tempfile.gettempdir()) / "kernel_ab"
     sys.path.insert(0, str(base))
@@ -156,12 +211,15 @@ def main() -> None:
         if part and part not in PARTS:
             raise SystemExit(f"unknown part {part!r}: one of {', '.join(PARTS)}")
         name = materialize(rev, part or None, base)
-        runs[variant] = backend_of(name, args.precision, args.threads, args.batch)
+        runs[variant] = backend_of(name, args.precision, args.threads, args.batch,
+                                   not args.kept)
     rates = {v: ([], []) for v in runs}          # samples per wall second, per CPU second
     rng = np.random.default_rng(0)
-    for _ in range(args.rounds):
-        for variant, run in runs.items():
-            for values, rate in zip(rates[variant], run(args.steps, rng)):
+    order = list(runs)
+    for i in range(args.rounds):          # each round starts one variant later
+        turn = i % len(order)
+        for variant in order[turn:] + order[:turn]:
+            for values, rate in zip(rates[variant], runs[variant](args.steps, rng)):
                 values.append(rate)
     from wavenet_core.bench.roofline import cpu_model
 
