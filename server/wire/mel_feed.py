@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wavenet_core.audio.recipes import range_bounds32, within_bounds
+from wavenet_core.audio.recipes import range_bounds32
 from wavenet_core.generation.conditioning import StreamedMel, check_mel
 
 
@@ -28,18 +28,13 @@ class MelFeed(StreamedMel):
         self._bounds = range_bounds32(config)     # once: a frame's check is then one pass
 
     def from_bytes(self, data: bytes) -> np.ndarray:
-        """A binary message: float32 little-endian, n x mel_channels. Frames within the
-        model's range (every frame of a well-behaved client) take one pass; the rest get
-        `check_mel`'s checks and its message."""
+        """A binary message: float32 little-endian, n x mel_channels."""
         channels = self.config.mel_channels
         size = 4 * channels
         if len(data) % size:
             raise MelFeedError(f"a binary message of {len(data)} bytes is not a whole number "
                                f"of frames ({channels} float32 = {size} bytes each)")
-        frames = np.frombuffer(data, dtype="<f4").reshape(-1, channels)
-        if len(frames) and self._bounds is not None and within_bounds(frames, self._bounds):
-            return frames
-        return self._checked(frames)
+        return self._checked(np.frombuffer(data, dtype="<f4").reshape(-1, channels))
 
     def from_json(self, frames) -> np.ndarray:
         """`{"type": "mel", "frames": [[...], ...]}`'s frames."""
@@ -58,7 +53,7 @@ class MelFeed(StreamedMel):
 
     def _checked(self, array: np.ndarray) -> np.ndarray:
         try:
-            return check_mel(array, self.config)
+            return check_mel(array, self.config, self._bounds)
         except ValueError as exc:
             raise MelFeedError(f"frames: {exc}") from None
 

@@ -16,7 +16,12 @@ from typing import Protocol
 import numpy as np
 
 from wavenet_core.audio.mel import ready_samples
-from wavenet_core.audio.recipes import model_features, range_problem, within_range
+from wavenet_core.audio.recipes import (
+    model_features,
+    range_problem,
+    within_bounds,
+    within_range,
+)
 from wavenet_core.audio.wav import resample
 from wavenet_core.model.config import WaveNetConfig
 from wavenet_core.model.upsampler import conditioning_window
@@ -41,12 +46,14 @@ def mel_num_samples(frames: int, config: WaveNetConfig) -> int:
     return ready_samples(int(frames), config.mel.hop_length, final=True)
 
 
-def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
+def check_mel(mel: np.ndarray, config: WaveNetConfig, bounds=None) -> np.ndarray:
     """Validate a [frames, n_mels] log-mel for this model -> contiguous float32.
 
     Raises ValueError with a message a client can act on (the server names the field),
     also for values outside the range of the model's feature recipe (features of another
-    kind, which would give noise).
+    kind, which would give noise). `bounds`: the model's `recipes.range_bounds32`, held by
+    a caller that checks many small mels (a streamed mel's every message), so the range
+    is not looked up (the cache hashes the config) each time.
     """
     if not config.local_conditioning:
         raise ValueError("this model is not mel conditioned")
@@ -62,7 +69,8 @@ def check_mel(mel: np.ndarray, config: WaveNetConfig) -> np.ndarray:
     if frames < 1:
         raise ValueError("needs at least one frame")
     mel = np.ascontiguousarray(mel, dtype=np.float32)
-    if within_range(mel, config):           # the common case, in one pass
+    if (within_range(mel, config) if bounds is None       # the common case, in one pass
+            else within_bounds(mel, bounds)):
         return mel
     if not np.isfinite(mel).all():
         raise ValueError("contains NaN or infinite values")
