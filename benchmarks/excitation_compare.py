@@ -68,19 +68,40 @@ SAMPLING = ("unshaped", "shaped")
 SHAPED = {"voiced_temperature": 0.5, "voiced_floor": 0.002}
 """unshaped: every sample at temperature 1 (an explicit temperature: no shaping). shaped:
 voicing-shaped sampling (issue 26 item 2, docs/voicing.md) at LPCNet's values for voiced
-frames, written into the arm's config, and no temperature given (the model's default)."""
+frames, written into the arm's config, and no temperature given (the model's default).
+Tuned variants: `tX` samples every frame at temperature X (no shaping); `shaped-T-F` shapes
+voiced frames with temperature T and floor F."""
+
+
+def sampling_settings(mode: str) -> tuple[float | None, dict]:
+    """(explicit temperature or None, config fields to write) for a --sampling mode."""
+    try:
+        if mode == "unshaped":
+            return 1.0, {}
+        if mode == "shaped":
+            return None, SHAPED
+        if mode.startswith("t"):
+            return float(mode[1:]), {}
+        if mode.startswith("shaped-"):
+            t, f = mode.split("-")[1:]
+            return None, {"voiced_temperature": float(t), "voiced_floor": float(f)}
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"unknown sampling mode {mode!r}: unshaped, shaped, "
+                                     "tX (a temperature) or shaped-T-F")
 
 
 def sampling_model(model: WaveNet, mode: str) -> tuple[WaveNet, float | None]:
     """(the model to sample, the temperature to ask for) for a sampling mode."""
-    if mode == "unshaped":
-        return model, 1.0
-    if not all(hasattr(model.config, k) for k in SHAPED):
+    temperature, fields = sampling_settings(mode)
+    if not fields:
+        return model, temperature
+    if not all(hasattr(model.config, k) for k in fields):
         raise SystemExit("voicing-shaped sampling (issue 26 item 2) is not in this tree; "
                          "run --sampling unshaped")
-    shaped = WaveNet(dataclasses.replace(model.config, **SHAPED))
+    shaped = WaveNet(dataclasses.replace(model.config, **fields))
     shaped.load_state_dict(model.state_dict())
-    return shaped.eval(), None
+    return shaped.eval(), temperature
 
 
 def grid_offset(targets: np.ndarray, classes: int) -> float:
@@ -195,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--voices", type=Path, required=True, help="heldout_voices.py's folder")
     p.add_argument("--arm", action="append", required=True, help="NAME=CHECKPOINT")
-    p.add_argument("--sampling", nargs="+", default=["unshaped"], choices=SAMPLING)
+    p.add_argument("--sampling", nargs="+", default=["unshaped"],
+                   help="unshaped, shaped, tX (temperature X) or shaped-T-F (voiced frames)")
     p.add_argument("--pair", nargs=2, action="append", metavar=("A", "B"),
                    help="systems to pair (e.g. excitation/unshaped plain/unshaped)")
     p.add_argument("--utterances", type=int, default=None, help="the first N of the folder")
@@ -206,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("excitation_compare.json"))
     p.add_argument("--markdown", type=Path, default=None)
     args = p.parse_args(argv)
+    for mode in args.sampling:
+        try:
+            sampling_settings(mode)
+        except argparse.ArgumentTypeError as exc:
+            p.error(str(exc))
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
     arms = dict(a.split("=", 1) for a in args.arm)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import importlib.util
 import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from tests.training.test_train import TINY
@@ -58,3 +60,15 @@ def test_pairs_and_standard_errors():
         ("exc/unshaped", "griffin_lim")]
     mean, se, n = ec.mean_se([1.0, 3.0, float("nan")])
     assert (mean, n) == (2.0, 2) and math.isclose(se, 1.0)
+
+
+def test_sampling_modes_parse_to_a_temperature_or_voiced_fields():
+    ec = _compare()
+    assert ec.sampling_settings("unshaped") == (1.0, {})
+    assert ec.sampling_settings("shaped") == (None, ec.SHAPED)
+    assert ec.sampling_settings("t0.9") == (0.9, {})
+    assert ec.sampling_settings("shaped-0.8-0.001") == (
+        None, {"voiced_temperature": 0.8, "voiced_floor": 0.001})
+    for bad in ("tepid", "shaped-0.8", "loud"):
+        with pytest.raises(argparse.ArgumentTypeError, match=bad):
+            ec.sampling_settings(bad)
