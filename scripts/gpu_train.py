@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--window", type=int, default=8000)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--input-noise", type=float, default=None,
+                   help="noise injection (mu-law steps); default: the --init-from run's")
+    p.add_argument("--add-corpus", nargs="*", default=None,
+                   help="more training packs; default: the --init-from run's, from training/")
     p.add_argument("--smoke", action="store_true", help="2 tiny steps on the CPU (tests)")
     args = p.parse_args(argv)
     if not 0 < args.minutes <= 8:
@@ -55,11 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     began = time.time()
     resume = (out / MODEL_FILE).exists()
     start = json.loads((out / "state.json").read_text())["step"] if resume else 0
+    noise, added = recipe_of(Path(args.init_from))
     settings = TrainSettings(
         corpus=args.pack, out_dir=str(out), steps=10**7, batch_size=args.batch_size,
         window=args.window, lr=args.lr, warmup=100, checkpoint_every=500, valid_every=500,
         valid_windows=64, max_minutes=args.minutes, device=args.device,
-        init_from=args.init_from)
+        init_from=args.init_from,
+        input_noise=noise if args.input_noise is None else args.input_noise,
+        add_corpus=added if args.add_corpus is None else tuple(args.add_corpus))
     if args.smoke:
         settings = dataclasses.replace(settings, steps=start + 2, batch_size=1, window=64,
                                        warmup=1, valid_windows=1, device="cpu", threads=1,
@@ -87,6 +94,22 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({k: summary[k] for k in ("device", "steps_this_run", "total_steps",
                                               "train_seconds", "samples_per_s")}))
     return 0
+
+
+def recipe_of(checkpoint: Path) -> tuple[float, tuple[str, ...]]:
+    """The checkpoint's run's noise injection and added training packs (its `train_settings`
+    metadata), the packs found by name in the tree's training/: resuming the bundled vocoder
+    without them would train it on another recipe (the noise keeps its output from running
+    away, docs/excitation.md)."""
+    recorded = json.loads(read_metadata(checkpoint).get("train_settings", "{}"))
+    added = []
+    for name in recorded.get("add_corpus", ()):
+        here = ROOT / "training" / Path(name).name
+        if not here.exists():
+            raise SystemExit(f"{checkpoint} trained with {name}, which is not in training/; "
+                             "pass --add-corpus (nothing, or the packs to use)")
+        added.append(str(here))
+    return float(recorded.get("input_noise", 0.0)), tuple(added)
 
 
 def _config_placeholder():

@@ -37,8 +37,35 @@ def test_gpu_train_smoke_with_only_torch_and_numpy(tmp_path):
     assert first["device"] == "cpu"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["valid_bits"] and metrics["samples_per_s"] > 0
+    # the bundled run's recipe goes on: its noise injection and its added packs
+    recorded = json.loads(read_metadata(ROOT / "models" / "vocoder.safetensors")[
+        "train_settings"])
+    assert metrics["settings"]["input_noise"] == recorded.get("input_noise", 0.0)
+    assert [Path(p).name for p in metrics["settings"]["add_corpus"]] == [
+        Path(p).name for p in recorded.get("add_corpus", ())]
     model = load_checkpoint(out / "model.safetensors")
     assert model.config.num_speakers == 0 and model.config.mel_channels == 80
     second = _run(out, blocker)
     assert second["total_steps"] == bundled + 4 and second["steps_this_run"] == 2
     assert (ROOT / "training" / "vocoder-subset.npz").stat().st_size < 40 * 2**20
+
+
+def test_a_run_whose_pack_is_not_in_the_tree_is_refused_by_name(tmp_path):
+    import importlib.util
+
+    import pytest
+    import torch
+    from safetensors.torch import save_file
+
+    spec = importlib.util.spec_from_file_location("gpu_train_script",
+                                                  ROOT / "scripts" / "gpu_train.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    ckpt = tmp_path / "model.safetensors"
+    save_file({"w": torch.zeros(1)}, str(ckpt), metadata={"train_settings": json.dumps(
+        {"input_noise": 0.5, "add_corpus": ["/elsewhere/voices-not-here.npz"]})})
+    with pytest.raises(SystemExit, match="voices-not-here.npz"):
+        script.recipe_of(ckpt)
+    save_file({"w": torch.zeros(1)}, str(ckpt), metadata={"train_settings": json.dumps(
+        {"input_noise": 0.5, "add_corpus": ["/elsewhere/kokoro-pack.npz"]})})
+    assert script.recipe_of(ckpt) == (0.5, (str(ROOT / "training" / "kokoro-pack.npz"),))
