@@ -59,14 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     began = time.time()
     resume = (out / MODEL_FILE).exists()
     start = json.loads((out / "state.json").read_text())["step"] if resume else 0
-    noise, added = recipe_of(Path(args.init_from))
+    recipe = recipe_of(Path(args.init_from))
     settings = TrainSettings(
         corpus=args.pack, out_dir=str(out), steps=10**7, batch_size=args.batch_size,
         window=args.window, lr=args.lr, warmup=100, checkpoint_every=500, valid_every=500,
         valid_windows=64, max_minutes=args.minutes, device=args.device,
         init_from=args.init_from,
-        input_noise=noise if args.input_noise is None else args.input_noise,
-        add_corpus=added if args.add_corpus is None else tuple(args.add_corpus))
+        input_noise=recipe["input_noise"] if args.input_noise is None else args.input_noise,
+        input_noise_domain=recipe["input_noise_domain"],
+        add_corpus=recipe["add_corpus"] if args.add_corpus is None else tuple(args.add_corpus))
     if args.smoke:
         settings = dataclasses.replace(settings, steps=start + 2, batch_size=1, window=64,
                                        warmup=1, valid_windows=1, device="cpu", threads=1,
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def recipe_of(checkpoint: Path) -> tuple[float, tuple[str, ...]]:
+def recipe_of(checkpoint: Path) -> dict:
     """The checkpoint's run's noise injection and added training packs (its `train_settings`
     metadata), the packs found by name in the tree's training/: resuming the bundled vocoder
     without them would train it on another recipe (the noise keeps its output from running
@@ -109,7 +110,9 @@ def recipe_of(checkpoint: Path) -> tuple[float, tuple[str, ...]]:
             raise SystemExit(f"{checkpoint} trained with {name}, which is not in training/; "
                              "pass --add-corpus (nothing, or the packs to use)")
         added.append(str(here))
-    return float(recorded.get("input_noise", 0.0)), tuple(added)
+    return {"input_noise": float(recorded.get("input_noise", 0.0)),
+            "input_noise_domain": recorded.get("input_noise_domain", "signal"),
+            "add_corpus": tuple(added)}
 
 
 def _config_placeholder():

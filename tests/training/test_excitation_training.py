@@ -14,11 +14,11 @@ from tests.helpers.tiny_models import TINY_TRAINING as TINY
 from wavenet_cli.main import main as cli_main
 from wavenet_core import load_checkpoint
 from wavenet_core.audio.lpc import lpc_window, prediction
-from wavenet_core.audio.mulaw import mulaw_decode, mulaw_encode_exact
+from wavenet_core.audio.mulaw import mulaw_compress, mulaw_decode, mulaw_encode_exact
 from wavenet_core.model.checkpoint import read_metadata
 from wavenet_core.training.data import fixed_batches, load_utterances
 from wavenet_core.training.pack import write_pack
-from wavenet_core.training.utterance import InputNoise
+from wavenet_core.training.utterance import InputNoise, _closed_loop
 
 EXCITATION = dataclasses.replace(TINY, num_speakers=0, excitation="lpc", lpc_order=12)
 
@@ -66,14 +66,16 @@ def test_a_pack_gives_the_excitation_of_its_decoded_codes(tiny_corpus, tmp_path)
     np.testing.assert_array_equal(utt.targets, mulaw_encode_exact(x - p))
 
 
-@pytest.mark.parametrize("noise", ["0", "1.5"])
-def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path, noise):
+@pytest.mark.parametrize("noise,domain", [("0", "signal"), ("1.5", "signal"),
+                                          ("1.5", "excitation")])
+def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path, noise, domain):
     code = cli_main(["train", "--corpus", str(tiny_corpus), "--out", str(tmp_path / "run"),
                      "--layers-per-stack", "3", "--stacks", "1", "--residual-channels", "8",
                      "--skip-channels", "16", "--mel", "--excitation", "lpc",
                      "--lpc-order", "10", "--steps", "30", "--batch-size", "4",
                      "--window", "200", "--lr", "1e-2", "--warmup", "5", "--valid-windows",
-                     "4", "--valid-every", "30", "--threads", "1", "--input-noise", noise])
+                     "4", "--valid-every", "30", "--threads", "1", "--input-noise", noise,
+                     "--input-noise-domain", domain])
     assert code == 0
     model = load_checkpoint(tmp_path / "run/model.safetensors")
     assert model.config.excitation == "lpc" and model.config.lpc_order == 10
@@ -83,6 +85,7 @@ def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path, noise):
     assert np.isfinite(records[-1]["valid_bits"])
     settings = json.loads(read_metadata(tmp_path / "run/model.safetensors")["train_settings"])
     assert settings["input_noise"] == float(noise)
+    assert settings["input_noise_domain"] == domain
 
 
 def test_input_noise_perturbs_inputs_and_predictions_but_not_the_clean_target(tiny_corpus):
@@ -110,6 +113,34 @@ def test_input_noise_perturbs_inputs_and_predictions_but_not_the_clean_target(ti
     again = load_utterances(tiny_corpus, "train", EXCITATION, pad,
                             noise=InputNoise(2.0, np.random.default_rng(0)))[0]
     np.testing.assert_array_equal(again.codes, noisy.codes)       # seeded
+
+
+def test_excitation_domain_noise_is_a_closed_loop_on_the_excitations_mu_law():
+    """s_t = p_t + e~_t with p_t from s itself and compress(e~_t) = compress(x_t - p_t) +
+    draw_t; with no draws the loop gives x back."""
+    rng = np.random.default_rng(0)
+    n, order = 3000, 2
+    a = np.array([-2 * 0.9 * np.cos(0.3), 0.81], np.float32)
+    x = np.zeros(n, np.float32)
+    drive = 0.03 * rng.standard_normal(n)
+    for t in range(n):
+        x[t] = drive[t] - a[0] * (x[t - 1] if t else 0) - a[1] * (x[t - 2] if t > 1 else 0)
+    x *= 0.6 / np.abs(x).max()
+    rows = np.tile(a, (n, 1))
+    np.testing.assert_allclose(_closed_loop(x, rows, np.zeros(n), 255.0), x, atol=1e-6)
+    noise = InputNoise(1.0, np.random.default_rng(1), "excitation")
+    s = noise.noisy(x, rows, 256)
+    draws = np.random.default_rng(1).standard_normal(n) * (2.0 / 255)
+    history = np.stack([np.concatenate([np.zeros(j + 1), s[:n - j - 1]])
+                        for j in range(order)], 1)
+    p = -(history * rows).sum(1)
+    got = mulaw_compress(s - p, 255) - mulaw_compress(x - p, 255)
+    np.testing.assert_allclose(got, draws, atol=1e-4)
+    # the same steps in the signal's mu-law: several times the excitation's here
+    signal = InputNoise(1.0, np.random.default_rng(1)).noisy(x, rows, 256)
+    assert np.std(signal - x) > 3 * np.std(s - x)
+    with pytest.raises(ValueError, match="domain"):
+        InputNoise(1.0, rng, "spectrum")
 
 
 def test_train_refuses_input_noise_for_a_plain_model(tiny_corpus, tmp_path):

@@ -41,6 +41,8 @@ def test_gpu_train_smoke_with_only_torch_and_numpy(tmp_path):
     recorded = json.loads(read_metadata(ROOT / "models" / "vocoder.safetensors")[
         "train_settings"])
     assert metrics["settings"]["input_noise"] == recorded.get("input_noise", 0.0)
+    assert metrics["settings"]["input_noise_domain"] == recorded.get("input_noise_domain",
+                                                                     "signal")
     assert [Path(p).name for p in metrics["settings"]["add_corpus"]] == [
         Path(p).name for p in recorded.get("add_corpus", ())]
     model = load_checkpoint(out / "model.safetensors")
@@ -68,4 +70,6 @@ def test_a_run_whose_pack_is_not_in_the_tree_is_refused_by_name(tmp_path):
         script.recipe_of(ckpt)
     save_file({"w": torch.zeros(1)}, str(ckpt), metadata={"train_settings": json.dumps(
         {"input_noise": 0.5, "add_corpus": ["/elsewhere/kokoro-pack.npz"]})})
-    assert script.recipe_of(ckpt) == (0.5, (str(ROOT / "training" / "kokoro-pack.npz"),))
+    assert script.recipe_of(ckpt) == {
+        "input_noise": 0.5, "input_noise_domain": "signal",
+        "add_corpus": (str(ROOT / "training" / "kokoro-pack.npz"),)}

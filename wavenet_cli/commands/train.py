@@ -8,6 +8,7 @@ import dataclasses
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.training.corpus import load_manifest
 from wavenet_core.training.train import TrainSettings, train
+from wavenet_core.training.utterance import NOISE_DOMAINS
 
 BOOL_HELP = {"fused": "the fused training step on a CPU (the same loss, about 1.7x the "
                       "samples/s: wavenet_core/training/fused.py, benchmarks/train_speed.py); "
@@ -49,7 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             run.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
                              help=BOOL_HELP[field.name])
             continue
-        choices = {"precision": ("auto", "bf16", "fp32")}.get(field.name)
+        choices = {"precision": ("auto", "bf16", "fp32"),
+                   "input_noise_domain": NOISE_DOMAINS}.get(field.name)
         run.add_argument(flag, type=type(field.default), default=field.default,
                          choices=choices, help=f"default {field.default}")
 

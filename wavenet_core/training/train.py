@@ -64,6 +64,8 @@ class TrainSettings:
     fused: bool = True            # the fused training step on a CPU (fused.py); same loss
     input_noise: float = 0.0      # excitation models: noise on the inputs' history, in mu-law
                                   # steps (LPCNet's noise injection, utterance.py); 0 = none
+    input_noise_domain: str = "signal"  # ... of the signal, or of the excitation in a closed
+                                        # loop (LPCNet's own: utterance.InputNoise)
     add_corpus: tuple[str, ...] = ()  # more training audio: their 'train' splits join the
                                   # corpus's (validation stays the corpus's own); no speakers
 
@@ -210,7 +212,8 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
     pad = config.receptive_field
     if s.input_noise and not config.lpc_excitation:
         raise ValueError("input_noise is for excitation models (excitation 'lpc')")
-    noise = InputNoise(s.input_noise, np.random.default_rng([s.seed, start_step, 1]))
+    noise = InputNoise(s.input_noise, np.random.default_rng([s.seed, start_step, 1]),
+                       s.input_noise_domain)
     train_utts = training_utterances(s, config, pad, noise)
     valid_utts = load_utterances(s.corpus, "valid", config, pad)
     valid = fixed_batches(valid_utts, config, s.batch_size, s.window,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from wavenet_core.audio.emphasis import preemphasize
 from wavenet_core.audio.lpc import lpc_window, prediction
@@ -53,15 +54,54 @@ def make_utterance(audio: np.ndarray, speaker: int, config: WaveNetConfig, pad: 
 @dataclass(frozen=True)
 class InputNoise:
     """Gaussian noise of standard deviation `steps` mu-law steps (of 2 / (classes - 1) in
-    the companded domain) added to the history an excitation model's inputs see."""
+    the companded domain) in the history an excitation model's inputs see.
+
+    domain "signal": added to each sample x_t's companded value, independently.
+    domain "excitation" (LPCNet's dump_data): added to the companded excitation in a closed
+    loop, as generation's own errors arise: s_t = p_t + e~_t with p_t predicted from the
+    noisy history s and e~_t the noisy excitation x_t - p_t. Its size then follows the
+    excitation's mu-law steps, several times finer than the signal's in voiced speech
+    (docs/excitation.md, "Noise injection")."""
     steps: float
     rng: np.random.Generator
+    domain: str = "signal"
 
-    def apply(self, x: np.ndarray, classes: int) -> np.ndarray:
+    def __post_init__(self):
+        if self.domain not in NOISE_DOMAINS:
+            raise ValueError(f"input noise domain must be one of {NOISE_DOMAINS}, "
+                             f"got {self.domain!r}")
+
+    def noisy(self, x: np.ndarray, rows: np.ndarray, classes: int) -> np.ndarray:
+        """The noisy history for signal x [T] under coefficient rows [T, order]."""
         mu = classes - 1
-        y = mulaw_compress(np.asarray(x, np.float64), mu)
-        y = np.clip(y + self.rng.standard_normal(len(y)) * (self.steps * 2.0 / mu), -1.0, 1.0)
+        draws = self.rng.standard_normal(len(x)) * (self.steps * 2.0 / mu)
+        if self.domain == "excitation":
+            return _closed_loop(np.asarray(x, np.float32), np.asarray(rows, np.float32),
+                                draws, float(mu))
+        y = np.clip(mulaw_compress(np.asarray(x, np.float64), mu) + draws, -1.0, 1.0)
         return mulaw_expand(y, mu).astype(np.float32)
+
+
+NOISE_DOMAINS = ("signal", "excitation")
+
+
+@njit(cache=True)
+def _closed_loop(x, rows, draws, mu):
+    """s_t = clip(p_t + expand(compress(clip(x_t - p_t)) + draws_t)), p_t = -sum_j a_j s_t-j
+    (mulaw_compress / mulaw_expand for one float; float64 sums: the prediction the
+    network is then given is recomputed from s by `lpc.prediction`)."""
+    order = rows.shape[1]
+    s = np.zeros(len(x), np.float32)
+    scale = np.log1p(mu)
+    for t in range(len(x)):
+        p = 0.0
+        for j in range(min(order, t)):
+            p -= rows[t, j] * s[t - 1 - j]
+        e = min(1.0, max(-1.0, x[t] - p))
+        y = np.sign(e) * np.log1p(mu * abs(e)) / scale + draws[t]
+        y = min(1.0, max(-1.0, y))
+        s[t] = min(1.0, max(-1.0, p + np.sign(y) * np.expm1(abs(y) * scale) / mu))
+    return s
 
 
 def with_excitation(utterance: Utterance, config: WaveNetConfig,
@@ -72,7 +112,8 @@ def with_excitation(utterance: Utterance, config: WaveNetConfig,
     inputs and p from the noisy x and targets x - p of the clean x (module docstring)."""
     x = (mulaw_decode(utterance.codes, mu=config.classes - 1) if audio is None
          else np.asarray(audio, np.float32))
-    seen = x if noise is None or noise.steps <= 0 else noise.apply(x, config.classes)
-    p = prediction(seen, lpc_window(utterance.mel, config, 0, len(x)))
+    rows = lpc_window(utterance.mel, config, 0, len(x))
+    seen = x if noise is None or noise.steps <= 0 else noise.noisy(x, rows, config.classes)
+    p = prediction(seen, rows)
     code = lambda v: mulaw_encode_exact(v, config.classes).astype(np.uint8)  # noqa: E731
     return Utterance(code(seen), utterance.mel, utterance.speaker, p, code(x - p))
