@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.helpers.packaging import benchmark_module
 from wavenet_core.audio.griffin_lim import griffin_lim, mel_to_linear
 from wavenet_core.audio.mel import log_mel, mel_filterbank
 from wavenet_core.model.config import MelConfig
@@ -17,11 +15,7 @@ CFG = MelConfig()
 
 
 def _load(name: str):
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module(name)
 
 
 def _quality():

@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.helpers.packaging import benchmark_module
 from tests.training.test_train import TINY
 from wavenet_core.audio.mulaw import mulaw_thresholds
 from wavenet_core.model.wavenet import WaveNet
 
 
 def _compare():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "excitation_compare.py"
-    spec = importlib.util.spec_from_file_location("excitation_compare_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("excitation_compare")
 
 
 def test_a_uniform_density_over_the_samples_costs_16_bits_on_every_class():

@@ -3,18 +3,13 @@ the true excitation known."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
+
+from tests.helpers.packaging import benchmark_module
 
 
 def _floor():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "excitation_floor.py"
-    spec = importlib.util.spec_from_file_location("excitation_floor_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("excitation_floor")
 
 
 def test_with_no_prediction_the_loop_is_plain_mu_law():

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.helpers.packaging import benchmark_module
+
 
 def _spectrum():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "excitation_spectrum.py"
-    spec = importlib.util.spec_from_file_location("excitation_spectrum_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("excitation_spectrum")
 
 
 def test_white_noise_is_flat_and_a_tone_lands_in_its_band():

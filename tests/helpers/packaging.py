@@ -167,7 +167,16 @@ def hide_installed(folder: Path, names: tuple[str, ...], stderr_line: str = "") 
 
 def script_module(name: str):
     """scripts/<name>.py imported as a module, without putting scripts/ on sys.path."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    return _file_module(name, ROOT / "scripts" / f"{name}.py")
+
+
+def benchmark_module(name: str):
+    """benchmarks/<name>.py imported as a module (named <name>_benchmark)."""
+    return _file_module(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
+
+
+def _file_module(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers.packaging import NOT_ON_THE_GPU_MACHINE, ROOT, hide_installed
+from tests.helpers.packaging import NOT_ON_THE_GPU_MACHINE, ROOT, hide_installed, script_module
 from wavenet_core.model.checkpoint import load_checkpoint, read_metadata
 
 
@@ -53,16 +53,11 @@ def test_gpu_train_smoke_with_only_torch_and_numpy(tmp_path):
 
 
 def test_a_run_whose_pack_is_not_in_the_tree_is_refused_by_name(tmp_path):
-    import importlib.util
-
     import pytest
     import torch
     from safetensors.torch import save_file
 
-    spec = importlib.util.spec_from_file_location("gpu_train_script",
-                                                  ROOT / "scripts" / "gpu_train.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = script_module("gpu_train")
     ckpt = tmp_path / "model.safetensors"
     save_file({"w": torch.zeros(1)}, str(ckpt), metadata={"train_settings": json.dumps(
         {"input_noise": 0.5, "add_corpus": ["/elsewhere/voices-not-here.npz"]})})
