@@ -64,7 +64,6 @@ METRICS = (("mel_distance_db", "log-mel dist (dB) ↓", "{:.2f}"), ("stoi", "STO
 NLL = (("nll_grid16", "NLL, 16-bit grid (bits) ↓", "{:.3f}"),
        ("nll_native", "NLL, own classes (bits)", "{:.3f}"),
        ("clipped", "samples at full scale (%)", "{:.2f}"))
-SAMPLING = ("unshaped", "shaped")
 SHAPED = {"voiced_temperature": 0.5, "voiced_floor": 0.002}
 """unshaped: every sample at temperature 1 (an explicit temperature: no shaping). shaped:
 voicing-shaped sampling (issue 26 item 2, docs/voicing.md) at LPCNet's values for voiced
