@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         init_from=args.init_from,
         input_noise=recipe["input_noise"] if args.input_noise is None else args.input_noise,
         input_noise_domain=recipe["input_noise_domain"],
+        input_noise_law=recipe["input_noise_law"],
         add_corpus=recipe["add_corpus"] if args.add_corpus is None else tuple(args.add_corpus))
     if args.smoke:
         settings = dataclasses.replace(settings, steps=start + 2, batch_size=1, window=64,
@@ -112,6 +113,7 @@ def recipe_of(checkpoint: Path) -> dict:
         added.append(str(here))
     return {"input_noise": float(recorded.get("input_noise", 0.0)),
             "input_noise_domain": recorded.get("input_noise_domain", "signal"),
+            "input_noise_law": recorded.get("input_noise_law", "gaussian"),
             "add_corpus": tuple(added)}
 
 

@@ -66,16 +66,17 @@ def test_a_pack_gives_the_excitation_of_its_decoded_codes(tiny_corpus, tmp_path)
     np.testing.assert_array_equal(utt.targets, mulaw_encode_exact(x - p))
 
 
-@pytest.mark.parametrize("noise,domain", [("0", "signal"), ("1.5", "signal"),
-                                          ("1.5", "excitation")])
-def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path, noise, domain):
+@pytest.mark.parametrize("noise,domain,law", [("0", "signal", "gaussian"),
+                                              ("1.5", "signal", "gaussian"),
+                                              ("1.5", "excitation", "lpcnet")])
+def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path, noise, domain, law):
     code = cli_main(["train", "--corpus", str(tiny_corpus), "--out", str(tmp_path / "run"),
                      "--layers-per-stack", "3", "--stacks", "1", "--residual-channels", "8",
                      "--skip-channels", "16", "--mel", "--excitation", "lpc",
                      "--lpc-order", "10", "--steps", "30", "--batch-size", "4",
                      "--window", "200", "--lr", "1e-2", "--warmup", "5", "--valid-windows",
                      "4", "--valid-every", "30", "--threads", "1", "--input-noise", noise,
-                     "--input-noise-domain", domain])
+                     "--input-noise-domain", domain, "--input-noise-law", law])
     assert code == 0
     model = load_checkpoint(tmp_path / "run/model.safetensors")
     assert model.config.excitation == "lpc" and model.config.lpc_order == 10
@@ -86,6 +87,7 @@ def test_train_command_trains_an_excitation_model(tiny_corpus, tmp_path, noise, 
     settings = json.loads(read_metadata(tmp_path / "run/model.safetensors")["train_settings"])
     assert settings["input_noise"] == float(noise)
     assert settings["input_noise_domain"] == domain
+    assert settings["input_noise_law"] == law
 
 
 def test_input_noise_perturbs_inputs_and_predictions_but_not_the_clean_target(tiny_corpus):
@@ -141,6 +143,24 @@ def test_excitation_domain_noise_is_a_closed_loop_on_the_excitations_mu_law():
     assert np.std(signal - x) > 3 * np.std(s - x)
     with pytest.raises(ValueError, match="domain"):
         InputNoise(1.0, rng, "spectrum")
+
+
+def test_lpcnet_law_draws_a_long_tailed_deviation_per_utterance_and_laplacian_noise():
+    """Mean deviation `steps`, a tail of large ones, and per utterance a Laplacian
+    (kurtosis 6, a Gaussian's is 3) of that deviation; the gaussian law's is fixed."""
+    law = InputNoise(1.5, np.random.default_rng(3), "excitation", "lpcnet")
+    deviations = np.array([law.deviation() for _ in range(20000)])
+    assert abs(deviations.mean() - 1.5) < 0.05
+    assert np.percentile(deviations, 95) > 2.4 * 1.5 > 2 * np.median(deviations)
+    draws = law.draws(200000, 255) * 255 / 2
+    assert 5.0 < np.mean(draws ** 4) / np.mean(draws ** 2) ** 2 < 7.0
+    fixed = InputNoise(1.5, np.random.default_rng(3))
+    assert {fixed.deviation() for _ in range(10)} == {1.5}
+    steps = fixed.draws(200000, 255) * 255 / 2
+    assert abs(np.std(steps) - 1.5) < 0.02
+    assert 2.8 < np.mean(steps ** 4) / np.mean(steps ** 2) ** 2 < 3.2
+    with pytest.raises(ValueError, match="law"):
+        InputNoise(1.0, np.random.default_rng(0), "signal", "uniform")
 
 
 def test_train_refuses_input_noise_for_a_plain_model(tiny_corpus, tmp_path):

@@ -43,6 +43,8 @@ def test_gpu_train_smoke_with_only_torch_and_numpy(tmp_path):
     assert metrics["settings"]["input_noise"] == recorded.get("input_noise", 0.0)
     assert metrics["settings"]["input_noise_domain"] == recorded.get("input_noise_domain",
                                                                      "signal")
+    assert metrics["settings"]["input_noise_law"] == recorded.get("input_noise_law",
+                                                                  "gaussian")
     assert [Path(p).name for p in metrics["settings"]["add_corpus"]] == [
         Path(p).name for p in recorded.get("add_corpus", ())]
     model = load_checkpoint(out / "model.safetensors")
@@ -66,5 +68,5 @@ def test_a_run_whose_pack_is_not_in_the_tree_is_refused_by_name(tmp_path):
     save_file({"w": torch.zeros(1)}, str(ckpt), metadata={"train_settings": json.dumps(
         {"input_noise": 0.5, "add_corpus": ["/elsewhere/kokoro-pack.npz"]})})
     assert script.recipe_of(ckpt) == {
-        "input_noise": 0.5, "input_noise_domain": "signal",
+        "input_noise": 0.5, "input_noise_domain": "signal", "input_noise_law": "gaussian",
         "add_corpus": (str(ROOT / "training" / "kokoro-pack.npz"),)}

@@ -88,6 +88,12 @@ def test_precision_setting_is_checked():
     assert use_bfloat16("fp32") is False and use_bfloat16("bf16") is True
     assert isinstance(use_bfloat16("auto"), bool)
     assert isinstance(use_bfloat16("auto", torch.device("cpu")), bool)
+    # auto: native bf16 only (an AVX-512 CPU without it emulates bf16, 2.8x slower)
+    cpu = torch.device("cpu")
+    assert use_bfloat16("auto", cpu, frozenset({"avx512f", "avx512bw", "avx512_vnni"})) is False
+    assert use_bfloat16("auto", cpu, frozenset({"avx512f", "avx512_bf16"})) is True
+    assert use_bfloat16("auto", cpu, frozenset({"amx_tile", "amx_bf16"})) is True
+    assert use_bfloat16("bf16", cpu, frozenset()) is True
     with pytest.raises(ValueError, match="precision"):
         use_bfloat16("fp16")
 

@@ -8,7 +8,7 @@ import dataclasses
 from wavenet_core.model.config import MelConfig, WaveNetConfig
 from wavenet_core.training.corpus import load_manifest
 from wavenet_core.training.train import TrainSettings, train
-from wavenet_core.training.utterance import NOISE_DOMAINS
+from wavenet_core.training.utterance import NOISE_DOMAINS, NOISE_LAWS
 
 BOOL_HELP = {"fused": "the fused training step on a CPU (the same loss, about 1.7x the "
                       "samples/s: wavenet_core/training/fused.py, benchmarks/train_speed.py); "
@@ -51,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                              help=BOOL_HELP[field.name])
             continue
         choices = {"precision": ("auto", "bf16", "fp32"),
-                   "input_noise_domain": NOISE_DOMAINS}.get(field.name)
+                   "input_noise_domain": NOISE_DOMAINS,
+                   "input_noise_law": NOISE_LAWS}.get(field.name)
         run.add_argument(flag, type=type(field.default), default=field.default,
                          choices=choices, help=f"default {field.default}")
 

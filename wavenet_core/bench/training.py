@@ -87,10 +87,11 @@ def train_flops(config: WaveNetConfig, batch: int, window: int) -> int:
     return 3 * forward - mel_input_gradient
 
 
-def bf16_matmul_peak(rows: int, width: int = 128, repeats: int = 20) -> float:
-    """FLOP/s of the best of `repeats` bfloat16 products [rows, width] x [width, width]."""
-    a = torch.randn(rows, width).bfloat16()
-    b = torch.randn(width, width).bfloat16()
+def matmul_peak(rows: int, width: int = 128, repeats: int = 20,
+                dtype: torch.dtype = torch.bfloat16) -> float:
+    """FLOP/s of the best of `repeats` products [rows, width] x [width, width] in `dtype`."""
+    a = torch.randn(rows, width).to(dtype)
+    b = torch.randn(width, width).to(dtype)
     a @ b
     best = float("inf")
     for _ in range(repeats):

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from wavenet_core.generation.precision import native_precisions
 from wavenet_core.generation.registry import resolve_device
 from wavenet_core.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from wavenet_core.model.config import WaveNetConfig
@@ -66,6 +67,8 @@ class TrainSettings:
                                   # steps (LPCNet's noise injection, utterance.py); 0 = none
     input_noise_domain: str = "signal"  # ... of the signal, or of the excitation in a closed
                                         # loop (LPCNet's own: utterance.InputNoise)
+    input_noise_law: str = "gaussian"   # one deviation for all, or LPCNet's random one per
+                                        # utterance with Laplacian draws (idem)
     add_corpus: tuple[str, ...] = ()  # more training audio: their 'train' splits join the
                                   # corpus's (validation stays the corpus's own); no speakers
 
@@ -80,17 +83,19 @@ def training_utterances(s: TrainSettings, config: WaveNetConfig, pad: int,
             for u in load_utterances(corpus, "train", config, pad, noise=noise)]
 
 
-def use_bfloat16(precision: str, device: torch.device = torch.device("cpu")) -> bool:
+def use_bfloat16(precision: str, device: torch.device = torch.device("cpu"),
+                 flags: frozenset[str] | None = None) -> bool:
     """bf16 autocast halves training time on CPUs with native bf16 (AVX512-BF16, AMX) and
-    on recent GPUs; elsewhere it is emulated and slower, so `auto` picks it only there."""
+    on recent GPUs; elsewhere it is emulated and slower, so `auto` picks it only there.
+    (oneDNN reports bf16 "supported" on any AVX-512 CPU: on an Intel Xeon without
+    AVX512-BF16 its emulation trained 2.8x slower than float32, docs/training.md.)"""
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
     if precision != "auto":
         return precision == "bf16"
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available()
-                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return "bf16" in native_precisions(flags)
 
 
 def learning_rate(step: int, s: TrainSettings, elapsed_minutes: float = 0.0) -> float:
@@ -213,7 +218,7 @@ def train(config: WaveNetConfig, s: TrainSettings, resume: bool = False,
     if s.input_noise and not config.lpc_excitation:
         raise ValueError("input_noise is for excitation models (excitation 'lpc')")
     noise = InputNoise(s.input_noise, np.random.default_rng([s.seed, start_step, 1]),
-                       s.input_noise_domain)
+                       s.input_noise_domain, s.input_noise_law)
     train_utts = training_utterances(s, config, pad, noise)
     valid_utts = load_utterances(s.corpus, "valid", config, pad)
     valid = fixed_batches(valid_utts, config, s.batch_size, s.window,

@@ -61,20 +61,44 @@ class InputNoise:
     loop, as generation's own errors arise: s_t = p_t + e~_t with p_t predicted from the
     noisy history s and e~_t the noisy excitation x_t - p_t. Its size then follows the
     excitation's mu-law steps, several times finer than the signal's in voiced speech
-    (docs/excitation.md, "Noise injection")."""
+    (docs/excitation.md, "Noise injection").
+
+    law "gaussian": every utterance gets Gaussian draws of standard deviation `steps`.
+    law "lpcnet" (LPCNet's dump_data): each utterance draws its own standard deviation,
+    |-1.5 ln u1 - 0.5 ln u2| (u uniform), scaled so its mean is `steps` (a long tail: 5% of
+    utterances above 2.5x it), and Laplacian draws of that deviation; the network then
+    also sees histories that drifted far, as a runaway's do."""
     steps: float
     rng: np.random.Generator
     domain: str = "signal"
+    law: str = "gaussian"
 
     def __post_init__(self):
         if self.domain not in NOISE_DOMAINS:
             raise ValueError(f"input noise domain must be one of {NOISE_DOMAINS}, "
                              f"got {self.domain!r}")
+        if self.law not in NOISE_LAWS:
+            raise ValueError(f"input noise law must be one of {NOISE_LAWS}, "
+                             f"got {self.law!r}")
+
+    def deviation(self) -> float:
+        """This utterance's standard deviation in mu-law steps."""
+        if self.law == "gaussian":
+            return self.steps
+        u1, u2 = self.rng.random(2)
+        return self.steps * abs(-1.5 * np.log(1e-4 + u1) - 0.5 * np.log(1e-4 + u2)) / 2.0
+
+    def draws(self, n: int, mu: int) -> np.ndarray:
+        """n draws in the companded domain (one mu-law step is 2 / mu)."""
+        std = self.deviation() * 2.0 / mu
+        if self.law == "gaussian":
+            return self.rng.standard_normal(n) * std
+        return self.rng.laplace(0.0, std / np.sqrt(2.0), n)
 
     def noisy(self, x: np.ndarray, rows: np.ndarray, classes: int) -> np.ndarray:
         """The noisy history for signal x [T] under coefficient rows [T, order]."""
         mu = classes - 1
-        draws = self.rng.standard_normal(len(x)) * (self.steps * 2.0 / mu)
+        draws = self.draws(len(x), mu)
         if self.domain == "excitation":
             return _closed_loop(np.asarray(x, np.float32), np.asarray(rows, np.float32),
                                 draws, float(mu))
@@ -83,6 +107,7 @@ class InputNoise:
 
 
 NOISE_DOMAINS = ("signal", "excitation")
+NOISE_LAWS = ("gaussian", "lpcnet")
 
 
 @njit(cache=True)
