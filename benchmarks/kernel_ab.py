@@ -47,6 +47,7 @@ from wavenet_core.audio.lpc import timing_rows  # noqa: E402  (the tree's own, f
 LOOP = "generation/cpu/loop.py"
 SIMD = "generation/cpu/simd.py"
 KERNELS = "generation/cpu/kernels.py"
+WEIGHTS = "generation/cpu/weights.py"
 
 # PART: (what it changes, [([file,] text or pattern, replacement)]), file cpu/loop.py
 # unless named; one missing
@@ -85,6 +86,8 @@ PARTS = {
     "packing": ("int8a's and bf16a's activation packing before every matrix (the scratch "
                 "stays zeros)",
                 [(KERNELS, "        pack_rows(w, x, xo, xld, n_in, n, scratch, qld)\n", "")]),
+    "eight_rows": ("int8a in int8's 8 x 32 register blocks (cpu/weights.py)",
+                   [(WEIGHTS, 'kind == "int8")', 'kind in ("int8", "int8a"))')]),
     "mel_projection": ("the mel frames' projection only",
                        [("        if m > 0 and jt2 > 0:", "        if m < 0 and jt2 > 0:")]),
     "mel_interpolation": ("the mel's per-step interpolation only",

@@ -133,6 +133,17 @@ def test_dot_format_rows_use_their_own_instruction_roof(capsys):
     assert all(r["nll_cost"] is None for r in result["rows"])     # random weights: no cost
 
 
+def test_a_dot_format_without_its_instruction_takes_the_fma_roof():
+    """Its portable path multiplies with FMAs; timing its chain of constants there measured
+    LLVM's folding (4.9e12 "GOP/s" on an Intel Xeon without AVX512-BF16)."""
+    from wavenet_core.bench.roofline import FMA_CHAIN_FLOPS, _chains
+
+    assert _chains("bf16a", frozenset({"avx512f", "avx512_vnni"}))[1] == FMA_CHAIN_FLOPS
+    assert _chains("bf16a", frozenset({"avx512_bf16"}))[1] == 2 * FMA_CHAIN_FLOPS
+    assert _chains("int8a", frozenset({"avx2"}))[1] == FMA_CHAIN_FLOPS
+    assert _chains("int8a", frozenset({"avx512_vnni"}))[1] == 4 * FMA_CHAIN_FLOPS
+
+
 def test_the_bundled_vocoder_rows_carry_its_recorded_costs():
     from wavenet_core.bench.cpu import _model
 

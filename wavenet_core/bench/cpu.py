@@ -51,7 +51,7 @@ from wavenet_core.bench.roofline import (
 from wavenet_core.bench.timing import time_generation
 from wavenet_core.generation.mel_frames import MelFrames
 from wavenet_core.generation.naive import naive_generate
-from wavenet_core.generation.precision import recorded_costs
+from wavenet_core.generation.precision import native_precisions, recorded_costs
 from wavenet_core.generation.torch.backend import TorchBackend
 from wavenet_core.model.checkpoint import load_checkpoint
 from wavenet_core.model.config import CONFIG_A, CONFIG_B, WaveNetConfig
@@ -119,9 +119,10 @@ def run_benchmark(configs=("A", "B"), steps: int = 4000, eager_steps: int = 150,
     dots = [p for p in precisions if DOT_MACS.get(p, 1) > 1]
     dot_peaks = {p: fma_peak_gflops(precision=p) for p in dots}
     result["dot_peak_gops"] = dot_peaks
+    result["dot_portable"] = [p for p in dots if p not in native_precisions()]
     if dots:
-        log("single-thread dot instruction peaks (GOP/s, 2 per multiply-add): " + ", ".join(
-            f"{p} {v:.1f}" for p, v in dot_peaks.items()))
+        log("single-thread dot instruction peaks (GOP/s, 2 per multiply-add): "
+            + _dot_peaks(result))
     for name in configs:
         model, costs = _model(name)
         config = model.config
@@ -240,11 +241,20 @@ def _median_round_against_team_peak(backend, batch, steps, threads, local_fn=Non
     return rate, roof
 
 
+def _dot_peaks(result: dict) -> str:
+    """The dot formats' roofs; one without its instruction here runs its portable path,
+    whose roof is the FMA loop (roofline._chains)."""
+    portable = result.get("dot_portable", ())
+    return ", ".join(f"{p} {v:.1f}" + (" (not native here: portable path, FMA roof)"
+                                       if p in portable else "")
+                     for p, v in result.get("dot_peak_gops", {}).items())
+
+
 def ratio_table(result: dict) -> str:
     """Every row as samples/s, as ratios to naive and eager torch (same batch), and as a
     fraction of its roofline bound (the cache level holding its weights, or compute) and of
     the compute bound alone (its own instruction's roof), with its recorded NLL cost."""
-    peaks = ", ".join(f"{p} {v:.1f}" for p, v in result.get("dot_peak_gops", {}).items())
+    peaks = _dot_peaks(result)
     lines = [f"cpu: {result.get('cpu', '?')}; single-thread peaks: FMA "
              f"{result.get('fma_peak_gflops', 0):.1f} GFLOP/s" + (
                  f", dot {peaks} GOP/s" if peaks else ""),

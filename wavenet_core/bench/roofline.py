@@ -24,6 +24,7 @@ from wavenet_core.generation.cpu.packing import aligned
 from wavenet_core.generation.cpu.simd import _JIT, _vfma, _vload, _vsplat, _vstore
 from wavenet_core.generation.cpu.split import cache_sizes
 from wavenet_core.generation.cpu.weights import WEIGHT_DTYPES, _mac
+from wavenet_core.generation.precision import native_precisions
 
 LEVELS = ("L1", "L2", "L3", "DRAM")
 
@@ -141,11 +142,13 @@ def _dot_chains(w, iterations):
 DOT_MACS = {"fp32": 1, "bf16": 1, "int8": 1, "bf16a": 2, "int8a": 4}
 
 
-def _chains(precision: str):
+def _chains(precision: str, flags: frozenset[str] | None = None):
     """(loop(iterations), ops per iteration) of the instruction `precision` multiplies with:
     the float32 FMA for fp32, bf16 and int8 (they widen the weights), the dot
-    instruction for bf16a and int8a."""
-    if DOT_MACS[precision] == 1:
+    instruction for bf16a and int8a where the CPU has it. Where it has not, the format runs
+    its portable path on FMAs, so the FMA loop is its roof (timing `_dot_chains` there
+    measured nothing: LLVM folds the portable chain of constants, 4.9e12 "GOP/s")."""
+    if DOT_MACS[precision] == 1 or precision not in native_precisions(flags):
         return _fma_chains, FMA_CHAIN_FLOPS
     w = np.zeros(1, WEIGHT_DTYPES[precision])
     return (lambda n: _dot_chains(w, n)), FMA_CHAIN_FLOPS * DOT_MACS[precision]
