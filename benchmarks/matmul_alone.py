@@ -59,7 +59,8 @@ def _calls(reps, w, s, wo, so, k, n_out, x, init, y, scratch, n, packing):
 
 def case(rng, precision: str, shapes: list, rows: int, same_weights: bool, rounds: int,
          packing: bool = True):
-    """GOP/s of `shapes` in turn; with `same_weights` every call reads the first's."""
+    """(GOP/s, seconds per call of them all, the last call's output rows [rows, n_out]) of
+    `shapes` in turn; with `same_weights` every call reads the first's."""
     packed = [encode_panels(rng.standard_normal(shape).astype(np.float32) * 0.1, precision)
               for shape in (shapes[:len(set(shapes))] if same_weights else shapes)]
     offsets, scale_offsets, at, sat = {}, {}, 0, 0
@@ -86,7 +87,7 @@ def case(rng, precision: str, shapes: list, rows: int, same_weights: bool, round
         t0 = time.thread_time()
         _calls(reps, w, s, wo, so, k, n_out, x, init, y, scratch, rows, packing)
         best = min(best, (time.thread_time() - t0) / reps)
-    return ops / best / 1e9, best
+    return ops / best / 1e9, best, y[:rows * shapes[-1][1]].reshape(rows, -1).copy()
 
 
 def main() -> None:
@@ -110,8 +111,8 @@ def main() -> None:
     for name, shapes, same in rows:
         line = f"  {name:32}"
         for packing in (True, False) if dot else (True,):
-            gops, seconds = case(rng, args.precision, shapes, args.rows, same, args.rounds,
-                                 packing)
+            gops, seconds, _ = case(rng, args.precision, shapes, args.rows, same,
+                                    args.rounds, packing)
             line += (f" {gops:5.0f} GOP/s {gops / roof:6.1%} of the roof "
                      f"({seconds * 1e6 / args.rows:.2f} us/row)")
         print(line, flush=True)
