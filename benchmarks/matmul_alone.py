@@ -61,18 +61,14 @@ def case(rng, precision: str, shapes: list, rows: int, same_weights: bool, round
          packing: bool = True):
     """(GOP/s, seconds per call of them all, the last call's output rows [rows, n_out]) of
     `shapes` in turn; with `same_weights` every call reads the first's."""
+    stored = list(dict.fromkeys(shapes)) if same_weights else shapes
     packed = [encode_panels(rng.standard_normal(shape).astype(np.float32) * 0.1, precision)
-              for shape in (shapes[:len(set(shapes))] if same_weights else shapes)]
-    offsets, scale_offsets, at, sat = {}, {}, 0, 0
-    for i, (w, s) in enumerate(packed):
-        offsets[i], scale_offsets[i] = at, sat
-        at, sat = at + len(w), sat + len(s)
+              for shape in stored]
+    starts = np.cumsum([[0, 0]] + [[len(w), len(s)] for w, s in packed], axis=0)
     w = aligned(np.concatenate([p[0] for p in packed]), packed[0][0].dtype)
     s = aligned(np.concatenate([p[1] for p in packed]))
-    which = [list(dict.fromkeys(shapes)).index(sh) if same_weights else i
-             for i, sh in enumerate(shapes)]
-    wo = np.array([offsets[j] for j in which], np.int64)
-    so = np.array([scale_offsets[j] for j in which], np.int64)
+    which = [stored.index(sh) if same_weights else i for i, sh in enumerate(shapes)]
+    wo, so = (np.ascontiguousarray(starts[which, j], np.int64) for j in (0, 1))
     k = np.array([sh[0] for sh in shapes], np.int64)
     n_out = np.array([sh[1] for sh in shapes], np.int64)
     widest = max(max(sh) for sh in shapes)
